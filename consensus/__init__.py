@@ -1,0 +1,83 @@
+"""Consensus: joint positions, equal-weight endorsements and verifiable co-signing."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, request, session
+from flask_login import current_user
+
+from consensus import cli, security
+from consensus.config import load_config
+from consensus.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def select_locale() -> str:
+    """The user's saved choice, else the session's, else Dutch."""
+    if current_user and current_user.is_authenticated:
+        return current_user.locale
+    locale = session.get("locale")
+    return locale if locale in {"nl", "en"} else "nl"
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(REPO_ROOT / "templates"),
+        static_folder=str(REPO_ROOT / "static"),
+        instance_relative_config=True,
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(load_config(app.instance_path))
+    if test_config:
+        app.config.from_mapping(test_config)
+
+    db.init_app(app)
+    migrate.init_app(
+        app, db, directory=str(REPO_ROOT / "migrations"), render_as_batch=True, compare_type=True
+    )
+    csrf.init_app(app)
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        default_translation_directories=str(Path(__file__).parent / "translations"),
+    )
+    htmx.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    security.init_app(app)
+
+    from consensus.web import init_app as init_web
+
+    init_web(app)
+    cli.init_app(app)
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        _tune_sqlite(app)
+
+    @app.context_processor
+    def inject_locale() -> dict[str, Any]:
+        return {"current_locale": select_locale(), "request_path": request.full_path}
+
+    logging.getLogger("consensus").setLevel(logging.INFO)
+    return app
+
+
+def _tune_sqlite(app: Flask) -> None:
+    from sqlalchemy import event
+
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "connect")
+    def set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()

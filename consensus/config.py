@@ -1,0 +1,83 @@
+"""Settings, read from CONSENSUS_* environment variables with safe development defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+DEMO_PASSWORD = "consensus-demo"  # noqa: S105 - the documented demo password, refused in production
+
+
+class ConfigError(RuntimeError):
+    """Raised when the environment does not describe a safe configuration."""
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _dev_secret_key(instance_path: Path) -> str:
+    """Generate a secret key once per development instance and keep it there."""
+    path = instance_path / "secret-key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def load_config(instance_path: str) -> dict[str, Any]:
+    """Build the Flask config from the environment.
+
+    Production (CONSENSUS_ENV=production) demands an explicit secret key and turns on
+    secure cookies; development generates what it needs in the instance folder.
+    """
+    instance = Path(instance_path)
+    env = os.environ.get("CONSENSUS_ENV", "development").strip().lower()
+    production = env == "production"
+
+    secret_key = os.environ.get("CONSENSUS_SECRET_KEY")
+    if not secret_key:
+        if production:
+            raise ConfigError("CONSENSUS_SECRET_KEY must be set when CONSENSUS_ENV=production")
+        secret_key = _dev_secret_key(instance)
+
+    database_url = os.environ.get("CONSENSUS_DATABASE_URL") or (
+        f"sqlite:///{instance / 'consensus.sqlite'}"
+    )
+    if database_url.startswith("postgresql://"):
+        # psycopg 3 is the driver we ship.
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+
+    return {
+        "CONSENSUS_ENV": env,
+        "PRODUCTION": production,
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REQUIRE_2FA": _env_bool("CONSENSUS_REQUIRE_2FA", production),
+        "RATELIMIT_STORAGE_URI": os.environ.get("CONSENSUS_RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_ENABLED": _env_bool("CONSENSUS_RATELIMIT_ENABLED", True),
+        "LOGIN_RATE_LIMIT": os.environ.get("CONSENSUS_LOGIN_RATE_LIMIT", "10 per 5 minutes"),
+        "KEY_ENCRYPTION_KEY": os.environ.get("CONSENSUS_KEY_ENCRYPTION_KEY"),
+        "AUDIT_ORIGIN": os.environ.get("CONSENSUS_AUDIT_ORIGIN", "consensus.example.org"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SECURE": production,
+        "MAX_CONTENT_LENGTH": int(os.environ.get("CONSENSUS_MAX_CONTENT_LENGTH", 2 * 1024 * 1024)),
+        "WTF_CSRF_TIME_LIMIT": None,  # tied to the session instead of a clock
+        "BABEL_DEFAULT_LOCALE": "nl",
+        "BABEL_DEFAULT_TIMEZONE": "Europe/Amsterdam",
+        "LANGUAGES": ["nl", "en"],
+        "DEMO_PASSWORD_ALLOWED": not production,
+    }

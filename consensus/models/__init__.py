@@ -1,0 +1,22 @@
+"""All models, imported here so Alembic and the app see one metadata."""
+
+from consensus.models.accounts import Membership, MembershipRole, RecoveryCode, User
+from consensus.models.audit import AuditEvent, AuditLogHead, Checkpoint, MerkleNode, PlatformKey
+from consensus.models.base import Base, utcnow
+from consensus.models.organisations import Organisation, OrganisationKind
+
+__all__ = [
+    "AuditEvent",
+    "AuditLogHead",
+    "Base",
+    "Checkpoint",
+    "Membership",
+    "MembershipRole",
+    "MerkleNode",
+    "Organisation",
+    "OrganisationKind",
+    "PlatformKey",
+    "RecoveryCode",
+    "User",
+    "utcnow",
+]

@@ -1,0 +1,1 @@
+"""Use cases. Each function changes state, records an audit event, flushes, never commits."""

@@ -1,0 +1,244 @@
+"""Logging in (with a second factor), logging out, and one's own account."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import qrcode
+import qrcode.image.svg
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from markupsafe import Markup
+from werkzeug.wrappers import Response
+
+from consensus.extensions import db, limiter
+from consensus.forms import EmptyForm
+from consensus.forms.accounts import (
+    LoginForm,
+    PasswordChangeForm,
+    SecondFactorForm,
+    TotpConfirmForm,
+    TotpDisableForm,
+)
+from consensus.models import User
+from consensus.services import accounts
+from consensus.services.errors import DomainError
+from consensus.web.utils import attach_error, redirect_next, safe_next
+
+bp = Blueprint("auth", __name__)
+
+PENDING_2FA_SECONDS = 300
+# Endpoints a person who still has to enrol in 2FA may reach.
+_ENROLMENT_ALLOWED = {
+    "auth.logout", "auth.totp_setup", "auth.login", "auth.login_code", "main.set_locale",
+    "main.about", "static",
+}
+
+
+def _login_limit() -> str:
+    return str(current_app.config["LOGIN_RATE_LIMIT"])
+
+
+def _start_session(user: User, method: str) -> None:
+    """A fresh session at login: nothing from before survives except the language."""
+    locale = session.get("locale")
+    session.clear()
+    if locale:
+        session["locale"] = locale
+    login_user(user)
+    accounts.record_login(user, method=method)
+    db.session.commit()
+
+
+@bp.before_app_request
+def enforce_second_factor_enrolment() -> Response | None:
+    if not current_user.is_authenticated or request.endpoint in _ENROLMENT_ALLOWED:
+        return None
+    if accounts.needs_second_factor_enrolment(current_user, current_app.config["REQUIRE_2FA"]):
+        flash(_("Set up two-factor authentication to continue."), "warning")
+        return redirect(url_for("auth.totp_setup"))
+    return None
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login() -> str | Response:
+    if current_user.is_authenticated:
+        return redirect_next(request.args.get("next"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = accounts.authenticate(form.email.data or "", form.password.data or "")
+        if user is None:
+            accounts.record_failed_login(form.email.data or "", reason="bad_credentials")
+            db.session.commit()
+            form.form_errors.append(_("The email address or password is not correct."))
+        elif user.totp_enabled:
+            session["pending_2fa"] = {
+                "user": user.id,
+                "generation": user.session_generation,
+                "at": time.time(),
+                "next": safe_next(request.args.get("next")),
+            }
+            db.session.commit()
+            return redirect(url_for("auth.login_code"))
+        else:
+            _start_session(user, "password")
+            return redirect_next(request.args.get("next"))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login_code() -> str | Response:
+    pending = session.get("pending_2fa")
+    user = db.session.get(User, pending["user"]) if pending else None
+    if (
+        pending is None
+        or user is None
+        or not user.active
+        or user.session_generation != pending["generation"]
+        or time.time() - pending["at"] > PENDING_2FA_SECONDS
+    ):
+        session.pop("pending_2fa", None)
+        flash(_("Log in again, please."), "info")
+        return redirect(url_for("auth.login"))
+    form = SecondFactorForm()
+    if form.validate_on_submit():
+        method = accounts.verify_second_factor(user, form.code.data or "")
+        if method is None:
+            accounts.record_failed_login(user.email, reason="bad_second_factor")
+            db.session.commit()
+            form.code.errors = [_("That code is not correct.")]
+        else:
+            target = pending["next"]
+            _start_session(user, f"password+{method}")
+            if method == "recovery_code":
+                flash(_("You used a recovery code. Each code works only once."), "warning")
+            return redirect_next(target)
+    return render_template("auth/login_code.html", form=form)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    form = EmptyForm()
+    if form.validate_on_submit() and current_user.is_authenticated:
+        accounts.record_logout(current_user)
+        db.session.commit()
+        logout_user()
+        locale = session.get("locale")
+        session.clear()
+        if locale:
+            session["locale"] = locale
+        flash(_("You are logged out."), "success")
+    return redirect(url_for("main.index"))
+
+
+@bp.get("/account")
+@login_required
+def account() -> str:
+    return render_template("auth/account.html", form=EmptyForm())
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password() -> str | Response:
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(
+                current_user,
+                current_password=form.current_password.data or "",
+                new_password=form.new_password.data or "",
+            )
+        except DomainError as error:
+            db.session.rollback()
+            attach_error(form, error)
+        else:
+            db.session.commit()
+            login_user(current_user)  # this session follows the new generation
+            flash(_("Your password has been changed. Other sessions have been logged out."),
+                  "success")
+            return redirect(url_for("auth.account"))
+    return render_template("auth/password.html", form=form)
+
+
+def _qr_svg(data: str) -> Markup:
+    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    svg = buffer.getvalue().decode()
+    svg = svg[svg.index("<svg"):]
+    return Markup(svg)  # noqa: S704 - generated by qrcode from our own URI, no user markup
+
+
+@bp.route("/account/2fa", methods=["GET", "POST"])
+@login_required
+def totp_setup() -> str | Response:
+    if current_user.totp_enabled:
+        return redirect(url_for("auth.account"))
+    secret = session.get("totp_pending")
+    if not secret:
+        secret = accounts.new_totp_secret()
+        session["totp_pending"] = secret
+    form = TotpConfirmForm()
+    if form.validate_on_submit():
+        try:
+            codes = accounts.confirm_totp_enrolment(current_user, secret, form.code.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            attach_error(form, error)
+        else:
+            db.session.commit()
+            session.pop("totp_pending", None)
+            return render_template("auth/recovery_codes.html", codes=codes, enrolled=True)
+    uri = accounts.provisioning_uri(current_user.email, secret)
+    return render_template(
+        "auth/totp_setup.html", form=form, secret=secret, qr=_qr_svg(uri), uri=uri
+    )
+
+
+@bp.route("/account/2fa/off", methods=["GET", "POST"])
+@login_required
+def totp_disable() -> str | Response:
+    if not current_user.totp_enabled:
+        return redirect(url_for("auth.account"))
+    form = TotpDisableForm()
+    if form.validate_on_submit():
+        try:
+            accounts.disable_totp(current_user, actor=current_user,
+                                  password=form.password.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            attach_error(form, error)
+        else:
+            db.session.commit()
+            flash(_("Two-factor authentication is off."), "success")
+            return redirect(url_for("auth.account"))
+    return render_template("auth/totp_disable.html", form=form)
+
+
+@bp.post("/account/recovery-codes")
+@login_required
+def recovery_codes() -> str | Response:
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("auth.account"))
+    try:
+        codes = accounts.regenerate_recovery_codes(current_user)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("auth.account"))
+    db.session.commit()
+    return render_template("auth/recovery_codes.html", codes=codes, enrolled=False)
