@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request, session
+import wtforms
+from flask import Flask, has_request_context, request, session
 from flask_login import current_user
 
 from consensus import cli, security
@@ -18,6 +20,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def select_locale() -> str:
     """The user's saved choice, else the session's, else Dutch."""
+    if not has_request_context():
+        return "nl"
     if current_user and current_user.is_authenticated:
         return current_user.locale
     locale = session.get("locale")
@@ -29,6 +33,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         __name__,
         template_folder=str(REPO_ROOT / "templates"),
         static_folder=str(REPO_ROOT / "static"),
+        instance_path=os.environ.get("CONSENSUS_INSTANCE_PATH") or None,
         instance_relative_config=True,
     )
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
@@ -41,10 +46,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app, db, directory=str(REPO_ROOT / "migrations"), render_as_batch=True, compare_type=True
     )
     csrf.init_app(app)
+    # Our catalog plus WTForms' own, so its built-in messages ("Not a valid choice") are
+    # Dutch too.
     babel.init_app(
         app,
         locale_selector=select_locale,
-        default_translation_directories=str(Path(__file__).parent / "translations"),
+        default_translation_directories=";".join(
+            [
+                str(Path(__file__).parent / "translations"),
+                str(Path(wtforms.__file__).parent / "locale"),
+            ]
+        ),
+        default_domain="messages;wtforms",
     )
     htmx.init_app(app)
     limiter.init_app(app)

@@ -9,7 +9,7 @@ from flask_migrate import upgrade
 
 from consensus.config import DEMO_PASSWORD
 from consensus.extensions import db
-from consensus.services import accounts, demo
+from consensus.services import accounts, audit_verify, checkpoints, demo
 from consensus.services.errors import DomainError
 
 
@@ -27,8 +27,9 @@ def create_admin(email: str, name: str, password: str) -> None:
     """Create a platform administrator."""
     _refuse_demo_password(password)
     try:
-        user = accounts.create_user(actor=None, email=email, display_name=name or email,
-                                    password=password, is_admin=True)
+        user = accounts.create_user(
+            actor=None, email=email, display_name=name or email, password=password, is_admin=True
+        )
     except DomainError as error:
         db.session.rollback()
         raise click.ClickException(error.message) from error
@@ -37,8 +38,12 @@ def create_admin(email: str, name: str, password: str) -> None:
 
 
 @click.command("demo")
-@click.option("--password", default=DEMO_PASSWORD, show_default=True,
-              help="Password for demo users that do not exist yet.")
+@click.option(
+    "--password",
+    default=DEMO_PASSWORD,
+    show_default=True,
+    help="Password for demo users that do not exist yet.",
+)
 @with_appcontext
 def demo_command(password: str) -> None:
     """Load the demo world (idempotent: running it twice changes nothing)."""
@@ -63,11 +68,82 @@ def serve(host: str, port: int) -> None:
     counts = demo.build_demo_world(DEMO_PASSWORD)
     db.session.commit()
     click.echo(f"Demo world: {counts['organisations']} organisations, {counts['users']} users.")
-    click.echo(f"Log in at http://{host}:{port}/login as representative.vng@example.org "
-               f"with password {DEMO_PASSWORD}")
+    click.echo(
+        f"Log in at http://{host}:{port}/login as representative.vng@example.org "
+        f"with password {DEMO_PASSWORD}"
+    )
     current_app.run(host=host, port=port, debug=False, use_reloader=False)
 
 
+@click.group("rounds")
+def rounds_group() -> None:
+    """Rounds of processes."""
+
+
+@rounds_group.command("tick")
+@with_appcontext
+def rounds_tick() -> None:
+    """Open and close rounds whose time has come (run from cron, e.g. every minute)."""
+    from consensus.services import processes
+
+    changes = processes.tick()
+    db.session.commit()
+    click.echo(f"{changes} change(s) applied.")
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """The platform's signing keys."""
+
+
+@keys_group.command("init")
+@click.option("--rotate", is_flag=True, help="Retire the active key and create a new one.")
+@with_appcontext
+def keys_init(rotate: bool) -> None:
+    """Create the checkpoint signing key if none is active (safe to run again)."""
+    key, created = checkpoints.init_key(actor=None, rotate=rotate)
+    db.session.commit()
+    click.echo(f"{'Created' if created else 'Active'} checkpoint key #{key.id} {key.fingerprint}")
+    click.echo(checkpoints.allowed_signers_line(key))
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The tamper-evident audit trail."""
+
+
+@audit_group.command("checkpoint")
+@click.option("--force", is_flag=True, help="Sign even when the log has not grown.")
+@with_appcontext
+def audit_checkpoint(force: bool) -> None:
+    """Sign the log's current size and root (run it from cron, e.g. hourly)."""
+    checkpoint = checkpoints.make_checkpoint(actor=None, reuse_unchanged=not force)
+    db.session.commit()
+    click.echo(
+        f"Checkpoint #{checkpoint.id}: {checkpoint.tree_size} events, "
+        f"root {checkpoint.root_hash.hex()}"
+    )
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify_command() -> None:
+    """Recompute every leaf, node, root and checkpoint signature; exit 1 on any mismatch."""
+    report = audit_verify.verify_log()
+    if not report.ok:
+        for problem in report.problems:
+            click.echo(f"FAILED: {problem.message}", err=True)
+        if report.first_bad_seq is not None:
+            click.echo(f"First bad sequence number: {report.first_bad_seq}", err=True)
+        raise SystemExit(1)
+    rate = report.size / report.seconds if report.seconds else 0.0
+    click.echo(f"OK: {report.size} events, root {report.root.hex()}")
+    click.echo(
+        f"{report.checkpoints} checkpoints and {report.nodes} stored nodes verified "
+        f"in {report.seconds:.2f} s ({rate:,.0f} events/s)."
+    )
+
+
 def init_app(app: Flask) -> None:
-    for command in (create_admin, demo_command, serve):
+    for command in (create_admin, demo_command, serve, rounds_group, keys_group, audit_group):
         app.cli.add_command(command)

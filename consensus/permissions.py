@@ -6,12 +6,25 @@ into a 403 so a view never forgets to stop.
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask import abort
+from flask_babel import lazy_gettext as _l
 from flask_login import AnonymousUserMixin
 
-from consensus.models import Membership, MembershipRole, Organisation, User, utcnow
+from consensus.models import (
+    Membership,
+    MembershipRole,
+    Organisation,
+    Process,
+    ProcessState,
+    Round,
+    RoundType,
+    User,
+    utcnow,
+)
 
 AnyUser = User | AnonymousUserMixin
 
@@ -59,3 +72,145 @@ def holds_mandate(
 def can_view_organisation(user: AnyUser | None, organisation: Organisation) -> bool:
     """Members see their own organisation; administrators see every organisation."""
     return can_administer(user) or membership_in(user, organisation) is not None
+
+
+# --- Processes and phase gates ----------------------------------------------------------------
+#
+# One table says, for every action inside a process, which round type must be open and
+# which membership role may act for an organisation. `gate()` applies it; views,
+# templates and services all ask `gate()` (or a can_* wrapper), nothing else decides.
+
+
+class Action(enum.StrEnum):
+    COMMENT = "comment"
+    PROPOSE_AMENDMENT = "propose_amendment"
+    MARK_INPUT_COMPLETE = "mark_input_complete"
+    EDIT_DRAFT = "edit_draft"
+    CLEAR = "clear"
+    ENDORSE = "endorse"
+    SIGN = "sign"
+
+
+ACTION_ROUND_TYPES: dict[Action, frozenset[RoundType]] = {
+    Action.COMMENT: frozenset({RoundType.DRAFTING, RoundType.CONSULTATION}),
+    Action.PROPOSE_AMENDMENT: frozenset({RoundType.CONSULTATION}),
+    Action.MARK_INPUT_COMPLETE: frozenset({RoundType.DRAFTING, RoundType.CONSULTATION}),
+    Action.EDIT_DRAFT: frozenset({RoundType.DRAFTING}),
+    Action.CLEAR: frozenset({RoundType.CLEARANCE}),
+    Action.ENDORSE: frozenset({RoundType.ENDORSEMENT}),
+    Action.SIGN: frozenset({RoundType.SIGNING}),
+}
+
+_WRITERS = frozenset({MembershipRole.OFFICIAL, MembershipRole.REPRESENTATIVE})
+ACTION_ROLES: dict[Action, frozenset[MembershipRole]] = {
+    Action.COMMENT: _WRITERS,
+    Action.PROPOSE_AMENDMENT: _WRITERS,
+    Action.MARK_INPUT_COMPLETE: _WRITERS,
+    Action.EDIT_DRAFT: frozenset({MembershipRole.OFFICIAL}),
+    Action.CLEAR: frozenset({MembershipRole.OFFICIAL}),
+    # Endorsing and signing need the organisation's mandate.
+    Action.ENDORSE: frozenset({MembershipRole.REPRESENTATIVE}),
+    Action.SIGN: frozenset({MembershipRole.REPRESENTATIVE}),
+}
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The answer to "may I, now?" with a reason a person can read when it is no."""
+
+    allowed: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def _no(message: str) -> Gate:
+    return Gate(False, message)
+
+
+def is_facilitator_of(user: AnyUser | None, process: Process) -> bool:
+    """Facilitators of this process run it; the capability alone is not enough."""
+    return _is_user(user) and user.id in process.facilitator_ids  # type: ignore[union-attr]
+
+
+def can_create_process(user: AnyUser | None) -> bool:
+    return _is_user(user) and bool(user.is_facilitator)  # type: ignore[union-attr]
+
+
+def can_manage_process(user: AnyUser | None, process: Process) -> bool:
+    return is_facilitator_of(user, process) and process.state in {
+        ProcessState.DRAFT,
+        ProcessState.ACTIVE,
+    }
+
+
+def can_view_process(user: AnyUser | None, process: Process) -> bool:
+    """Facilitators, administrators and members of participating organisations.
+
+    Anyone else gets a 404 from the views, so a participants-only process does not
+    even leak its existence.
+    """
+    if not _is_user(user):
+        return False
+    if is_facilitator_of(user, process) or can_administer(user):
+        return True
+    participants = process.participant_ids
+    return any(m.organisation_id in participants for m in valid_memberships(user))
+
+
+def acting_organisations(
+    user: AnyUser | None, process: Process, action: Action, at: datetime | None = None
+) -> list[Organisation]:
+    """The participating organisations this user may do `action` for, by role alone."""
+    participants = process.participant_ids
+    roles = ACTION_ROLES[action]
+    return [
+        m.organisation
+        for m in valid_memberships(user, at)
+        if m.organisation_id in participants and m.role in roles
+    ]
+
+
+def gate(
+    user: AnyUser | None,
+    action: Action,
+    process: Process,
+    organisation: Organisation | None,
+    *,
+    round_: Round | None = None,
+    at: datetime | None = None,
+) -> Gate:
+    """May `user`, acting for `organisation`, do `action` in `process` now?
+
+    Checks, in order: the process is active; the right kind of round is open and its
+    deadline has not passed (a form opened before the deadline is still refused after
+    it); the organisation takes part; the user holds a valid membership with a role
+    that may do this (for endorsing and signing: the mandate).
+    """
+    moment = at or utcnow()
+    if not _is_user(user):
+        return _no(str(_l("Log in first.")))
+    if process.state != ProcessState.ACTIVE:
+        return _no(str(_l("This process is not active.")))
+    current = round_ if round_ is not None else process.open_round()
+    if current is None or current.process_id != process.id or not current.is_open_at(moment):
+        return _no(str(_l("No round is open for this now.")))
+    if current.type not in ACTION_ROUND_TYPES[action]:
+        return _no(str(_l("The open round does not allow this.")))
+    if action == Action.EDIT_DRAFT and is_facilitator_of(user, process):
+        return Gate(True)
+    if organisation is None:
+        return _no(str(_l("Choose the organisation you act for.")))
+    if organisation.id not in process.participant_ids:
+        return _no(str(_l("This organisation does not take part in this process.")))
+    membership = membership_in(user, organisation, moment)
+    if membership is None:
+        return _no(str(_l("You are not a member of this organisation.")))
+    if membership.role not in ACTION_ROLES[action]:
+        if action in {Action.ENDORSE, Action.SIGN}:
+            return _no(
+                str(_l("Only a representative with the organisation's mandate may do this."))
+            )
+        return _no(str(_l("Your role in this organisation does not allow this.")))
+    return Gate(True)

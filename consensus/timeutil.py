@@ -25,3 +25,13 @@ def local_day(moment: datetime) -> date:
 def last_day(exclusive_end: datetime) -> date:
     """The last Amsterdam day that an exclusive end still includes."""
     return local_day(exclusive_end - timedelta(microseconds=1))
+
+
+def from_local_input(naive: datetime) -> datetime:
+    """A wall-clock time typed in a form means Amsterdam time."""
+    return naive.replace(tzinfo=AMSTERDAM).astimezone(UTC)
+
+
+def to_local_input(moment: datetime) -> datetime:
+    """The naive Amsterdam wall-clock time to pre-fill a datetime-local field."""
+    return moment.astimezone(AMSTERDAM).replace(tzinfo=None, second=0, microsecond=0)

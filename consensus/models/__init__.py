@@ -4,8 +4,36 @@ from consensus.models.accounts import Membership, MembershipRole, RecoveryCode, 
 from consensus.models.audit import AuditEvent, AuditLogHead, Checkpoint, MerkleNode, PlatformKey
 from consensus.models.base import Base, utcnow
 from consensus.models.organisations import Organisation, OrganisationKind
+from consensus.models.processes import (
+    DeadlineExtension,
+    DecisionRule,
+    Notice,
+    Participation,
+    Process,
+    ProcessFacilitator,
+    ProcessState,
+    ProcessTheme,
+    Round,
+    RoundCompletion,
+    RoundState,
+    RoundType,
+    Visibility,
+)
 
 __all__ = [
+    "DeadlineExtension",
+    "DecisionRule",
+    "Notice",
+    "Participation",
+    "Process",
+    "ProcessFacilitator",
+    "ProcessState",
+    "ProcessTheme",
+    "Round",
+    "RoundCompletion",
+    "RoundState",
+    "RoundType",
+    "Visibility",
     "AuditEvent",
     "AuditLogHead",
     "Base",

@@ -51,6 +51,8 @@ class User(UserMixin, Base):
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
     # Bumped on password change / logout-everywhere: sessions carry it and die when it moves.
     session_generation: Mapped[int] = mapped_column(Integer, default=0)
+    # Secret part of the personal calendar feed URL; reset by the user.
+    calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
 
@@ -87,8 +89,13 @@ class Membership(Base):
         ForeignKey("organisation.id", ondelete="RESTRICT"), index=True
     )
     role: Mapped[MembershipRole] = mapped_column(
-        Enum(MembershipRole, native_enum=False, length=20, validate_strings=True,
-             values_callable=lambda roles: [r.value for r in roles])
+        Enum(
+            MembershipRole,
+            native_enum=False,
+            length=20,
+            validate_strings=True,
+            values_callable=lambda roles: [r.value for r in roles],
+        )
     )
     title: Mapped[str] = mapped_column(String(200), default="")
     valid_from: Mapped[datetime | None]

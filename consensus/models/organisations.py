@@ -31,8 +31,13 @@ class Organisation(Base):
     short_name: Mapped[str] = mapped_column(String(40))
     slug: Mapped[str] = mapped_column(String(40), unique=True)
     kind: Mapped[OrganisationKind] = mapped_column(
-        Enum(OrganisationKind, native_enum=False, length=30, validate_strings=True,
-             values_callable=lambda kinds: [k.value for k in kinds])
+        Enum(
+            OrganisationKind,
+            native_enum=False,
+            length=30,
+            validate_strings=True,
+            values_callable=lambda kinds: [k.value for k in kinds],
+        )
     )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

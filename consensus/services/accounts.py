@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -52,10 +53,8 @@ def authenticate(email: str, password: str) -> User | None:
     """Return the active user with this email and password, or None (never say which failed)."""
     user = find_user_by_email(email)
     if user is None or not user.active or not user.password_hash:
-        try:
+        with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
         return None
     try:
         _hasher.verify(user.password_hash, password)
@@ -68,8 +67,13 @@ def authenticate(email: str, password: str) -> User | None:
 
 def record_login(user: User, *, method: str) -> None:
     user.last_login_at = utcnow()
-    audit.record("user.logged_in", actor=user, object_type="user", object_id=user.id,
-                 payload={"method": method})
+    audit.record(
+        "user.logged_in",
+        actor=user,
+        object_type="user",
+        object_id=user.id,
+        payload={"method": method},
+    )
 
 
 def record_failed_login(email: str, *, reason: str) -> None:
@@ -179,11 +183,14 @@ def update_user(
     if user.active and not active:
         user.session_generation += 1  # a deactivated person is logged out everywhere
     user.active = active
-    action = "user.roles_changed" if {"is_admin", "is_facilitator"} & changes.keys() else (
-        "user.updated"
+    action = (
+        "user.roles_changed"
+        if {"is_admin", "is_facilitator"} & changes.keys()
+        else ("user.updated")
     )
-    audit.record(action, actor=actor, object_type="user", object_id=user.id,
-                 payload={"changes": changes})
+    audit.record(
+        action, actor=actor, object_type="user", object_id=user.id, payload={"changes": changes}
+    )
     db.session.flush()
     return user
 
@@ -191,8 +198,7 @@ def update_user(
 def change_password(user: User, *, current_password: str, new_password: str) -> None:
     """Changing the password ends every other session of this user."""
     if not user.password_hash or authenticate(user.email, current_password) is None:
-        raise DomainError(str(_l("The current password is not correct.")),
-                          field="current_password")
+        raise DomainError(str(_l("The current password is not correct.")), field="current_password")
     check_password_rules(new_password)
     user.password_hash = hash_password(new_password)
     user.session_generation += 1
@@ -204,8 +210,13 @@ def set_locale(user: User, locale: str) -> None:
     if locale not in {"nl", "en"} or user.locale == locale:
         return
     user.locale = locale
-    audit.record("user.locale_changed", actor=user, object_type="user", object_id=user.id,
-                 payload={"locale": locale})
+    audit.record(
+        "user.locale_changed",
+        actor=user,
+        object_type="user",
+        object_id=user.id,
+        payload={"locale": locale},
+    )
     db.session.flush()
 
 
@@ -221,8 +232,9 @@ def provisioning_uri(email: str, secret: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=TOTP_ISSUER)
 
 
-def _accept_totp(user: User, code: str, *, secret: str | None = None,
-                 at: float | None = None) -> bool:
+def _accept_totp(
+    user: User, code: str, *, secret: str | None = None, at: float | None = None
+) -> bool:
     """Accept a code from the current or adjacent time step, each step at most once."""
     secret = secret or user.totp_secret
     if not secret:
@@ -248,8 +260,7 @@ def confirm_totp_enrolment(user: User, secret: str, code: str) -> list[str]:
     if user.totp_enabled:
         raise DomainError(str(_l("Two-factor authentication is already on.")))
     if not _accept_totp(user, code, secret=secret):
-        raise DomainError(str(_l("That code is not correct. Try the current code.")),
-                          field="code")
+        raise DomainError(str(_l("That code is not correct. Try the current code.")), field="code")
     user.totp_secret = secret
     user.totp_enabled = True
     codes = _new_recovery_codes(user)
@@ -294,8 +305,9 @@ def regenerate_recovery_codes(user: User) -> list[str]:
     if not user.totp_enabled:
         raise DomainError(str(_l("Two-factor authentication is off.")))
     codes = _new_recovery_codes(user)
-    audit.record("user.recovery_codes_regenerated", actor=user, object_type="user",
-                 object_id=user.id)
+    audit.record(
+        "user.recovery_codes_regenerated", actor=user, object_type="user", object_id=user.id
+    )
     db.session.flush()
     return codes
 
@@ -310,8 +322,9 @@ def verify_second_factor(user: User, code: str) -> str | None:
     ).scalars():
         if hmac.compare_digest(recovery.code_hash, wanted):
             recovery.used_at = utcnow()
-            audit.record("user.recovery_code_used", actor=user, object_type="user",
-                         object_id=user.id)
+            audit.record(
+                "user.recovery_code_used", actor=user, object_type="user", object_id=user.id
+            )
             return "recovery_code"
     return None
 
@@ -323,6 +336,4 @@ def needs_second_factor_enrolment(user: User, require_2fa: bool) -> bool:
     if user.is_admin or user.is_facilitator:
         return True
     now = utcnow()
-    return any(
-        m.role == "representative" and m.is_valid_at(now) for m in user.memberships
-    )
+    return any(m.role == "representative" and m.is_valid_at(now) for m in user.memberships)

@@ -110,8 +110,13 @@ def _frontier_nodes(size: int, frontier: bytes) -> dict[tuple[int, int], bytes]:
 
 
 def _lock_head() -> AuditLogHead:
+    # populate_existing: if this session loaded the head earlier (without the lock), its
+    # identity-map copy may be stale; the locked row's values must win.
     head = db.session.execute(
-        select(AuditLogHead).where(AuditLogHead.id == 1).with_for_update()
+        select(AuditLogHead)
+        .where(AuditLogHead.id == 1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if head is None:
         head = AuditLogHead(id=1, size=0, frontier=b"")
@@ -136,7 +141,10 @@ def record(
     size = head.size
     created_at = utcnow()
     payload_text = json.dumps(
-        _scrub(payload or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+        _scrub(payload or {}),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
         default=str,
     )
     event = AuditEvent(
@@ -164,9 +172,7 @@ def record(
         frontier[(level, index)] = node_hash
     new_size = size + 1
     head.size = new_size
-    head.frontier = b"".join(
-        hash_ for key, hash_ in _frontier_nodes_order(new_size, frontier)
-    )
+    head.frontier = b"".join(hash_ for key, hash_ in _frontier_nodes_order(new_size, frontier))
     db.session.flush()
     return event
 
@@ -189,7 +195,9 @@ def tree_head() -> tuple[int, bytes]:
     head = db.session.get(AuditLogHead, 1)
     if head is None or head.size == 0:
         return 0, merkle.root([])
-    hashes = [h for _, h in _frontier_nodes_order(head.size, _frontier_nodes(head.size, head.frontier))]
+    hashes = [
+        h for _, h in _frontier_nodes_order(head.size, _frontier_nodes(head.size, head.frontier))
+    ]
     root = hashes[-1]
     for left in reversed(hashes[:-1]):
         root = merkle.node_hash(left, root)

@@ -27,22 +27,33 @@ class DemoOrganisation:
 
 DEMO_ORGANISATIONS = [
     DemoOrganisation(
-        "vng", "Vereniging van Nederlandse Gemeenten", "VNG", OrganisationKind.MUNICIPALITIES,
+        "vng",
+        "Vereniging van Nederlandse Gemeenten",
+        "VNG",
+        OrganisationKind.MUNICIPALITIES,
         ("Marieke de Vries", "Voorzitter commissie Informatiesamenleving"),
         ("Jeroen Bakker", "Senior beleidsadviseur digitalisering"),
     ),
     DemoOrganisation(
-        "ipo", "Interprovinciaal Overleg", "IPO", OrganisationKind.PROVINCES,
+        "ipo",
+        "Interprovinciaal Overleg",
+        "IPO",
+        OrganisationKind.PROVINCES,
         ("Henk Jansen", "Gedeputeerde, portefeuillehouder digitalisering"),
         ("Sanne Visser", "Beleidsmedewerker informatievoorziening"),
     ),
     DemoOrganisation(
-        "uvw", "Unie van Waterschappen", "UvW", OrganisationKind.WATER_BOARDS,
+        "uvw",
+        "Unie van Waterschappen",
+        "UvW",
+        OrganisationKind.WATER_BOARDS,
         ("Fatima El Amrani", "Dijkgraaf, bestuurslid Unie van Waterschappen"),
         ("Pieter Mulder", "Adviseur informatiebeleid"),
     ),
     DemoOrganisation(
-        "bzk", "Ministerie van Binnenlandse Zaken en Koninkrijksrelaties", "BZK",
+        "bzk",
+        "Ministerie van Binnenlandse Zaken en Koninkrijksrelaties",
+        "BZK",
         OrganisationKind.NATIONAL_GOVERNMENT,
         ("Thomas van den Berg", "Staatssecretaris Digitalisering"),
         ("Lotte Smit", "Coördinerend beleidsmedewerker Digitale Overheid"),
@@ -53,41 +64,51 @@ DEMO_ORGANISATIONS = [
 def _ensure_user(email: str, name: str, password: str, **flags: bool) -> User:
     user = accounts.find_user_by_email(email)
     if user is None:
-        user = accounts.create_user(actor=None, email=email, display_name=name,
-                                    password=password, **flags)
+        user = accounts.create_user(
+            actor=None, email=email, display_name=name, password=password, **flags
+        )
     return user
 
 
-def _ensure_membership(user: User, organisation: Organisation, role: MembershipRole,
-                       title: str) -> None:
+def _ensure_membership(
+    user: User, organisation: Organisation, role: MembershipRole, title: str
+) -> None:
     exists = db.session.execute(
         select(Membership.id).where(
             Membership.user_id == user.id, Membership.organisation_id == organisation.id
         )
     ).scalar_one_or_none()
     if exists is None:
-        organisations.add_membership(actor=None, user=user, organisation=organisation,
-                                     role=role, title=title)
+        organisations.add_membership(
+            actor=None, user=user, organisation=organisation, role=role, title=title
+        )
 
 
 def build_demo_world(password: str) -> dict[str, int]:
     """Create whatever part of the demo world is missing. Returns how many of each exist."""
     _ensure_user("admin@example.org", "Beheerder Consensus", password, is_admin=True)
-    _ensure_user("facilitator@example.org", "Anouk Hendriks (procesbegeleider)", password,
-                 is_facilitator=True)
+    _ensure_user(
+        "facilitator@example.org",
+        "Anouk Hendriks (procesbegeleider)",
+        password,
+        is_facilitator=True,
+    )
     for demo in DEMO_ORGANISATIONS:
         organisation = db.session.execute(
             select(Organisation).where(Organisation.slug == demo.slug)
         ).scalar_one_or_none()
         if organisation is None:
             organisation = organisations.create_organisation(
-                actor=None, name=demo.name, short_name=demo.short_name, slug=demo.slug,
+                actor=None,
+                name=demo.name,
+                short_name=demo.short_name,
+                slug=demo.slug,
                 kind=demo.kind,
             )
-        rep = _ensure_user(f"representative.{demo.slug}@example.org", demo.representative[0],
-                           password)
-        _ensure_membership(rep, organisation, MembershipRole.REPRESENTATIVE,
-                           demo.representative[1])
+        rep = _ensure_user(
+            f"representative.{demo.slug}@example.org", demo.representative[0], password
+        )
+        _ensure_membership(rep, organisation, MembershipRole.REPRESENTATIVE, demo.representative[1])
         official = _ensure_user(f"official.{demo.slug}@example.org", demo.official[0], password)
         _ensure_membership(official, organisation, MembershipRole.OFFICIAL, demo.official[1])
     db.session.flush()

@@ -26,41 +26,73 @@ def _check_slug(slug: str, *, exclude_id: int | None = None) -> str:
         select(Organisation.id).where(Organisation.slug == slug)
     ).scalar_one_or_none()
     if existing is not None and existing != exclude_id:
-        raise Conflict(str(_l("Another organisation already uses this short address.")),
-                       field="slug")
+        raise Conflict(
+            str(_l("Another organisation already uses this short address.")), field="slug"
+        )
     return slug
 
 
 def create_organisation(
-    *, actor: User | None, name: str, short_name: str, slug: str, kind: OrganisationKind,
+    *,
+    actor: User | None,
+    name: str,
+    short_name: str,
+    slug: str,
+    kind: OrganisationKind,
     active: bool = True,
 ) -> Organisation:
     """Add a participating body. Its slug is its stable public handle."""
     organisation = Organisation(
-        name=name.strip(), short_name=short_name.strip(), slug=_check_slug(slug),
-        kind=OrganisationKind(kind), active=active,
+        name=name.strip(),
+        short_name=short_name.strip(),
+        slug=_check_slug(slug),
+        kind=OrganisationKind(kind),
+        active=active,
     )
     db.session.add(organisation)
     db.session.flush()
     audit.record(
-        "organisation.created", actor=actor, object_type="organisation",
-        object_id=organisation.id, organisation_id=organisation.id,
-        payload={"name": organisation.name, "short_name": organisation.short_name,
-                 "slug": organisation.slug, "kind": organisation.kind.value, "active": active},
+        "organisation.created",
+        actor=actor,
+        object_type="organisation",
+        object_id=organisation.id,
+        organisation_id=organisation.id,
+        payload={
+            "name": organisation.name,
+            "short_name": organisation.short_name,
+            "slug": organisation.slug,
+            "kind": organisation.kind.value,
+            "active": active,
+        },
     )
     return organisation
 
 
 def update_organisation(
-    organisation: Organisation, *, actor: User, name: str, short_name: str, slug: str,
-    kind: OrganisationKind, active: bool,
+    organisation: Organisation,
+    *,
+    actor: User,
+    name: str,
+    short_name: str,
+    slug: str,
+    kind: OrganisationKind,
+    active: bool,
 ) -> Organisation:
     slug = _check_slug(slug, exclude_id=organisation.id)
-    before = {"name": organisation.name, "short_name": organisation.short_name,
-              "slug": organisation.slug, "kind": organisation.kind.value,
-              "active": organisation.active}
-    after = {"name": name.strip(), "short_name": short_name.strip(), "slug": slug,
-             "kind": OrganisationKind(kind).value, "active": active}
+    before = {
+        "name": organisation.name,
+        "short_name": organisation.short_name,
+        "slug": organisation.slug,
+        "kind": organisation.kind.value,
+        "active": organisation.active,
+    }
+    after = {
+        "name": name.strip(),
+        "short_name": short_name.strip(),
+        "slug": slug,
+        "kind": OrganisationKind(kind).value,
+        "active": active,
+    }
     changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
     if not changes:
         return organisation
@@ -69,9 +101,14 @@ def update_organisation(
     organisation.slug = slug
     organisation.kind = OrganisationKind(kind)
     organisation.active = active
-    audit.record("organisation.updated", actor=actor, object_type="organisation",
-                 object_id=organisation.id, organisation_id=organisation.id,
-                 payload={"changes": changes})
+    audit.record(
+        "organisation.updated",
+        actor=actor,
+        object_type="organisation",
+        object_id=organisation.id,
+        organisation_id=organisation.id,
+        payload={"changes": changes},
+    )
     db.session.flush()
     return organisation
 
@@ -82,8 +119,14 @@ def _check_period(valid_from: datetime | None, valid_until: datetime | None) -> 
 
 
 def add_membership(
-    *, actor: User | None, user: User, organisation: Organisation, role: MembershipRole,
-    title: str = "", valid_from: datetime | None = None, valid_until: datetime | None = None,
+    *,
+    actor: User | None,
+    user: User,
+    organisation: Organisation,
+    role: MembershipRole,
+    title: str = "",
+    valid_from: datetime | None = None,
+    valid_until: datetime | None = None,
 ) -> Membership:
     """A person has at most one membership per organisation (a role change edits it)."""
     existing = db.session.execute(
@@ -93,35 +136,64 @@ def add_membership(
     ).scalar_one_or_none()
     if existing is not None:
         raise Conflict(
-            str(_l("This person is already a member of this organisation; change that "
-                   "membership instead.")),
+            str(
+                _l(
+                    "This person is already a member of this organisation; change that "
+                    "membership instead."
+                )
+            ),
             field="user_id",
         )
     _check_period(valid_from, valid_until)
     membership = Membership(
-        user=user, organisation=organisation, role=MembershipRole(role), title=title.strip(),
-        valid_from=valid_from, valid_until=valid_until,
+        user=user,
+        organisation=organisation,
+        role=MembershipRole(role),
+        title=title.strip(),
+        valid_from=valid_from,
+        valid_until=valid_until,
     )
     db.session.add(membership)
     db.session.flush()
     audit.record(
-        "membership.created", actor=actor, object_type="membership", object_id=membership.id,
+        "membership.created",
+        actor=actor,
+        object_type="membership",
+        object_id=membership.id,
         organisation_id=organisation.id,
-        payload={"user": user.id, "role": membership.role.value, "title": membership.title,
-                 "valid_from": valid_from, "valid_until": valid_until},
+        payload={
+            "user": user.id,
+            "role": membership.role.value,
+            "title": membership.title,
+            "valid_from": valid_from,
+            "valid_until": valid_until,
+        },
     )
     return membership
 
 
 def update_membership(
-    membership: Membership, *, actor: User, role: MembershipRole, title: str,
-    valid_from: datetime | None, valid_until: datetime | None,
+    membership: Membership,
+    *,
+    actor: User,
+    role: MembershipRole,
+    title: str,
+    valid_from: datetime | None,
+    valid_until: datetime | None,
 ) -> Membership:
     _check_period(valid_from, valid_until)
-    before = {"role": membership.role.value, "title": membership.title,
-              "valid_from": membership.valid_from, "valid_until": membership.valid_until}
-    after = {"role": MembershipRole(role).value, "title": title.strip(),
-             "valid_from": valid_from, "valid_until": valid_until}
+    before = {
+        "role": membership.role.value,
+        "title": membership.title,
+        "valid_from": membership.valid_from,
+        "valid_until": membership.valid_until,
+    }
+    after = {
+        "role": MembershipRole(role).value,
+        "title": title.strip(),
+        "valid_from": valid_from,
+        "valid_until": valid_until,
+    }
     changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
     if not changes:
         return membership
@@ -129,9 +201,14 @@ def update_membership(
     membership.title = after["title"]
     membership.valid_from = valid_from
     membership.valid_until = valid_until
-    audit.record("membership.updated", actor=actor, object_type="membership",
-                 object_id=membership.id, organisation_id=membership.organisation_id,
-                 payload={"user": membership.user_id, "changes": changes})
+    audit.record(
+        "membership.updated",
+        actor=actor,
+        object_type="membership",
+        object_id=membership.id,
+        organisation_id=membership.organisation_id,
+        payload={"user": membership.user_id, "changes": changes},
+    )
     db.session.flush()
     return membership
 
@@ -143,8 +220,13 @@ def end_membership(membership: Membership, *, actor: User, at: datetime) -> Memb
     if membership.valid_from is not None and membership.valid_from >= at:
         raise DomainError(str(_l("This membership has not started yet; change its period.")))
     membership.valid_until = at
-    audit.record("membership.ended", actor=actor, object_type="membership",
-                 object_id=membership.id, organisation_id=membership.organisation_id,
-                 payload={"user": membership.user_id, "valid_until": at})
+    audit.record(
+        "membership.ended",
+        actor=actor,
+        object_type="membership",
+        object_id=membership.id,
+        organisation_id=membership.organisation_id,
+        payload={"user": membership.user_id, "valid_until": at},
+    )
     db.session.flush()
     return membership

@@ -6,7 +6,7 @@ import logging
 import uuid
 
 from flask import Flask, g, render_template, request
-from flask_babel import format_datetime
+from flask_babel import format_datetime, refresh
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from consensus.extensions import db, login_manager
 from consensus.models import User
+from consensus.text import render_markdown
 
 log = logging.getLogger("consensus.web")
 
@@ -33,7 +34,7 @@ def load_user(user_id: str) -> User | None:
 
 
 def init_app(app: Flask) -> None:
-    from consensus.web import admin, auth, main
+    from consensus.web import admin, auth, calendar, main, processes
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = None  # the login page explains itself
@@ -42,7 +43,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(processes.bp)
+    app.register_blueprint(calendar.bp)
 
+    app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["datetime"] = lambda value, fmt="medium": (
         format_datetime(value, fmt) if value else ""
     )
@@ -50,6 +54,24 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def assign_request_id() -> None:
         g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+
+    @app.teardown_request
+    def forget_user(_error: BaseException | None) -> None:
+        # The loaded user lives in `g`; when a request runs inside an outer app context
+        # (tests, CLI helpers) `g` outlives the request, so forget it explicitly.
+        g.pop("_login_user", None)
+        refresh()  # likewise Flask-Babel's cached locale
+
+    @app.before_request
+    def apply_the_clock() -> None:
+        """Rounds open and close at their times even without cron: one cheap query."""
+        if request.endpoint == "static":
+            return
+        from consensus.services import processes
+
+        if processes.something_is_due():
+            processes.tick()
+            db.session.commit()
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> tuple[str, int]:

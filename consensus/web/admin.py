@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from consensus import permissions
 from consensus.extensions import db, login_manager
-from consensus.forms import EmptyForm
+from consensus.forms import EmptyForm, choices
 from consensus.forms.admin import (
     KIND_LABELS,
     ROLE_LABELS,
@@ -81,8 +81,11 @@ def organisation_new() -> str | Response:
     if form.validate_on_submit():
         try:
             organisation = organisations.create_organisation(
-                actor=current_user, name=form.name.data or "", short_name=form.short_name.data
-                or "", slug=form.slug.data or "", kind=OrganisationKind(form.kind.data),
+                actor=current_user,
+                name=form.name.data or "",
+                short_name=form.short_name.data or "",
+                slug=form.slug.data or "",
+                kind=OrganisationKind(form.kind.data),
                 active=form.active.data,
             )
         except DomainError as error:
@@ -105,9 +108,13 @@ def organisation_edit(organisation_id: int) -> str | Response:
     if form.validate_on_submit():
         try:
             organisations.update_organisation(
-                organisation, actor=current_user, name=form.name.data or "",
-                short_name=form.short_name.data or "", slug=form.slug.data or "",
-                kind=OrganisationKind(form.kind.data), active=form.active.data,
+                organisation,
+                actor=current_user,
+                name=form.name.data or "",
+                short_name=form.short_name.data or "",
+                slug=form.slug.data or "",
+                kind=OrganisationKind(form.kind.data),
+                active=form.active.data,
             )
         except DomainError as error:
             db.session.rollback()
@@ -123,7 +130,10 @@ def organisation_edit(organisation_id: int) -> str | Response:
         .order_by(User.display_name)
     ).all()
     return render_template(
-        "admin/organisation_form.html", form=form, organisation=organisation, members=members,
+        "admin/organisation_form.html",
+        form=form,
+        organisation=organisation,
+        members=members,
         now=utcnow(),
     )
 
@@ -150,9 +160,12 @@ def user_new() -> str | Response:
     if form.validate_on_submit():
         try:
             user = accounts.create_user(
-                actor=current_user, email=form.email.data or "",
-                display_name=form.display_name.data or "", password=form.password.data or "",
-                is_admin=form.is_admin.data, is_facilitator=form.is_facilitator.data,
+                actor=current_user,
+                email=form.email.data or "",
+                display_name=form.display_name.data or "",
+                password=form.password.data or "",
+                is_admin=form.is_admin.data,
+                is_facilitator=form.is_facilitator.data,
                 active=form.active.data,
             )
         except DomainError as error:
@@ -162,19 +175,24 @@ def user_new() -> str | Response:
             db.session.commit()
             flash(_("%(name)s has been added.", name=user.display_name), "success")
             return redirect(url_for("admin.user_edit", user_id=user.id))
-    return render_template("admin/user_form.html", form=form, user=None)
+    return render_template("admin/user_form.html", form=form, person=None)
 
 
 def _membership_form(user: User) -> MembershipForm:
     form = MembershipForm(prefix="m")
     taken = {m.organisation_id for m in user.memberships}
-    form.organisation_id.choices = [(0, _("Choose an organisation"))] + [
-        (org.id, org.name)
-        for org in db.session.execute(
-            select(Organisation).where(Organisation.active.is_(True)).order_by(Organisation.name)
-        ).scalars()
-        if org.id not in taken
-    ]
+    form.organisation_id.choices = choices(
+        [(0, _("Choose an organisation"))]
+        + [
+            (org.id, org.name)
+            for org in db.session.execute(
+                select(Organisation)
+                .where(Organisation.active.is_(True))
+                .order_by(Organisation.name)
+            ).scalars()
+            if org.id not in taken
+        ]
+    )
     return form
 
 
@@ -186,9 +204,13 @@ def user_edit(user_id: int) -> str | Response:
     if form.validate_on_submit():
         try:
             accounts.update_user(
-                user, actor=current_user, email=form.email.data or "",
-                display_name=form.display_name.data or "", is_admin=form.is_admin.data,
-                is_facilitator=form.is_facilitator.data, active=form.active.data,
+                user,
+                actor=current_user,
+                email=form.email.data or "",
+                display_name=form.display_name.data or "",
+                is_admin=form.is_admin.data,
+                is_facilitator=form.is_facilitator.data,
+                active=form.active.data,
             )
         except DomainError as error:
             db.session.rollback()
@@ -198,8 +220,12 @@ def user_edit(user_id: int) -> str | Response:
             flash(_("The changes have been saved."), "success")
             return redirect(url_for("admin.user_edit", user_id=user.id))
     return render_template(
-        "admin/user_form.html", form=form, user=user, membership_form=_membership_form(user),
-        now=utcnow(), empty_form=EmptyForm(),
+        "admin/user_form.html",
+        form=form,
+        person=user,
+        membership_form=_membership_form(user),
+        now=utcnow(),
+        empty_form=EmptyForm(),
     )
 
 
@@ -210,8 +236,10 @@ def user_reset_2fa(user_id: int) -> Response:
     if EmptyForm().validate_on_submit() and user.totp_enabled:
         accounts.disable_totp(user, actor=current_user)
         db.session.commit()
-        flash(_("Two-factor authentication of %(name)s has been reset.",
-                name=user.display_name), "success")
+        flash(
+            _("Two-factor authentication of %(name)s has been reset.", name=user.display_name),
+            "success",
+        )
     return redirect(url_for("admin.user_edit", user_id=user.id))
 
 
@@ -230,11 +258,14 @@ def membership_new(user_id: int) -> str | Response:
         else:
             try:
                 organisations.add_membership(
-                    actor=current_user, user=user, organisation=organisation,
-                    role=MembershipRole(form.role.data), title=form.title.data or "",
-                    valid_from=start_of_day(form.valid_from.data) if form.valid_from.data
-                    else None,
-                    valid_until=end_of_day(form.valid_until.data) if form.valid_until.data
+                    actor=current_user,
+                    user=user,
+                    organisation=organisation,
+                    role=MembershipRole(form.role.data),
+                    title=form.title.data or "",
+                    valid_from=start_of_day(form.valid_from.data) if form.valid_from.data else None,
+                    valid_until=end_of_day(form.valid_until.data)
+                    if form.valid_until.data
                     else None,
                 )
             except DomainError as error:
@@ -246,7 +277,11 @@ def membership_new(user_id: int) -> str | Response:
                 return redirect(url_for("admin.user_edit", user_id=user.id))
     user_form = UserForm(obj=user, formdata=None)
     return render_template(
-        "admin/user_form.html", form=user_form, user=user, membership_form=form, now=utcnow(),
+        "admin/user_form.html",
+        form=user_form,
+        person=user,
+        membership_form=form,
+        now=utcnow(),
         empty_form=EmptyForm(),
     ), 400
 
@@ -260,17 +295,16 @@ def membership_edit(membership_id: int) -> str | Response:
         form.role.data = membership.role.value
         form.title.data = membership.title
         form.valid_from.data = local_day(membership.valid_from) if membership.valid_from else None
-        form.valid_until.data = (
-            last_day(membership.valid_until) if membership.valid_until else None
-        )
+        form.valid_until.data = last_day(membership.valid_until) if membership.valid_until else None
     if form.validate_on_submit():
         try:
             organisations.update_membership(
-                membership, actor=current_user, role=MembershipRole(form.role.data),
+                membership,
+                actor=current_user,
+                role=MembershipRole(form.role.data),
                 title=form.title.data or "",
                 valid_from=start_of_day(form.valid_from.data) if form.valid_from.data else None,
-                valid_until=end_of_day(form.valid_until.data) if form.valid_until.data
-                else None,
+                valid_until=end_of_day(form.valid_until.data) if form.valid_until.data else None,
             )
         except DomainError as error:
             db.session.rollback()
@@ -279,8 +313,9 @@ def membership_edit(membership_id: int) -> str | Response:
             db.session.commit()
             flash(_("The membership has been changed."), "success")
             return redirect(url_for("admin.user_edit", user_id=membership.user_id))
-    return render_template("admin/membership_form.html", form=form, membership=membership,
-                           end_form=EmptyForm())
+    return render_template(
+        "admin/membership_form.html", form=form, membership=membership, end_form=EmptyForm()
+    )
 
 
 @bp.post("/memberships/<int:membership_id>/end")

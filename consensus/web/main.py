@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request, session
-from flask_login import current_user
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from consensus import permissions
 from consensus.extensions import db
 from consensus.forms import EmptyForm
-from consensus.services import accounts
+from consensus.models import Notice, utcnow
+from consensus.services import accounts, processes
 from consensus.web.utils import redirect_next
 
 bp = Blueprint("main", __name__)
@@ -22,7 +24,38 @@ def index() -> str:
     memberships = sorted(
         permissions.valid_memberships(current_user), key=lambda m: m.organisation.name
     )
-    return render_template("main/dashboard.html", memberships=memberships)
+    todo, facilitated = processes.dashboard_items(current_user)
+    notices = (
+        db.session.execute(
+            select(Notice)
+            .where(Notice.user_id == current_user.id, Notice.read_at.is_(None))
+            .order_by(Notice.created_at.desc())
+            .limit(20)
+        )
+        .scalars()
+        .all()
+    )
+    from consensus.forms.processes import ROUND_TYPE_LABELS
+
+    return render_template(
+        "main/dashboard.html",
+        memberships=memberships,
+        todo=todo,
+        round_type_labels=ROUND_TYPE_LABELS,
+        facilitated=facilitated,
+        notices=notices,
+        form=EmptyForm(),
+        now=utcnow(),
+    )
+
+
+@bp.post("/notices/read")
+@login_required
+def notices_read() -> Response:
+    if EmptyForm().validate_on_submit():
+        processes.mark_notices_read(current_user)
+        db.session.commit()
+    return redirect(url_for("main.index"))
 
 
 @bp.post("/language")

@@ -1,0 +1,286 @@
+"""Processes (trajecten) and their time-boxed rounds."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from consensus.models.accounts import User
+from consensus.models.base import Base, utcnow
+from consensus.models.organisations import Organisation
+
+
+def _enum(cls: type[enum.Enum], length: int = 30) -> Enum:
+    return Enum(
+        cls,
+        native_enum=False,
+        length=length,
+        validate_strings=True,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class ProcessState(enum.StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    CONCLUDED = "concluded"
+    WITHDRAWN = "withdrawn"
+
+
+class DecisionRule(enum.StrEnum):
+    CONSENSUS = "consensus"
+    CONSENT = "consent"
+    UNANIMITY = "unanimity"
+    QUALIFIED_MAJORITY = "qualified_majority"
+
+
+class Visibility(enum.StrEnum):
+    PARTICIPANTS = "participants"
+    PUBLISHED = "published"
+
+
+class RoundType(enum.StrEnum):
+    DRAFTING = "drafting"
+    CONSULTATION = "consultation"
+    CLEARANCE = "clearance"
+    ENDORSEMENT = "endorsement"
+    SIGNING = "signing"
+
+
+class RoundState(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Process(Base):
+    """A facilitated trajectory towards one or more joint positions."""
+
+    __tablename__ = "process"
+    __table_args__ = (
+        CheckConstraint("quorum >= 0", name="quorum_not_negative"),
+        CheckConstraint(
+            "qualified_share_percent IS NULL OR "
+            "(qualified_share_percent > 0 AND qualified_share_percent <= 100)",
+            name="share_is_percentage",
+        ),
+        CheckConstraint("slug <> ''", name="slug_not_empty"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[ProcessState] = mapped_column(
+        _enum(ProcessState), default=ProcessState.DRAFT, index=True
+    )
+    decision_rule: Mapped[DecisionRule] = mapped_column(
+        _enum(DecisionRule), default=DecisionRule.CONSENSUS
+    )
+    # Quorum counts organisations, never people.
+    quorum: Mapped[int] = mapped_column(Integer, default=0)
+    qualified_share_percent: Mapped[int | None] = mapped_column(Integer)
+    hide_tally_until_closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    require_clearance: Mapped[bool] = mapped_column(Boolean, default=False)
+    visibility: Mapped[Visibility] = mapped_column(
+        _enum(Visibility), default=Visibility.PARTICIPANTS
+    )
+    # Embargo: the facilitator may schedule publication; published_at is when it happened.
+    publish_at: Mapped[datetime | None]
+    published_at: Mapped[datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    concluded_at: Mapped[datetime | None]
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text)
+
+    themes: Mapped[list[ProcessTheme]] = relationship(
+        back_populates="process",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="ProcessTheme.name",
+    )
+    participations: Mapped[list[Participation]] = relationship(
+        back_populates="process", cascade="all, delete-orphan", lazy="selectin"
+    )
+    facilitators: Mapped[list[ProcessFacilitator]] = relationship(
+        back_populates="process", cascade="all, delete-orphan", lazy="selectin"
+    )
+    rounds: Mapped[list[Round]] = relationship(
+        back_populates="process",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="Round.sequence",
+    )
+
+    @property
+    def is_published(self) -> bool:
+        return self.visibility == Visibility.PUBLISHED and self.published_at is not None
+
+    @property
+    def current_participations(self) -> list[Participation]:
+        return sorted(
+            (p for p in self.participations if p.removed_at is None),
+            key=lambda p: p.organisation.name,
+        )
+
+    @property
+    def participant_ids(self) -> set[int]:
+        return {p.organisation_id for p in self.participations if p.removed_at is None}
+
+    @property
+    def facilitator_ids(self) -> set[int]:
+        return {f.user_id for f in self.facilitators}
+
+    def open_round(self) -> Round | None:
+        return next((r for r in self.rounds if r.state == RoundState.OPEN), None)
+
+
+class ProcessTheme(Base):
+    __tablename__ = "process_theme"
+    __table_args__ = (UniqueConstraint("process_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("process.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(60), index=True)
+
+    process: Mapped[Process] = relationship(back_populates="themes")
+
+
+class Participation(Base):
+    """An organisation invited into a process. Removal keeps the row (with the reason)."""
+
+    __tablename__ = "participation"
+    __table_args__ = (UniqueConstraint("process_id", "organisation_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("process.id", ondelete="CASCADE"))
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="RESTRICT"), index=True
+    )
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    removed_at: Mapped[datetime | None]
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+    process: Mapped[Process] = relationship(back_populates="participations")
+    organisation: Mapped[Organisation] = relationship(lazy="joined")
+
+
+class ProcessFacilitator(Base):
+    __tablename__ = "process_facilitator"
+
+    process_id: Mapped[int] = mapped_column(
+        ForeignKey("process.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+    process: Mapped[Process] = relationship(back_populates="facilitators")
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class Round(Base):
+    """A time-boxed step of a process. At most one round of a process is open at a time."""
+
+    __tablename__ = "round"
+    __table_args__ = (
+        UniqueConstraint("process_id", "sequence"),
+        CheckConstraint("closes_at > opens_at", name="closes_after_opening"),
+        Index(
+            "uq_round_one_open_per_process",
+            "process_id",
+            unique=True,
+            sqlite_where=text("state = 'open'"),
+            postgresql_where=text("state = 'open'"),
+        ),
+        Index("ix_round_state_times", "state", "opens_at", "closes_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("process.id", ondelete="CASCADE"))
+    sequence: Mapped[int] = mapped_column(Integer)
+    type: Mapped[RoundType] = mapped_column(_enum(RoundType))
+    title: Mapped[str] = mapped_column(String(200))
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    opens_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+    state: Mapped[RoundState] = mapped_column(_enum(RoundState), default=RoundState.SCHEDULED)
+    opened_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+    process: Mapped[Process] = relationship(back_populates="rounds")
+    extensions: Mapped[list[DeadlineExtension]] = relationship(
+        back_populates="round",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="DeadlineExtension.id",
+    )
+
+    def is_open_at(self, moment: datetime) -> bool:
+        """Open in the database *and* before its deadline: late forms are refused."""
+        return self.state == RoundState.OPEN and moment < self.closes_at
+
+
+class DeadlineExtension(Base):
+    __tablename__ = "deadline_extension"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id", ondelete="CASCADE"), index=True)
+    previous_closes_at: Mapped[datetime]
+    new_closes_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text)
+    extended_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    extended_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    round: Mapped[Round] = relationship(back_populates="extensions")
+
+
+class RoundCompletion(Base):
+    """An organisation says "our input is complete" for a drafting or consultation round."""
+
+    __tablename__ = "round_completion"
+    __table_args__ = (UniqueConstraint("round_id", "organisation_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("round.id", ondelete="CASCADE"))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="RESTRICT"))
+    marked_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    marked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Notice(Base):
+    """An in-app message for one person, e.g. a facilitator's reminder."""
+
+    __tablename__ = "notice"
+    __table_args__ = (Index("ix_notice_user_unread", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    process_id: Mapped[int | None] = mapped_column(ForeignKey("process.id", ondelete="CASCADE"))
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("round.id", ondelete="CASCADE"))
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE")
+    )
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None]

@@ -1,0 +1,107 @@
+"""A personal iCalendar feed of round deadlines, at a secret address the user can reset."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from icalendar import Calendar, Event
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from consensus import permissions
+from consensus.extensions import db, limiter
+from consensus.forms import EmptyForm
+from consensus.models import (
+    Participation,
+    Process,
+    ProcessFacilitator,
+    ProcessState,
+    RoundState,
+    User,
+    utcnow,
+)
+from consensus.services import processes as service
+
+bp = Blueprint("calendar", __name__)
+
+
+def _visible_processes(user: User) -> list[Process]:
+    org_ids = [m.organisation_id for m in permissions.valid_memberships(user)]
+    return list(
+        db.session.execute(
+            select(Process)
+            .where(Process.state.in_([ProcessState.DRAFT, ProcessState.ACTIVE]))
+            .where(
+                Process.id.in_(
+                    select(Participation.process_id).where(
+                        Participation.organisation_id.in_(org_ids or [0]),
+                        Participation.removed_at.is_(None),
+                    )
+                )
+                | Process.id.in_(
+                    select(ProcessFacilitator.process_id).where(
+                        ProcessFacilitator.user_id == user.id
+                    )
+                )
+            )
+        ).scalars()
+    )
+
+
+@bp.get("/calendar/<token>.ics")
+@limiter.limit("60 per minute")
+def feed(token: str) -> Response:
+    if len(token) < 20:
+        abort(404)
+    user = db.session.execute(select(User).where(User.calendar_token == token)).scalar_one_or_none()
+    if user is None or not user.active:
+        abort(404)
+    calendar = Calendar()
+    calendar.add("prodid", "-//Consensus//round deadlines//NL")
+    calendar.add("version", "2.0")
+    calendar.add("x-wr-calname", "Consensus")
+    stamp = utcnow()
+    for process in _visible_processes(user):
+        for round_ in process.rounds:
+            if round_.state == RoundState.CLOSED:
+                continue
+            event = Event()
+            event.add("uid", f"round-{round_.id}@consensus")
+            event.add("dtstamp", stamp)
+            event.add("dtstart", round_.opens_at)
+            event.add("dtend", round_.closes_at)
+            event.add("summary", f"{round_.title} — {process.title}")
+            event.add(
+                "description",
+                _(
+                    "Deadline of this round. %(url)s",
+                    url=url_for(
+                        "processes.round_page",
+                        slug=process.slug,
+                        round_id=round_.id,
+                        _external=True,
+                    ),
+                ),
+            )
+            calendar.add_component(event)
+    response = Response(calendar.to_ical(), mimetype="text/calendar")
+    response.headers["Content-Disposition"] = "attachment; filename=consensus.ics"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/account/calendar")
+@login_required
+def settings() -> str:
+    return render_template("account/calendar.html", form=EmptyForm())
+
+
+@bp.post("/account/calendar")
+@login_required
+def reset() -> Response:
+    if EmptyForm().validate_on_submit():
+        service.reset_calendar_token(current_user)
+        db.session.commit()
+        flash(_("Your calendar has a new address. The old address no longer works."), "success")
+    return redirect(url_for("calendar.settings"))

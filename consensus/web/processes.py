@@ -1,0 +1,617 @@
+"""Processes and rounds: the list, the process page, the round page, facilitation."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from consensus import permissions
+from consensus.extensions import db
+from consensus.forms import EmptyForm, choices
+from consensus.forms.processes import (
+    ROUND_TYPE_LABELS,
+    RULE_HINTS,
+    RULE_LABELS,
+    ActForm,
+    ExtendForm,
+    FacilitatorForm,
+    ParticipantForm,
+    ProcessForm,
+    PublishForm,
+    RemoveParticipantForm,
+    RoundForm,
+    WithdrawForm,
+)
+from consensus.models import (
+    DecisionRule,
+    Organisation,
+    Participation,
+    Process,
+    ProcessState,
+    ProcessTheme,
+    Round,
+    RoundType,
+    User,
+    utcnow,
+)
+from consensus.permissions import Action
+from consensus.services import processes as service
+from consensus.services.errors import DomainError
+from consensus.timeutil import from_local_input, to_local_input
+from consensus.web.utils import attach_error
+
+bp = Blueprint("processes", __name__, url_prefix="/processes")
+
+
+@bp.context_processor
+def labels() -> dict[str, object]:
+    from consensus.web.labels import PROCESS_STATE_LABELS, ROUND_STATE_LABELS
+
+    return {
+        "rule_labels": RULE_LABELS,
+        "rule_hints": RULE_HINTS,
+        "round_type_labels": ROUND_TYPE_LABELS,
+        "state_labels": PROCESS_STATE_LABELS,
+        "round_state_labels": ROUND_STATE_LABELS,
+        "Action": Action,
+    }
+
+
+def load_process(slug: str) -> Process:
+    """404 for a missing process and for one this person may not see (no leak)."""
+    process = db.session.execute(select(Process).where(Process.slug == slug)).scalar_one_or_none()
+    if process is None or not permissions.can_view_process(current_user, process):
+        abort(404)
+    return process
+
+
+def load_round(process: Process, round_id: int) -> Round:
+    round_ = next((r for r in process.rounds if r.id == round_id), None)
+    if round_ is None:
+        abort(404)
+    return round_
+
+
+def require_manage(process: Process) -> None:
+    permissions.require(permissions.can_manage_process(current_user, process))
+
+
+def _fail(form: object, error: DomainError) -> None:
+    db.session.rollback()
+    if form is None:
+        flash(error.message, "error")
+    else:
+        attach_error(form, error)  # type: ignore[arg-type]
+
+
+# --- List and create --------------------------------------------------------------------------
+
+
+@bp.get("/")
+@login_required
+def index() -> str:
+    theme = request.args.get("theme", "").strip()[:60]
+    state = request.args.get("state", "")
+    mine = request.args.get("mine") == "1"
+    statement = select(Process).order_by(Process.created_at.desc())
+    if state in {s.value for s in ProcessState}:
+        statement = statement.where(Process.state == ProcessState(state))
+    if theme:
+        statement = statement.where(
+            Process.id.in_(select(ProcessTheme.process_id).where(ProcessTheme.name == theme))
+        )
+    my_orgs = [m.organisation_id for m in permissions.valid_memberships(current_user)]
+    if mine:
+        statement = statement.where(
+            Process.id.in_(
+                select(Participation.process_id).where(
+                    Participation.organisation_id.in_(my_orgs or [0]),
+                    Participation.removed_at.is_(None),
+                )
+            )
+        )
+    visible = [
+        p
+        for p in db.session.execute(statement).scalars()
+        if permissions.can_view_process(current_user, p)
+    ]
+    themes = sorted({t.name for p in visible for t in p.themes})
+    return render_template(
+        "processes/index.html",
+        processes=visible,
+        theme=theme,
+        state=state,
+        mine=mine,
+        themes=themes,
+        now=utcnow(),
+        can_create=permissions.can_create_process(current_user),
+    )
+
+
+def _rule_from(form: ProcessForm) -> dict[str, object]:
+    return {
+        "title": form.title.data or "",
+        "purpose": form.purpose.data or "",
+        "themes": service.parse_themes(form.themes.data or ""),
+        "decision_rule": DecisionRule(form.decision_rule.data),
+        "quorum": form.quorum.data or 0,
+        "qualified_share_percent": form.qualified_share_percent.data,
+        "hide_tally_until_closed": form.hide_tally_until_closed.data,
+        "require_clearance": form.require_clearance.data,
+    }
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new() -> str | Response:
+    permissions.require(permissions.can_create_process(current_user))
+    form = ProcessForm()
+    if form.validate_on_submit():
+        try:
+            process = service.create_process(actor=current_user, **_rule_from(form))
+        except DomainError as error:
+            _fail(form, error)
+        else:
+            db.session.commit()
+            flash(
+                _("The process has been created. Invite organisations and plan the rounds."),
+                "success",
+            )
+            return redirect(url_for("processes.manage", slug=process.slug))
+    return render_template("processes/form.html", form=form, process=None)
+
+
+# --- The process page -------------------------------------------------------------------------
+
+
+@bp.get("/<slug>")
+@login_required
+def show(slug: str) -> str:
+    process = load_process(slug)
+    now = utcnow()
+    current = process.open_round()
+    statuses = service.response_status(process, current) if current else []
+    act_form = None
+    if current is not None and current.is_open_at(now):
+        act_form = _act_form(process, Action.MARK_INPUT_COMPLETE, current)
+    return render_template(
+        "processes/show.html",
+        process=process,
+        current=current,
+        statuses=statuses,
+        now=now,
+        can_manage=permissions.can_manage_process(current_user, process),
+        act_form=act_form,
+        remind_form=EmptyForm(),
+    )
+
+
+def _act_form(process: Process, action: Action, round_: Round) -> ActForm | None:
+    """The organisations this person may act for right now; None when there are none."""
+    organisations = [
+        o
+        for o in permissions.acting_organisations(current_user, process, action)
+        if permissions.gate(current_user, action, process, o, round_=round_)
+    ]
+    if not organisations:
+        return None
+    form = ActForm()
+    form.organisation_id.choices = choices((o.id, o.name) for o in organisations)
+    return form
+
+
+@bp.get("/<slug>/rounds/<int:round_id>")
+@login_required
+def round_page(slug: str, round_id: int) -> str:
+    process = load_process(slug)
+    round_ = load_round(process, round_id)
+    now = utcnow()
+    statuses = service.response_status(process, round_)
+    act_form = (
+        _act_form(process, Action.MARK_INPUT_COMPLETE, round_)
+        if round_.type in {RoundType.DRAFTING, RoundType.CONSULTATION}
+        else None
+    )
+    return render_template(
+        "processes/round.html",
+        process=process,
+        round=round_,
+        statuses=statuses,
+        now=now,
+        can_manage=permissions.can_manage_process(current_user, process),
+        act_form=act_form,
+        remind_form=EmptyForm(),
+        action_form=EmptyForm(),
+    )
+
+
+@bp.post("/<slug>/rounds/<int:round_id>/complete")
+@login_required
+def mark_complete(slug: str, round_id: int) -> Response:
+    """An organisation says its input is complete; the gate decides, here and only here."""
+    process = load_process(slug)
+    round_ = load_round(process, round_id)
+    organisation_id = request.form.get("organisation_id", type=int)
+    organisation = db.session.get(Organisation, organisation_id) if organisation_id else None
+    decision = permissions.gate(
+        current_user, Action.MARK_INPUT_COMPLETE, process, organisation, round_=round_
+    )
+    if not decision:
+        flash(decision.reason, "error")
+        return redirect(url_for("processes.round_page", slug=slug, round_id=round_id))
+    assert organisation is not None
+    try:
+        service.mark_input_complete(round_, actor=current_user, organisation=organisation)
+    except DomainError as error:
+        _fail(None, error)
+    else:
+        db.session.commit()
+        flash(_("Recorded: the input of %(org)s is complete.", org=organisation.name), "success")
+    return redirect(url_for("processes.round_page", slug=slug, round_id=round_id))
+
+
+# --- Facilitation -----------------------------------------------------------------------------
+
+
+def _participant_form(process: Process) -> ParticipantForm:
+    form = ParticipantForm(prefix="p")
+    taken = process.participant_ids
+    form.organisation_id.choices = choices(
+        [(0, _("Choose an organisation"))]
+        + [
+            (o.id, o.name)
+            for o in db.session.execute(
+                select(Organisation)
+                .where(Organisation.active.is_(True))
+                .order_by(Organisation.name)
+            ).scalars()
+            if o.id not in taken
+        ]
+    )
+    return form
+
+
+def _facilitator_form(process: Process) -> FacilitatorForm:
+    form = FacilitatorForm(prefix="f")
+    taken = process.facilitator_ids
+    form.user_id.choices = choices(
+        [(0, _("Choose a person"))]
+        + [
+            (u.id, u.display_name)
+            for u in db.session.execute(
+                select(User)
+                .where(User.is_facilitator.is_(True), User.active.is_(True))
+                .order_by(User.display_name)
+            ).scalars()
+            if u.id not in taken
+        ]
+    )
+    return form
+
+
+def _manage_page(process: Process, status: int = 200, **forms: object) -> tuple[str, int]:
+    context = {
+        "participant_form": _participant_form(process),
+        "facilitator_form": _facilitator_form(process),
+        "remove_form": RemoveParticipantForm(prefix="r"),
+        "withdraw_form": WithdrawForm(prefix="w"),
+        "publish_form": PublishForm(prefix="pub"),
+        "action_form": EmptyForm(),
+    }
+    context.update(forms)
+    return render_template(
+        "processes/manage.html", process=process, now=utcnow(), **context
+    ), status
+
+
+@bp.get("/<slug>/manage")
+@login_required
+def manage(slug: str) -> tuple[str, int]:
+    process = load_process(slug)
+    require_manage(process)
+    return _manage_page(process)
+
+
+@bp.route("/<slug>/edit", methods=["GET", "POST"])
+@login_required
+def edit(slug: str) -> str | Response:
+    process = load_process(slug)
+    require_manage(process)
+    form = ProcessForm(obj=process)
+    if request.method == "GET":
+        form.themes.data = ", ".join(t.name for t in process.themes)
+        form.decision_rule.data = process.decision_rule.value
+    if form.validate_on_submit():
+        try:
+            service.update_process(process, actor=current_user, **_rule_from(form))
+        except DomainError as error:
+            _fail(form, error)
+        else:
+            db.session.commit()
+            flash(_("The changes have been saved."), "success")
+            return redirect(url_for("processes.manage", slug=slug))
+    return render_template("processes/form.html", form=form, process=process)
+
+
+@bp.post("/<slug>/participants")
+@login_required
+def add_participant(slug: str) -> str | Response | tuple[str, int]:
+    process = load_process(slug)
+    require_manage(process)
+    form = _participant_form(process)
+    if form.validate_on_submit():
+        organisation = db.session.get(Organisation, form.organisation_id.data)
+        if organisation is None:
+            abort(400)
+        try:
+            service.add_participant(
+                process,
+                actor=current_user,
+                organisation=organisation,
+                reason=form.reason.data or "",
+            )
+        except DomainError as error:
+            _fail(form, error)
+        else:
+            db.session.commit()
+            flash(_("%(org)s has been invited.", org=organisation.name), "success")
+            return redirect(url_for("processes.manage", slug=slug))
+    return _manage_page(process, 400, participant_form=form)
+
+
+@bp.post("/<slug>/participants/<int:organisation_id>/remove")
+@login_required
+def remove_participant(slug: str, organisation_id: int) -> str | Response | tuple[str, int]:
+    process = load_process(slug)
+    require_manage(process)
+    organisation = db.session.get(Organisation, organisation_id)
+    if organisation is None:
+        abort(404)
+    form = RemoveParticipantForm(prefix="r")
+    if form.validate_on_submit():
+        try:
+            service.remove_participant(
+                process,
+                actor=current_user,
+                organisation=organisation,
+                reason=form.reason.data or "",
+            )
+        except DomainError as error:
+            _fail(form, error)
+        else:
+            db.session.commit()
+            flash(_("%(org)s no longer takes part.", org=organisation.name), "success")
+            return redirect(url_for("processes.manage", slug=slug))
+    return _manage_page(process, 400, remove_form=form)
+
+
+@bp.post("/<slug>/facilitators")
+@login_required
+def add_facilitator(slug: str) -> str | Response | tuple[str, int]:
+    process = load_process(slug)
+    require_manage(process)
+    form = _facilitator_form(process)
+    if form.validate_on_submit():
+        user = db.session.get(User, form.user_id.data)
+        if user is None:
+            abort(400)
+        try:
+            service.add_facilitator(process, actor=current_user, user=user)
+        except DomainError as error:
+            _fail(form, error)
+        else:
+            db.session.commit()
+            flash(_("%(name)s now facilitates this process.", name=user.display_name), "success")
+            return redirect(url_for("processes.manage", slug=slug))
+    return _manage_page(process, 400, facilitator_form=form)
+
+
+@bp.post("/<slug>/<any(activate, conclude):transition>")
+@login_required
+def transition(slug: str, transition: str) -> Response:
+    process = load_process(slug)
+    require_manage(process)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        if transition == "activate":
+            service.activate_process(process, actor=current_user)
+            message = _("The process has started.")
+        else:
+            service.conclude_process(process, actor=current_user)
+            message = _("The process has been concluded.")
+    except DomainError as error:
+        _fail(None, error)
+    else:
+        db.session.commit()
+        flash(message, "success")
+    return redirect(url_for("processes.manage", slug=slug))
+
+
+@bp.post("/<slug>/withdraw")
+@login_required
+def withdraw(slug: str) -> str | Response | tuple[str, int]:
+    process = load_process(slug)
+    require_manage(process)
+    form = WithdrawForm(prefix="w")
+    if form.validate_on_submit():
+        try:
+            service.withdraw_process(process, actor=current_user, reason=form.reason.data or "")
+        except DomainError as error:
+            _fail(form, error)
+        else:
+            db.session.commit()
+            flash(_("The process has been withdrawn."), "success")
+            return redirect(url_for("processes.show", slug=slug))
+    return _manage_page(process, 400, withdraw_form=form)
+
+
+@bp.post("/<slug>/publish")
+@login_required
+def publish(slug: str) -> str | Response | tuple[str, int]:
+    process = load_process(slug)
+    permissions.require(permissions.is_facilitator_of(current_user, process))
+    form = PublishForm(prefix="pub")
+    if form.validate_on_submit():
+        at = from_local_input(form.publish_at.data) if form.publish_at.data else None
+        try:
+            service.schedule_publication(process, actor=current_user, at=at)
+        except DomainError as error:
+            _fail(form, error)
+        else:
+            db.session.commit()
+            flash(
+                _("The process is published.")
+                if at is None
+                else _("Publication has been scheduled."),
+                "success",
+            )
+            return redirect(url_for("processes.manage", slug=slug))
+    return _manage_page(process, 400, publish_form=form)
+
+
+# --- Rounds (facilitator) ---------------------------------------------------------------------
+
+
+@bp.route("/<slug>/rounds/new", methods=["GET", "POST"])
+@login_required
+def round_new(slug: str) -> str | Response:
+    process = load_process(slug)
+    require_manage(process)
+    form = RoundForm()
+    if form.validate_on_submit():
+        try:
+            round_ = service.add_round(
+                process,
+                actor=current_user,
+                type=RoundType(form.type.data),
+                title=form.title.data or "",
+                instructions=form.instructions.data or "",
+                opens_at=from_local_input(form.opens_at.data),
+                closes_at=from_local_input(form.closes_at.data),
+            )
+        except DomainError as error:
+            _fail(form, error)
+        else:
+            db.session.commit()
+            flash(_("Round \u201c%(title)s\u201d has been planned.", title=round_.title), "success")
+            return redirect(url_for("processes.manage", slug=slug))
+    return render_template("processes/round_form.html", form=form, process=process, round=None)
+
+
+@bp.route("/<slug>/rounds/<int:round_id>/edit", methods=["GET", "POST"])
+@login_required
+def round_edit(slug: str, round_id: int) -> str | Response:
+    process = load_process(slug)
+    require_manage(process)
+    round_ = load_round(process, round_id)
+    form = RoundForm(obj=round_)
+    if request.method == "GET":
+        form.type.data = round_.type.value
+        form.opens_at.data = to_local_input(round_.opens_at)
+        form.closes_at.data = to_local_input(round_.closes_at)
+    if form.validate_on_submit():
+        try:
+            service.update_round(
+                round_,
+                actor=current_user,
+                title=form.title.data or "",
+                instructions=form.instructions.data or "",
+                opens_at=from_local_input(form.opens_at.data),
+                closes_at=from_local_input(form.closes_at.data),
+            )
+        except DomainError as error:
+            _fail(form, error)
+        else:
+            db.session.commit()
+            flash(_("The changes have been saved."), "success")
+            return redirect(url_for("processes.manage", slug=slug))
+    return render_template(
+        "processes/round_form.html",
+        form=form,
+        process=process,
+        round=round_,
+        extend_form=ExtendForm(prefix="x"),
+    )
+
+
+@bp.post("/<slug>/rounds/<int:round_id>/<any(open, close):transition>")
+@login_required
+def round_transition(slug: str, round_id: int, transition: str) -> Response:
+    process = load_process(slug)
+    require_manage(process)
+    round_ = load_round(process, round_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        if transition == "open":
+            service.open_round(round_, actor=current_user)
+            message = _("The round is open.")
+        else:
+            service.close_round(round_, actor=current_user)
+            message = _("The round is closed.")
+    except DomainError as error:
+        _fail(None, error)
+    else:
+        db.session.commit()
+        flash(message, "success")
+    return redirect(
+        request.form.get("back") == "round"
+        and url_for("processes.round_page", slug=slug, round_id=round_id)
+        or url_for("processes.manage", slug=slug)
+    )
+
+
+@bp.post("/<slug>/rounds/<int:round_id>/extend")
+@login_required
+def round_extend(slug: str, round_id: int) -> str | Response:
+    process = load_process(slug)
+    require_manage(process)
+    round_ = load_round(process, round_id)
+    form = ExtendForm(prefix="x")
+    if form.validate_on_submit():
+        try:
+            service.extend_deadline(
+                round_,
+                actor=current_user,
+                closes_at=from_local_input(form.closes_at.data),
+                reason=form.reason.data or "",
+            )
+        except DomainError as error:
+            _fail(form, error)
+        else:
+            db.session.commit()
+            flash(_("The deadline has been extended."), "success")
+            return redirect(url_for("processes.round_page", slug=slug, round_id=round_id))
+    round_form = RoundForm(obj=round_, formdata=None)
+    round_form.type.data = round_.type.value
+    round_form.opens_at.data = to_local_input(round_.opens_at)
+    round_form.closes_at.data = to_local_input(round_.closes_at)
+    return render_template(
+        "processes/round_form.html",
+        form=round_form,
+        process=process,
+        round=round_,
+        extend_form=form,
+    ), 400  # type: ignore[return-value]
+
+
+@bp.post("/<slug>/rounds/<int:round_id>/remind")
+@login_required
+def round_remind(slug: str, round_id: int) -> Response:
+    process = load_process(slug)
+    require_manage(process)
+    round_ = load_round(process, round_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        count = service.send_reminder(process, round_, actor=current_user)
+    except DomainError as error:
+        _fail(None, error)
+    else:
+        db.session.commit()
+        flash(_("A reminder has been sent to %(n)d people.", n=count), "success")
+    return redirect(url_for("processes.round_page", slug=slug, round_id=round_id))

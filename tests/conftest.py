@@ -1,0 +1,125 @@
+"""Fixtures: a real database (SQLite by default, PostgreSQL when
+CONSENSUS_TEST_DATABASE_URL is set), migrated once per run and emptied after each test."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event, text
+
+_INSTANCE = tempfile.mkdtemp(prefix="consensus-test-instance-")
+os.environ["CONSENSUS_INSTANCE_PATH"] = _INSTANCE
+
+from consensus import create_app  # noqa: E402
+from consensus.extensions import db, limiter  # noqa: E402
+from consensus.models import Base, User  # noqa: E402
+from tests.helpers import give_session  # noqa: E402
+
+
+def test_database_url(tmp_dir: str) -> str:
+    url = os.environ.get("CONSENSUS_TEST_DATABASE_URL")
+    return url or f"sqlite:///{Path(tmp_dir) / 'test.sqlite'}"
+
+
+TEST_CONFIG = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key",
+    "WTF_CSRF_ENABLED": False,
+    "RATELIMIT_ENABLED": True,
+}
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Migrate a fresh database once for the whole run (this also proves upgrade works)."""
+    from flask_migrate import upgrade
+
+    url = test_database_url(str(tmp_path_factory.mktemp("db")))
+    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        if url.startswith("postgresql"):
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
+def _empty_all_tables() -> None:
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url})
+    limiter.reset()
+    with app.app_context():
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            _empty_all_tables()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def login_as(app: Flask, client: FlaskClient) -> Callable[[User], FlaskClient]:
+    """Log a user in by giving the test client that user's session."""
+
+    def _login(user: User) -> FlaskClient:
+        return give_session(app, client, user)
+
+    return _login
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(app: Flask) -> Callable[[], object]:
+    """Usage: `with count_queries() as counter: ...; counter.count`."""
+
+    @contextmanager
+    def _count() -> Iterator[QueryCounter]:
+        counter = QueryCounter()
+
+        def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            counter.statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", before)
+        try:
+            yield counter
+        finally:
+            event.remove(db.engine, "before_cursor_execute", before)
+
+    return _count
