@@ -4,6 +4,15 @@ from consensus.models.accounts import Membership, MembershipRole, RecoveryCode, 
 from consensus.models.audit import AuditEvent, AuditLogHead, Checkpoint, MerkleNode, PlatformKey
 from consensus.models.base import Base, utcnow
 from consensus.models.organisations import Organisation, OrganisationKind
+from consensus.models.positions import (
+    Amendment,
+    AmendmentState,
+    Comment,
+    CommentRevision,
+    Position,
+    Version,
+    VersionParagraph,
+)
 from consensus.models.processes import (
     DeadlineExtension,
     DecisionRule,
@@ -21,6 +30,13 @@ from consensus.models.processes import (
 )
 
 __all__ = [
+    "Amendment",
+    "AmendmentState",
+    "Comment",
+    "CommentRevision",
+    "Position",
+    "Version",
+    "VersionParagraph",
     "DeadlineExtension",
     "DecisionRule",
     "Notice",

@@ -221,6 +221,10 @@ class Round(Base):
     opens_at: Mapped[datetime]
     closes_at: Mapped[datetime]
     state: Mapped[RoundState] = mapped_column(_enum(RoundState), default=RoundState.SCHEDULED)
+    # The version this round is about (consultation, clearance, endorsement, signing).
+    version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("position_version.id", ondelete="RESTRICT"), index=True
+    )
     opened_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
 
