@@ -6,13 +6,25 @@ created when missing, so running it twice changes nothing (and writes no audit e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from consensus.extensions import db
-from consensus.models import Membership, MembershipRole, Organisation, OrganisationKind, User
-from consensus.services import accounts, organisations
+from consensus.models import (
+    DecisionRule,
+    Membership,
+    MembershipRole,
+    Organisation,
+    OrganisationKind,
+    Process,
+    RoundType,
+    User,
+    utcnow,
+)
+from consensus.services import accounts, organisations, processes
 
 
 @dataclass(frozen=True)
@@ -113,6 +125,38 @@ def build_demo_world(password: str) -> dict[str, int]:
         _ensure_membership(official, organisation, MembershipRole.OFFICIAL, demo.official[1])
     db.session.flush()
     return {
+        "processes": len(db.session.execute(select(Process.id)).all()),
         "organisations": len(db.session.execute(select(Organisation.id)).all()),
         "users": len(db.session.execute(select(User.id)).all()),
     }
+
+
+# --- The stories of each demo process ---------------------------------------------------------
+# Each later feature adds its chapter here (positions and amendments, endorsements, signing).
+
+
+def _no_story(ctx: DemoContext) -> None:
+    """The draft process has no history yet."""
+
+
+def _strategy_story(ctx: DemoContext) -> None:
+    """The main journey: v1, consultation, v2, clearance, endorsement, outcome, signing."""
+
+
+def _consultation_story(ctx: DemoContext) -> None:
+    """A process whose consultation round is open now."""
+    now = utcnow()
+    processes.add_round(
+        ctx.process,
+        actor=ctx.facilitator,
+        type=RoundType.CONSULTATION,
+        title="Consultatie op versie 1",
+        instructions="Reageer per alinea en doe wijzigingsvoorstellen met een toelichting.",
+        opens_at=now - timedelta(days=3),
+        closes_at=now + timedelta(days=11),
+    )
+    processes.tick()
+
+
+def _endorsement_story(ctx: DemoContext) -> None:
+    """A process in an open endorsement round (stances come with the endorsement feature)."""
