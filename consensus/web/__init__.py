@@ -33,8 +33,19 @@ def load_user(user_id: str) -> User | None:
     return user
 
 
+# "medium": 9 december 2026, 12:20 — "short": 09-12-2026 12:20 (Europe/Amsterdam).
+_MOMENT_PATTERNS = {"medium": "d MMMM y, HH:mm", "short": "dd-MM-y HH:mm", "date": "d MMMM y"}
+
+
+def format_moment(value: object, fmt: str = "medium") -> str:
+    """A timestamp as people here read it, in Amsterdam time and the user's language."""
+    if not value:
+        return ""
+    return format_datetime(value, _MOMENT_PATTERNS.get(fmt, fmt))  # type: ignore[arg-type]
+
+
 def init_app(app: Flask) -> None:
-    from consensus.web import admin, auth, calendar, main, processes
+    from consensus.web import admin, audit, auth, calendar, main, processes
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = None  # the login page explains itself
@@ -43,13 +54,12 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(audit.bp)
     app.register_blueprint(processes.bp)
     app.register_blueprint(calendar.bp)
 
     app.jinja_env.filters["markdown"] = render_markdown
-    app.jinja_env.filters["datetime"] = lambda value, fmt="medium": (
-        format_datetime(value, fmt) if value else ""
-    )
+    app.jinja_env.filters["datetime"] = format_moment
 
     @app.before_request
     def assign_request_id() -> None:
