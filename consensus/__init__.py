@@ -80,6 +80,24 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _sqlite_begin_statement() -> str:
+    """BEGIN IMMEDIATE for requests that may write, plain BEGIN otherwise.
+
+    SQLite allows one writer. A deferred transaction that read first and writes later
+    fails at once with "database is locked" when another writer committed in between (the
+    busy timeout cannot help: its snapshot is stale). Taking the write lock at BEGIN makes
+    concurrent writers queue on the busy timeout instead, so each sees the others' result.
+    GET pages keep concurrent reads; their rare writes (session touch, round clock) are
+    single statements that wait on the busy timeout too.
+    """
+    if has_request_context() and request.method not in _SAFE_METHODS:
+        return "BEGIN IMMEDIATE"
+    return "BEGIN"
+
+
 def _tune_sqlite(app: Flask) -> None:
     from sqlalchemy import event
 
@@ -88,9 +106,17 @@ def _tune_sqlite(app: Flask) -> None:
 
     @event.listens_for(engine, "connect")
     def set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when a transaction begins.
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def begin_transaction(connection: Any) -> None:
+        # On the driver connection directly: BEGIN is not a query of the application
+        # (query-count tests and statement logs should not see it).
+        connection.connection.driver_connection.execute(_sqlite_begin_statement())

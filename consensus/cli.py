@@ -126,10 +126,16 @@ def audit_checkpoint(force: bool) -> None:
 
 
 @audit_group.command("verify")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Processes that recompute leaf hashes (default: by log size; 0: none).",
+)
 @with_appcontext
-def audit_verify_command() -> None:
+def audit_verify_command(workers: int | None) -> None:
     """Recompute every leaf, node, root and checkpoint signature; exit 1 on any mismatch."""
-    report = audit_verify.verify_log()
+    report = audit_verify.verify_log(workers=workers)
     if not report.ok:
         for problem in report.problems:
             click.echo(f"FAILED: {problem.message}", err=True)
@@ -147,3 +153,6 @@ def audit_verify_command() -> None:
 def init_app(app: Flask) -> None:
     for command in (create_admin, demo_command, serve, rounds_group, keys_group, audit_group):
         app.cli.add_command(command)
+    from consensus import backup
+
+    backup.init_app(app)

@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-DEMO_PASSWORD = "consensus-demo"  # noqa: S105 - the documented demo password, refused in production
+DEMO_PASSWORD = "consensus-demo"  # noqa: S105 - documented demo password, refused in production  # nosec B105
 
 
 class ConfigError(RuntimeError):
@@ -80,4 +80,22 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "BABEL_DEFAULT_TIMEZONE": "Europe/Amsterdam",
         "LANGUAGES": ["nl", "en"],
         "DEMO_PASSWORD_ALLOWED": not production,
+        # Server-side sessions (consensus.services.sessions): idle timeout and absolute age.
+        "SESSION_IDLE_MINUTES": int(os.environ.get("CONSENSUS_SESSION_IDLE_MINUTES", 30)),
+        "SESSION_MAX_HOURS": int(os.environ.get("CONSENSUS_SESSION_MAX_HOURS", 12)),
+        # Outgoing mail (password reset links) over SMTP.
+        "MAIL_HOST": os.environ.get("CONSENSUS_MAIL_HOST", "localhost"),
+        "MAIL_PORT": int(os.environ.get("CONSENSUS_MAIL_PORT", 25)),
+        "MAIL_USERNAME": os.environ.get("CONSENSUS_MAIL_USERNAME", ""),
+        "MAIL_PASSWORD": os.environ.get("CONSENSUS_MAIL_PASSWORD", ""),
+        "MAIL_STARTTLS": _env_bool("CONSENSUS_MAIL_STARTTLS", production),
+        "MAIL_SSL": _env_bool("CONSENSUS_MAIL_SSL", False),
+        "MAIL_SENDER": os.environ.get("CONSENSUS_MAIL_SENDER", "consensus@localhost"),
+        "MAIL_TIMEOUT": float(os.environ.get("CONSENSUS_MAIL_TIMEOUT", 10)),
+        "PASSWORD_RESET_MINUTES": int(os.environ.get("CONSENSUS_PASSWORD_RESET_MINUTES", 30)),
+        # /.well-known/security.txt (RFC 9116); Expires is mandatory there.
+        "SECURITY_CONTACT": os.environ.get(
+            "CONSENSUS_SECURITY_CONTACT", "mailto:security@consensus.example.org"
+        ),
+        "SECURITY_TXT_EXPIRES": os.environ.get("CONSENSUS_SECURITY_TXT_EXPIRES", ""),
     }

@@ -13,14 +13,18 @@ from datetime import datetime
 from flask import abort
 from flask_babel import lazy_gettext as _l
 from flask_login import AnonymousUserMixin
+from sqlalchemy import select
 
+from consensus.extensions import db
 from consensus.models import (
+    Delegation,
     Membership,
     MembershipRole,
     Organisation,
     Process,
     ProcessState,
     Round,
+    RoundState,
     RoundType,
     User,
     utcnow,
@@ -61,12 +65,76 @@ def membership_in(
     return None
 
 
+@dataclass(frozen=True)
+class Mandate:
+    """How someone holds an organisation's mandate: their own representative membership,
+    or (as a substitute) a delegation from a representative."""
+
+    membership: Membership
+    delegation: Delegation | None = None
+
+    @property
+    def is_substitute(self) -> bool:
+        return self.delegation is not None
+
+
+def active_delegation(
+    user: AnyUser | None, organisation: Organisation, at: datetime | None = None
+) -> Delegation | None:
+    """A delegation to `user` that counts at the moment: not revoked, inside its period,
+    and its delegator still a representative then (a mandate cannot outlive its source)."""
+    if not _is_user(user):
+        return None
+    moment = at or utcnow()
+    candidates = db.session.execute(
+        select(Delegation)
+        .where(
+            Delegation.delegate_id == user.id,  # type: ignore[union-attr]
+            Delegation.organisation_id == organisation.id,
+            Delegation.revoked_at.is_(None),
+            Delegation.valid_from <= moment,
+            Delegation.valid_until > moment,
+        )
+        .order_by(Delegation.valid_until.desc(), Delegation.id)
+    ).scalars()
+    for delegation in candidates:
+        if _representative_membership(delegation.delegator, organisation, moment) is not None:
+            return delegation
+    return None
+
+
+def _representative_membership(
+    user: AnyUser | None, organisation: Organisation, moment: datetime
+) -> Membership | None:
+    membership = membership_in(user, organisation, moment)
+    if membership is not None and membership.role == MembershipRole.REPRESENTATIVE:
+        return membership
+    return None
+
+
+def mandate_for(
+    user: AnyUser | None, organisation: Organisation, at: datetime | None = None
+) -> Mandate | None:
+    """The one place that decides who holds an organisation's mandate at a moment.
+
+    A representative membership valid then holds it. Otherwise a member of the same
+    organisation holds it as a substitute through an active delegation. Nobody else.
+    """
+    moment = at or utcnow()
+    membership = membership_in(user, organisation, moment)
+    if membership is None:
+        return None
+    if membership.role == MembershipRole.REPRESENTATIVE:
+        return Mandate(membership)
+    delegation = active_delegation(user, organisation, moment)
+    return Mandate(membership, delegation) if delegation is not None else None
+
+
 def holds_mandate(
     user: AnyUser | None, organisation: Organisation, at: datetime | None = None
 ) -> bool:
-    """A representative membership valid at the moment of acting holds the mandate."""
-    membership = membership_in(user, organisation, at)
-    return membership is not None and membership.role == MembershipRole.REPRESENTATIVE
+    """A representative membership, or an active delegation, valid at the moment of acting."""
+    return mandate_for(user, organisation, at) is not None
 
 
 def can_view_organisation(user: AnyUser | None, organisation: Organisation) -> bool:
@@ -108,10 +176,12 @@ ACTION_ROLES: dict[Action, frozenset[MembershipRole]] = {
     Action.MARK_INPUT_COMPLETE: _WRITERS,
     Action.EDIT_DRAFT: frozenset({MembershipRole.OFFICIAL}),
     Action.CLEAR: frozenset({MembershipRole.OFFICIAL}),
-    # Endorsing and signing need the organisation's mandate.
+    # Endorsing and signing need the organisation's mandate: a representative, or a
+    # substitute through a delegation (see mandate_for).
     Action.ENDORSE: frozenset({MembershipRole.REPRESENTATIVE}),
     Action.SIGN: frozenset({MembershipRole.REPRESENTATIVE}),
 }
+MANDATE_ACTIONS = frozenset({Action.ENDORSE, Action.SIGN})
 
 
 @dataclass(frozen=True)
@@ -159,16 +229,29 @@ def can_view_process(user: AnyUser | None, process: Process) -> bool:
     return any(m.organisation_id in participants for m in valid_memberships(user))
 
 
+def can_see_tally(user: AnyUser | None, process: Process, round_: Round) -> bool:
+    """Everyone who may see the process sees the stances of others, unless the process
+    hides them until the round closes (then each organisation sees only its own)."""
+    if not can_view_process(user, process):
+        return False
+    return round_.state == RoundState.CLOSED or not process.hide_tally_until_closed
+
+
 def acting_organisations(
     user: AnyUser | None, process: Process, action: Action, at: datetime | None = None
 ) -> list[Organisation]:
-    """The participating organisations this user may do `action` for, by role alone."""
+    """The participating organisations this user may do `action` for, by role (and, for
+    actions that need the mandate, by delegation)."""
     participants = process.participant_ids
     roles = ACTION_ROLES[action]
     return [
         m.organisation
         for m in valid_memberships(user, at)
-        if m.organisation_id in participants and m.role in roles
+        if m.organisation_id in participants
+        and (
+            m.role in roles
+            or (action in MANDATE_ACTIONS and mandate_for(user, m.organisation, at) is not None)
+        )
     ]
 
 
@@ -207,10 +290,12 @@ def gate(
     membership = membership_in(user, organisation, moment)
     if membership is None:
         return _no(str(_l("You are not a member of this organisation.")))
-    if membership.role not in ACTION_ROLES[action]:
-        if action in {Action.ENDORSE, Action.SIGN}:
+    if action in MANDATE_ACTIONS:
+        if mandate_for(user, organisation, moment) is None:
             return _no(
                 str(_l("Only a representative with the organisation's mandate may do this."))
             )
+        return Gate(True)
+    if membership.role not in ACTION_ROLES[action]:
         return _no(str(_l("Your role in this organisation does not allow this.")))
     return Gate(True)

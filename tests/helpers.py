@@ -6,17 +6,24 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_login.utils import _create_identifier
 
+from consensus.extensions import db
 from consensus.models import User
+from consensus.services import sessions
+from consensus.web import SESSION_TOKEN_KEY
 
 
 def give_session(app: Flask, client: FlaskClient, user: User) -> FlaskClient:
-    """Give `client` a logged-in session for `user`, as Flask-Login would after a login
-    (including the "strong" session-protection identifier of this client)."""
+    """Give `client` a logged-in session for `user`, as a real login would: a server-side
+    session row plus the cookie (including Flask-Login's "strong" session-protection
+    identifier of this client)."""
     with app.test_request_context(environ_base=client.environ_base):
         identifier = _create_identifier()
+        token = sessions.start(user, method="test")
+    db.session.commit()
     with client.session_transaction() as session:
         session.clear()
         session["_user_id"] = user.get_id()
         session["_fresh"] = True
         session["_id"] = identifier
+        session[SESSION_TOKEN_KEY] = token
     return client

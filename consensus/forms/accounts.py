@@ -50,6 +50,7 @@ class PasswordChangeForm(FlaskForm):
         _l("Repeat the new password"),
         validators=[
             DataRequired(_l("Repeat the new password.")),
+            Length(max=1024),
             EqualTo("new_password", message=_l("The two passwords are not the same.")),
         ],
     )
@@ -65,4 +66,33 @@ class TotpConfirmForm(FlaskForm):
 class TotpDisableForm(FlaskForm):
     password = PasswordField(
         _l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=1024)]
+    )
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(
+        _l("Email address"),
+        validators=[DataRequired(_l("Enter your email address.")), Length(max=254)],
+    )
+
+
+class ResetPasswordForm(FlaskForm):
+    new_password = PasswordField(
+        _l("New password"),
+        validators=[
+            DataRequired(_l("Enter a new password.")),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=1024,
+                message=_l("Use at least %(min)d characters.", min=MIN_PASSWORD_LENGTH),
+            ),
+        ],
+    )
+    confirm = PasswordField(
+        _l("Repeat the new password"),
+        validators=[
+            DataRequired(_l("Repeat the new password.")),
+            Length(max=1024),
+            EqualTo("new_password", message=_l("The two passwords are not the same.")),
+        ],
     )

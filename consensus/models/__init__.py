@@ -3,6 +3,14 @@
 from consensus.models.accounts import Membership, MembershipRole, RecoveryCode, User
 from consensus.models.audit import AuditEvent, AuditLogHead, Checkpoint, MerkleNode, PlatformKey
 from consensus.models.base import Base, utcnow
+from consensus.models.endorsements import (
+    Clearance,
+    ClearanceDecision,
+    Delegation,
+    Outcome,
+    Stance,
+    StanceKind,
+)
 from consensus.models.organisations import Organisation, OrganisationKind
 from consensus.models.positions import (
     Amendment,
@@ -28,8 +36,35 @@ from consensus.models.processes import (
     RoundType,
     Visibility,
 )
+from consensus.models.sessions import PasswordResetToken, UserSession
+from consensus.models.signatures import (
+    CertificateAuthority,
+    CertificateSource,
+    CoSignature,
+    JointLetter,
+    KeyCustody,
+    OrganisationCertificate,
+    SigningKey,
+    SigningSettings,
+)
 
 __all__ = [
+    "CertificateAuthority",
+    "CertificateSource",
+    "CoSignature",
+    "JointLetter",
+    "KeyCustody",
+    "OrganisationCertificate",
+    "SigningKey",
+    "SigningSettings",
+    "PasswordResetToken",
+    "UserSession",
+    "Clearance",
+    "ClearanceDecision",
+    "Delegation",
+    "Outcome",
+    "Stance",
+    "StanceKind",
     "Amendment",
     "AmendmentState",
     "Comment",

@@ -14,15 +14,23 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from consensus.models.accounts import User
 from consensus.models.base import Base, utcnow
+from consensus.models.organisations import Organisation
 
 
 def _enum(cls: type[enum.Enum], length: int = 30) -> Enum:
-    return Enum(cls, native_enum=False, length=length, validate_strings=True,
-                values_callable=lambda members: [m.value for m in members])
+    return Enum(
+        cls,
+        native_enum=False,
+        length=length,
+        validate_strings=True,
+        values_callable=lambda members: [m.value for m in members],
+    )
 
 
 class Position(Base):
@@ -31,8 +39,9 @@ class Position(Base):
     __tablename__ = "position"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    process_id: Mapped[int] = mapped_column(ForeignKey("process.id", ondelete="CASCADE"),
-                                            index=True)
+    process_id: Mapped[int] = mapped_column(
+        ForeignKey("process.id", ondelete="CASCADE"), index=True
+    )
     title: Mapped[str] = mapped_column(String(200))
     # Letter metadata.
     subject: Mapped[str] = mapped_column(String(300), default="")
@@ -41,12 +50,16 @@ class Position(Base):
     letter_date: Mapped[date | None]
     reference: Mapped[str] = mapped_column(String(100), default="")
     created_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("user_account.id", ondelete="SET NULL"))
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     versions: Mapped[list[Version]] = relationship(
-        back_populates="position", order_by="Version.number", lazy="selectin",
-        cascade="all, delete-orphan")
+        back_populates="position",
+        order_by="Version.number",
+        lazy="selectin",
+        cascade="all, delete-orphan",
+    )
 
     @property
     def latest(self) -> Version | None:
@@ -73,15 +86,26 @@ class Version(Base):
     body: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     change_summary: Mapped[str] = mapped_column(Text, default="")
-    based_on_id: Mapped[int | None] = mapped_column(
-        ForeignKey("position_version.id", ondelete="RESTRICT"))
+    # NO ACTION (checked at the end of a statement), not RESTRICT: a position's versions
+    # refer to each other and must be deletable together when the position is.
+    based_on_id: Mapped[int | None] = mapped_column(ForeignKey("position_version.id"))
     created_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("user_account.id", ondelete="SET NULL"))
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     position: Mapped[Position] = relationship(back_populates="versions")
     paragraphs: Mapped[list[VersionParagraph]] = relationship(
-        order_by="VersionParagraph.ordinal", lazy="selectin", cascade="all, delete-orphan")
+        order_by="VersionParagraph.ordinal", lazy="selectin", cascade="all, delete-orphan"
+    )
+    created_by: Mapped[User | None] = relationship(lazy="joined")
+
+    @property
+    def short_hash(self) -> str:
+        return self.sha256[:12]
+
+    def paragraph(self, anchor: str) -> VersionParagraph | None:
+        return next((p for p in self.paragraphs if p.anchor == anchor), None)
 
 
 class VersionParagraph(Base):
@@ -94,8 +118,7 @@ class VersionParagraph(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    version_id: Mapped[int] = mapped_column(
-        ForeignKey("position_version.id", ondelete="CASCADE"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("position_version.id", ondelete="CASCADE"))
     ordinal: Mapped[int] = mapped_column(Integer)
     anchor: Mapped[str] = mapped_column(String(40))
     text: Mapped[str] = mapped_column(Text)
@@ -108,21 +131,36 @@ class Comment(Base):
     __table_args__ = (Index("ix_comment_version_anchor", "version_id", "paragraph_anchor"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    version_id: Mapped[int] = mapped_column(
-        ForeignKey("position_version.id", ondelete="CASCADE"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("position_version.id", ondelete="CASCADE"))
     paragraph_anchor: Mapped[str | None] = mapped_column(String(40))
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("comment.id", ondelete="CASCADE"),
-                                                  index=True)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comment.id", ondelete="CASCADE"), index=True
+    )
     round_id: Mapped[int | None] = mapped_column(ForeignKey("round.id", ondelete="SET NULL"))
     author_id: Mapped[int | None] = mapped_column(
-        ForeignKey("user_account.id", ondelete="SET NULL"))
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
     organisation_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organisation.id", ondelete="RESTRICT"), index=True)
+        ForeignKey("organisation.id", ondelete="RESTRICT"), index=True
+    )
     author_role: Mapped[str] = mapped_column(String(20), default="")
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     edited_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
+    deleted_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+
+    author: Mapped[User | None] = relationship(foreign_keys=[author_id], lazy="raise")
+    organisation: Mapped[Organisation | None] = relationship(lazy="raise")
+    revisions: Mapped[list[CommentRevision]] = relationship(
+        order_by="CommentRevision.id", lazy="raise", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
 
 
 class CommentRevision(Base):
@@ -131,10 +169,13 @@ class CommentRevision(Base):
     __tablename__ = "comment_revision"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    comment_id: Mapped[int] = mapped_column(ForeignKey("comment.id", ondelete="CASCADE"),
-                                            index=True)
+    comment_id: Mapped[int] = mapped_column(
+        ForeignKey("comment.id", ondelete="CASCADE"), index=True
+    )
     body: Mapped[str] = mapped_column(Text)
     replaced_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # "edit" (the text before an edit) or "removal" (the text when it was removed).
+    reason: Mapped[str] = mapped_column(String(20), default="edit")
 
 
 class AmendmentState(enum.StrEnum):
@@ -146,33 +187,102 @@ class AmendmentState(enum.StrEnum):
 
 
 class Amendment(Base):
-    """A proposed change to paragraphs of a version, by an organisation, with a rationale."""
+    """A proposed change to paragraphs of a version, by an organisation, with a rationale.
+
+    It replaces the paragraphs from `paragraph_anchor` through `end_anchor` (the same one
+    when None) with `proposed_text` (empty: remove them), or inserts `proposed_text` as
+    new paragraphs after `insert_after_anchor`. `original_text` is the text it was written
+    against; when the facilitator re-bases it onto a later version, `rebased_on_version_id`
+    says which, and `original_text` is that version's text.
+    """
 
     __tablename__ = "amendment"
-    __table_args__ = (Index("ix_amendment_version_state", "version_id", "state"),)
+    __table_args__ = (
+        Index("ix_amendment_version_state", "version_id", "state"),
+        UniqueConstraint("position_id", "number"),
+        CheckConstraint(
+            "(paragraph_anchor IS NULL) <> (insert_after_anchor IS NULL)",
+            name="replaces_or_inserts",
+        ),
+        CheckConstraint(
+            "state NOT IN ('accepted', 'accepted_in_part', 'rejected') OR "
+            "(decision_reason IS NOT NULL AND decision_reason <> '' AND decided_at IS NOT NULL)",
+            name="decision_has_reason",
+        ),
+        CheckConstraint(
+            "state NOT IN ('accepted', 'accepted_in_part') OR adopted_text IS NOT NULL",
+            name="acceptance_has_text",
+        ),
+        CheckConstraint(
+            "applied_in_version_id IS NULL OR state IN ('accepted', 'accepted_in_part')",
+            name="only_accepted_are_applied",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    version_id: Mapped[int] = mapped_column(
-        ForeignKey("position_version.id", ondelete="CASCADE"))
-    round_id: Mapped[int | None] = mapped_column(ForeignKey("round.id", ondelete="SET NULL"),
-                                                 index=True)
+    position_id: Mapped[int] = mapped_column(
+        ForeignKey("position.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    version_id: Mapped[int] = mapped_column(ForeignKey("position_version.id", ondelete="CASCADE"))
+    round_id: Mapped[int | None] = mapped_column(
+        ForeignKey("round.id", ondelete="SET NULL"), index=True
+    )
     organisation_id: Mapped[int] = mapped_column(
-        ForeignKey("organisation.id", ondelete="RESTRICT"), index=True)
+        ForeignKey("organisation.id", ondelete="RESTRICT"), index=True
+    )
     author_id: Mapped[int | None] = mapped_column(
-        ForeignKey("user_account.id", ondelete="SET NULL"))
-    # The paragraph replaced (None: a new paragraph inserted after `insert_after_anchor`).
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    # The paragraphs replaced (None: new paragraphs inserted after `insert_after_anchor`).
     paragraph_anchor: Mapped[str | None] = mapped_column(String(40))
+    end_anchor: Mapped[str | None] = mapped_column(String(40))
     insert_after_anchor: Mapped[str | None] = mapped_column(String(40))
     original_text: Mapped[str] = mapped_column(Text, default="")
     proposed_text: Mapped[str] = mapped_column(Text)
     rationale: Mapped[str] = mapped_column(Text)
-    state: Mapped[AmendmentState] = mapped_column(_enum(AmendmentState),
-                                                  default=AmendmentState.PENDING)
+    state: Mapped[AmendmentState] = mapped_column(
+        _enum(AmendmentState), default=AmendmentState.PENDING
+    )
     adopted_text: Mapped[str | None] = mapped_column(Text)
     decision_reason: Mapped[str | None] = mapped_column(Text)
     decided_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("user_account.id", ondelete="SET NULL"))
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
     decided_at: Mapped[datetime | None]
+    withdrawn_at: Mapped[datetime | None]
+    rebased_on_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("position_version.id", ondelete="SET NULL")
+    )
     applied_in_version_id: Mapped[int | None] = mapped_column(
-        ForeignKey("position_version.id", ondelete="SET NULL"))
+        ForeignKey("position_version.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    organisation: Mapped[Organisation] = relationship(lazy="raise")
+    author: Mapped[User | None] = relationship(foreign_keys=[author_id], lazy="raise")
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id], lazy="raise")
+
+    @property
+    def is_insertion(self) -> bool:
+        return self.insert_after_anchor is not None
+
+    @property
+    def is_accepted(self) -> bool:
+        return self.state in (AmendmentState.ACCEPTED, AmendmentState.ACCEPTED_IN_PART)
+
+    @property
+    def base_version_id(self) -> int:
+        """The version whose text `original_text` is (the proposal's, or the re-base's)."""
+        return self.rebased_on_version_id or self.version_id
+
+
+@event.listens_for(Version, "before_update")
+@event.listens_for(VersionParagraph, "before_update")
+def _versions_are_immutable(mapper: object, connection: object, target: object) -> None:
+    """A version is a fixed text with a fixed hash; endorsements and signatures point at it.
+
+    Any attempt to change one in the ORM fails loudly instead of silently moving what
+    organisations agreed to.
+    """
+    raise ValueError(f"{type(target).__name__} rows are immutable")

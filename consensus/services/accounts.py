@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import gzip
 import hashlib
 import hmac
 import secrets
 import time
+from datetime import timedelta
+from pathlib import Path
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from consensus.extensions import db
-from consensus.models import RecoveryCode, User, utcnow
-from consensus.services import audit
+from consensus.models import PasswordResetToken, RecoveryCode, User, utcnow
+from consensus.services import audit, sessions
 from consensus.services.errors import Conflict, DomainError
 
 _hasher = PasswordHasher()
@@ -35,11 +39,25 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+@functools.cache
+def breached_passwords() -> frozenset[str]:
+    """The bundled list of commonly used and breached passwords (see consensus/data)."""
+    path = Path(__file__).resolve().parent.parent / "data" / "breached-passwords.txt.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return frozenset(line.rstrip("\n") for line in handle if line.strip())
+
+
 def check_password_rules(password: str) -> None:
-    """Passwords are long enough to resist guessing; the rest is up to the user."""
+    """Long enough to resist guessing and not on a list attackers try first (ASVS 2.1.1,
+    2.1.7); no composition rules, which only make passwords harder to remember."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise DomainError(
             str(_l("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)), field="password"
+        )
+    if password.lower() in breached_passwords() or len(set(password)) < 4:
+        raise DomainError(
+            str(_l("This password is too common: it appears in lists of leaked passwords.")),
+            field="password",
         )
 
 
@@ -86,6 +104,18 @@ def record_failed_login(email: str, *, reason: str) -> None:
         object_id=user.id if user else "-",
         result="failure",
         payload={"email": normalise_email(email)[:254], "reason": reason},
+    )
+
+
+def record_login_throttled(email: str, *, endpoint: str) -> None:
+    """Too many attempts from one address: the throttle (our lockout) answered 429."""
+    audit.record(
+        "user.login_throttled",
+        actor=None,
+        object_type="user",
+        object_id="-",
+        result="failure",
+        payload={"email": normalise_email(email)[:254], "endpoint": endpoint[:60]},
     )
 
 
@@ -182,6 +212,7 @@ def update_user(
     user.is_facilitator = is_facilitator
     if user.active and not active:
         user.session_generation += 1  # a deactivated person is logged out everywhere
+        sessions.end_all(user, reason="deactivated")
     user.active = active
     action = (
         "user.roles_changed"
@@ -199,11 +230,94 @@ def change_password(user: User, *, current_password: str, new_password: str) -> 
     """Changing the password ends every other session of this user."""
     if not user.password_hash or authenticate(user.email, current_password) is None:
         raise DomainError(str(_l("The current password is not correct.")), field="current_password")
-    check_password_rules(new_password)
+    try:
+        check_password_rules(new_password)
+    except DomainError as error:
+        raise DomainError(error.message, field="new_password") from None
     user.password_hash = hash_password(new_password)
     user.session_generation += 1
+    sessions.end_all(user, reason="password_changed")
     audit.record("user.password_changed", actor=user, object_type="user", object_id=user.id)
     db.session.flush()
+
+
+# --- Password reset by e-mail ---------------------------------------------------------------
+
+
+def request_password_reset(email: str, *, minutes: int) -> tuple[User, str] | None:
+    """Issue a single-use reset token for an active account with a password.
+
+    Returns (user, token) so the caller can mail the link, or None for an unknown or
+    inactive address; the web layer answers the same in both cases (no account probing).
+    Earlier unused tokens of the user are voided: only the newest link works.
+    """
+    user = find_user_by_email(email)
+    if user is None or not user.active:
+        return None
+    now = utcnow()
+    db.session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    token = secrets.token_urlsafe(32)
+    db.session.add(
+        PasswordResetToken(
+            user_id=user.id,
+            token_hash=sessions.hash_token(token),
+            created_at=now,
+            expires_at=now + timedelta(minutes=minutes),
+        )
+    )
+    audit.record("user.password_reset_requested", actor=None, object_type="user", object_id=user.id)
+    db.session.flush()
+    return user, token
+
+
+def find_reset_token(token: str) -> PasswordResetToken | None:
+    """The unused, unexpired reset token for this link, or None."""
+    if not token or len(token) > 100:
+        return None
+    found = db.session.execute(
+        select(PasswordResetToken).where(
+            PasswordResetToken.token_hash == sessions.hash_token(token)
+        )
+    ).scalar_one_or_none()
+    if found is None or found.used_at is not None or found.expires_at <= utcnow():
+        return None
+    if not found.user.active:
+        return None
+    return found
+
+
+def reset_password(token: str, new_password: str) -> User:
+    """Set a new password with a reset link: the link is spent, every session ends.
+
+    The token row is claimed with a conditional UPDATE, so two simultaneous uses of the
+    same link cannot both succeed.
+    """
+    reset = find_reset_token(token)
+    if reset is None:
+        raise DomainError(str(_l("This link is no longer valid. Ask for a new one.")))
+    try:
+        check_password_rules(new_password)
+    except DomainError as error:
+        raise DomainError(error.message, field="new_password") from None
+    claimed = db.session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.id == reset.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(str(_l("This link is no longer valid. Ask for a new one.")))
+    user = reset.user
+    user.password_hash = hash_password(new_password)
+    user.session_generation += 1
+    sessions.end_all(user, reason="password_reset")
+    audit.record("user.password_reset", actor=user, object_type="user", object_id=user.id)
+    db.session.flush()
+    return user
 
 
 def set_locale(user: User, locale: str) -> None:

@@ -48,7 +48,7 @@ BATCH = 20_000  # rows per fetch
 CHUNK_LEVEL = 14
 CHUNK = 1 << CHUNK_LEVEL  # events hashed together, level by level: a perfect subtree
 JOB_EVENTS = 4 * CHUNK  # events per worker job
-PARALLEL_MIN_EVENTS = 150_000  # below this, starting workers costs more than it saves
+PARALLEL_MIN_EVENTS = 400_000  # below this, starting workers costs more than it saves
 MAX_WORKERS = 8
 _encode_string = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
 _sha256 = hashlib.sha256
@@ -214,11 +214,20 @@ def _snapshot(connection: Connection | None = None) -> Iterator[Connection]:
             yield conn
     else:
         with engine.connect() as conn:
-            conn.exec_driver_sql("BEGIN")
+            _begin_sqlite_read(conn)
             try:
                 yield conn
             finally:
                 conn.rollback()
+
+
+def _begin_sqlite_read(conn: Connection) -> None:
+    """Open a read transaction whether SQLAlchemy emits BEGIN (the application's engine
+    does) or the sqlite3 module's legacy mode would leave SELECTs outside any transaction."""
+    conn.begin()
+    conn.exec_driver_sql("SELECT 1").all()
+    if not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        conn.exec_driver_sql("BEGIN")
 
 
 def _raw_batches(conn: Connection, statement: Select[Any], name: str) -> Iterator[list[Any]]:
@@ -228,7 +237,10 @@ def _raw_batches(conn: Connection, statement: Select[Any], name: str) -> Iterato
     sql = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
-    cursor = dbapi.cursor(name=name) if conn.dialect.name == "postgresql" else dbapi.cursor()
+    if conn.dialect.name == "postgresql":
+        cursor = dbapi.cursor(name=name, binary=True)  # no hex-decoding of bytea
+    else:
+        cursor = dbapi.cursor()
     try:
         cursor.execute(sql)
         while batch := cursor.fetchmany(BATCH):
@@ -322,7 +334,7 @@ def _worker_start(url: str, snapshot_id: str | None) -> None:
         # The log is append-only, so rows up to the main snapshot's last event are the
         # same in any later snapshot.
         conn = engine.connect()
-        conn.exec_driver_sql("BEGIN")
+        _begin_sqlite_read(conn)
     _worker.update(conn=conn, time_of=_time_converter(conn))
 
 
@@ -446,6 +458,7 @@ class _NodeChecker:
         """Flush what is left, then look for stored nodes that `size` events cannot have."""
         for level in range(1, len(self.pending)):
             self.flush(level)
+        found: list[Problem] = []
         for level, stored in self.conn.execute(
             select(MerkleNode.level, func.count()).group_by(MerkleNode.level)
         ):
@@ -456,13 +469,16 @@ class _NodeChecker:
                     .order_by(MerkleNode.index)
                     .limit(1)
                 ).scalar_one()
-                first, _ = _covering(level, index)
-                return Problem(
-                    f"merkle node (level {level}, index {index}) lies beyond the "
-                    f"{size} events of the log",
-                    seq=first,
+                first, last = _covering(level, index)
+                # The node needs events that are not there: name the first of those.
+                found.append(
+                    Problem(
+                        f"merkle node (level {level}, index {index}) over events "
+                        f"{first}-{last} lies beyond the {size} events of the log",
+                        seq=max(first, size + 1),
+                    )
                 )
-        return None
+        return min(found, key=lambda p: p.seq or 0) if found else None
 
     @property
     def checked(self) -> int:
@@ -714,16 +730,27 @@ def _first_bad_frontier_seq(size: int, stack: list[bytes], stored: bytes) -> int
 
 
 def default_workers(events: int) -> int:
-    """Worker processes worth starting for a log of this size (0: verify in-process)."""
-    if events < PARALLEL_MIN_EVENTS:
-        return 0
-    return max(2, min(os.cpu_count() or 1, MAX_WORKERS))
+    """Worker processes worth starting for a log of this size (0: verify in-process).
+
+    Each worker needs about a second to start (a fresh interpreter imports the app), so
+    they pay off from a few hundred thousand events, and only on cores that are idle: on
+    a busy machine they would just compete with the main process.
+    """
+    cores = os.cpu_count() or 1
+    try:
+        idle = round(cores - os.getloadavg()[0])
+    except (AttributeError, OSError):  # no load average on this platform
+        idle = cores
+    workers = min(idle, MAX_WORKERS)
+    return workers if events >= PARALLEL_MIN_EVENTS and workers >= 2 else 0
 
 
 def verify_log(*, workers: int | None = None) -> VerificationReport:
     """Recompute and compare everything; the report lists each problem found.
 
-    `workers`: processes that recompute leaf hashes (None: by log size; 0: none).
+    `workers`: processes that recompute leaf hashes (None: by log size; 0: none). They are
+    started with "spawn", so a script that calls this with workers needs the usual
+    `if __name__ == "__main__":` guard (the flask command has it).
     """
     started = time.perf_counter()
     report = VerificationReport()

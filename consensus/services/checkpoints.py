@@ -383,7 +383,7 @@ def checkpoint_list(*, after_id: int | None = None, limit: int = 500) -> dict[st
             .limit(1)
         ).scalar_one_or_none()
     keys = {key.id: key for key in all_keys()}
-    pairs = list(zip([previous, *listed[:-1]], listed, strict=True))
+    pairs = list(zip([previous, *listed], listed, strict=False))  # (one before, each)
     nodes = StoredNodes()
     proofs = nodes.prepared(
         lambda get: [

@@ -24,6 +24,7 @@ from consensus.models import (
     User,
     utcnow,
 )
+from consensus.models.endorsements import ClearanceDecision, StanceKind
 from consensus.services import accounts, organisations, processes
 
 
@@ -269,23 +270,535 @@ def _no_story(ctx: DemoContext) -> None:
 
 
 def _strategy_story(ctx: DemoContext) -> None:
-    """The main journey: v1, consultation, v2, clearance, endorsement, outcome, signing."""
+    """The positions chapter of the main journey: the facilitator writes v1 of the letter,
+    the four officials comment and propose amendments in a consultation round, the
+    facilitator decides (accepted, accepted in part, rejected with a reason) and applies
+    them as v2. The round is closed, so the next chapter can plan its rounds after it."""
+    from datetime import date
+
+    from consensus.models import AmendmentState
+    from consensus.services import positions
+
+    process, facilitator = ctx.process, ctx.facilitator
+    org, people = ctx.organisations, ctx.people
+
+    def official(slug: str) -> User:
+        return people[(slug, MembershipRole.OFFICIAL)]
+
+    body = """\
+Geachte staatssecretaris,
+
+Met deze brief geven de Vereniging van Nederlandse Gemeenten, het Interprovinciaal Overleg, \
+de Unie van Waterschappen en het ministerie van Binnenlandse Zaken en Koninkrijksrelaties \
+hun gezamenlijke inbreng op de nationale digitaliseringsstrategie. Wij doen dat in de geest \
+van onze afspraak om de digitale overheid breed, gelijkwaardig en gezamenlijk te besturen.
+
+## Eén digitale overheid
+
+Inwoners en ondernemers maken geen onderscheid tussen bestuurslagen. Zij verwachten dat de \
+overheid hun gegevens één keer vraagt, zorgvuldig bewaart en alleen gebruikt waarvoor die \
+bedoeld zijn. Dat vraagt om gemeenschappelijke voorzieningen die alle overheden gebruiken en \
+samen beheren.
+
+## Cloud en data
+
+Wij steunen de ambitie om overheidsdata beter te benutten. Gemeenten, provincies en \
+waterschappen willen daarbij als volwaardige partner meebeslissen over standaarden, en niet \
+alleen achteraf worden geïnformeerd.
+
+Voor de overstap naar de cloud vragen wij een gezamenlijk kader voor soevereiniteit en \
+exitstrategieën, zodat decentrale overheden niet ieder afzonderlijk met grote leveranciers \
+hoeven te onderhandelen.
+
+## Digitale identiteit
+
+Een betrouwbare digitale identiteit is de basis van goede dienstverlening. Wij vragen het \
+Rijk de invoering van de Europese digitale identiteitsportemonnee zo te organiseren dat \
+gemeenten deze vanaf het begin in hun dienstverlening kunnen gebruiken.
+
+## Digitale weerbaarheid
+
+De dreiging van cyberaanvallen neemt toe, ook voor kleinere organisaties. Wij stellen voor \
+jaarlijks gezamenlijk te oefenen met een grootschalige digitale verstoring en incidenten \
+binnen 24 uur te delen via één gezamenlijke meldvoorziening.
+
+## Uitvoering en financiering
+
+De strategie vraagt veel van de uitvoering. Zonder structurele middelen voor decentrale \
+overheden blijven de ambities op papier staan. Wij vragen u daarom de financiering via het \
+Gemeentefonds, het Provinciefonds en voor de waterschappen expliciet te regelen.
+
+Wij zien uit naar het vervolg en gaan graag met u in gesprek in het Bestuurlijk Overleg \
+Digitalisering van het voorjaar.
+
+Hoogachtend,
+"""
+    position = positions.create_position(
+        process,
+        actor=facilitator,
+        title="Gezamenlijke brief over de nationale digitaliseringsstrategie",
+        subject="Gezamenlijke inbreng op de nationale digitaliseringsstrategie",
+        addressee="Aan de staatssecretaris van Binnenlandse Zaken en Koninkrijksrelaties\n"
+        "Postbus 20011\n2500 EA Den Haag",
+        place="Den Haag",
+        letter_date=date(2026, 12, 15),
+        reference="BOD-2026-017",
+        body=body,
+        change_summary="Eerste opzet op basis van de verkenning met de vier koepels.",
+    )
+    v1 = position.versions[0]
+    p = {n: paragraph for n, paragraph in enumerate(v1.paragraphs, start=1)}
+
+    now = utcnow()
+    consultation = processes.add_round(
+        process,
+        actor=facilitator,
+        type=RoundType.CONSULTATION,
+        title="Consultatie op versie 1",
+        instructions="Reageer per alinea en doe wijzigingsvoorstellen met een toelichting. "
+        "De procesbegeleider verwerkt de voorstellen in versie 2 en legt elk besluit vast in "
+        "de verwerkingsnota.",
+        opens_at=now - timedelta(days=28),
+        closes_at=now + timedelta(days=1),
+    )
+    processes.open_round(consultation, actor=facilitator)
+
+    def comment(slug: str, n: int | None, text: str, parent: object = None) -> object:
+        return positions.add_comment(
+            v1,
+            process,
+            actor=official(slug),
+            organisation=org[slug],
+            body=text,
+            paragraph_anchor=p[n].anchor if n else None,
+            parent=parent,  # type: ignore[arg-type]
+        )
+
+    def answer(parent: object, text: str) -> None:
+        positions.add_comment(v1, process, actor=facilitator, body=text, parent=parent)  # type: ignore[arg-type]
+
+    def propose(slug: str, n: int, text: str, why: str, *, insert: bool = False) -> object:
+        return positions.propose_amendment(
+            v1,
+            process,
+            actor=official(slug),
+            organisation=org[slug],
+            proposed_text=text,
+            rationale=why,
+            paragraph_anchor=None if insert else p[n].anchor,
+            insert_after_anchor=p[n].anchor if insert else None,
+        )
+
+    once = comment(
+        "vng",
+        4,
+        "Goed dat de inwoner centraal staat. Kunnen we het principe van de eenmalige uitvraag "
+        "hier met zoveel woorden noemen? Dat herkennen gemeenteraden direct.",
+    )
+    answer(once, "Dank, het staat er in de tweede zin al; we laten de formulering zo.")
+    comment(
+        "bzk",
+        None,
+        "Vanuit BZK: goede basis. Let op dat de strategie zelf zes prioriteiten kent; "
+        "AI ontbreekt nog in deze brief. Misschien bewust?",
+    )
+    comment(
+        "ipo",
+        13,
+        "De provincies delen de zorg over de uitvoeringskracht. Het Provinciefonds is wel "
+        "een ander gesprek dan het Gemeentefonds.",
+    )
+    ot = comment(
+        "uvw",
+        11,
+        "Waterschappen beheren vitale infrastructuur: gemalen, sluizen en zuiveringen. "
+        "Operationele technologie verdient hier aandacht naast de kantoorautomatisering.",
+    )
+    answer(ot, "Terecht punt; zie wijzigingsvoorstel van de Unie.")
+
+    # VNG: equal partners from the start — accepted.
+    equal = propose(
+        "vng",
+        6,
+        "Wij steunen de ambitie om overheidsdata beter te benutten. Gemeenten, provincies en "
+        "waterschappen willen daarbij vanaf het begin als gelijkwaardige partner meebeslissen "
+        "over standaarden en over de architectuur van gemeenschappelijke voorzieningen.",
+        "‘Volwaardig’ en ‘niet alleen achteraf’ klinken defensief. ‘Gelijkwaardig’ sluit aan "
+        "bij de afspraak over het interbestuurlijk sturen, en de architectuur hoort erbij.",
+    )
+    # IPO: a new paragraph on the provinces' regional role — accepted in part.
+    region = propose(
+        "ipo",
+        7,
+        "Provincies vervullen een regierol bij regionale samenwerking, onder meer bij de "
+        "digitale infrastructuur in het landelijk gebied, de regionale datavoorzieningen en "
+        "de ondersteuning van kleinere gemeenten. Wij vragen die rol in de strategie en in de "
+        "bijbehorende uitvoeringsagenda uitdrukkelijk te benoemen en te financieren.",
+        "De regionale schaal ontbreekt in de brief, terwijl veel uitvoering daar plaatsvindt.",
+        insert=True,
+    )
+    # BZK: the wallet depends on European decisions — accepted.
+    wallet = propose(
+        "bzk",
+        9,
+        "Een betrouwbare digitale identiteit is de basis van goede dienstverlening. Wij vragen "
+        "het Rijk de invoering van de Europese digitale identiteitsportemonnee zo te "
+        "organiseren dat gemeenten, provincies en waterschappen deze kunnen gebruiken zodra "
+        "zij beschikbaar is.",
+        "De planning van de portemonnee hangt af van Europese uitvoeringshandelingen; "
+        "‘vanaf het begin’ belooft meer dan het Rijk kan waarmaken. Ook provincies en "
+        "waterschappen gebruiken haar.",
+    )
+    # UvW: vital water infrastructure — accepted.
+    water = propose(
+        "uvw",
+        11,
+        "De dreiging van cyberaanvallen neemt toe, ook voor kleinere organisaties en voor de "
+        "vitale waterinfrastructuur. Wij stellen voor jaarlijks gezamenlijk te oefenen met een "
+        "grootschalige digitale verstoring, inclusief uitval van operationele technologie, en "
+        "incidenten binnen 24 uur te delen via één gezamenlijke meldvoorziening.",
+        "Een digitale verstoring bij een gemaal of zuivering raakt de veiligheid direct. De "
+        "oefeningen moeten ook de operationele technologie omvatten.",
+    )
+    # BZK: soften the funding request — rejected.
+    funding = propose(
+        "bzk",
+        13,
+        "De strategie vraagt veel van de uitvoering. Wij vragen u daarom in overleg met de "
+        "koepels te bezien hoe de uitvoeringskracht van decentrale overheden kan worden "
+        "versterkt.",
+        "De financiering loopt via de reguliere begrotingscyclus; een expliciete toezegging "
+        "in deze brief loopt vooruit op de voorjaarsbesluitvorming.",
+    )
+    processes.close_round(consultation, actor=facilitator)
+
+    def settle(amendment: object, state: AmendmentState, why: str, adopted: str = "") -> None:
+        positions.decide_amendment(
+            amendment,  # type: ignore[arg-type]
+            process,
+            actor=facilitator,
+            decision=state,
+            reason=why,
+            adopted_text=adopted or None,
+        )
+
+    settle(equal, AmendmentState.ACCEPTED, "Sluit aan bij de gezamenlijke lijn van de vier.")
+    settle(
+        region,
+        AmendmentState.ACCEPTED_IN_PART,
+        "De regierol van de provincies wordt benoemd. De vraag om aparte "
+        "financiering valt onder de alinea over uitvoering en financiering.",
+        "Provincies vervullen een regierol bij regionale samenwerking, onder meer bij de "
+        "digitale infrastructuur in het landelijk gebied en de ondersteuning van kleinere "
+        "gemeenten. Wij vragen die rol in de strategie uitdrukkelijk te benoemen.",
+    )
+    settle(
+        wallet,
+        AmendmentState.ACCEPTED,
+        "Realistischer, en het geldt voor alle bestuurslagen.",
+    )
+    settle(water, AmendmentState.ACCEPTED, "Vitale infrastructuur hoort bij digitale weerbaarheid.")
+    settle(
+        funding,
+        AmendmentState.REJECTED,
+        "Gemeenten, provincies en waterschappen hechten aan een expliciete "
+        "vraag om structurele middelen; zonder die vraag verliest de brief zijn kern. Het "
+        "voorbehoud van BZK wordt besproken in het Bestuurlijk Overleg.",
+    )
+    plan = positions.plan_application(position, positions.load_amendments(position.id))
+    positions.apply_amendments(
+        position,
+        process,
+        actor=facilitator,
+        change_summary="Wijzigingsvoorstellen uit de consultatie verwerkt (zie de "
+        "verwerkingsnota).",
+        expected_sha256=plan.sha256,
+    )
+    _strategy_endorsement_chapter(ctx)
 
 
 def _consultation_story(ctx: DemoContext) -> None:
-    """A process whose consultation round is open now."""
+    """A process whose consultation round is open now, on v1 of a short joint reaction,
+    with the first comments and one pending amendment."""
+    from consensus.services import positions
+
+    process, facilitator = ctx.process, ctx.facilitator
+    position = positions.create_position(
+        process,
+        actor=facilitator,
+        title="Reactie op de Interbestuurlijke Datastrategie",
+        subject="Gezamenlijke reactie op de Interbestuurlijke Datastrategie",
+        addressee="Aan de staatssecretaris van Binnenlandse Zaken en Koninkrijksrelaties",
+        place="Den Haag",
+        reference="IBDS-2026-03",
+        body="""\
+Geachte staatssecretaris,
+
+De koepels van gemeenten, provincies en waterschappen en het ministerie van BZK reageren \
+gezamenlijk op de Interbestuurlijke Datastrategie.
+
+## Data als gemeenschappelijk goed
+
+Overheidsdata zijn van de samenleving. Wij willen data zo delen dat ze voor beleid en \
+uitvoering bruikbaar zijn, met oog voor privacy en voor de lasten van de organisaties die ze \
+bijhouden.
+
+## Federatief datastelsel
+
+Wij steunen de bouw van een federatief datastelsel. Decentrale overheden leveren daarin \
+belangrijke registraties en moeten daarom meebeslissen over afspraken en standaarden.
+
+Met vriendelijke groet,
+""",
+    )
+    v1 = position.versions[0]
     now = utcnow()
     processes.add_round(
-        ctx.process,
-        actor=ctx.facilitator,
+        process,
+        actor=facilitator,
         type=RoundType.CONSULTATION,
         title="Consultatie op versie 1",
         instructions="Reageer per alinea en doe wijzigingsvoorstellen met een toelichting.",
         opens_at=now - timedelta(days=3),
         closes_at=now + timedelta(days=11),
     )
-    processes.tick()
+    processes.tick()  # opens the round, about v1
+    paragraphs = v1.paragraphs
+    positions.add_comment(
+        v1,
+        process,
+        actor=ctx.people[("vng", MembershipRole.OFFICIAL)],
+        organisation=ctx.organisations["vng"],
+        paragraph_anchor=paragraphs[3].anchor,
+        body="Graag ook de registratielasten voor kleine gemeenten noemen.",
+    )
+    positions.add_comment(
+        v1,
+        process,
+        actor=ctx.people[("uvw", MembershipRole.OFFICIAL)],
+        organisation=ctx.organisations["uvw"],
+        paragraph_anchor=paragraphs[5].anchor,
+        body="De waterschappen leveren de legger en peilbesluiten; die horen in het stelsel.",
+    )
+    positions.propose_amendment(
+        v1,
+        process,
+        actor=ctx.people[("ipo", MembershipRole.OFFICIAL)],
+        organisation=ctx.organisations["ipo"],
+        paragraph_anchor=paragraphs[5].anchor,
+        proposed_text="Wij steunen de bouw van een federatief datastelsel. Decentrale "
+        "overheden leveren daarin belangrijke registraties, zoals die van de ruimtelijke "
+        "ordening en het water, en beslissen daarom als gelijkwaardige partner mee over "
+        "afspraken en standaarden.",
+        rationale="Concreet maken welke registraties het betreft, en ‘gelijkwaardig’ gebruiken.",
+    )
 
 
 def _endorsement_story(ctx: DemoContext) -> None:
-    """A process in an open endorsement round (stances come with the endorsement feature)."""
+    """A process in an open endorsement round with two stances cast (VNG and UvW)."""
+    from consensus.services import endorsements, positions
+
+    process, facilitator = ctx.process, ctx.facilitator
+    positions.create_position(
+        process,
+        actor=facilitator,
+        title="Digitale weerbaarheid: gezamenlijke afspraken",
+        subject="Gezamenlijke afspraken over digitale weerbaarheid",
+        addressee="De leden van de Tweede Kamer der Staten-Generaal",
+        body=DEMO_RESILIENCE_TEXT,
+    )
+    now = utcnow()
+    round_ = processes.add_round(
+        process,
+        actor=facilitator,
+        type=RoundType.ENDORSEMENT,
+        title="Instemming met versie 1",
+        instructions="Leg namens uw organisatie het standpunt vast. Een voorbehoud of bezwaar "
+        "licht u toe; het voorbehoud komt als voetnoot bij de tekst.",
+        opens_at=now - timedelta(minutes=5),
+        closes_at=now + timedelta(days=9),
+    )
+    processes.open_round(round_, actor=facilitator)
+    vng, uvw = ctx.organisations["vng"], ctx.organisations["uvw"]
+    endorsements.cast_stance(
+        round_,
+        actor=ctx.people[("vng", MembershipRole.REPRESENTATIVE)],
+        organisation=vng,
+        kind=StanceKind.ENDORSE,
+    )
+    endorsements.cast_stance(
+        round_,
+        actor=ctx.people[("uvw", MembershipRole.REPRESENTATIVE)],
+        organisation=uvw,
+        kind=StanceKind.ENDORSE_WITH_RESERVATIONS,
+        text="De waterschappen stemmen in, mits de oefeningen ook de vitale "
+        "waterinfrastructuur omvatten.",
+    )
+
+
+DEMO_RESILIENCE_TEXT = """\
+# Digitale weerbaarheid van de decentrale overheden
+
+Gemeenten, provincies, waterschappen en het Rijk maken samen afspraken over digitale
+weerbaarheid: één gezamenlijk beeld van dreigingen, één aanpak bij incidenten.
+
+## Afspraken
+
+1. Elke bestuurslaag oefent jaarlijks een grootschalige digitale verstoring.
+2. Incidenten worden binnen 24 uur gedeeld via de gezamenlijke meldvoorziening.
+3. Het Rijk ondersteunt kleinere organisaties met kennis en capaciteit.
+"""
+
+
+def _strategy_endorsement_chapter(ctx: DemoContext) -> None:
+    """After the positions chapter (v2 is the latest version): every official clears v2,
+    the representatives endorse it — IPO with a reservation, UvW after first abstaining —
+    the round closes adopted by consensus, the facilitator adds the outcome statement, and
+    the process is published so its board and outcome are public."""
+    from consensus.services import endorsements
+
+    process, facilitator = ctx.process, ctx.facilitator
+    now = utcnow()
+    clearance = processes.add_round(
+        process,
+        actor=facilitator,
+        type=RoundType.CLEARANCE,
+        title="Ambtelijk akkoord op versie 2",
+        instructions="De ambtelijke voorbereiders geven akkoord op versie 2, of zeggen wat "
+        "nog in de weg staat.",
+        opens_at=now - timedelta(minutes=30),
+        closes_at=now + timedelta(days=5),
+    )
+    processes.open_round(clearance, actor=facilitator)
+    for slug in ("vng", "ipo", "uvw", "bzk"):
+        endorsements.record_clearance(
+            clearance,
+            actor=ctx.people[(slug, MembershipRole.OFFICIAL)],
+            organisation=ctx.organisations[slug],
+            decision=ClearanceDecision.CLEARED,
+        )
+    processes.close_round(clearance, actor=facilitator)
+
+    endorsement = processes.add_round(
+        process,
+        actor=facilitator,
+        type=RoundType.ENDORSEMENT,
+        title="Bestuurlijke instemming met versie 2",
+        instructions="De bestuurders leggen namens hun organisatie het standpunt over versie 2 "
+        "vast. De beslisregel is consensus: geen bezwaren, en minstens drie organisaties "
+        "stemmen in.",
+        opens_at=now - timedelta(minutes=20),
+        closes_at=now + timedelta(days=14),
+    )
+    processes.open_round(endorsement, actor=facilitator)
+
+    def cast(slug: str, kind: StanceKind, text: str = "") -> None:
+        endorsements.cast_stance(
+            endorsement,
+            actor=ctx.people[(slug, MembershipRole.REPRESENTATIVE)],
+            organisation=ctx.organisations[slug],
+            kind=kind,
+            text=text,
+        )
+
+    cast("vng", StanceKind.ENDORSE)
+    cast(
+        "ipo",
+        StanceKind.ENDORSE_WITH_RESERVATIONS,
+        "De provincies stemmen in, met het voorbehoud dat hun regierol bij de regionale "
+        "uitvoering in de uitwerking van de strategie wordt vastgelegd.",
+    )
+    cast("uvw", StanceKind.ABSTAIN, "Ons algemeen bestuur vergadert nog over de strategie.")
+    cast("bzk", StanceKind.ENDORSE)
+    cast("uvw", StanceKind.ENDORSE)  # after the board meeting
+    processes.close_round(endorsement, actor=facilitator)
+    outcome = endorsements.outcome_for(endorsement)
+    assert outcome is not None and outcome.adopted
+    endorsements.set_outcome_statement(
+        outcome,
+        actor=facilitator,
+        statement="VNG, IPO, de Unie van Waterschappen en BZK stemmen in met versie 2 van de "
+        "gezamenlijke inbreng. Het voorbehoud van het IPO over de regierol van de provincies "
+        "wordt meegenomen in de uitwerking. De inbreng wordt namens de vier partijen "
+        "ondertekend en aangeboden aan de minister.",
+        review_on=(now + timedelta(days=365)).date(),
+    )
+    processes.schedule_publication(process, actor=facilitator, at=None)
+
+
+def _strategy_signing_chapter(ctx: DemoContext) -> None:
+    """After the endorsement chapter (v2 adopted, process published): a signing round in
+    which all four organisations co-sign. IPO and the Unie van Waterschappen hold their own
+    keys (the demo writes them to <instance>/demo-keys/<org>/id_ed25519 so anyone can try
+    `ssh-keygen -Y sign` with them); VNG and BZK let the platform hold theirs. The public
+    page then offers a verification bundle that checks out end to end."""
+    import os
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from flask import current_app
+
+    from consensus.crypto import sshsig
+    from consensus.models import KeyCustody
+    from consensus.services import signing
+
+    process, facilitator = ctx.process, ctx.facilitator
+    admin = db.session.execute(select(User).where(User.is_admin.is_(True))).scalars().first()
+    now = utcnow()
+    round_ = processes.add_round(
+        process,
+        actor=facilitator,
+        type=RoundType.SIGNING,
+        title="Ondertekening van de gezamenlijke inbreng",
+        instructions="De bestuurders ondertekenen versie 2 namens hun organisatie. De brief "
+        "gaat naar de minister zodra alle vier hebben ondertekend.",
+        opens_at=now - timedelta(minutes=10),
+        closes_at=now + timedelta(days=14),
+    )
+    processes.open_round(round_, actor=facilitator)
+    key_folder = Path(current_app.instance_path) / "demo-keys"
+    for slug in ("vng", "ipo", "uvw", "bzk"):
+        organisation = ctx.organisations[slug]
+        representative = ctx.people[(slug, MembershipRole.REPRESENTATIVE)]
+        if slug in ("ipo", "uvw"):
+            signing.set_custody(organisation, KeyCustody.SIGNER_HELD, actor=admin)
+            private = Ed25519PrivateKey.generate()
+            folder = key_folder / slug
+            folder.mkdir(parents=True, exist_ok=True)
+            key_path = folder / "id_ed25519"
+            key_path.write_bytes(
+                private.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.OpenSSH,
+                    serialization.NoEncryption(),
+                )
+            )
+            os.chmod(key_path, 0o600)
+            public_line = sshsig.openssh_public_key_line(
+                private.public_key(), f"demo-{slug}"
+            )
+            (folder / "id_ed25519.pub").write_text(public_line + "\n")
+            key = signing.enrol_key(
+                organisation,
+                actor=representative,
+                public_key_line=public_line,
+                label="Demo-sleutel",
+            )
+            statement = signing.prepare_statement(
+                process, round_, organisation, actor=representative, key=key
+            )
+            signing.accept_uploaded_signature(
+                process,
+                round_,
+                organisation,
+                actor=representative,
+                statement=statement,
+                signature=sshsig.sign(private, statement, signing.NAMESPACE).encode(),
+            )
+        else:
+            signing.set_custody(organisation, KeyCustody.PLATFORM_HELD, actor=admin)
+            # No person at the keyboard here, so no re-authentication (demo only).
+            signing._platform_sign(
+                process, round_, organisation, actor=representative, proof=None
+            )

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import uuid
 
-from flask import Flask, g, render_template, request
+from flask import Flask, flash, g, render_template, request, session
 from flask_babel import format_datetime, refresh
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from consensus.extensions import db, login_manager
@@ -19,17 +20,39 @@ from consensus.text import render_markdown
 log = logging.getLogger("consensus.web")
 
 
+SESSION_TOKEN_KEY = "sid"  # noqa: S105 - the name of a session key, not a secret  # nosec B105
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    """Sessions carry "id:generation"; bumping the generation ends them server-side."""
+    """A request is logged in only while its server-side session is open and current.
+
+    The signed cookie says "id:generation" (Flask-Login) plus a session token; the token
+    must match an open row for the same user (see consensus.services.sessions), and the
+    generation must still match, so logout, password change, expiry and deactivation all
+    take effect on the server, even for a replayed cookie.
+    """
+    from consensus.services import sessions
+
     try:
         raw_id, raw_generation = user_id.split(":", 1)
         wanted_id, generation = int(raw_id), int(raw_generation)
     except ValueError:
         return None
-    user = db.session.execute(select(User).where(User.id == wanted_id)).scalar_one_or_none()
-    if user is None or not user.active or user.session_generation != generation:
+    user_session = sessions.find_current(session.get(SESSION_TOKEN_KEY))
+    user = user_session.user if user_session is not None else None
+    if (
+        user_session is None
+        or user is None
+        or user.id != wanted_id
+        or not user.active
+        or user.session_generation != generation
+    ):
+        for key in ("_user_id", "_fresh", "_id", SESSION_TOKEN_KEY):
+            session.pop(key, None)
+        flash(_("Your session has ended. Log in again, please."), "info")
         return None
+    g.user_session = user_session
     return user
 
 
@@ -45,7 +68,19 @@ def format_moment(value: object, fmt: str = "medium") -> str:
 
 
 def init_app(app: Flask) -> None:
-    from consensus.web import admin, audit, auth, calendar, main, processes
+    from consensus.web import (
+        admin,
+        audit,
+        auth,
+        calendar,
+        endorsements,
+        main,
+        positions,
+        processes,
+        public,
+        signing,
+        wellknown,
+    )
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = None  # the login page explains itself
@@ -56,7 +91,12 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(processes.bp)
+    app.register_blueprint(positions.bp)
     app.register_blueprint(calendar.bp)
+    app.register_blueprint(endorsements.bp)
+    app.register_blueprint(public.bp)
+    app.register_blueprint(wellknown.bp)
+    app.register_blueprint(signing.bp)
 
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["datetime"] = format_moment
@@ -70,6 +110,7 @@ def init_app(app: Flask) -> None:
         # The loaded user lives in `g`; when a request runs inside an outer app context
         # (tests, CLI helpers) `g` outlives the request, so forget it explicitly.
         g.pop("_login_user", None)
+        g.pop("user_session", None)
         refresh()  # likewise Flask-Babel's cached locale
 
     @app.before_request
@@ -94,14 +135,57 @@ def init_app(app: Flask) -> None:
             return render_template(f"errors/{code}.html", error=error), code
         return error
 
+    @app.errorhandler(IntegrityError)
+    def lost_a_race(error: IntegrityError) -> tuple[str, int]:
+        """Two people did the same thing at the same moment and the database kept one.
+
+        The constraint is the referee; the loser sees a calm explanation, never a 500.
+        """
+        db.session.rollback()
+        log.info("integrity conflict, request id %s: %s", g.get("request_id", "-"), error.orig)
+        return render_template("errors/409.html"), 409
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(error: OperationalError) -> tuple[str, int, dict[str, str]]:
+        """The database is busy or unreachable: say "try again", log the cause."""
+        db.session.rollback()
+        log.exception("database error, request id %s", g.get("request_id", "-"))
+        return _fallback_error_page(503), 503, {"Retry-After": "5"}
+
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> tuple[str, int]:
-        db.session.rollback()
-        log.exception("unhandled error, request id %s", getattr(g, "request_id", "-"))
-        return render_template("errors/500.html", request_id=getattr(g, "request_id", "")), 500
+        log.exception("unhandled error, request id %s", g.get("request_id", "-"))
+        try:
+            db.session.rollback()
+        except Exception:  # the database may be what broke
+            log.exception("rollback failed, request id %s", g.get("request_id", "-"))
+        return _fallback_error_page(500), 500
 
     @app.context_processor
     def inject_user_helpers() -> dict[str, object]:
         from consensus import permissions
 
         return {"permissions": permissions, "current_user": current_user}
+
+
+_PLAIN_ERROR = """<!doctype html>
+<html lang="nl"><head><meta charset="utf-8"><title>{code}</title></head>
+<body><h1>{code}</h1>
+<p>Er ging iets mis. Probeer het later opnieuw. / Something went wrong. Try again later.</p>
+<p>Request id: {request_id}</p></body></html>
+"""
+
+
+def _fallback_error_page(code: int) -> str:
+    """The styled error page, or plain HTML when rendering it fails too.
+
+    The page template reads the current user, which needs the database; when the database
+    is what broke, the template would raise again and Flask would show its own page.
+    """
+    request_id = str(g.get("request_id", ""))
+    try:
+        return render_template(f"errors/{code}.html", request_id=request_id)
+    except Exception:
+        log.exception("error page %s could not be rendered, request id %s", code, request_id)
+        escaped = "".join(ch for ch in request_id if ch.isalnum() or ch in "-_")
+        return _PLAIN_ERROR.format(code=code, request_id=escaped)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
 
@@ -11,6 +12,7 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -18,6 +20,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user, logout_user
 from markupsafe import Markup
 from werkzeug.wrappers import Response
@@ -25,15 +28,19 @@ from werkzeug.wrappers import Response
 from consensus.extensions import db, limiter
 from consensus.forms import EmptyForm
 from consensus.forms.accounts import (
+    ForgotPasswordForm,
     LoginForm,
     PasswordChangeForm,
+    ResetPasswordForm,
     SecondFactorForm,
     TotpConfirmForm,
     TotpDisableForm,
 )
-from consensus.models import User
-from consensus.services import accounts
+from consensus.mail import MailError, send_mail
+from consensus.models import User, UserSession
+from consensus.services import accounts, sessions
 from consensus.services.errors import DomainError
+from consensus.web import SESSION_TOKEN_KEY
 from consensus.web.utils import attach_error, redirect_next, safe_next
 
 bp = Blueprint("auth", __name__)
@@ -45,6 +52,9 @@ _ENROLMENT_ALLOWED = {
     "auth.totp_setup",
     "auth.login",
     "auth.login_code",
+    "auth.forgot_password",
+    "auth.reset_password",
+    "wellknown.security_txt",
     "main.set_locale",
     "main.about",
     "static",
@@ -55,15 +65,37 @@ def _login_limit() -> str:
     return str(current_app.config["LOGIN_RATE_LIMIT"])
 
 
-def _start_session(user: User, method: str) -> None:
-    """A fresh session at login: nothing from before survives except the language."""
+def _fresh_cookie_session() -> None:
+    """Empty the cookie session, keeping only the chosen language."""
     locale = session.get("locale")
     session.clear()
     if locale:
         session["locale"] = locale
+
+
+def _start_session(user: User, method: str) -> None:
+    """A fresh session at login: a new server-side session id, nothing from before survives
+    except the language (no session fixation)."""
+    _fresh_cookie_session()
+    session[SESSION_TOKEN_KEY] = sessions.start(user, method=method)
     login_user(user)
     accounts.record_login(user, method=method)
     db.session.commit()
+
+
+def _current_session() -> UserSession | None:
+    return g.get("user_session")
+
+
+@bp.errorhandler(429)
+def too_many_attempts(error: Exception) -> tuple[str, int]:
+    """The login throttle is our lockout: record it as a security event (who was tried,
+    from where), then show the usual 429 page."""
+    db.session.rollback()
+    email = request.form.get("email", "") if request.method == "POST" else ""
+    accounts.record_login_throttled(email, endpoint=request.endpoint or "")
+    db.session.commit()
+    return render_template("errors/429.html", error=error), 429
 
 
 @bp.before_app_request
@@ -138,13 +170,13 @@ def login_code() -> str | Response:
 def logout() -> Response:
     form = EmptyForm()
     if form.validate_on_submit() and current_user.is_authenticated:
+        user_session = _current_session()
+        if user_session is not None:
+            sessions.end(user_session, reason="logout")
         accounts.record_logout(current_user)
         db.session.commit()
         logout_user()
-        locale = session.get("locale")
-        session.clear()
-        if locale:
-            session["locale"] = locale
+        _fresh_cookie_session()
         flash(_("You are logged out."), "success")
     return redirect(url_for("main.index"))
 
@@ -152,7 +184,32 @@ def logout() -> Response:
 @bp.get("/account")
 @login_required
 def account() -> str:
-    return render_template("auth/account.html", form=EmptyForm())
+    current = _current_session()
+    return render_template(
+        "auth/account.html",
+        form=EmptyForm(),
+        sessions=sessions.active_sessions(current_user),
+        current_session_id=current.id if current is not None else None,
+    )
+
+
+@bp.post("/account/sessions/end-others")
+@login_required
+def end_other_sessions() -> Response:
+    """Log out all other sessions, e.g. after using a shared or lost device."""
+    current = _current_session()
+    if EmptyForm().validate_on_submit() and current is not None:
+        count = sessions.end_other_sessions(current_user, current=current)
+        db.session.commit()
+        flash(
+            ngettext(
+                "%(num)d other session has been logged out.",
+                "%(num)d other sessions have been logged out.",
+                count,
+            ),
+            "success",
+        )
+    return redirect(url_for("auth.account"))
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
@@ -170,8 +227,11 @@ def change_password() -> str | Response:
             db.session.rollback()
             attach_error(form, error)
         else:
+            # Every session ended with the change; this one continues under a new id.
+            user = current_user._get_current_object()
+            session[SESSION_TOKEN_KEY] = sessions.start(user, method="password_change")
             db.session.commit()
-            login_user(current_user._get_current_object())  # follow the new generation
+            login_user(user)  # follow the new generation
             flash(
                 _("Your password has been changed. Other sessions have been logged out."), "success"
             )
@@ -185,7 +245,9 @@ def _qr_svg(data: str) -> Markup:
     image.save(buffer)
     svg = buffer.getvalue().decode()
     svg = svg[svg.index("<svg") :]
-    return Markup(svg)  # noqa: S704 - generated by qrcode from our own URI, no user markup
+    # qrcode's SVG of our own otpauth URI: no user-supplied markup can be in it.
+    # nosemgrep: consensus-markup-on-dynamic-text
+    return Markup(svg)  # noqa: S704  # nosec B704
 
 
 @bp.route("/account/2fa", methods=["GET", "POST"])
@@ -249,3 +311,60 @@ def recovery_codes() -> str | Response:
         return redirect(url_for("auth.account"))
     db.session.commit()
     return render_template("auth/recovery_codes.html", codes=codes, enrolled=False)
+
+
+# --- Password reset by e-mail ---------------------------------------------------------------
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def forgot_password() -> str | Response:
+    """Ask for a reset link. The answer is the same whether or not the address is known."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        minutes = int(current_app.config["PASSWORD_RESET_MINUTES"])
+        issued = accounts.request_password_reset(form.email.data or "", minutes=minutes)
+        db.session.commit()
+        if issued is not None:
+            user, token = issued
+            link = url_for("auth.reset_password", token=token, _external=True)
+            # A mail failure is logged in send_mail; the answer must not differ.
+            with contextlib.suppress(MailError):
+                send_mail(
+                    user.email,
+                    _("Set a new password for Consensus"),
+                    render_template("auth/reset_mail.txt", user=user, link=link, minutes=minutes),
+                )
+        flash(
+            _(
+                "If this address belongs to an account, we have sent a link to set a new "
+                "password. The link works once and for %(minutes)d minutes.",
+                minutes=minutes,
+            ),
+            "info",
+        )
+        return redirect(url_for("auth.login"))
+    return render_template("auth/forgot.html", form=form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def reset_password(token: str) -> str | Response | tuple[str, int]:
+    """Set a new password with the link from the e-mail; afterwards, log in anew."""
+    if accounts.find_reset_token(token) is None:
+        return render_template("auth/reset_invalid.html"), 404
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.reset_password(token, form.new_password.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            attach_error(form, error)
+        else:
+            db.session.commit()
+            if current_user.is_authenticated:
+                logout_user()
+            _fresh_cookie_session()
+            flash(_("Your password has been set. Log in with the new password."), "success")
+            return redirect(url_for("auth.login"))
+    return render_template("auth/reset.html", form=form)

@@ -50,7 +50,7 @@ def upgrade():
     sa.Column('created_at', consensus.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('length(sha256) = 64', name=op.f('ck_position_version_sha256_hex')),
     sa.CheckConstraint('number > 0', name=op.f('ck_position_version_number_positive')),
-    sa.ForeignKeyConstraint(['based_on_id'], ['position_version.id'], name=op.f('fk_position_version_based_on_id_position_version'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['based_on_id'], ['position_version.id'], name=op.f('fk_position_version_based_on_id_position_version')),
     sa.ForeignKeyConstraint(['created_by_id'], ['user_account.id'], name=op.f('fk_position_version_created_by_id_user_account'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['position_id'], ['position.id'], name=op.f('fk_position_version_position_id_position'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_position_version')),
@@ -72,11 +72,14 @@ def upgrade():
     )
     op.create_table('amendment',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('position_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.Column('round_id', sa.Integer(), nullable=True),
     sa.Column('organisation_id', sa.Integer(), nullable=False),
     sa.Column('author_id', sa.Integer(), nullable=True),
     sa.Column('paragraph_anchor', sa.String(length=40), nullable=True),
+    sa.Column('end_anchor', sa.String(length=40), nullable=True),
     sa.Column('insert_after_anchor', sa.String(length=40), nullable=True),
     sa.Column('original_text', sa.Text(), nullable=False),
     sa.Column('proposed_text', sa.Text(), nullable=False),
@@ -86,18 +89,28 @@ def upgrade():
     sa.Column('decision_reason', sa.Text(), nullable=True),
     sa.Column('decided_by_id', sa.Integer(), nullable=True),
     sa.Column('decided_at', consensus.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('withdrawn_at', consensus.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('rebased_on_version_id', sa.Integer(), nullable=True),
     sa.Column('applied_in_version_id', sa.Integer(), nullable=True),
     sa.Column('created_at', consensus.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("applied_in_version_id IS NULL OR state IN ('accepted', 'accepted_in_part')", name=op.f('ck_amendment_only_accepted_are_applied')),
+    sa.CheckConstraint("state NOT IN ('accepted', 'accepted_in_part') OR adopted_text IS NOT NULL", name=op.f('ck_amendment_acceptance_has_text')),
+    sa.CheckConstraint("state NOT IN ('accepted', 'accepted_in_part', 'rejected') OR (decision_reason IS NOT NULL AND decision_reason <> '' AND decided_at IS NOT NULL)", name=op.f('ck_amendment_decision_has_reason')),
+    sa.CheckConstraint('(paragraph_anchor IS NULL) <> (insert_after_anchor IS NULL)', name=op.f('ck_amendment_replaces_or_inserts')),
     sa.ForeignKeyConstraint(['applied_in_version_id'], ['position_version.id'], name=op.f('fk_amendment_applied_in_version_id_position_version'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['author_id'], ['user_account.id'], name=op.f('fk_amendment_author_id_user_account'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['decided_by_id'], ['user_account.id'], name=op.f('fk_amendment_decided_by_id_user_account'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisation.id'], name=op.f('fk_amendment_organisation_id_organisation'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['position_id'], ['position.id'], name=op.f('fk_amendment_position_id_position'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['rebased_on_version_id'], ['position_version.id'], name=op.f('fk_amendment_rebased_on_version_id_position_version'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['round_id'], ['round.id'], name=op.f('fk_amendment_round_id_round'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['version_id'], ['position_version.id'], name=op.f('fk_amendment_version_id_position_version'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_amendment'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_amendment')),
+    sa.UniqueConstraint('position_id', 'number', name=op.f('uq_amendment_position_id_number'))
     )
     with op.batch_alter_table('amendment', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_amendment_organisation_id'), ['organisation_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_amendment_position_id'), ['position_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_amendment_round_id'), ['round_id'], unique=False)
         batch_op.create_index('ix_amendment_version_state', ['version_id', 'state'], unique=False)
 
@@ -114,7 +127,9 @@ def upgrade():
     sa.Column('created_at', consensus.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('edited_at', consensus.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('deleted_at', consensus.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('deleted_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['author_id'], ['user_account.id'], name=op.f('fk_comment_author_id_user_account'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['deleted_by_id'], ['user_account.id'], name=op.f('fk_comment_deleted_by_id_user_account'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisation.id'], name=op.f('fk_comment_organisation_id_organisation'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['parent_id'], ['comment.id'], name=op.f('fk_comment_parent_id_comment'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['round_id'], ['round.id'], name=op.f('fk_comment_round_id_round'), ondelete='SET NULL'),
@@ -131,6 +146,7 @@ def upgrade():
     sa.Column('comment_id', sa.Integer(), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('replaced_at', consensus.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('reason', sa.String(length=20), nullable=False),
     sa.ForeignKeyConstraint(['comment_id'], ['comment.id'], name=op.f('fk_comment_revision_comment_id_comment'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_comment_revision'))
     )
@@ -165,6 +181,7 @@ def downgrade():
     with op.batch_alter_table('amendment', schema=None) as batch_op:
         batch_op.drop_index('ix_amendment_version_state')
         batch_op.drop_index(batch_op.f('ix_amendment_round_id'))
+        batch_op.drop_index(batch_op.f('ix_amendment_position_id'))
         batch_op.drop_index(batch_op.f('ix_amendment_organisation_id'))
 
     op.drop_table('amendment')

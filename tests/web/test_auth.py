@@ -120,7 +120,7 @@ def test_totp_enrolment_shows_qr_and_recovery_codes(client, login_as):
     assert secret in page
 
     wrong = client.post("/account/2fa", data={"code": "000000"})
-    assert "Die code is niet juist" in wrong.get_data(as_text=True)
+    assert "Die code klopt niet" in wrong.get_data(as_text=True)
     assert not db.session.get(User, user.id).totp_enabled
 
     _, codes = enrol_totp(client)

@@ -1,0 +1,528 @@
+"""Endorsement and clearance rounds, outcome statements, and delegation of the mandate.
+
+Views load → ask the gate → call the service → commit → render. The organisation a person
+acts for always comes from a form and is always checked again by the gate, so posting
+another organisation's id gets nowhere.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_date, ngettext
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from consensus import decision_rules, permissions
+from consensus.decision_rules import Reason, Rule
+from consensus.extensions import db, htmx
+from consensus.forms import EmptyForm, choices
+from consensus.forms.endorsements import (
+    ClearanceForm,
+    DelegationForm,
+    OutcomeStatementForm,
+    StanceForm,
+)
+from consensus.forms.processes import ROUND_TYPE_LABELS, RULE_LABELS
+from consensus.models import (
+    ClearanceDecision,
+    Delegation,
+    Membership,
+    MembershipRole,
+    Organisation,
+    Process,
+    Round,
+    RoundState,
+    RoundType,
+    StanceKind,
+    User,
+    Version,
+    utcnow,
+)
+from consensus.permissions import Action
+from consensus.services import endorsements as service
+from consensus.services.errors import DomainError
+from consensus.timeutil import from_local_input, to_local_input
+from consensus.web.processes import load_process, load_round
+from consensus.web.utils import attach_error
+
+bp = Blueprint("endorsements", __name__)
+
+# Colours of the chart; the labels and the table carry the meaning, not the colour.
+CHART = [
+    ("endorse", "#1f7a4d"),
+    ("endorse_with_reservations", "#7fb89a"),
+    ("abstain", "#9aa5b1"),
+    ("object", "#b3261e"),
+    ("no_response", "#ffffff"),
+]
+
+
+@bp.app_context_processor
+def endorsement_helpers() -> dict[str, object]:
+    return {
+        "stance_labels": service.STANCE_LABELS,
+        "clearance_labels": service.CLEARANCE_LABELS,
+        "explain_result": explain,
+        "reason_text": reason_text,
+        "format_date": format_date,
+    }
+
+
+# --- The plain-language explanation ----------------------------------------------------------
+# tools/retally.py writes the same sentence (Dutch and English); keep the two in step.
+
+
+def _verdict(rule: Rule, adopted: bool) -> str:
+    if rule == Rule.CONSENSUS:
+        return _("consensus reached") if adopted else _("no consensus")
+    if rule == Rule.CONSENT:
+        return _("adopted by consent") if adopted else _("not adopted by consent")
+    if rule == Rule.UNANIMITY:
+        return _("adopted unanimously") if adopted else _("no unanimity")
+    return _("qualified majority reached") if adopted else _("no qualified majority")
+
+
+def reason_text(reason: Reason, settings: decision_rules.RuleSettings) -> str:
+    if reason == Reason.NO_PARTICIPANTS:
+        return _("no organisations take part")
+    if reason == Reason.NOT_ALL_RESPONDED:
+        return _("not every organisation responded")
+    if reason == Reason.NOT_ALL_ENDORSED:
+        return _("not every organisation endorsed")
+    if reason == Reason.ENDORSEMENT_QUORUM_NOT_MET:
+        n = max(settings.quorum, 1)
+        return ngettext("at least %(num)d had to endorse", "at least %(num)d had to endorse", n)
+    if reason == Reason.RESPONSE_QUORUM_NOT_MET:
+        n = settings.quorum
+        return ngettext("at least %(num)d had to respond", "at least %(num)d had to respond", n)
+    if reason == Reason.SHARE_NOT_MET:
+        return _("%(share)d%% had to endorse", share=settings.share_percent or 100)
+    return _("an objection")
+
+
+def explain(result: decision_rules.Result, settings: decision_rules.RuleSettings) -> str:
+    """E.g. "3 of 4 organisations endorsed, 1 abstained; no objections: consensus reached"."""
+    t = result.tally
+    parts = [
+        ngettext(
+            "%(num)d of %(total)d organisations endorsed",
+            "%(num)d of %(total)d organisations endorsed",
+            t.endorsed,
+            total=t.participants,
+        )
+    ]
+    if t.abstained:
+        parts.append(ngettext("%(num)d abstained", "%(num)d abstained", t.abstained))
+    if t.no_response:
+        parts.append(ngettext("%(num)d did not respond", "%(num)d did not respond", t.no_response))
+    objections = (
+        ngettext("%(num)d objection", "%(num)d objections", t.objected)
+        if t.objected
+        else _("no objections")
+    )
+    sentence = f"{', '.join(parts)}; {objections}: {_verdict(settings.rule, result.adopted)}"
+    reasons = [reason_text(r, settings) for r in result.reasons if r != Reason.OBJECTION]
+    if reasons:
+        sentence += f" ({'; '.join(reasons)})"
+    return sentence
+
+
+# --- SVG chart --------------------------------------------------------------------------------
+
+
+def chart_bars(result: decision_rules.Result) -> list[dict[str, object]]:
+    """One bar per stance (and "no response"), widths in percent of the participants."""
+    t = result.tally
+    values = {
+        "endorse": t.endorsed - t.with_reservations,
+        "endorse_with_reservations": t.with_reservations,
+        "abstain": t.abstained,
+        "object": t.objected,
+        "no_response": t.no_response,
+    }
+    labels = {
+        **{k.value: str(v) for k, v in service.STANCE_LABELS.items()},
+        "no_response": _("No response"),
+    }
+    total = max(t.participants, 1)
+    return [
+        {
+            "key": key,
+            "label": labels[key],
+            "count": values[key],
+            "width": round(values[key] * 100 / total, 2),
+            "colour": colour,
+        }
+        for key, colour in CHART
+    ]
+
+
+# --- Loading ----------------------------------------------------------------------------------
+
+
+def _round_of_type(slug: str, round_id: int, round_type: RoundType) -> tuple[Process, Round]:
+    process = load_process(slug)
+    round_ = load_round(process, round_id)
+    if round_.type != round_type:
+        abort(404)
+    return process, round_
+
+
+def _my_organisation_ids() -> set[int]:
+    return {m.organisation_id for m in permissions.valid_memberships(current_user)}
+
+
+def _allowed_organisations(process: Process, round_: Round, action: Action) -> list[Organisation]:
+    return [
+        o
+        for o in permissions.acting_organisations(current_user, process, action)
+        if permissions.gate(current_user, action, process, o, round_=round_)
+    ]
+
+
+def _version(round_: Round) -> Version | None:
+    return db.session.get(Version, round_.version_id) if round_.version_id else None
+
+
+# --- Endorsement rounds -----------------------------------------------------------------------
+
+
+def _stance_form(process: Process, round_: Round, formdata: bool = True) -> StanceForm | None:
+    organisations = _allowed_organisations(process, round_, Action.ENDORSE)
+    if not organisations:
+        return None
+    form = StanceForm() if formdata else StanceForm(formdata=None)
+    form.organisation_id.choices = choices((o.id, o.name) for o in organisations)
+    return form
+
+
+def _tally_context(process: Process, round_: Round) -> dict[str, object]:
+    tally = service.round_tally(process, round_)
+    outcome = service.outcome_for(round_) if round_.state == RoundState.CLOSED else None
+    result = service.outcome_result(outcome) if outcome else tally.result
+    settings = service.outcome_settings(outcome) if outcome else tally.settings
+    return {
+        "process": process,
+        "round": round_,
+        "tally": tally,
+        "outcome": outcome,
+        "result": result,
+        "settings": settings,
+        "bars": chart_bars(result),
+        "visible": permissions.can_see_tally(current_user, process, round_),
+        "my_orgs": _my_organisation_ids(),
+        "version": _version(round_),
+        "live": round_.state == RoundState.OPEN and not process.hide_tally_until_closed,
+    }
+
+
+def _endorsement_page(
+    process: Process, round_: Round, status: int = 200, **overrides: object
+) -> tuple[str, int]:
+    context = _tally_context(process, round_)
+    now = utcnow()
+    history = service.stance_history(round_)
+    if not context["visible"]:
+        mine = _my_organisation_ids()
+        history = [s for s in history if s.organisation_id in mine]
+    outcome = context["outcome"]
+    statement_form = None
+    if (
+        outcome is not None
+        and permissions.is_facilitator_of(current_user, process)
+        and not process.is_published
+    ):
+        statement_form = OutcomeStatementForm(obj=outcome, formdata=None)
+    context.update(
+        {
+            "now": now,
+            "history": history,
+            "stance_form": _stance_form(process, round_, formdata=False)
+            if round_.is_open_at(now)
+            else None,
+            "statement_form": statement_form,
+            "can_manage": permissions.can_manage_process(current_user, process),
+            "rule_labels": RULE_LABELS,
+            "round_type_labels": ROUND_TYPE_LABELS,
+        }
+    )
+    context.update(overrides)
+    return render_template("endorsements/round.html", **context), status
+
+
+@bp.get("/processes/<slug>/rounds/<int:round_id>/endorsement")
+@login_required
+def endorsement(slug: str, round_id: int) -> tuple[str, int]:
+    process, round_ = _round_of_type(slug, round_id, RoundType.ENDORSEMENT)
+    return _endorsement_page(process, round_)
+
+
+@bp.get("/processes/<slug>/rounds/<int:round_id>/endorsement/tally")
+@login_required
+def tally_fragment(slug: str, round_id: int) -> str | Response:
+    """The live tally alone, for htmx polling; without htmx, the whole page."""
+    process, round_ = _round_of_type(slug, round_id, RoundType.ENDORSEMENT)
+    if not htmx:
+        return redirect(url_for("endorsements.endorsement", slug=slug, round_id=round_id))
+    return render_template("endorsements/_tally.html", **_tally_context(process, round_))
+
+
+@bp.post("/processes/<slug>/rounds/<int:round_id>/stances")
+@login_required
+def cast(slug: str, round_id: int) -> Response | tuple[str, int]:
+    process, round_ = _round_of_type(slug, round_id, RoundType.ENDORSEMENT)
+    form = _stance_form(process, round_)
+    if form is None:
+        # Nobody here may act for any organisation now: say why in the one place that knows.
+        organisation = db.session.get(
+            Organisation, request.form.get("organisation_id", type=int) or 0
+        )
+        decision = permissions.gate(
+            current_user, Action.ENDORSE, process, organisation, round_=round_
+        )
+        flash(decision.reason or _("You cannot act for this organisation."), "error")
+        abort(403)
+    if form.validate_on_submit():
+        organisation = db.session.get(Organisation, form.organisation_id.data)
+        if organisation is None:
+            abort(400)
+        try:
+            service.cast_stance(
+                round_,
+                actor=current_user,
+                organisation=organisation,
+                kind=StanceKind(form.kind.data),
+                text=form.text.data or "",
+            )
+        except DomainError as error:
+            db.session.rollback()
+            if error.status_code == 403:
+                abort(403)
+            attach_error(form, error)
+            return _endorsement_page(
+                process, round_, 409 if error.status_code == 409 else 422, stance_form=form
+            )
+        db.session.commit()
+        flash(
+            _(
+                "Recorded: %(org)s — %(stance)s.",
+                org=organisation.name,
+                stance=service.STANCE_LABELS[StanceKind(form.kind.data)],
+            ),
+            "success",
+        )
+        return redirect(url_for("endorsements.endorsement", slug=slug, round_id=round_id))
+    return _endorsement_page(process, round_, 422, stance_form=form)
+
+
+@bp.post("/processes/<slug>/rounds/<int:round_id>/outcome")
+@login_required
+def statement(slug: str, round_id: int) -> Response | tuple[str, int]:
+    process, round_ = _round_of_type(slug, round_id, RoundType.ENDORSEMENT)
+    permissions.require(permissions.is_facilitator_of(current_user, process))
+    outcome = service.outcome_for(round_)
+    if outcome is None:
+        abort(404)
+    form = OutcomeStatementForm()
+    if form.validate_on_submit():
+        try:
+            service.set_outcome_statement(
+                outcome,
+                actor=current_user,
+                statement=form.statement.data or "",
+                review_on=form.review_on.data,
+            )
+        except DomainError as error:
+            db.session.rollback()
+            attach_error(form, error)
+        else:
+            db.session.commit()
+            flash(_("The outcome statement has been saved."), "success")
+            return redirect(url_for("endorsements.endorsement", slug=slug, round_id=round_id))
+    return _endorsement_page(process, round_, 422, statement_form=form)
+
+
+# --- Clearance rounds -------------------------------------------------------------------------
+
+
+def _clearance_page(
+    process: Process, round_: Round, status: int = 200, form: ClearanceForm | None = None
+) -> tuple[str, int]:
+    now = utcnow()
+    if form is None and round_.is_open_at(now):
+        organisations = _allowed_organisations(process, round_, Action.CLEAR)
+        if organisations:
+            form = ClearanceForm(formdata=None)
+            form.organisation_id.choices = choices((o.id, o.name) for o in organisations)
+    current = service.current_clearances(round_)
+    rows = [
+        (p.organisation, current.get(p.organisation_id)) for p in process.current_participations
+    ]
+    return render_template(
+        "endorsements/clearance.html",
+        process=process,
+        round=round_,
+        rows=rows,
+        history=service.clearance_history(round_),
+        version=_version(round_),
+        form=form,
+        now=now,
+        round_type_labels=ROUND_TYPE_LABELS,
+    ), status
+
+
+@bp.get("/processes/<slug>/rounds/<int:round_id>/clearance")
+@login_required
+def clearance(slug: str, round_id: int) -> tuple[str, int]:
+    process, round_ = _round_of_type(slug, round_id, RoundType.CLEARANCE)
+    return _clearance_page(process, round_)
+
+
+@bp.post("/processes/<slug>/rounds/<int:round_id>/clearances")
+@login_required
+def clear(slug: str, round_id: int) -> Response | tuple[str, int]:
+    process, round_ = _round_of_type(slug, round_id, RoundType.CLEARANCE)
+    organisations = _allowed_organisations(process, round_, Action.CLEAR)
+    if not organisations:
+        abort(403)
+    form = ClearanceForm()
+    form.organisation_id.choices = choices((o.id, o.name) for o in organisations)
+    if form.validate_on_submit():
+        organisation = db.session.get(Organisation, form.organisation_id.data)
+        if organisation is None:
+            abort(400)
+        try:
+            service.record_clearance(
+                round_,
+                actor=current_user,
+                organisation=organisation,
+                decision=ClearanceDecision(form.decision.data),
+                remarks=form.remarks.data or "",
+            )
+        except DomainError as error:
+            db.session.rollback()
+            if error.status_code == 403:
+                abort(403)
+            attach_error(form, error)
+            return _clearance_page(process, round_, 422, form)
+        db.session.commit()
+        flash(_("Recorded for %(org)s.", org=organisation.name), "success")
+        return redirect(url_for("endorsements.clearance", slug=slug, round_id=round_id))
+    return _clearance_page(process, round_, 422, form)
+
+
+# --- Delegation of the mandate ----------------------------------------------------------------
+
+
+def _represented(user: User) -> list[Organisation]:
+    """Organisations this person represents in their own right (may delegate)."""
+    return [
+        m.organisation
+        for m in permissions.valid_memberships(user)
+        if m.role == MembershipRole.REPRESENTATIVE
+    ]
+
+
+def _delegation_form(formdata: bool = True) -> DelegationForm | None:
+    organisations = _represented(current_user)
+    if not organisations:
+        return None
+    form = DelegationForm() if formdata else DelegationForm(formdata=None)
+    form.organisation_id.choices = choices((o.id, o.name) for o in organisations)
+    now = utcnow()
+    members = db.session.execute(
+        select(Membership)
+        .where(
+            Membership.organisation_id.in_([o.id for o in organisations]),
+            Membership.user_id != current_user.id,
+        )
+        .order_by(Membership.organisation_id)
+    ).scalars()
+    form.delegate_id.choices = choices(
+        (m.user_id, f"{m.user.display_name} ({m.organisation.short_name or m.organisation.name})")
+        for m in members
+        if m.is_valid_at(now) and m.user.active
+    )
+    if not formdata:
+        form.valid_from.data = to_local_input(now)
+    return form
+
+
+def _delegations_page(status: int = 200, form: DelegationForm | None = None) -> tuple[str, int]:
+    now = utcnow()
+    delegations = service.delegations_of(current_user)
+    return render_template(
+        "endorsements/delegations.html",
+        delegations=delegations,
+        form=form if form is not None else _delegation_form(formdata=False),
+        now=now,
+        can_revoke=lambda d: service.can_revoke(current_user, d),
+        revoke_form=EmptyForm(),
+    ), status
+
+
+@bp.get("/account/delegations")
+@login_required
+def delegations() -> tuple[str, int]:
+    return _delegations_page()
+
+
+@bp.post("/account/delegations")
+@login_required
+def delegate() -> Response | tuple[str, int]:
+    form = _delegation_form()
+    if form is None:
+        abort(403)
+    if form.validate_on_submit():
+        organisation = db.session.get(Organisation, form.organisation_id.data)
+        substitute = db.session.get(User, form.delegate_id.data)
+        if organisation is None or substitute is None:
+            abort(400)
+        try:
+            service.create_delegation(
+                actor=current_user,
+                organisation=organisation,
+                delegate=substitute,
+                valid_from=from_local_input(form.valid_from.data),
+                valid_until=from_local_input(form.valid_until.data),
+                note=form.note.data or "",
+            )
+        except DomainError as error:
+            db.session.rollback()
+            if error.status_code == 403:
+                abort(403)
+            attach_error(form, error)
+            return _delegations_page(422, form)
+        db.session.commit()
+        flash(
+            _(
+                "%(name)s is now substitute for %(org)s.",
+                name=substitute.display_name,
+                org=organisation.name,
+            ),
+            "success",
+        )
+        return redirect(url_for("endorsements.delegations"))
+    return _delegations_page(422, form)
+
+
+@bp.post("/account/delegations/<int:delegation_id>/revoke")
+@login_required
+def revoke(delegation_id: int) -> Response:
+    delegation = db.session.get(Delegation, delegation_id)
+    # Someone with no part in it learns nothing, not even that it exists.
+    if delegation is None or delegation not in service.delegations_of(current_user):
+        abort(404)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        service.revoke_delegation(delegation, actor=current_user)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(_("The delegation has been revoked."), "success")
+    return redirect(url_for("endorsements.delegations"))

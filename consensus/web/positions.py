@@ -1,0 +1,1114 @@
+"""Positions: versions and their hashes, diffs, comments, amendments, disposition report.
+
+Views load → check (permissions, via the helpers below) → call a service → commit →
+render. For htmx requests that are not boosted navigations (inline comments) they return
+just the fragment; every form also works as a plain POST with a redirect.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import date
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import format_date
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from consensus import permissions
+from consensus.extensions import db, htmx
+from consensus.forms import EmptyForm, choices
+from consensus.forms.admin import ROLE_LABELS
+from consensus.forms.positions import (
+    AMENDMENT_KINDS,
+    DECISION_LABELS,
+    STATE_LABELS,
+    AmendmentForm,
+    ApplyForm,
+    CommentEditForm,
+    CommentForm,
+    DecisionForm,
+    NewPositionForm,
+    PinForm,
+    PositionForm,
+    RebaseForm,
+    VersionForm,
+)
+from consensus.forms.processes import ROUND_TYPE_LABELS
+from consensus.models import (
+    Amendment,
+    AmendmentState,
+    Comment,
+    CommentRevision,
+    MembershipRole,
+    Organisation,
+    Position,
+    Process,
+    RoundState,
+    RoundType,
+    Version,
+    utcnow,
+)
+from consensus.permissions import Action
+from consensus.services import positions as service
+from consensus.services.errors import DomainError
+from consensus.web.labels import ROUND_STATE_LABELS
+from consensus.web.processes import load_process, load_round
+from consensus.web.utils import attach_error
+
+bp = Blueprint("positions", __name__, url_prefix="/processes/<slug>/positions")
+
+
+@bp.context_processor
+def labels() -> dict[str, object]:
+    return {
+        "amendment_state_labels": STATE_LABELS,
+        "decision_labels": DECISION_LABELS,
+        "amendment_kinds": AMENDMENT_KINDS,
+        "round_type_labels": ROUND_TYPE_LABELS,
+        "round_state_labels": ROUND_STATE_LABELS,
+        "role_labels": {
+            "official": ROLE_LABELS[MembershipRole.OFFICIAL],
+            "representative": ROLE_LABELS[MembershipRole.REPRESENTATIVE],
+            "facilitator": _l("Facilitator"),
+        },
+        "can_edit_comment": service.can_edit_comment,
+        "can_remove_comment": service.can_remove_comment,
+        "state_kinds": {
+            "pending": "info",
+            "accepted": "success",
+            "accepted_in_part": "success",
+            "rejected": "error",
+            "withdrawn": "muted",
+        },
+    }
+
+
+# --- Loading and checks -----------------------------------------------------------------------
+
+
+def load_position(process: Process, position_id: int) -> Position:
+    position = db.session.execute(
+        select(Position).where(Position.id == position_id, Position.process_id == process.id)
+    ).scalar_one_or_none()
+    if position is None:
+        abort(404)
+    return position
+
+
+def load_version(position: Position, number: int) -> Version:
+    version = next((v for v in position.versions if v.number == number), None)
+    if version is None:
+        abort(404)
+    return version
+
+
+def load_amendment(position: Position, number: int) -> Amendment:
+    amendment = (
+        db.session.execute(
+            select(Amendment)
+            .where(Amendment.position_id == position.id, Amendment.number == number)
+            .options(*_amendment_options())
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
+    if amendment is None:
+        abort(404)
+    return amendment
+
+
+def _amendment_options() -> list[object]:
+    from sqlalchemy.orm import joinedload
+
+    return [
+        joinedload(Amendment.organisation),
+        joinedload(Amendment.author),
+        joinedload(Amendment.decided_by),
+    ]
+
+
+def load_comment(position: Position, comment_id: int) -> Comment:
+    from sqlalchemy.orm import joinedload
+
+    comment = (
+        db.session.execute(
+            select(Comment)
+            .where(
+                Comment.id == comment_id,
+                Comment.version_id.in_([v.id for v in position.versions]),
+            )
+            .options(joinedload(Comment.author), joinedload(Comment.organisation))
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
+    if comment is None:
+        abort(404)
+    return comment
+
+
+def _organisation(raw: object) -> Organisation | None:
+    try:
+        organisation_id = int(raw)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+    return db.session.get(Organisation, organisation_id) if organisation_id else None
+
+
+def _can_manage(process: Process) -> bool:
+    return permissions.can_manage_process(current_user, process)
+
+
+def _acting(process: Process, action: Action) -> list[Organisation]:
+    """Organisations the current user may act for now (the gate decides, per org)."""
+    return [
+        o
+        for o in permissions.acting_organisations(current_user, process, action)
+        if permissions.gate(current_user, action, process, o)
+    ]
+
+
+def _voices(process: Process, action: Action) -> list[tuple[int, str]]:
+    """Choices for "on behalf of": organisations, and for facilitators (comments only)
+    the facilitation itself (value 0)."""
+    options = [(o.id, o.name) for o in _acting(process, action)]
+    if action == Action.COMMENT and _can_manage(process) and process.state.value == "active":
+        options.insert(0, (0, _("Facilitation")))
+    return options
+
+
+def _partial() -> bool:
+    """An inline htmx request (not a boosted page navigation) gets a fragment back."""
+    return bool(htmx) and not htmx.boosted
+
+
+def _fail(form: object | None, error: DomainError) -> None:
+    db.session.rollback()
+    if form is None:
+        flash(error.message, "error")
+    else:
+        attach_error(form, error)  # type: ignore[arg-type]
+
+
+def _version_url(process: Process, position: Position, version: Version, anchor: str = "") -> str:
+    return url_for(
+        "positions.version",
+        slug=process.slug,
+        position_id=position.id,
+        number=version.number,
+        _anchor=anchor or None,
+    )
+
+
+# --- Positions --------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@login_required
+def index(slug: str) -> str:
+    process = load_process(slug)
+    positions = list(
+        db.session.execute(
+            select(Position).where(Position.process_id == process.id).order_by(Position.id)
+        ).scalars()
+    )
+    return render_template(
+        "positions/index.html",
+        process=process,
+        positions=positions,
+        can_manage=_can_manage(process),
+    )
+
+
+def _metadata_from(form: PositionForm) -> dict[str, object]:
+    return {
+        "title": form.title.data or "",
+        "subject": form.subject.data or "",
+        "addressee": form.addressee.data or "",
+        "place": form.place.data or "",
+        "letter_date": form.letter_date.data if isinstance(form.letter_date.data, date) else None,
+        "reference": form.reference.data or "",
+    }
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new(slug: str) -> str | Response | tuple[str, int]:
+    process = load_process(slug)
+    permissions.require(_can_manage(process))
+    form = NewPositionForm()
+    if form.validate_on_submit():
+        try:
+            position = service.create_position(
+                process, actor=current_user, body=form.body.data or "", **_metadata_from(form)
+            )
+        except DomainError as error:
+            _fail(form, error)
+        else:
+            db.session.commit()
+            flash(_("The position has been created as version 1."), "success")
+            return redirect(
+                url_for("positions.version", slug=slug, position_id=position.id, number=1)
+            )
+    status = 400 if form.errors else 200
+    return render_template("positions/form.html", form=form, process=process, position=None), status
+
+
+@bp.get("/<int:position_id>")
+@login_required
+def show(slug: str, position_id: int) -> Response:
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    latest = position.latest
+    if latest is None:
+        abort(404)
+    return redirect(_version_url(process, position, latest))
+
+
+@bp.route("/<int:position_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(slug: str, position_id: int) -> str | Response | tuple[str, int]:
+    process = load_process(slug)
+    permissions.require(_can_manage(process))
+    position = load_position(process, position_id)
+    form = PositionForm(obj=position)
+    if form.validate_on_submit():
+        try:
+            service.update_position(position, process, actor=current_user, **_metadata_from(form))  # type: ignore[arg-type]
+        except DomainError as error:
+            _fail(form, error)
+        else:
+            db.session.commit()
+            flash(_("The letter details have been saved."), "success")
+            return redirect(url_for("positions.show", slug=slug, position_id=position.id))
+    status = 400 if form.errors else 200
+    return render_template(
+        "positions/form.html", form=form, process=process, position=position
+    ), status
+
+
+# --- Versions ---------------------------------------------------------------------------------
+
+
+def _comment_form(process: Process) -> CommentForm | None:
+    voices = _voices(process, Action.COMMENT)
+    if not voices:
+        return None
+    form = CommentForm(formdata=None)
+    form.organisation_id.choices = choices(voices)
+    return form
+
+
+def _thread_context(
+    process: Process, position: Position, version: Version, target: Version | None
+) -> dict[str, object]:
+    """What the comment fragments need, shared by the page and the htmx responses."""
+    can_contribute = target is not None and target.id == version.id
+    comment_form = _comment_form(process) if can_contribute else None
+    current = process.open_round()
+    # New threads only while a drafting or consultation round is open; facilitators may
+    # still answer existing comments afterwards (their replies join the thread's round).
+    can_start = (
+        comment_form is not None
+        and current is not None
+        and current.type in {RoundType.DRAFTING, RoundType.CONSULTATION}
+    )
+    return {
+        "can_start": can_start,
+        "process": process,
+        "position": position,
+        "version": version,
+        "comment_form": comment_form,
+        "now": utcnow(),
+        "edit_window": service.comment_edit_window(),
+        "can_manage": _can_manage(process),
+        "remove_form": EmptyForm(),
+    }
+
+
+@bp.get("/<int:position_id>/versions/<int:number>")
+@login_required
+def version(slug: str, position_id: int, number: int) -> str:
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    version = load_version(position, number)
+    current, target = service.round_version(process, position)
+    comments = service.load_comments([version.id])
+    grouped = service.threads(comments)
+    amendments = service.load_amendments(position.id, version.id)
+    by_anchor: dict[str, list[Amendment]] = {}
+    for amendment in amendments:
+        key = amendment.paragraph_anchor or amendment.insert_after_anchor or ""
+        by_anchor.setdefault(key, []).append(amendment)
+    can_propose = (
+        target is not None
+        and target.id == version.id
+        and bool(_acting(process, Action.PROPOSE_AMENDMENT))
+    )
+    pin_form = None
+    scheduled = [r for r in process.rounds if r.state == RoundState.SCHEDULED]
+    if _can_manage(process) and scheduled:
+        pin_form = PinForm(prefix="pin")
+        pin_form.round_id.choices = choices((r.id, r.title) for r in scheduled)
+    comment_counts: dict[str | None, int] = {}
+    for comment in comments:
+        comment_counts[comment.paragraph_anchor] = (
+            comment_counts.get(comment.paragraph_anchor, 0) + 1
+        )
+    return render_template(
+        "positions/version.html",
+        current=current,
+        target=target,
+        threads=grouped,
+        comment_counts=comment_counts,
+        amendments=amendments,
+        amendments_by_anchor=by_anchor,
+        can_propose=can_propose,
+        pin_form=pin_form,
+        rounds_about=[r for r in process.rounds if r.version_id == version.id],
+        **_thread_context(process, position, version, target),
+    )
+
+
+@bp.get("/<int:position_id>/versions/<int:number>.md")
+@login_required
+def version_markdown(slug: str, position_id: int, number: int) -> Response:
+    """The exact canonical bytes: `sha256sum` of this download equals the hash shown."""
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    version = load_version(position, number)
+    data = version.body.encode("utf-8")
+    digest = hashlib.sha256(data).digest()
+    response = Response(data, mimetype="text/markdown")
+    response.headers["Content-Type"] = "text/markdown; charset=utf-8"
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{process.slug}-{position.id}-v{version.number}.md"'
+    )
+    response.headers["ETag"] = f'"{version.sha256}"'
+    response.headers["Repr-Digest"] = f"sha-256=:{base64.b64encode(digest).decode()}:"
+    return response
+
+
+@bp.get("/<int:position_id>/versions")
+@login_required
+def history(slug: str, position_id: int) -> str:
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    return render_template(
+        "positions/history.html",
+        process=process,
+        position=position,
+        can_manage=_can_manage(process),
+        may_write=_may_write(process),
+    )
+
+
+def _may_write(process: Process) -> bool:
+    return _can_manage(process) or bool(_acting(process, Action.EDIT_DRAFT))
+
+
+@bp.route("/<int:position_id>/versions/new", methods=["GET", "POST"])
+@login_required
+def new_version(slug: str, position_id: int) -> str | Response | tuple[str, int]:
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    permissions.require(_may_write(process))
+    latest = position.latest
+    assert latest is not None
+    form = VersionForm()
+    options = [(o.id, o.name) for o in _acting(process, Action.EDIT_DRAFT)]
+    if _can_manage(process):
+        options.insert(0, (0, _("Facilitation")))
+    form.organisation_id.choices = choices(options)
+    if request.method == "GET":
+        form.body.data = latest.body
+    preview = None
+    if form.validate_on_submit():
+        organisation = _organisation(form.organisation_id.data)
+        if request.form.get("action") == "preview":
+            body = service.canonicalise(form.body.data or "")
+            blocks = service.split_blocks(body)
+            previous = [(p.anchor, p.text) for p in latest.paragraphs]
+            anchors = service.assign_anchors(blocks, previous)
+            preview = {
+                "sha256": service.sha256_hex(body),
+                "changes": service.diff_blocks(previous, list(zip(anchors, blocks, strict=True))),
+            }
+        else:
+            try:
+                version = service.create_version(
+                    position,
+                    process,
+                    actor=current_user,
+                    body=form.body.data or "",
+                    change_summary=form.change_summary.data or "",
+                    organisation=organisation,
+                )
+            except DomainError as error:
+                _fail(form, error)
+            else:
+                db.session.commit()
+                flash(_("Version %(n)d has been created.", n=version.number), "success")
+                return redirect(_version_url(process, position, version))
+    status = 400 if form.errors else 200
+    return render_template(
+        "positions/version_form.html",
+        form=form,
+        process=process,
+        position=position,
+        latest=latest,
+        preview=preview,
+    ), status
+
+
+@bp.post("/<int:position_id>/versions/<int:number>/pin")
+@login_required
+def pin(slug: str, position_id: int, number: int) -> Response:
+    process = load_process(slug)
+    permissions.require(_can_manage(process))
+    position = load_position(process, position_id)
+    version = load_version(position, number)
+    form = PinForm(prefix="pin")
+    form.round_id.choices = choices(
+        (r.id, r.title) for r in process.rounds if r.state == RoundState.SCHEDULED
+    )
+    if not form.validate_on_submit():
+        flash(_("Choose a scheduled round."), "error")
+    else:
+        round_ = load_round(process, form.round_id.data)
+        try:
+            service.pin_version(round_, version, actor=current_user)
+        except DomainError as error:
+            _fail(None, error)
+        else:
+            db.session.commit()
+            flash(
+                _(
+                    "\u201c%(round)s\u201d will be about version %(n)d.",
+                    round=round_.title,
+                    n=number,
+                ),
+                "success",
+            )
+    return redirect(_version_url(process, position, version))
+
+
+@bp.get("/<int:position_id>/diff")
+@login_required
+def diff(slug: str, position_id: int) -> str:
+    """Any two versions, inline (word level) or side by side."""
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    latest = position.latest
+    assert latest is not None
+    new_number = request.args.get("to", type=int) or latest.number
+    old_number = request.args.get("from", type=int) or max(new_number - 1, 1)
+    old, new = load_version(position, old_number), load_version(position, new_number)
+    view = "side" if request.args.get("view") == "side" else "inline"
+    return render_template(
+        "positions/diff.html",
+        process=process,
+        position=position,
+        result=service.compare(old, new),
+        view=view,
+    )
+
+
+# --- Comments ---------------------------------------------------------------------------------
+
+
+def _thread_response(
+    process: Process,
+    position: Position,
+    version: Version,
+    anchor: str | None,
+    *,
+    form: CommentForm | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    _, target = service.round_version(process, position)
+    context = _thread_context(process, position, version, target)
+    if form is not None:
+        context["comment_form"] = form
+    comments = service.load_comments([version.id])
+    context["threads"] = service.threads(comments)
+    return render_template(
+        "positions/_thread.html", anchor=anchor, error_anchor=anchor if form else None, **context
+    ), status
+
+
+@bp.post("/<int:position_id>/versions/<int:number>/comments")
+@login_required
+def comment_new(slug: str, position_id: int, number: int) -> str | Response | tuple[str, int]:
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    version = load_version(position, number)
+    form = CommentForm()
+    voices = _voices(process, Action.COMMENT)
+    if not voices:
+        abort(403)
+    form.organisation_id.choices = choices(voices)
+    anchor = form.paragraph_anchor.data or None
+    parent = (
+        load_comment(position, int(form.parent_id.data))
+        if (form.parent_id.data or "").isdigit()
+        else None
+    )
+    if parent is not None:
+        anchor = parent.paragraph_anchor
+    if form.validate_on_submit():
+        try:
+            comment = service.add_comment(
+                version,
+                process,
+                actor=current_user,
+                body=form.body.data or "",
+                organisation=_organisation(form.organisation_id.data),
+                paragraph_anchor=anchor,
+                parent=parent,
+            )
+        except DomainError as error:
+            _fail(form, error)
+        else:
+            db.session.commit()
+            if _partial():
+                return _thread_response(process, position, version, anchor)
+            flash(_("Your comment has been posted."), "success")
+            return redirect(_version_url(process, position, version, f"comment-{comment.id}"))
+    if _partial():
+        return _thread_response(process, position, version, anchor, form=form, status=422)
+    return render_template(
+        "positions/comment_form.html",
+        form=form,
+        process=process,
+        position=position,
+        version=version,
+        parent=parent,
+        anchor=anchor,
+    ), 400
+
+
+@bp.get("/<int:position_id>/comments/<int:comment_id>/reply")
+@login_required
+def comment_reply(slug: str, position_id: int, comment_id: int) -> str:
+    """The reply form: a page of its own, or (htmx) just the form under the comment."""
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    parent = load_comment(position, comment_id)
+    version = next(v for v in position.versions if v.id == parent.version_id)
+    form = _comment_form(process)
+    if form is None:
+        abort(403)
+    form.parent_id.data = str(parent.id)
+    template = "positions/_comment_form.html" if _partial() else "positions/comment_form.html"
+    return render_template(
+        template,
+        form=form,
+        process=process,
+        position=position,
+        version=version,
+        parent=parent,
+        anchor=parent.paragraph_anchor,
+        form_id=f"reply-{parent.id}",
+    )
+
+
+def _comment_node(position: Position, comment: Comment) -> service.Thread:
+    grouped = service.threads(service.load_comments([comment.version_id]))
+    stack = [t for ts in grouped.values() for t in ts]
+    while stack:
+        node = stack.pop()
+        if node.comment.id == comment.id:
+            return node
+        stack.extend(node.replies)
+    return service.Thread(comment)
+
+
+def _comment_fragment(process: Process, position: Position, comment: Comment) -> str:
+    version = next(v for v in position.versions if v.id == comment.version_id)
+    _, target = service.round_version(process, position)
+    return render_template(
+        "positions/_comment.html",
+        node=_comment_node(position, comment),
+        **_thread_context(process, position, version, target),
+    )
+
+
+@bp.route("/<int:position_id>/comments/<int:comment_id>/edit", methods=["GET", "POST"])
+@login_required
+def comment_edit(slug: str, position_id: int, comment_id: int) -> str | Response | tuple[str, int]:
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    comment = load_comment(position, comment_id)
+    permissions.require(service.can_edit_comment(current_user, comment))
+    version = next(v for v in position.versions if v.id == comment.version_id)
+    form = CommentEditForm(obj=comment)
+    if form.validate_on_submit():
+        try:
+            service.edit_comment(comment, actor=current_user, body=form.body.data or "")
+        except DomainError as error:
+            _fail(form, error)
+        else:
+            db.session.commit()
+            if _partial():
+                return _comment_fragment(process, position, comment)
+            flash(_("Your comment has been changed."), "success")
+            return redirect(_version_url(process, position, version, f"comment-{comment.id}"))
+    template = "positions/_comment_edit.html" if _partial() else "positions/comment_edit.html"
+    status = 422 if form.errors and _partial() else 400 if form.errors else 200
+    return render_template(
+        template, form=form, process=process, position=position, version=version, comment=comment
+    ), status
+
+
+@bp.post("/<int:position_id>/comments/<int:comment_id>/remove")
+@login_required
+def comment_remove(slug: str, position_id: int, comment_id: int) -> str | Response:
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    comment = load_comment(position, comment_id)
+    permissions.require(service.can_remove_comment(current_user, comment, process))
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    version = next(v for v in position.versions if v.id == comment.version_id)
+    try:
+        service.remove_comment(comment, process, actor=current_user)
+    except DomainError as error:
+        _fail(None, error)
+    else:
+        db.session.commit()
+        if _partial():
+            return _comment_fragment(process, position, comment)
+        flash(_("The comment has been removed."), "success")
+    return redirect(_version_url(process, position, version, f"comment-{comment.id}"))
+
+
+@bp.get("/<int:position_id>/comments/<int:comment_id>/history")
+@login_required
+def comment_history(slug: str, position_id: int, comment_id: int) -> str:
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    comment = load_comment(position, comment_id)
+    revisions = list(
+        db.session.execute(
+            select(CommentRevision)
+            .where(CommentRevision.comment_id == comment.id)
+            .order_by(CommentRevision.id)
+        ).scalars()
+    )
+    version = next(v for v in position.versions if v.id == comment.version_id)
+    # The text of a removed comment stays in the record, not on the page.
+    shown = [r for r in revisions if r.reason == "edit"]
+    return render_template(
+        "positions/comment_history.html",
+        process=process,
+        position=position,
+        version=version,
+        comment=comment,
+        revisions=shown,
+    )
+
+
+# --- Amendments -------------------------------------------------------------------------------
+
+
+@bp.get("/<int:position_id>/amendments")
+@login_required
+def amendments(slug: str, position_id: int) -> str:
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    state = request.args.get("state", "")
+    items = service.load_amendments(position.id)
+    counts = {s.value: 0 for s in AmendmentState}
+    for item in items:
+        counts[item.state.value] += 1
+    if state in counts:
+        items = [a for a in items if a.state.value == state]
+    ready = [a for a in items if a.is_accepted and a.applied_in_version_id is None]
+    ordinals = {(v.id, p.anchor): p.ordinal for v in position.versions for p in v.paragraphs}
+    numbers = {v.id: v.number for v in position.versions}
+    return render_template(
+        "positions/amendments.html",
+        process=process,
+        position=position,
+        amendments=items,
+        counts=counts,
+        state=state,
+        ready=ready,
+        ordinals=ordinals,
+        numbers=numbers,
+        can_manage=_can_manage(process),
+    )
+
+
+def _paragraph_choices(version: Version) -> list[tuple[str, str]]:
+    def label(p: object) -> str:
+        text = " ".join(p.text.split())  # type: ignore[attr-defined]
+        short = text if len(text) <= 70 else text[:67] + "…"
+        return f"{p.ordinal}. {short}"  # type: ignore[attr-defined]
+
+    return [(p.anchor, label(p)) for p in version.paragraphs]
+
+
+@bp.route("/<int:position_id>/versions/<int:number>/amendments/new", methods=["GET", "POST"])
+@login_required
+def amendment_new(slug: str, position_id: int, number: int) -> str | Response | tuple[str, int]:
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    version = load_version(position, number)
+    organisations = _acting(process, Action.PROPOSE_AMENDMENT)
+    if not organisations:
+        decision = permissions.gate(current_user, Action.PROPOSE_AMENDMENT, process, None)
+        flash(decision.reason or _("You may not propose amendments now."), "error")
+        return redirect(_version_url(process, position, version))
+    form = AmendmentForm()
+    form.organisation_id.choices = choices((o.id, o.name) for o in organisations)
+    paragraph_choices = _paragraph_choices(version)
+    form.paragraph.choices = choices(paragraph_choices)
+    form.end_paragraph.choices = choices([("", _("Only this paragraph")), *paragraph_choices])
+    if request.method == "GET":
+        anchor = request.args.get("anchor", "")
+        paragraph = version.paragraph(anchor) if anchor else None
+        if request.args.get("kind") == "insert":
+            form.kind.data = "insert"
+        if paragraph is not None:
+            form.paragraph.data = paragraph.anchor
+            if form.kind.data != "insert":
+                form.proposed_text.data = paragraph.text
+    if form.validate_on_submit():
+        insert = form.kind.data == "insert"
+        try:
+            amendment = service.propose_amendment(
+                version,
+                process,
+                actor=current_user,
+                organisation=_organisation(form.organisation_id.data),  # type: ignore[arg-type]
+                proposed_text=form.proposed_text.data or "",
+                rationale=form.rationale.data or "",
+                paragraph_anchor=None if insert else form.paragraph.data,
+                end_anchor=None if insert else (form.end_paragraph.data or None),
+                insert_after_anchor=form.paragraph.data if insert else None,
+            )
+        except DomainError as error:
+            _fail(form, error)
+        else:
+            db.session.commit()
+            flash(_("Amendment %(n)d has been submitted.", n=amendment.number), "success")
+            return redirect(
+                url_for(
+                    "positions.amendment",
+                    slug=slug,
+                    position_id=position.id,
+                    number=amendment.number,
+                )
+            )
+    status = 400 if form.errors else 200
+    return render_template(
+        "positions/amendment_form.html",
+        form=form,
+        process=process,
+        position=position,
+        version=version,
+    ), status
+
+
+def _amendment_page(
+    process: Process,
+    position: Position,
+    amendment: Amendment,
+    *,
+    decision_form: DecisionForm | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    version = next(v for v in position.versions if v.id == amendment.version_id)
+    latest = position.latest
+    assert latest is not None
+    conflict = None
+    if amendment.is_accepted and amendment.applied_in_version_id is None:
+        conflict = service.find_conflict(amendment, latest)
+    can_decide = (
+        _can_manage(process)
+        and amendment.state != AmendmentState.WITHDRAWN
+        and amendment.applied_in_version_id is None
+    )
+    if can_decide and decision_form is None:
+        decision_form = DecisionForm(formdata=None)
+        if amendment.state != AmendmentState.PENDING:
+            decision_form.decision.data = amendment.state.value
+            decision_form.reason.data = amendment.decision_reason
+            if amendment.state == AmendmentState.ACCEPTED_IN_PART:
+                decision_form.adopted_text.data = amendment.adopted_text
+    applied = next((v for v in position.versions if v.id == amendment.applied_in_version_id), None)
+    target = amendment.paragraph_anchor or amendment.insert_after_anchor or ""
+    paragraph = version.paragraph(target)
+    return render_template(
+        "positions/amendment.html",
+        process=process,
+        position=position,
+        version=version,
+        amendment=amendment,
+        paragraph=paragraph,
+        end_paragraph=version.paragraph(amendment.end_anchor) if amendment.end_anchor else None,
+        proposal=service.word_diff(amendment.original_text, amendment.proposed_text),
+        adopted=service.word_diff(amendment.original_text, amendment.adopted_text)
+        if amendment.state == AmendmentState.ACCEPTED_IN_PART and amendment.adopted_text is not None
+        else None,
+        conflict=conflict,
+        applied=applied,
+        ordinals={(v.id, p.anchor): p.ordinal for v in position.versions for p in v.paragraphs},
+        decision_form=decision_form if can_decide else None,
+        may_withdraw=service.may_withdraw(current_user, amendment),
+        action_form=EmptyForm(),
+        can_manage=_can_manage(process),
+    ), status
+
+
+@bp.get("/<int:position_id>/amendments/<int:number>")
+@login_required
+def amendment(slug: str, position_id: int, number: int) -> tuple[str, int]:
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    return _amendment_page(process, position, load_amendment(position, number))
+
+
+@bp.post("/<int:position_id>/amendments/<int:number>/decide")
+@login_required
+def amendment_decide(slug: str, position_id: int, number: int) -> Response | tuple[str, int]:
+    process = load_process(slug)
+    permissions.require(_can_manage(process))
+    position = load_position(process, position_id)
+    amendment = load_amendment(position, number)
+    form = DecisionForm()
+    if form.validate_on_submit():
+        try:
+            service.decide_amendment(
+                amendment,
+                process,
+                actor=current_user,
+                decision=AmendmentState(form.decision.data),
+                reason=form.reason.data or "",
+                adopted_text=form.adopted_text.data,
+            )
+        except DomainError as error:
+            _fail(form, error)
+            amendment = load_amendment(position, number)
+        else:
+            db.session.commit()
+            flash(
+                _(
+                    "Amendment %(n)d: %(decision)s.",
+                    n=number,
+                    decision=STATE_LABELS[amendment.state],
+                ),
+                "success",
+            )
+            return redirect(
+                url_for("positions.amendment", slug=slug, position_id=position.id, number=number)
+            )
+    return _amendment_page(process, position, amendment, decision_form=form, status=400)
+
+
+@bp.post("/<int:position_id>/amendments/<int:number>/withdraw")
+@login_required
+def amendment_withdraw(slug: str, position_id: int, number: int) -> Response:
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    amendment = load_amendment(position, number)
+    permissions.require(service.may_withdraw(current_user, amendment))
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        service.withdraw_amendment(amendment, actor=current_user)
+    except DomainError as error:
+        _fail(None, error)
+    else:
+        db.session.commit()
+        flash(_("Amendment %(n)d has been withdrawn.", n=number), "success")
+    return redirect(
+        url_for("positions.amendment", slug=slug, position_id=position.id, number=number)
+    )
+
+
+@bp.route("/<int:position_id>/amendments/<int:number>/rebase", methods=["GET", "POST"])
+@login_required
+def amendment_rebase(slug: str, position_id: int, number: int) -> str | Response | tuple[str, int]:
+    process = load_process(slug)
+    permissions.require(_can_manage(process))
+    position = load_position(process, position_id)
+    amendment = load_amendment(position, number)
+    if not amendment.is_accepted or amendment.applied_in_version_id is not None:
+        abort(404)
+    latest = position.latest
+    assert latest is not None
+    form = RebaseForm()
+    form.paragraph.choices = choices(_paragraph_choices(latest))
+    if request.method == "GET":
+        target = amendment.paragraph_anchor or amendment.insert_after_anchor
+        form.paragraph.data = (
+            target if latest.paragraph(target or "") else latest.paragraphs[0].anchor
+        )
+        form.adopted_text.data = amendment.adopted_text
+    if form.validate_on_submit():
+        try:
+            service.rebase_amendment(
+                amendment,
+                process,
+                actor=current_user,
+                anchor=form.paragraph.data or "",
+                adopted_text=form.adopted_text.data or "",
+            )
+        except DomainError as error:
+            _fail(form, error)
+        else:
+            db.session.commit()
+            flash(
+                _("Amendment %(n)d now applies to version %(v)d.", n=number, v=latest.number),
+                "success",
+            )
+            return redirect(url_for("positions.apply", slug=slug, position_id=position.id))
+    conflict = service.find_conflict(amendment, latest)
+    status = 400 if form.errors else 200
+    return render_template(
+        "positions/rebase.html",
+        form=form,
+        process=process,
+        position=position,
+        amendment=amendment,
+        latest=latest,
+        conflict=conflict,
+    ), status
+
+
+@bp.route("/<int:position_id>/apply", methods=["GET", "POST"])
+@login_required
+def apply(slug: str, position_id: int) -> str | Response | tuple[str, int]:
+    """Preview the next version made of the accepted amendments, then create it."""
+    process = load_process(slug)
+    permissions.require(_can_manage(process))
+    position = load_position(process, position_id)
+    plan = service.plan_application(position, service.load_amendments(position.id))
+    form = ApplyForm()
+    if request.method == "GET":
+        form.preview_sha256.data = plan.sha256
+    elif form.validate_on_submit():
+        try:
+            version = service.apply_amendments(
+                position,
+                process,
+                actor=current_user,
+                change_summary=form.change_summary.data or "",
+                expected_sha256=form.preview_sha256.data or "",
+            )
+        except DomainError as error:
+            _fail(form, error)
+            plan = service.plan_application(position, service.load_amendments(position.id))
+            form.preview_sha256.data = plan.sha256
+        else:
+            db.session.commit()
+            flash(
+                _("Version %(n)d has been created from the amendments.", n=version.number),
+                "success",
+            )
+            return redirect(_version_url(process, position, version))
+    ordinals = {(v.id, p.anchor): p.ordinal for v in position.versions for p in v.paragraphs}
+    status = 400 if form.errors else 200
+    return render_template(
+        "positions/apply.html",
+        form=form,
+        process=process,
+        position=position,
+        plan=plan,
+        ordinals=ordinals,
+    ), status
+
+
+# --- Disposition report -----------------------------------------------------------------------
+
+
+def _report(slug: str, round_id: int) -> service.DispositionReport:
+    process = load_process(slug)
+    round_ = load_round(process, round_id)
+    if round_.type not in {RoundType.CONSULTATION, RoundType.DRAFTING}:
+        abort(404)
+    return service.disposition(process, round_)
+
+
+def _state_texts() -> dict[str, str]:
+    return {state.value: str(label) for state, label in STATE_LABELS.items()}
+
+
+@bp.get("/rounds/<int:round_id>/disposition")
+@login_required
+def disposition(slug: str, round_id: int) -> str:
+    report = _report(slug, round_id)
+    return render_template("positions/disposition.html", report=report, process=report.process)
+
+
+def _filename(report: service.DispositionReport, extension: str) -> str:
+    return f"verwerkingsnota-{report.process.slug}-ronde-{report.round.sequence}.{extension}"
+
+
+@bp.get("/rounds/<int:round_id>/disposition.csv")
+@login_required
+def disposition_csv(slug: str, round_id: int) -> Response:
+    report = _report(slug, round_id)
+    body = service.disposition_csv(report, _state_texts())
+    response = Response(body.encode("utf-8"), mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{_filename(report, "csv")}"'
+    return response
+
+
+def _refuse_fetch(url: str, *args: object, **kwargs: object) -> dict[str, object]:
+    """The PDF is made from our own HTML only; WeasyPrint may fetch nothing."""
+    raise ValueError(f"refused to fetch {url}")
+
+
+@bp.get("/rounds/<int:round_id>/disposition.pdf")
+@login_required
+def disposition_pdf(slug: str, round_id: int) -> Response:
+    from weasyprint import HTML
+
+    report = _report(slug, round_id)
+    html = render_template("positions/disposition_pdf.html", report=report, process=report.process)
+    pdf = HTML(string=html, url_fetcher=_refuse_fetch).write_pdf()
+    response = Response(pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{_filename(report, "pdf")}"'
+    return response
+
+
+@bp.app_context_processor
+def process_page_helpers() -> dict[str, object]:
+    """For the includes on the process and round pages (templates/positions/_*.html)."""
+
+    def positions_of(process: Process) -> list[Position]:
+        return list(
+            db.session.execute(
+                select(Position).where(Position.process_id == process.id).order_by(Position.id)
+            ).scalars()
+        )
+
+    def round_version_of(round_: object) -> Version | None:
+        version_id = getattr(round_, "version_id", None)
+        return db.session.get(Version, version_id) if version_id else None
+
+    return {"positions_of": positions_of, "round_version_of": round_version_of}
+
+
+@bp.app_template_filter("format_letter_date")
+def format_letter_date(value: date) -> str:
+    """A letter's date as written in a letter: "28 november 2026"."""
+    return format_date(value, "long")

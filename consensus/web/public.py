@@ -1,0 +1,109 @@
+"""Public pages: published outcomes, the board of every stance, and what re-tallies it.
+
+No login. Only processes that are published (visibility and published_at both set) exist
+here; everything else is a 404, so drafts never leak.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, current_app, render_template, stream_with_context
+from sqlalchemy import select
+
+from consensus.extensions import db
+from consensus.forms.processes import RULE_LABELS
+from consensus.models import Process, Round, StanceKind
+from consensus.services import endorsements as service
+from consensus.web.endorsements import chart_bars
+
+bp = Blueprint("public", __name__, url_prefix="/public")
+
+
+def load_published(slug: str) -> Process:
+    process = db.session.execute(select(Process).where(Process.slug == slug)).scalar_one_or_none()
+    if process is None or not process.is_published:
+        abort(404)
+    return process
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template("public/index.html", processes=service.published_processes())
+
+
+@bp.get("/<slug>")
+def process(slug: str) -> str:
+    process = load_published(slug)
+    outcomes = []
+    for outcome in service.outcomes_of(process):
+        round_ = db.session.get(Round, outcome.round_id)
+        assert round_ is not None
+        result = service.outcome_result(outcome)
+        counted = [
+            s
+            for s in service.current_stances(round_).values()
+            if s.version_id == outcome.version_id
+        ]
+        by_org = {s.organisation_id: s for s in counted}
+        rows = [
+            (p.organisation, by_org.get(p.organisation_id)) for p in process.current_participations
+        ]
+        reservations = [
+            s for _, s in rows if s is not None and s.kind == StanceKind.ENDORSE_WITH_RESERVATIONS
+        ]
+        objections = [s for _, s in rows if s is not None and s.kind == StanceKind.OBJECT]
+        outcomes.append(
+            {
+                "outcome": outcome,
+                "round": round_,
+                "result": result,
+                "settings": service.outcome_settings(outcome),
+                "bars": chart_bars(result),
+                "rows": rows,
+                "reservations": reservations,
+                "objections": objections,
+            }
+        )
+    return render_template(
+        "public/process.html",
+        process=process,
+        outcomes=outcomes,
+        rule_labels=RULE_LABELS,
+    )
+
+
+@bp.get("/<slug>/board.jsonl")
+def board(slug: str) -> Response:
+    """One JSON object per line, every stance ever cast, in recorded order."""
+    process = load_published(slug)
+
+    def lines() -> Iterator[str]:
+        for line in service.board_lines(process):
+            yield json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n"
+
+    response = Response(stream_with_context(lines()), mimetype="application/jsonl")
+    response.headers["Content-Disposition"] = f'inline; filename="{process.slug}-board.jsonl"'
+    return response
+
+
+@bp.get("/<slug>/rule.json")
+def rule(slug: str) -> Response:
+    process = load_published(slug)
+    body = json.dumps(service.rule_document(process), ensure_ascii=False, indent=2, sort_keys=True)
+    response = Response(body + "\n", mimetype="application/json")
+    response.headers["Content-Disposition"] = f'inline; filename="{process.slug}-rule.json"'
+    return response
+
+
+@bp.get("/retally.py")
+def retally_script() -> Response:
+    """The standard-library re-tally script, served from the checkout it runs from."""
+    path = Path(current_app.root_path).parent / "tools" / "retally.py"
+    if not path.is_file():
+        abort(404)
+    response = Response(path.read_text(encoding="utf-8"), mimetype="text/x-python")
+    response.headers["Content-Disposition"] = 'attachment; filename="retally.py"'
+    return response

@@ -1,0 +1,534 @@
+"""Co-signing pages: custody and certificates (admin), keys (representatives), the signing
+round, the letter, and public verification. load → require → service → commit → render."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from consensus import permissions
+from consensus.extensions import db, limiter
+from consensus.forms import EmptyForm
+from consensus.forms.signing import (
+    CustodyForm,
+    EnrolKeyForm,
+    Pkcs12Form,
+    ReauthForm,
+    RevokeKeyForm,
+    UploadSignatureForm,
+)
+from consensus.models import (
+    CoSignature,
+    KeyCustody,
+    Organisation,
+    Process,
+    Round,
+    SigningKey,
+    User,
+    utcnow,
+)
+from consensus.services import bundle, signing
+from consensus.services.errors import DomainError
+from consensus.web.utils import attach_error
+
+bp = Blueprint("signing", __name__)
+
+
+@bp.context_processor
+def labels() -> dict[str, object]:
+    return {"custody_labels": signing.CUSTODY_LABELS, "KeyCustody": KeyCustody}
+
+
+def _organisation_by_id(org_id: int) -> Organisation:
+    organisation = db.session.get(Organisation, org_id)
+    if organisation is None:
+        abort(404)
+    return organisation
+
+
+def _organisation_by_slug(slug: str) -> Organisation:
+    organisation = db.session.execute(
+        select(Organisation).where(Organisation.slug == slug)
+    ).scalar_one_or_none()
+    if organisation is None:
+        abort(404)
+    return organisation
+
+
+def load_process(slug: str) -> Process:
+    """404 for a missing process and for one this person may not see (no leak)."""
+    process = db.session.execute(select(Process).where(Process.slug == slug)).scalar_one_or_none()
+    if process is None or not permissions.can_view_process(current_user, process):
+        abort(404)
+    return process
+
+
+def load_public_process(slug: str) -> Process:
+    """Published processes for everyone; participants see theirs before publication."""
+    process = db.session.execute(select(Process).where(Process.slug == slug)).scalar_one_or_none()
+    if process is None or not (
+        process.is_published or permissions.can_view_process(current_user, process)
+    ):
+        abort(404)
+    return process
+
+
+def _signing_round(process: Process) -> Round:
+    round_ = signing.current_signing_round(process)
+    if round_ is None:
+        abort(404)
+    return round_
+
+
+def _fail(form: object, error: DomainError) -> None:
+    db.session.rollback()
+    if form is None:
+        flash(error.message, "error")
+    else:
+        attach_error(form, error)  # type: ignore[arg-type]
+
+
+# --- Administrator: custody and certificates --------------------------------------------------
+
+
+@bp.route("/admin/organisations/<int:org_id>/signing", methods=["GET", "POST"])
+@login_required
+def admin_organisation(org_id: int) -> str | Response:
+    permissions.require(permissions.can_administer(current_user))
+    organisation = _organisation_by_id(org_id)
+    form = CustodyForm(prefix="custody")
+    if request.method == "GET":
+        form.custody.data = signing.custody_of(organisation).value
+    elif form.validate_on_submit():
+        try:
+            signing.set_custody(organisation, KeyCustody(form.custody.data), actor=current_user)
+            db.session.commit()
+            flash(_("Custody saved."), "success")
+            return redirect(url_for("signing.admin_organisation", org_id=org_id))
+        except DomainError as error:
+            _fail(form, error)
+    return render_template(
+        "signing/admin_organisation.html",
+        organisation=organisation,
+        form=form,
+        pkcs12_form=Pkcs12Form(prefix="p12"),
+        issue_form=EmptyForm(),
+        certificate=signing.current_certificate(organisation),
+        keys=signing.keys_of(organisation),
+        custody=signing.custody_of(organisation),
+    )
+
+
+@bp.post("/admin/organisations/<int:org_id>/signing/certificate")
+@login_required
+def issue_certificate(org_id: int) -> Response:
+    permissions.require(permissions.can_administer(current_user))
+    organisation = _organisation_by_id(org_id)
+    if EmptyForm().validate_on_submit():
+        signing.issue_certificate(organisation, actor=current_user)
+        db.session.commit()
+        flash(_("A new certificate was issued."), "success")
+    return redirect(url_for("signing.admin_organisation", org_id=org_id))
+
+
+@bp.post("/admin/organisations/<int:org_id>/signing/pkcs12")
+@login_required
+def upload_pkcs12(org_id: int) -> str | Response:
+    permissions.require(permissions.can_administer(current_user))
+    organisation = _organisation_by_id(org_id)
+    form = Pkcs12Form(prefix="p12")
+    if form.validate_on_submit():
+        name = (form.file.data.filename or "").lower()
+        if not name.endswith((".p12", ".pfx")):
+            form.file.errors = [_("Upload a .p12 or .pfx file.")]
+        else:
+            try:
+                signing.upload_pkcs12(
+                    organisation,
+                    actor=current_user,
+                    data=form.file.data.read(signing.PKCS12_MAX_BYTES + 1),
+                    password=form.password.data or "",
+                )
+                db.session.commit()
+                flash(_("The certificate was uploaded."), "success")
+                return redirect(url_for("signing.admin_organisation", org_id=org_id))
+            except DomainError as error:
+                _fail(form, error)
+    custody_form = CustodyForm(prefix="custody")
+    custody_form.custody.data = signing.custody_of(organisation).value
+    return render_template(
+        "signing/admin_organisation.html",
+        organisation=organisation,
+        form=custody_form,
+        pkcs12_form=form,
+        issue_form=EmptyForm(),
+        certificate=signing.current_certificate(organisation),
+        keys=signing.keys_of(organisation),
+        custody=signing.custody_of(organisation),
+    ), 400
+
+
+# --- Keys of an organisation ------------------------------------------------------------------
+
+
+def _require_key_manager(organisation: Organisation) -> None:
+    permissions.require(
+        permissions.can_administer(current_user)
+        or permissions.holds_mandate(current_user, organisation)
+    )
+
+
+def _render_keys(
+    organisation: Organisation, form: EnrolKeyForm | None = None, status: int = 200
+) -> tuple[str, int]:
+    custody = signing.custody_of(organisation)
+    return render_template(
+        "signing/keys.html",
+        organisation=organisation,
+        custody=custody,
+        keys=signing.keys_of(organisation),
+        form=form or EnrolKeyForm(),
+        revoke_form=RevokeKeyForm(),
+        button_form=EmptyForm(),
+        may_enrol=custody == KeyCustody.SIGNER_HELD
+        and permissions.holds_mandate(current_user, organisation),
+    ), status
+
+
+@bp.get("/organisations/<slug>/keys")
+@login_required
+def keys(slug: str) -> tuple[str, int]:
+    organisation = _organisation_by_slug(slug)
+    _require_key_manager(organisation)
+    return _render_keys(organisation)
+
+
+@bp.post("/organisations/<slug>/keys")
+@login_required
+def enrol_key(slug: str) -> Response | tuple[str, int]:
+    organisation = _organisation_by_slug(slug)
+    _require_key_manager(organisation)
+    form = EnrolKeyForm()
+    if form.validate_on_submit():
+        try:
+            signing.enrol_key(
+                organisation,
+                actor=current_user,
+                public_key_line=form.public_key.data or "",
+                label=form.label.data or "",
+            )
+            db.session.commit()
+            flash(_("Your key is enrolled."), "success")
+            return redirect(url_for("signing.keys", slug=slug))
+        except DomainError as error:
+            _fail(form, error)
+    return _render_keys(organisation, form, 400)
+
+
+def _load_key(organisation: Organisation, key_id: int) -> SigningKey:
+    key = db.session.get(SigningKey, key_id)
+    if key is None or key.organisation_id != organisation.id:
+        abort(404)
+    return key
+
+
+@bp.post("/organisations/<slug>/keys/<int:key_id>/rotate")
+@login_required
+def rotate_key(slug: str, key_id: int) -> Response:
+    organisation = _organisation_by_slug(slug)
+    _require_key_manager(organisation)
+    key = _load_key(organisation, key_id)
+    form = EnrolKeyForm() if key.custody == KeyCustody.SIGNER_HELD else EmptyForm()
+    if form.validate_on_submit():
+        try:
+            signing.rotate_key(
+                key,
+                actor=current_user,
+                public_key_line=getattr(form, "public_key", None) and form.public_key.data or "",
+            )
+            db.session.commit()
+            flash(
+                _("The key was replaced. Signatures made with the old key stay valid."), "success"
+            )
+        except DomainError as error:
+            _fail(None, error)
+    else:
+        flash(_("Paste the new public key."), "error")
+    return redirect(url_for("signing.keys", slug=slug))
+
+
+@bp.post("/organisations/<slug>/keys/<int:key_id>/revoke")
+@login_required
+def revoke_key(slug: str, key_id: int) -> Response:
+    organisation = _organisation_by_slug(slug)
+    _require_key_manager(organisation)
+    key = _load_key(organisation, key_id)
+    form = RevokeKeyForm()
+    if form.validate_on_submit():
+        try:
+            signing.revoke_key(key, actor=current_user, reason=form.reason.data or "")
+            db.session.commit()
+            flash(_("The key is revoked."), "success")
+        except DomainError as error:
+            _fail(None, error)
+    else:
+        flash(_("Give the reason for the revocation."), "error")
+    return redirect(url_for("signing.keys", slug=slug))
+
+
+# --- The signing round ------------------------------------------------------------------------
+
+
+def _round_page(
+    process: Process,
+    round_: Round,
+    *,
+    reauth_forms: dict[int, ReauthForm] | None = None,
+    upload_forms: dict[int, UploadSignatureForm] | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    letter = signing.letter_of(round_)
+    eligible = signing.eligible_organisations(process, round_)
+    current = {s.organisation_id: s for s in signing.current_signatures(round_)}
+    acting = [
+        o
+        for o in eligible
+        if signing.may_sign(current_user, process, round_, o)  # type: ignore[arg-type]
+        or (o.id in current and permissions.holds_mandate(current_user, o))
+    ]
+    return render_template(
+        "signing/round.html",
+        process=process,
+        round=round_,
+        letter=letter,
+        eligible=eligible,
+        current=current,
+        acting=acting,
+        custody={o.id: signing.custody_of(o) for o in acting},
+        my_keys={o.id: signing.keys_held_by(current_user, o) for o in acting},  # type: ignore[arg-type]
+        platform_keys={o.id: signing.platform_key(o) for o in acting},
+        reauth_forms=reauth_forms or {},
+        upload_forms=upload_forms or {},
+        reauth_form=ReauthForm,
+        upload_form=UploadSignatureForm,
+        button_form=EmptyForm(),
+        final=signing.letter_is_final(process, round_),
+        now=utcnow(),
+        round_open=round_.is_open_at(utcnow()),
+    ), status
+
+
+def _ensure_letter(process: Process, round_: Round) -> None:
+    """Lay the letter out on the first visit once the round is open (two first visitors at
+    once: the database keeps one, the other reloads it)."""
+    if signing.letter_of(round_) is not None or not signing.eligible_organisations(process, round_):
+        return
+    try:
+        signing.ensure_letter(process, round_, actor=current_user)  # type: ignore[arg-type]
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+    except DomainError:
+        db.session.rollback()
+
+
+@bp.get("/processes/<slug>/signing")
+@login_required
+def round_page(slug: str) -> tuple[str, int]:
+    process = load_process(slug)
+    round_ = _signing_round(process)
+    _ensure_letter(process, round_)
+    return _round_page(process, round_)
+
+
+def _acting_organisation(process: Process, round_: Round, org_slug: str) -> Organisation:
+    organisation = _organisation_by_slug(org_slug)
+    decision = signing.may_sign(current_user, process, round_, organisation)  # type: ignore[arg-type]
+    if not decision:
+        abort(403)
+    return organisation
+
+
+@bp.get("/processes/<slug>/signing/<org_slug>/statement.json")
+@login_required
+def statement(slug: str, org_slug: str) -> Response:
+    process = load_process(slug)
+    round_ = _signing_round(process)
+    organisation = _acting_organisation(process, round_, org_slug)
+    key = db.session.get(SigningKey, request.args.get("key", type=int) or 0)
+    if key is None:
+        abort(404)
+    try:
+        data = signing.prepare_statement(
+            process,
+            round_,
+            organisation,
+            actor=current_user,
+            key=key,  # type: ignore[arg-type]
+        )
+    except DomainError as error:
+        db.session.rollback()
+        abort(error.status_code if error.status_code in (403, 404) else 400)
+    db.session.commit()  # the letter, if this laid it out
+    return Response(
+        data,
+        mimetype="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="statement-{organisation.slug}.json"'
+        },
+    )
+
+
+@bp.post("/processes/<slug>/signing/<org_slug>/upload")
+@login_required
+def upload(slug: str, org_slug: str) -> Response | tuple[str, int]:
+    process = load_process(slug)
+    round_ = _signing_round(process)
+    organisation = _acting_organisation(process, round_, org_slug)
+    form = UploadSignatureForm(prefix=f"up{organisation.id}")
+    if form.validate_on_submit():
+        try:
+            signing.accept_uploaded_signature(
+                process,
+                round_,
+                organisation,
+                actor=current_user,  # type: ignore[arg-type]
+                statement=form.statement.data.read(signing.STATEMENT_MAX_BYTES + 1),
+                signature=form.signature.data.read(signing.SIGNATURE_MAX_BYTES + 1),
+            )
+            db.session.commit()
+            flash(
+                _("The signature of %(org)s is verified and recorded.", org=organisation.name),
+                "success",
+            )
+            return redirect(url_for("signing.round_page", slug=slug))
+        except DomainError as error:
+            _fail(form, error)
+    return _round_page(process, round_, upload_forms={organisation.id: form}, status=400)
+
+
+@bp.post("/processes/<slug>/signing/<org_slug>/platform")
+@login_required
+@limiter.limit("10 per 5 minutes", methods=["POST"])
+def platform_sign(slug: str, org_slug: str) -> Response | tuple[str, int]:
+    process = load_process(slug)
+    round_ = _signing_round(process)
+    organisation = _acting_organisation(process, round_, org_slug)
+    form = ReauthForm(prefix=f"re{organisation.id}")
+    if form.validate_on_submit():
+        try:
+            signing.sign_with_platform_key(
+                process,
+                round_,
+                organisation,
+                actor=current_user,  # type: ignore[arg-type]
+                proof=signing.ReAuthentication(form.password.data or "", form.code.data or ""),
+            )
+            db.session.commit()
+            flash(_("%(org)s has signed.", org=organisation.name), "success")
+            return redirect(url_for("signing.round_page", slug=slug))
+        except DomainError as error:
+            _fail(form, error)
+            from consensus.services import audit
+
+            audit.record(
+                "cosignature.reauthentication_failed",
+                actor=db.session.get(User, current_user.id),
+                object_type="round",
+                object_id=round_.id,
+                organisation_id=organisation.id,
+                result="failure",
+                payload={"reason": error.message},
+            )
+            db.session.commit()
+    return _round_page(process, round_, reauth_forms={organisation.id: form}, status=400)
+
+
+@bp.post("/processes/<slug>/signing/signatures/<int:signature_id>/withdraw")
+@login_required
+def withdraw(slug: str, signature_id: int) -> Response:
+    process = load_process(slug)
+    cosignature = db.session.get(CoSignature, signature_id)
+    if cosignature is None or cosignature.process_id != process.id:
+        abort(404)
+    if EmptyForm().validate_on_submit():
+        try:
+            signing.withdraw(cosignature, actor=current_user)  # type: ignore[arg-type]
+            db.session.commit()
+            flash(_("The signature was withdrawn."), "success")
+        except DomainError as error:
+            _fail(None, error)
+    return redirect(url_for("signing.round_page", slug=slug))
+
+
+def _pdf(data: bytes, name: str) -> Response:
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.get("/processes/<slug>/signing/letter.pdf")
+@login_required
+def letter_pdf(slug: str) -> Response:
+    """The signed letter once final; before that, the letter as signed so far."""
+    process = load_process(slug)
+    letter = signing.letter_of(_signing_round(process))
+    if letter is None:
+        abort(404)
+    return _pdf(letter.signed_pdf or letter.unsigned_pdf, f"letter-{process.slug}.pdf")
+
+
+@bp.get("/processes/<slug>/signing/letter-unsigned.pdf")
+@login_required
+def unsigned_pdf(slug: str) -> Response:
+    process = load_process(slug)
+    letter = signing.letter_of(_signing_round(process))
+    if letter is None:
+        abort(404)
+    return _pdf(letter.unsigned_pdf, f"letter-{process.slug}-unsigned.pdf")
+
+
+# --- Public verification ----------------------------------------------------------------------
+
+
+@bp.get("/public/<slug>/signatures")
+def public_signatures(slug: str) -> str:
+    process = load_public_process(slug)
+    round_ = signing.current_signing_round(process)
+    letter = signing.letter_of(round_) if round_ is not None else None
+    checks = (
+        [signing.check_signature(s, letter) for s in signing.current_signatures(round_)]
+        if round_ is not None and letter is not None
+        else []
+    )
+    return render_template(
+        "signing/public.html",
+        process=process,
+        round=round_,
+        letter=letter,
+        checks=checks,
+        bundle_name=bundle.bundle_name(process),
+        final=round_ is not None and signing.letter_is_final(process, round_),
+    )
+
+
+@bp.get("/public/<slug>/verification-<bundle_slug>.zip")
+def public_bundle(slug: str, bundle_slug: str) -> Response:
+    process = load_public_process(slug)
+    if bundle_slug != process.slug:
+        abort(404)
+    name = bundle.bundle_name(process)
+    round_ = signing.current_signing_round(process)
+    letter = signing.letter_of(round_) if round_ is not None else None
+    if round_ is None or letter is None:
+        abort(404)
+    return Response(
+        bundle.build(process, round_, letter),
+        mimetype="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,216 @@
+"""Passwords and recovery (ASVS V2): length, breached list, reset by e-mail through a real
+SMTP server on loopback, MFA enforcement, single-use TOTP codes."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from email import message_from_bytes, policy
+
+import pyotp
+import pytest
+from sqlalchemy import select, update
+
+from consensus.extensions import db
+from consensus.models import AuditEvent, PasswordResetToken, User, utcnow
+from consensus.services import accounts
+from consensus.services.errors import DomainError
+from tests.factories import PASSWORD, make_membership, make_organisation, make_user
+from tests.helpers import give_session
+
+NEW_PASSWORD = "a much longer secret 42"  # noqa: S105 - test password
+
+
+class Inbox:
+    """Collects what a real SMTP server (aiosmtpd) receives."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def inbox(app) -> Iterator[Inbox]:
+    from aiosmtpd.controller import Controller
+
+    handler = Inbox()
+    port = _free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    app.config.update(MAIL_HOST="127.0.0.1", MAIL_PORT=port, MAIL_STARTTLS=False, MAIL_SSL=False)
+    try:
+        yield handler
+    finally:
+        controller.stop()
+
+
+def reset_link(inbox: Inbox) -> str:
+    (message,) = inbox.messages
+    body = message.get_content()
+    match = re.search(r"http://localhost(/password/reset/[A-Za-z0-9_-]+)", body)
+    assert match, body
+    return match.group(1)
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["qwertyuiopasdf", "Password1234", "1q2w3e4r5t6y", "aaaaaaaaaaaaaaaa", "121212121212"],
+)
+def test_common_and_breached_passwords_are_refused(password):
+    """2.1.7: the bundled list (consensus/data) is checked, case-insensitively."""
+    with pytest.raises(DomainError):
+        accounts.check_password_rules(password)
+
+
+def test_the_breached_list_is_substantial():
+    words = accounts.breached_passwords()
+    assert len(words) > 40_000
+    assert all(len(w) >= accounts.MIN_PASSWORD_LENGTH for w in list(words)[:1000])
+
+
+def test_length_rules():
+    """2.1.1-2.1.3: at least 12, long passphrases with spaces and any character allowed."""
+    with pytest.raises(DomainError):
+        accounts.check_password_rules("short pass!")
+    accounts.check_password_rules("een lange zin met spaties én ünïcode 🙂 " * 10)
+
+
+def test_password_change_refuses_a_breached_password(client, login_as):
+    login_as(make_user())
+    response = client.post(
+        "/account/password",
+        data={
+            "current_password": PASSWORD,
+            "new_password": "qwertyuiopasdf",
+            "confirm": "qwertyuiopasdf",
+        },
+    )
+    assert response.status_code == 200
+    assert "te vaak gebruikt" in response.get_data(as_text=True)
+
+
+def test_password_reset_by_email(app, client, inbox):
+    """2.5.1-2.5.4: a random, single-use, time-limited link by e-mail; afterwards every
+    session has ended and the old password no longer works."""
+    user = make_user("rep@example.org")
+    other_device = give_session(app, app.test_client(), user)
+    response = client.post("/password/forgot", data={"email": "REP@example.org"})
+    assert response.status_code == 302
+    link = reset_link(inbox)
+    assert client.get(link).status_code == 200
+
+    response = client.post(link, data={"new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert other_device.get("/account").status_code == 302
+    assert client.get(link).status_code == 404  # single use
+    bad = client.post("/login", data={"email": "rep@example.org", "password": PASSWORD})
+    assert bad.status_code == 200
+    good = client.post("/login", data={"email": "rep@example.org", "password": NEW_PASSWORD})
+    assert good.status_code == 302
+    actions = list(db.session.execute(select(AuditEvent.action)).scalars())
+    assert "user.password_reset_requested" in actions and "user.password_reset" in actions
+    token = link.rsplit("/", 1)[1]
+    stored = db.session.execute(select(PasswordResetToken.token_hash)).scalar_one()
+    assert token not in stored
+
+
+def test_unknown_addresses_get_the_same_answer_and_no_mail(client, inbox):
+    """2.5.x / 3.x: the answer does not reveal whether an account exists."""
+    make_user("rep@example.org")
+    known = client.post("/password/forgot", data={"email": "rep@example.org"})
+    unknown = client.post("/password/forgot", data={"email": "nobody@example.org"})
+    assert known.status_code == unknown.status_code == 302
+    assert known.headers["Location"] == unknown.headers["Location"]
+    assert len(inbox.messages) == 1
+
+
+def test_reset_links_expire_and_only_the_newest_works(app, client, inbox):
+    make_user("rep@example.org")
+    client.post("/password/forgot", data={"email": "rep@example.org"})
+    first = reset_link(inbox)
+    inbox.messages.clear()
+    client.post("/password/forgot", data={"email": "rep@example.org"})
+    second = reset_link(inbox)
+    assert client.get(first).status_code == 404
+    assert client.get(second).status_code == 200
+    db.session.execute(
+        update(PasswordResetToken).values(expires_at=utcnow() - timedelta(seconds=1))
+    )
+    db.session.commit()
+    assert client.get(second).status_code == 404
+    response = client.post(second, data={"new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert response.status_code == 404
+
+
+def test_reset_refuses_a_breached_password(client, inbox):
+    make_user("rep@example.org")
+    client.post("/password/forgot", data={"email": "rep@example.org"})
+    link = reset_link(inbox)
+    response = client.post(
+        link, data={"new_password": "qwertyuiopasdf", "confirm": "qwertyuiopasdf"}
+    )
+    assert response.status_code == 200
+    assert client.get(link).status_code == 200  # not spent by a refused attempt
+
+
+def test_mail_failure_does_not_change_the_answer(app, client):
+    app.config.update(MAIL_HOST="127.0.0.1", MAIL_PORT=_free_port(), MAIL_TIMEOUT=2)
+    make_user("rep@example.org")
+    response = client.post("/password/forgot", data={"email": "rep@example.org"})
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize("kind", ["admin", "facilitator", "representative"])
+def test_mfa_is_required_for_privileged_accounts_when_enforced(app, client, login_as, kind):
+    """2.2.x / BIO: with CONSENSUS_REQUIRE_2FA, admins, facilitators and representatives
+    cannot use the app before enrolling a second factor."""
+    app.config["REQUIRE_2FA"] = True
+    user = make_user(is_admin=kind == "admin", is_facilitator=kind == "facilitator")
+    if kind == "representative":
+        make_membership(user, make_organisation(), "representative")
+    login_as(user)
+    for url in ["/", "/processes/", "/admin/", "/account"]:
+        response = client.get(url)
+        assert response.status_code == 302 and response.headers["Location"] == "/account/2fa"
+
+
+def test_mfa_is_not_forced_on_officials(app, client, login_as):
+    app.config["REQUIRE_2FA"] = True
+    user = make_user()
+    make_membership(user, make_organisation(), "official")
+    login_as(user)
+    assert client.get("/").status_code == 200
+
+
+def test_totp_codes_are_single_use(app):
+    """2.8.4: a TOTP code (time step) is accepted once, also within its validity window."""
+    user = make_user()
+    secret = accounts.new_totp_secret()
+    code = pyotp.TOTP(secret).now()
+    accounts.confirm_totp_enrolment(user, secret, code)
+    db.session.commit()
+    assert accounts.verify_second_factor(user, code) is None  # the enrolment code is spent
+    following = pyotp.TOTP(secret).at(time.time() + 30)
+    assert accounts.verify_second_factor(user, following) == "totp"
+    assert accounts.verify_second_factor(user, following) is None
+    earlier = pyotp.TOTP(secret).at(time.time() - 30)
+    assert accounts.verify_second_factor(user, earlier) is None  # no going back either
+
+
+def test_secrets_are_stored_hashed(app):
+    """2.4.1 / 2.5.x: argon2id for passwords, SHA-256 for recovery codes and tokens."""
+    user = make_user()
+    user = db.session.get(User, user.id)
+    assert user.password_hash.startswith("$argon2id$")
