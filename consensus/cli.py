@@ -44,8 +44,15 @@ def create_admin(email: str, name: str, password: str) -> None:
     show_default=True,
     help="Password for demo users that do not exist yet.",
 )
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Also build the deterministic scale world (1 = ~400 organisations, 3,000 users, "
+    "500 processes, 100,000 stances); see docs/performance.md.",
+)
 @with_appcontext
-def demo_command(password: str) -> None:
+def demo_command(password: str, scale: float | None) -> None:
     """Load the demo world (idempotent: running it twice changes nothing)."""
     _refuse_demo_password(password)
     counts = demo.build_demo_world(password)
@@ -53,6 +60,22 @@ def demo_command(password: str) -> None:
     click.echo(
         f"Demo world ready: {counts['organisations']} organisations, {counts['users']} users."
     )
+    if scale is not None:
+        import time
+
+        from consensus.services import scale as scale_world
+
+        if scale_world.scale_world_exists():
+            click.echo("The scale world is already there; nothing to do.")
+        else:
+            started = time.perf_counter()
+            built = scale_world.build_scale_world(
+                scale, password_hash=accounts.hash_password(password)
+            )
+            db.session.commit()
+            summary = ", ".join(f"{n:,} {name}" for name, n in built.items())
+            click.echo(f"Scale world {scale:g} built in {time.perf_counter() - started:.1f} s: ")
+            click.echo(f"  {summary}")
     click.echo(f"Log in as e.g. representative.vng@example.org with password: {password}")
 
 

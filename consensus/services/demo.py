@@ -515,6 +515,7 @@ Hoogachtend,
         expected_sha256=plan.sha256,
     )
     _strategy_endorsement_chapter(ctx)
+    _strategy_signing_chapter(ctx)
 
 
 def _consultation_story(ctx: DemoContext) -> None:

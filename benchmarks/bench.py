@@ -1,0 +1,594 @@
+"""The benchmark of issue 9: Consensus pages against the ceiling of this stack on this machine.
+
+    .venv/bin/python benchmarks/bench.py --scale 1 --duration 10
+
+1. Builds (or reuses) the scale world in benchmarks/.work/ with `flask db upgrade` and
+   `flask demo --scale N` (SQLite by default; --database-url for PostgreSQL).
+2. Finds the pages to measure in that world: the process with every organisation and an
+   open endorsement round, the version with the largest comment thread, and so on.
+3. Counts SQL statements and response bytes per page with one instrumented request each,
+   in-process, logged in through the real login form.
+4. Starts the bare ceiling app (benchmarks/ceiling_app.py: (a) plain text, (b) one
+   primary-key SELECT plus a small template) under gunicorn with 2 workers and drives it with
+   wrk; then starts Consensus the same way, logs in through the app (CSRF token from the
+   login page), and drives every page and the stance POST with wrk (loopback, bounded).
+5. Reads the peak memory (VmHWM) of the Consensus workers and times `flask audit verify`.
+6. Prints a table and writes benchmarks/results/last.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+VENV_BIN = Path(sys.executable).parent
+PASSWORD = "consensus-demo"  # the demo password; the world lives in a throwaway folder
+SCALE_DOMAIN = "scale.example.org"
+TARGET_RATIO = 0.40
+TARGET_P95_MS = 50.0
+TARGET_POST_P95_MS = 100.0
+TARGET_VERIFY_RATE = 200_000
+
+
+@dataclass
+class Page:
+    name: str
+    path: str
+    method: str = "GET"
+    form: dict[str, str] = field(default_factory=dict)  # POST fields, without csrf_token
+    note: str = ""
+
+
+@dataclass
+class Result:
+    name: str
+    path: str
+    method: str
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    p99_ms: float = 0.0
+    ratio: float | None = None
+    sql: int | None = None
+    bytes: int | None = None
+    status: int | None = None
+    requests: int = 0
+    errors: int = 0
+    note: str = ""
+
+
+# --- The world --------------------------------------------------------------------------------
+
+
+def world_env(args: argparse.Namespace) -> dict[str, str]:
+    kind = "postgresql" if args.database_url else "sqlite"
+    instance = BENCH / ".work" / f"scale-{args.scale:g}-{kind}"
+    instance.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(
+        {
+            "CONSENSUS_INSTANCE_PATH": str(instance),
+            "CONSENSUS_DATABASE_URL": args.database_url or f"sqlite:///{instance / 'db.sqlite'}",
+            # Logging in dozens of benchmark users from one address would trip the limiter.
+            "CONSENSUS_RATELIMIT_ENABLED": "false",
+            "CONSENSUS_ENV": "development",
+            "CONSENSUS_REQUIRE_2FA": "false",
+        }
+    )
+    return env
+
+
+def flask(env: dict[str, str], *arguments: str) -> str:
+    done = subprocess.run(
+        [str(VENV_BIN / "flask"), "--app", "consensus", *arguments],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"flask {' '.join(arguments)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def ensure_world(env: dict[str, str], scale: float, rebuild: bool) -> float | None:
+    """Migrate and build the world when missing; returns the build time (None: reused)."""
+    marker = Path(env["CONSENSUS_INSTANCE_PATH"]) / "world-built"
+    if marker.exists() and not rebuild:
+        return None
+    if rebuild and env["CONSENSUS_DATABASE_URL"].startswith("sqlite"):
+        for name in ("db.sqlite", "db.sqlite-wal", "db.sqlite-shm"):
+            (Path(env["CONSENSUS_INSTANCE_PATH"]) / name).unlink(missing_ok=True)
+    flask(env, "db", "upgrade")
+    started = time.perf_counter()
+    output = flask(env, "demo", "--password", PASSWORD, "--scale", f"{scale:g}")
+    seconds = time.perf_counter() - started
+    print(output.strip())
+    marker.write_text(f"{seconds:.1f}\n")
+    return seconds
+
+
+@contextmanager
+def app_context(env: dict[str, str]) -> Iterator[Any]:
+    """The Consensus app in this process, pointed at the benchmark world. No app context is
+    pushed: each test-client request must get its own, as under a real server (`g` lives in
+    the app context, and a shared one would carry the CSRF token across logins)."""
+    for key in ("CONSENSUS_INSTANCE_PATH", "CONSENSUS_DATABASE_URL", "CONSENSUS_ENV"):
+        os.environ[key] = env[key]
+    os.environ["CONSENSUS_RATELIMIT_ENABLED"] = "false"
+    os.environ["CONSENSUS_REQUIRE_2FA"] = "false"
+    sys.path.insert(0, str(ROOT))
+    from consensus import create_app
+
+    yield create_app()
+
+
+def discover(app: Any) -> tuple[list[Page], dict[str, Any]]:
+    """The pages to measure and the people to measure them as, found in the world."""
+    from sqlalchemy import func, select
+
+    from consensus.extensions import db
+    from consensus.models import (
+        Comment,
+        Organisation,
+        Participation,
+        Position,
+        Process,
+        Round,
+        RoundState,
+        RoundType,
+        Version,
+        Visibility,
+    )
+
+    session = db.session
+    # The process with the most participants and an open endorsement round.
+    participants = (
+        select(Participation.process_id, func.count().label("n"))
+        .where(Participation.removed_at.is_(None))
+        .group_by(Participation.process_id)
+        .subquery()
+    )
+    row = session.execute(
+        select(Process, Round, participants.c.n)
+        .join(Round, Round.process_id == Process.id)
+        .join(participants, participants.c.process_id == Process.id)
+        .where(Round.type == RoundType.ENDORSEMENT, Round.state == RoundState.OPEN)
+        .order_by(participants.c.n.desc(), Process.id)
+        .limit(1)
+    ).first()
+    if row is None:
+        raise SystemExit("No process with an open endorsement round: build with --scale.")
+    process, round_, n_participants = row
+    # The version with the largest comment thread.
+    version_id, n_comments = session.execute(
+        select(Comment.version_id, func.count())
+        .group_by(Comment.version_id)
+        .order_by(func.count().desc(), Comment.version_id)
+        .limit(1)
+    ).one()
+    version = session.get(Version, version_id)
+    position = session.get(Position, version.position_id)
+    thread_process = session.get(Process, position.process_id)
+    diff_position = session.execute(
+        select(Version.position_id)
+        .join(Position, Position.id == Version.position_id)
+        .where(Position.process_id == thread_process.id, Version.number == 2)
+        .order_by(Version.position_id)
+        .limit(1)
+    ).scalar_one()
+    published = session.execute(
+        select(Process)
+        .join(participants, participants.c.process_id == Process.id)
+        .where(Process.visibility == Visibility.PUBLISHED, Process.published_at.is_not(None))
+        .order_by(participants.c.n.desc(), Process.id)
+        .limit(1)
+    ).scalar_one()
+    # People: representatives of organisations taking part in the open round's process.
+    organisations = session.execute(
+        select(Organisation.id, Organisation.slug)
+        .join(Participation, Participation.organisation_id == Organisation.id)
+        .where(
+            Participation.process_id == process.id,
+            Organisation.slug.like("schaal-gemeente-%"),
+        )
+        .order_by(Organisation.id)
+        .limit(64)
+    ).all()
+    voters = [
+        (org_id, f"representative.{slug.removeprefix('schaal-')}@{SCALE_DOMAIN}")
+        for org_id, slug in organisations
+    ]
+    slug = process.slug
+    pages = [
+        Page("dashboard", "/"),
+        Page(
+            "process page",
+            f"/processes/{slug}",
+            note=f"{n_participants} participants",
+        ),
+        Page(
+            "version page",
+            f"/processes/{thread_process.slug}/positions/{position.id}/versions/{version.number}",
+            note=f"{n_comments} comments",
+        ),
+        Page(
+            "diff page",
+            f"/processes/{thread_process.slug}/positions/{diff_position}/diff?from=1&to=2",
+        ),
+        Page(
+            "round tally",
+            f"/processes/{slug}/rounds/{round_.id}/endorsement",
+            note=f"{n_participants} organisations",
+        ),
+        Page("public outcome", f"/public/{published.slug}", note="not logged in"),
+        Page("board download", f"/public/{published.slug}/board.jsonl", note="not logged in"),
+        Page(
+            "cast stance (POST)",
+            f"/processes/{slug}/rounds/{round_.id}/stances",
+            method="POST",
+            form={"kind": "endorse", "text": ""},
+            note="organisation per session",
+        ),
+    ]
+    return pages, {"voters": voters, "process": slug, "round": round_.id}
+
+
+# --- Logging in -------------------------------------------------------------------------------
+
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
+
+
+def csrf_token(html: str) -> str:
+    match = _CSRF.search(html)
+    if match is None:
+        raise SystemExit("no CSRF token on the page")
+    return match.group(1) or match.group(2)
+
+
+def login_http(base: str, email: str) -> tuple[str, str]:
+    """Log in over HTTP like a browser; returns (Cookie header, a CSRF token of the session)."""
+    import requests
+
+    with requests.Session() as http:
+        token = csrf_token(http.get(f"{base}/login", timeout=30).text)
+        answer = http.post(
+            f"{base}/login",
+            data={"csrf_token": token, "email": email, "password": PASSWORD},
+            timeout=30,
+            allow_redirects=False,
+        )
+        if answer.status_code != 302:
+            raise SystemExit(f"login of {email} failed ({answer.status_code})")
+        page = http.get(f"{base}/", timeout=30).text
+        cookie = "; ".join(f"{c.name}={c.value}" for c in http.cookies)
+        return cookie, csrf_token(page)
+
+
+# --- In-process: SQL statements and sizes -----------------------------------------------------
+
+
+def instrument(app: Any, pages: list[Page], people: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """One request per page through the test client, counting SQL statements."""
+    from sqlalchemy import event
+
+    from consensus.extensions import db
+
+    app.config["WTF_CSRF_ENABLED"] = True
+    statements: list[str] = []
+
+    def count(*_: Any) -> None:
+        statements.append("")
+
+    client = app.test_client()
+    token = csrf_token(client.get("/login").get_data(as_text=True))
+    email = people["voters"][0][1]
+    answer = client.post(
+        "/login", data={"csrf_token": token, "email": email, "password": PASSWORD}
+    )
+    if answer.status_code != 302:
+        raise SystemExit(f"in-process login failed ({answer.status_code})")
+    anonymous = app.test_client()
+    found: dict[str, dict[str, int]] = {}
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for page in pages:
+            http = anonymous if page.path.startswith("/public") else client
+            for _ in range(2):  # the second request: warm caches, as under load
+                statements.clear()
+                if page.method == "POST":
+                    token = csrf_token(http.get("/").get_data(as_text=True))
+                    statements.clear()
+                    form = {
+                        **page.form,
+                        "csrf_token": token,
+                        "organisation_id": str(people["voters"][0][0]),
+                    }
+                    response = http.post(page.path, data=form)
+                else:
+                    response = http.get(page.path)
+                body = response.get_data()
+            found[page.name] = {
+                "sql": len(statements),
+                "bytes": len(body),
+                "status": response.status_code,
+            }
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return found
+
+
+# --- Servers and wrk --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def gunicorn(app_spec: str, env: dict[str, str], workers: int, chdir: Path) -> Iterator[Any]:
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603 - fixed arguments
+        [
+            str(VENV_BIN / "gunicorn"),
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--chdir",
+            str(chdir),
+            "--log-level",
+            "warning",
+            app_spec,
+        ],
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit(f"gunicorn for {app_spec} did not start")
+        time.sleep(1.0)  # let every worker boot
+        yield process, base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def worker_pids(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children")
+    return [int(p) for p in children.read_text().split()] if children.exists() else []
+
+
+def vm_hwm_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wrk(
+    url: str,
+    *,
+    duration: int,
+    connections: int,
+    threads: int,
+    script: Path,
+    extra_env: dict[str, str] | None = None,
+) -> dict[str, float]:
+    env = dict(os.environ)
+    env.update(extra_env or {})
+    done = subprocess.run(  # noqa: S603 - fixed arguments
+        [
+            shutil.which("wrk") or "/usr/bin/wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=duration + 60,
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            return json.loads(line.removeprefix("BENCH_JSON "))  # type: ignore[no-any-return]
+    raise SystemExit(f"wrk gave no result for {url}:\n{done.stdout}\n{done.stderr}")
+
+
+def measured(result: Result, figures: dict[str, float]) -> None:
+    result.rps = figures["requests"] / (figures["duration_us"] / 1e6)
+    result.p50_ms = figures["p50"] / 1000
+    result.p95_ms = figures["p95"] / 1000
+    result.p99_ms = figures["p99"] / 1000
+    result.requests = int(figures["requests"])
+    result.errors = int(figures["errors"] + figures["status_errors"])
+
+
+# --- Running ----------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    env = world_env(args)
+    build_seconds = ensure_world(env, args.scale, args.rebuild)
+    with app_context(env) as app:
+        with app.app_context():
+            pages, people = discover(app)
+        if args.only:
+            pages = [p for p in pages if any(o in p.name for o in args.only)]
+        counts = instrument(app, pages, people)
+    results = {p.name: Result(p.name, p.path, p.method, note=p.note, **counts[p.name]) for p in pages}
+    load = dict(duration=args.duration, connections=args.connections, threads=args.threads)
+    ceiling: dict[str, Result] = {}
+    memory = 0.0
+    if not args.no_load:
+        ceiling_env = dict(env)
+        ceiling_env["CEILING_DATABASE_URL"] = args.database_url or (
+            f"sqlite:///{Path(env['CONSENSUS_INSTANCE_PATH']) / 'ceiling.sqlite'}"
+        )
+        with gunicorn("ceiling_app:app", ceiling_env, args.workers, BENCH) as (_, base):
+            for name, path in (("ceiling (a) plain", "/plain"), ("ceiling (b) row", "/row")):
+                result = Result(name, path, "GET")
+                measured(result, wrk(base + path, script=BENCH / "wrk" / "get.lua", **load))
+                ceiling[name] = result
+        ceiling_b = ceiling["ceiling (b) row"].rps
+        with gunicorn("consensus:create_app()", env, args.workers, ROOT) as (server, base):
+            cookie, _ = login_http(base, people["voters"][0][1])
+            sessions = [login_http(base, email) for _, email in people["voters"]]
+            for page in pages:
+                result = results[page.name]
+                if page.method == "POST":
+                    bodies = [
+                        "&".join(
+                            f"{k}={v}"
+                            for k, v in {
+                                **page.form,
+                                "csrf_token": token,
+                                "organisation_id": str(org_id),
+                            }.items()
+                        )
+                        for (org_id, _), (_, token) in zip(
+                            people["voters"], sessions, strict=True
+                        )
+                    ]
+                    figures = wrk(
+                        base + page.path,
+                        script=BENCH / "wrk" / "post.lua",
+                        extra_env={
+                            "BENCH_COOKIES": "\n".join(c for c, _ in sessions),
+                            "BENCH_BODIES": "\n".join(bodies),
+                        },
+                        **load,
+                    )
+                else:
+                    public = page.path.startswith("/public")
+                    figures = wrk(
+                        base + page.path,
+                        script=BENCH / "wrk" / "get.lua",
+                        extra_env={} if public else {"BENCH_COOKIES": cookie},
+                        **load,
+                    )
+                measured(result, figures)
+                result.ratio = result.rps / ceiling_b if ceiling_b else None
+            memory = max((vm_hwm_mib(pid) for pid in worker_pids(server.pid)), default=0.0)
+    verify = flask(env, "audit", "verify")
+    rate_match = re.search(r"\(([\d,]+) events/s\)", verify)
+    events_match = re.search(r"OK: (\d+) events", verify)
+    report: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "database": "postgresql" if args.database_url else "sqlite",
+        "scale": args.scale,
+        "world_build_seconds": build_seconds,
+        "load": {**load, "workers": args.workers},
+        "ceiling": {k: asdict(v) for k, v in ceiling.items()},
+        "pages": [asdict(r) for r in results.values()],
+        "peak_worker_memory_mib": round(memory, 1),
+        "audit_verify": {
+            "events": int(events_match.group(1)) if events_match else None,
+            "events_per_second": int(rate_match.group(1).replace(",", "")) if rate_match else None,
+        },
+        "targets": {
+            "ratio_to_ceiling_b": TARGET_RATIO,
+            "p95_ms": TARGET_P95_MS,
+            "post_p95_ms": TARGET_POST_P95_MS,
+            "audit_verify_events_per_second": TARGET_VERIFY_RATE,
+        },
+    }
+    return report
+
+
+def verdict(row: dict[str, Any]) -> str:
+    if row["rps"] == 0:
+        return ""
+    if row["method"] == "POST":
+        return "ok" if row["p95_ms"] < TARGET_POST_P95_MS else "MISS"
+    good = row["p95_ms"] < TARGET_P95_MS and (row["ratio"] or 0) >= TARGET_RATIO
+    return "ok" if good else "MISS"
+
+
+def table(report: dict[str, Any]) -> str:
+    header = (
+        f"{'page':<22} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
+        f"{'vs (b)':>7} {'SQL':>4} {'bytes':>9} {'errors':>6}  target  note"
+    )
+    lines = [header, "-" * len(header)]
+    for row in [*report["ceiling"].values(), *report["pages"]]:
+        ratio = f"{row['ratio']:.0%}" if row["ratio"] is not None else ""
+        sql = "" if row["sql"] is None else str(row["sql"])
+        size = "" if row["bytes"] is None else f"{row['bytes']:,}"
+        target = verdict(row) if row["sql"] is not None else ""
+        lines.append(
+            f"{row['name']:<22} {row['rps']:>8.0f} {row['p50_ms']:>7.1f} {row['p95_ms']:>7.1f} "
+            f"{row['p99_ms']:>7.1f} {ratio:>7} {sql:>4} {size:>9} {row['errors']:>6}  "
+            f"{target:<6}  {row['note']}"
+        )
+    verify = report["audit_verify"]
+    lines.append("")
+    lines.append(f"peak worker memory (VmHWM): {report['peak_worker_memory_mib']} MiB")
+    if verify["events_per_second"]:
+        lines.append(
+            f"audit verify: {verify['events']:,} events at {verify['events_per_second']:,} "
+            f"events/s (target {TARGET_VERIFY_RATE:,})"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per page")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--database-url", default=None, help="PostgreSQL URL (default SQLite)")
+    parser.add_argument("--rebuild", action="store_true", help="build the world again")
+    parser.add_argument("--no-load", action="store_true", help="only count SQL and bytes")
+    parser.add_argument("--only", nargs="*", help="measure pages whose name contains these")
+    parser.add_argument("--output", type=Path, default=BENCH / "results" / "last.json")
+    args = parser.parse_args()
+    if args.duration > 120:
+        parser.error("--duration is at most 120 seconds per page")
+    report = run(args)
+    print(table(report))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nWritten to {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}")
+
+
+if __name__ == "__main__":
+    main()
