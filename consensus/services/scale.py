@@ -530,7 +530,9 @@ def _plan(world: _World, scale: float, organisations: list[dict[str, Any]]) -> l
         plan.amendments = round(_scaled(AMENDMENTS, scale, 5) * share * rng.uniform(0.5, 1.5))
     plans[0].amendments = max(5, round(_scaled(AMENDMENTS, scale, 5) * 0.002))
     for plan in plans:
-        if plan.stage in ("concluded", "published"):
+        if plan.index == 1:
+            plan.endorsement_rounds = 2  # the same shape at every scale (query budgets)
+        elif plan.stage in ("concluded", "published"):
             plan.endorsement_rounds = 2 if rng.random() < 0.4 else 1
         elif plan.stage == "endorsement":
             plan.endorsement_rounds = 1

@@ -67,11 +67,14 @@ def process(slug: str) -> str:
                 "objections": objections,
             }
         )
+    from consensus.web.signing import public_signature_context
+
     return render_template(
         "public/process.html",
         process=process,
         outcomes=outcomes,
         rule_labels=RULE_LABELS,
+        **public_signature_context(process),
     )
 
 

@@ -496,9 +496,8 @@ def unsigned_pdf(slug: str) -> Response:
 # --- Public verification ----------------------------------------------------------------------
 
 
-@bp.get("/public/<slug>/signatures")
-def public_signatures(slug: str) -> str:
-    process = load_public_process(slug)
+def public_signature_context(process: Process) -> dict[str, object]:
+    """Each current co-signature checked now, for the public pages (also the outcome page)."""
     round_ = signing.current_signing_round(process)
     letter = signing.letter_of(round_) if round_ is not None else None
     checks = (
@@ -506,15 +505,20 @@ def public_signatures(slug: str) -> str:
         if round_ is not None and letter is not None
         else []
     )
-    return render_template(
-        "signing/public.html",
-        process=process,
-        round=round_,
-        letter=letter,
-        checks=checks,
-        bundle_name=bundle.bundle_name(process),
-        final=round_ is not None and signing.letter_is_final(process, round_),
-    )
+    return {
+        "signing_round": round_,
+        "letter": letter,
+        "checks": checks,
+        "bundle_name": bundle.bundle_name(process),
+        "final": round_ is not None and signing.letter_is_final(process, round_),
+    }
+
+
+@bp.get("/public/<slug>/signatures")
+def public_signatures(slug: str) -> str:
+    process = load_public_process(slug)
+    return render_template("signing/public.html", process=process,
+                           **public_signature_context(process))
 
 
 @bp.get("/public/<slug>/verification-<bundle_slug>.zip")

@@ -1,0 +1,139 @@
+"""Query budgets (issue 9): every main page runs a fixed number of SQL statements.
+
+The same pages are requested in a small scale world and in one three times larger (more
+organisations, participants, comments, stances); the number of statements must be the
+same in both, and within the page's budget. A page that loads a row per organisation, per
+comment or per stance with its own query fails here long before it is slow in production.
+These are counts, not timings: the benchmark (benchmarks/bench.py) measures the time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from consensus.extensions import db
+from consensus.models import Comment, Position, Process, Round, RoundState, RoundType, User, Version
+from consensus.services import scale
+from tests.conftest import _empty_all_tables
+from tests.helpers import give_session
+
+SMALL, LARGE = 0.01, 0.03
+HASH = "$argon2id$v=19$m=65536,t=3,p=4$YnVkZ2V0$YnVkZ2V0LXRlc3Qtbm90LWEtcmVhbC1oYXNo"
+
+# The most statements each page may run (it runs the same number in both worlds).
+BUDGETS = {
+    "dashboard": 16,
+    "process page": 18,
+    "version page": 22,
+    "diff page": 17,
+    "round tally": 20,
+    "public outcome": 20,
+    "board download": 22,
+    "cast stance (POST)": 22,
+}
+
+
+def _pages() -> tuple[dict[str, tuple[str, str, dict[str, str]]], User]:
+    national = db.session.execute(
+        select(Process).where(Process.slug == f"{scale.SLUG_PREFIX}-traject-0001")
+    ).scalar_one()
+    published = f"{scale.SLUG_PREFIX}-traject-0002"
+    round_ = db.session.execute(
+        select(Round).where(
+            Round.process_id == national.id,
+            Round.type == RoundType.ENDORSEMENT,
+            Round.state == RoundState.OPEN,
+        )
+    ).scalar_one()
+    version_id = db.session.execute(
+        select(Comment.version_id)
+        .group_by(Comment.version_id)
+        .order_by(func.count().desc(), Comment.version_id)
+        .limit(1)
+    ).scalar_one()
+    version = db.session.get(Version, version_id)
+    assert version is not None
+    position = db.session.get(Position, version.position_id)
+    assert position is not None and position.process_id == national.id
+    organisation = national.current_participations[0].organisation
+    slug_word = organisation.slug.removeprefix(f"{scale.SLUG_PREFIX}-")
+    user = db.session.execute(
+        select(User).where(User.email == f"representative.{slug_word}@{scale.EMAIL_DOMAIN}")
+    ).scalar_one()
+    base = f"/processes/{national.slug}"
+    pages = {
+        "dashboard": ("GET", "/", {}),
+        "process page": ("GET", base, {}),
+        "version page": (
+            "GET",
+            f"{base}/positions/{position.id}/versions/{version.number}",
+            {},
+        ),
+        "diff page": ("GET", f"{base}/positions/{position.id}/diff?from=1&to=2", {}),
+        "round tally": ("GET", f"{base}/rounds/{round_.id}/endorsement", {}),
+        "public outcome": ("GET", f"/public/{published}", {}),
+        "board download": ("GET", f"/public/{published}/board.jsonl", {}),
+        "cast stance (POST)": (
+            "POST",
+            f"{base}/rounds/{round_.id}/stances",
+            {"organisation_id": str(organisation.id), "kind": "endorse", "text": ""},
+        ),
+    }
+    return pages, user
+
+
+def _measure(
+    app: Flask,
+    client: FlaskClient,
+    login_as: Callable[[User], FlaskClient],
+    count_queries: Callable[[], Any],
+    world: float,
+) -> dict[str, int]:
+    scale.build_scale_world(world, password_hash=HASH)
+    db.session.commit()
+    pages, user = _pages()
+    login_as(user)
+    counts: dict[str, int] = {}
+    for name, (method, path, form) in pages.items():
+        anonymous = path.startswith("/public")
+        http = app.test_client() if anonymous else client
+        for _ in range(2):  # the second time: a re-cast supersedes, caches are warm
+            db.session.expire_all()
+            with count_queries() as counter:
+                response = http.post(path, data=form) if method == "POST" else http.get(path)
+                response.get_data()
+        assert response.status_code == (302 if method == "POST" else 200), (name, path)
+        counts[name] = counter.count
+    return counts
+
+
+@pytest.fixture
+def measured_worlds(
+    app: Flask, count_queries: Callable[[], Any]
+) -> tuple[dict[str, int], dict[str, int]]:
+    worlds = []
+    for world in (SMALL, LARGE):
+        client = app.test_client()
+        worlds.append(
+            _measure(
+                app, client, lambda user: give_session(app, client, user), count_queries, world
+            )
+        )
+        db.session.remove()
+        _empty_all_tables()
+    return worlds[0], worlds[1]
+
+
+def test_every_main_page_runs_the_same_statements_in_a_larger_world(
+    measured_worlds: tuple[dict[str, int], dict[str, int]],
+) -> None:
+    small, large = measured_worlds
+    assert large == small, "a page's statement count grows with the size of the world"
+    over = {name: n for name, n in small.items() if n > BUDGETS[name]}
+    assert not over, f"over budget: {over} (budgets: {BUDGETS})"
