@@ -39,6 +39,7 @@ BENCH = ROOT / "benchmarks"
 VENV_BIN = Path(sys.executable).parent
 PASSWORD = "consensus-demo"  # the demo password; the world lives in a throwaway folder
 SCALE_DOMAIN = "scale.example.org"
+USER_AGENT = "consensus-bench"
 TARGET_RATIO = 0.40
 TARGET_P95_MS = 50.0
 TARGET_POST_P95_MS = 100.0
@@ -69,6 +70,7 @@ class Result:
     status: int | None = None
     requests: int = 0
     errors: int = 0
+    wrk_bytes: int | None = None  # average bytes per response under load (with headers)
     note: str = ""
 
 
@@ -267,6 +269,9 @@ def login_http(base: str, email: str) -> tuple[str, str]:
     import requests
 
     with requests.Session() as http:
+        # Flask-Login's strong session protection binds the session to the User-Agent:
+        # wrk sends the same one (see wrk/*.lua).
+        http.headers["User-Agent"] = USER_AGENT
         token = csrf_token(http.get(f"{base}/login", timeout=30).text)
         answer = http.post(
             f"{base}/login",
@@ -437,6 +442,7 @@ def measured(result: Result, figures: dict[str, float]) -> None:
     result.p99_ms = figures["p99"] / 1000
     result.requests = int(figures["requests"])
     result.errors = int(figures["errors"] + figures["status_errors"])
+    result.wrk_bytes = round(figures["bytes"] / max(1, figures["requests"]))
 
 
 # --- Running ----------------------------------------------------------------------------------
@@ -504,6 +510,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 measured(result, figures)
                 result.ratio = result.rps / ceiling_b if ceiling_b else None
+                if page.method == "GET" and (result.wrk_bytes or 0) < (result.bytes or 0):
+                    result.note += " WRONG RESPONSES under load (smaller than the page)"
             memory = max((vm_hwm_mib(pid) for pid in worker_pids(server.pid)), default=0.0)
     verify = flask(env, "audit", "verify")
     rate_match = re.search(r"\(([\d,]+) events/s\)", verify)

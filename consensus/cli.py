@@ -95,7 +95,10 @@ def serve(host: str, port: int) -> None:
         f"Log in at http://{host}:{port}/login as representative.vng@example.org "
         f"with password {DEMO_PASSWORD}"
     )
-    current_app.run(host=host, port=port, debug=False, use_reloader=False)
+    # Flask ignores app.run() inside its own CLI, so serve with Werkzeug directly.
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
 
 
 @click.group("rounds")

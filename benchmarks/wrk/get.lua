@@ -8,7 +8,7 @@ local counter = 0
 
 request = function()
   counter = counter + 1
-  local headers = {}
+  local headers = {["User-Agent"] = "consensus-bench"}
   if #cookies > 0 then
     headers["Cookie"] = cookies[(counter % #cookies) + 1]
   end

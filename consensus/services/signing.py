@@ -769,7 +769,9 @@ def _lock_letter(letter: JointLetter) -> JointLetter:
     return db.session.execute(
         select(JointLetter)
         .where(JointLetter.id == letter.id)
-        .with_for_update()
+        # Lock only the letter row: PostgreSQL refuses FOR UPDATE on the nullable side of
+        # the outer join that the eager-loaded relationships would add.
+        .with_for_update(of=JointLetter)
         .execution_options(populate_existing=True)
     ).scalar_one()
 

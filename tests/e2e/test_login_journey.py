@@ -17,7 +17,9 @@ def test_representative_logs_in_and_sees_vng(runner, live_server, page):
     page.get_by_role("button", name="Inloggen").click()
     page.wait_for_url(live_server + "/")
     expect(page.get_by_role("heading", name="Uw organisaties")).to_be_visible()
-    expect(page.get_by_role("rowheader", name="Vereniging van Nederlandse Gemeenten (VNG)")).to_be_visible()
+    expect(
+        page.get_by_role("rowheader", name="Vereniging van Nederlandse Gemeenten (VNG)")
+    ).to_be_visible()
     expect(page.get_by_text("Voorzitter commissie Informatiesamenleving")).to_be_visible()
 
 

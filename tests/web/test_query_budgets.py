@@ -28,14 +28,14 @@ HASH = "$argon2id$v=19$m=65536,t=3,p=4$YnVkZ2V0$YnVkZ2V0LXRlc3Qtbm90LWEtcmVhbC1o
 
 # The most statements each page may run (it runs the same number in both worlds).
 BUDGETS = {
-    "dashboard": 16,
-    "process page": 18,
-    "version page": 22,
-    "diff page": 17,
+    "dashboard": 15,
+    "process page": 16,
+    "version page": 17,
+    "diff page": 15,
     "round tally": 20,
-    "public outcome": 20,
-    "board download": 22,
-    "cast stance (POST)": 22,
+    "public outcome": 18,
+    "board download": 12,
+    "cast stance (POST)": 20,
 }
 
 
