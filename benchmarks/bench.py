@@ -304,9 +304,7 @@ def instrument(app: Any, pages: list[Page], people: dict[str, Any]) -> dict[str,
     client = app.test_client()
     token = csrf_token(client.get("/login").get_data(as_text=True))
     email = people["voters"][0][1]
-    answer = client.post(
-        "/login", data={"csrf_token": token, "email": email, "password": PASSWORD}
-    )
+    answer = client.post("/login", data={"csrf_token": token, "email": email, "password": PASSWORD})
     if answer.status_code != 302:
         raise SystemExit(f"in-process login failed ({answer.status_code})")
     anonymous = app.test_client()
@@ -457,7 +455,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.only:
             pages = [p for p in pages if any(o in p.name for o in args.only)]
         counts = instrument(app, pages, people)
-    results = {p.name: Result(p.name, p.path, p.method, note=p.note, **counts[p.name]) for p in pages}
+    results = {
+        p.name: Result(p.name, p.path, p.method, note=p.note, **counts[p.name]) for p in pages
+    }
     load = dict(duration=args.duration, connections=args.connections, threads=args.threads)
     ceiling: dict[str, Result] = {}
     memory = 0.0
@@ -487,9 +487,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                 "organisation_id": str(org_id),
                             }.items()
                         )
-                        for (org_id, _), (_, token) in zip(
-                            people["voters"], sessions, strict=True
-                        )
+                        for (org_id, _), (_, token) in zip(people["voters"], sessions, strict=True)
                     ]
                     figures = wrk(
                         base + page.path,
@@ -595,7 +593,8 @@ def main() -> None:
     print(table(report))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nWritten to {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}")
+    shown = args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output
+    print(f"\nWritten to {shown}")
 
 
 if __name__ == "__main__":
