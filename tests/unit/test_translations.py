@@ -23,8 +23,12 @@ def _text(string: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
 
 def _extracted() -> set[str]:
     found: set[str] = set()
-    for directory, method in ((ROOT / "consensus", "python"), (ROOT / "templates", "jinja2")):
-        pattern = "**.py" if method == "python" else "**.html"
+    sources = [
+        (ROOT / "consensus", "**.py", "python"),
+        (ROOT / "templates", "**.html", "jinja2"),
+        (ROOT / "templates", "**.txt", "jinja2"),
+    ]
+    for directory, pattern, method in sources:
         for _file, _line, message, _comments, _context in extract_from_dir(
             str(directory), method_map=[(pattern, method)], keywords=KEYWORDS,
         ):
