@@ -9,7 +9,6 @@ from flask_login import UserMixin
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
-    Enum,
     ForeignKey,
     Integer,
     String,
@@ -17,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from consensus.models.base import Base, utcnow
+from consensus.models.base import Base, str_enum, utcnow
 from consensus.models.organisations import Organisation
 
 
@@ -88,15 +87,7 @@ class Membership(Base):
     organisation_id: Mapped[int] = mapped_column(
         ForeignKey("organisation.id", ondelete="RESTRICT"), index=True
     )
-    role: Mapped[MembershipRole] = mapped_column(
-        Enum(
-            MembershipRole,
-            native_enum=False,
-            length=20,
-            validate_strings=True,
-            values_callable=lambda roles: [r.value for r in roles],
-        )
-    )
+    role: Mapped[MembershipRole] = mapped_column(str_enum(MembershipRole, 20))
     title: Mapped[str] = mapped_column(String(200), default="")
     valid_from: Mapped[datetime | None]
     valid_until: Mapped[datetime | None]

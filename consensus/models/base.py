@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator
+from sqlalchemy import DateTime, Enum, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, registry
 
@@ -21,6 +22,18 @@ NAMING_CONVENTION = {
 def utcnow() -> datetime:
     """The current moment, timezone-aware in UTC."""
     return datetime.now(UTC)
+
+
+def str_enum(cls: type[enum.Enum], length: int = 30) -> Enum:
+    """An enum stored as its string values in a VARCHAR (no native DB enum type, so adding
+    a member needs no ALTER TYPE), validated on the way in."""
+    return Enum(
+        cls,
+        native_enum=False,
+        length=length,
+        validate_strings=True,
+        values_callable=lambda members: [m.value for m in members],
+    )
 
 
 class UTCDateTime(TypeDecorator[datetime]):

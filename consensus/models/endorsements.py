@@ -14,7 +14,6 @@ from datetime import date, datetime
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -25,19 +24,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from consensus.models.accounts import User
-from consensus.models.base import Base, utcnow
+from consensus.models.base import Base, str_enum, utcnow
 from consensus.models.organisations import Organisation
 from consensus.models.positions import Version
-
-
-def _enum(cls: type[enum.Enum], length: int = 30) -> Enum:
-    return Enum(
-        cls,
-        native_enum=False,
-        length=length,
-        validate_strings=True,
-        values_callable=lambda members: [m.value for m in members],
-    )
 
 
 class StanceKind(enum.StrEnum):
@@ -118,7 +107,7 @@ class Clearance(Base):
     version_id: Mapped[int] = mapped_column(
         ForeignKey("position_version.id", ondelete="RESTRICT"), index=True
     )
-    decision: Mapped[ClearanceDecision] = mapped_column(_enum(ClearanceDecision))
+    decision: Mapped[ClearanceDecision] = mapped_column(str_enum(ClearanceDecision))
     remarks: Mapped[str] = mapped_column(Text, default="")
     cleared_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL")
@@ -163,7 +152,7 @@ class Stance(Base):
     version_id: Mapped[int] = mapped_column(
         ForeignKey("position_version.id", ondelete="RESTRICT"), index=True
     )
-    kind: Mapped[StanceKind] = mapped_column(_enum(StanceKind))
+    kind: Mapped[StanceKind] = mapped_column(str_enum(StanceKind))
     # The reservation (endorse with reservations) or the reason (object); optional otherwise.
     text: Mapped[str] = mapped_column(Text, default="")
     cast_by_id: Mapped[int | None] = mapped_column(

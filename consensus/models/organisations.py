@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Enum, String
+from sqlalchemy import Boolean, CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from consensus.models.base import Base, utcnow
+from consensus.models.base import Base, str_enum, utcnow
 
 
 class OrganisationKind(enum.StrEnum):
@@ -30,15 +30,7 @@ class Organisation(Base):
     name: Mapped[str] = mapped_column(String(200))
     short_name: Mapped[str] = mapped_column(String(40))
     slug: Mapped[str] = mapped_column(String(40), unique=True)
-    kind: Mapped[OrganisationKind] = mapped_column(
-        Enum(
-            OrganisationKind,
-            native_enum=False,
-            length=30,
-            validate_strings=True,
-            values_callable=lambda kinds: [k.value for k in kinds],
-        )
-    )
+    kind: Mapped[OrganisationKind] = mapped_column(str_enum(OrganisationKind, 30))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -7,7 +7,6 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     CheckConstraint,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -19,18 +18,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from consensus.models.accounts import User
-from consensus.models.base import Base, utcnow
+from consensus.models.base import Base, str_enum, utcnow
 from consensus.models.organisations import Organisation
-
-
-def _enum(cls: type[enum.Enum], length: int = 30) -> Enum:
-    return Enum(
-        cls,
-        native_enum=False,
-        length=length,
-        validate_strings=True,
-        values_callable=lambda members: [m.value for m in members],
-    )
 
 
 class Position(Base):
@@ -242,7 +231,7 @@ class Amendment(Base):
     proposed_text: Mapped[str] = mapped_column(Text)
     rationale: Mapped[str] = mapped_column(Text)
     state: Mapped[AmendmentState] = mapped_column(
-        _enum(AmendmentState), default=AmendmentState.PENDING
+        str_enum(AmendmentState), default=AmendmentState.PENDING
     )
     adopted_text: Mapped[str | None] = mapped_column(Text)
     decision_reason: Mapped[str | None] = mapped_column(Text)

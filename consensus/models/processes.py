@@ -8,7 +8,6 @@ from datetime import datetime
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -20,18 +19,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from consensus.models.accounts import User
-from consensus.models.base import Base, utcnow
+from consensus.models.base import Base, str_enum, utcnow
 from consensus.models.organisations import Organisation
-
-
-def _enum(cls: type[enum.Enum], length: int = 30) -> Enum:
-    return Enum(
-        cls,
-        native_enum=False,
-        length=length,
-        validate_strings=True,
-        values_callable=lambda members: [m.value for m in members],
-    )
 
 
 class ProcessState(enum.StrEnum):
@@ -86,10 +75,10 @@ class Process(Base):
     title: Mapped[str] = mapped_column(String(200))
     purpose: Mapped[str] = mapped_column(Text, default="")
     state: Mapped[ProcessState] = mapped_column(
-        _enum(ProcessState), default=ProcessState.DRAFT, index=True
+        str_enum(ProcessState), default=ProcessState.DRAFT, index=True
     )
     decision_rule: Mapped[DecisionRule] = mapped_column(
-        _enum(DecisionRule), default=DecisionRule.CONSENSUS
+        str_enum(DecisionRule), default=DecisionRule.CONSENSUS
     )
     # Quorum counts organisations, never people.
     quorum: Mapped[int] = mapped_column(Integer, default=0)
@@ -97,7 +86,7 @@ class Process(Base):
     hide_tally_until_closed: Mapped[bool] = mapped_column(Boolean, default=False)
     require_clearance: Mapped[bool] = mapped_column(Boolean, default=False)
     visibility: Mapped[Visibility] = mapped_column(
-        _enum(Visibility), default=Visibility.PARTICIPANTS
+        str_enum(Visibility), default=Visibility.PARTICIPANTS
     )
     # Embargo: the facilitator may schedule publication; published_at is when it happened.
     publish_at: Mapped[datetime | None]
@@ -215,12 +204,12 @@ class Round(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     process_id: Mapped[int] = mapped_column(ForeignKey("process.id", ondelete="CASCADE"))
     sequence: Mapped[int] = mapped_column(Integer)
-    type: Mapped[RoundType] = mapped_column(_enum(RoundType))
+    type: Mapped[RoundType] = mapped_column(str_enum(RoundType))
     title: Mapped[str] = mapped_column(String(200))
     instructions: Mapped[str] = mapped_column(Text, default="")
     opens_at: Mapped[datetime]
     closes_at: Mapped[datetime]
-    state: Mapped[RoundState] = mapped_column(_enum(RoundState), default=RoundState.SCHEDULED)
+    state: Mapped[RoundState] = mapped_column(str_enum(RoundState), default=RoundState.SCHEDULED)
     # The version this round is about (consultation, clearance, endorsement, signing).
     version_id: Mapped[int | None] = mapped_column(
         ForeignKey("position_version.id", ondelete="RESTRICT"), index=True

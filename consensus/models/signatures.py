@@ -13,7 +13,6 @@ from datetime import datetime
 
 from sqlalchemy import (
     CheckConstraint,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -26,19 +25,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from consensus.models.accounts import User
-from consensus.models.base import Base, utcnow
+from consensus.models.base import Base, str_enum, utcnow
 from consensus.models.organisations import Organisation
 from consensus.models.positions import Version
-
-
-def _enum(cls: type[enum.Enum], length: int = 30) -> Enum:
-    return Enum(
-        cls,
-        native_enum=False,
-        length=length,
-        validate_strings=True,
-        values_callable=lambda members: [m.value for m in members],
-    )
 
 
 class KeyCustody(enum.StrEnum):
@@ -61,7 +50,7 @@ class SigningSettings(Base):
     organisation_id: Mapped[int] = mapped_column(
         ForeignKey("organisation.id", ondelete="CASCADE"), primary_key=True
     )
-    custody: Mapped[KeyCustody] = mapped_column(_enum(KeyCustody))
+    custody: Mapped[KeyCustody] = mapped_column(str_enum(KeyCustody))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL")
@@ -103,7 +92,7 @@ class SigningKey(Base):
     organisation_id: Mapped[int] = mapped_column(
         ForeignKey("organisation.id", ondelete="RESTRICT"), index=True
     )
-    custody: Mapped[KeyCustody] = mapped_column(_enum(KeyCustody))
+    custody: Mapped[KeyCustody] = mapped_column(str_enum(KeyCustody))
     key_type: Mapped[str] = mapped_column(String(40))
     # "ssh-ed25519 AAAA…" without a comment: what allowed_signers and verification use.
     public_key: Mapped[str] = mapped_column(Text)
@@ -165,7 +154,7 @@ class OrganisationCertificate(Base):
     organisation_id: Mapped[int] = mapped_column(
         ForeignKey("organisation.id", ondelete="RESTRICT"), index=True
     )
-    source: Mapped[CertificateSource] = mapped_column(_enum(CertificateSource))
+    source: Mapped[CertificateSource] = mapped_column(str_enum(CertificateSource))
     ca_id: Mapped[int | None] = mapped_column(ForeignKey("signing_ca.id", ondelete="RESTRICT"))
     certificate_pem: Mapped[str] = mapped_column(Text)
     # Intermediate certificates of an uploaded PKCS#12, PEM, in order.
@@ -252,7 +241,7 @@ class CoSignature(Base):
     )
     signer_name: Mapped[str] = mapped_column(String(120))
     signer_title: Mapped[str] = mapped_column(String(200), default="")
-    custody: Mapped[KeyCustody] = mapped_column(_enum(KeyCustody))
+    custody: Mapped[KeyCustody] = mapped_column(str_enum(KeyCustody))
     statement: Mapped[bytes] = mapped_column(LargeBinary)
     signature: Mapped[str] = mapped_column(Text)
     signed_at: Mapped[datetime]
