@@ -15,6 +15,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer, joinedload, lazyload
 
 from consensus import decision_rules, permissions
 from consensus.extensions import db
@@ -199,10 +200,22 @@ def cast_stance(
     return stance
 
 
+# Hundreds of stances share a handful of versions: join each version without its text, its
+# author or its paragraphs (all loaded on access if a caller needs them), so a listing does
+# not copy the whole text once per stance.
+_STANCE_LISTING = (
+    joinedload(Stance.version).options(
+        defer(Version.body), lazyload(Version.created_by), lazyload(Version.paragraphs)
+    ),
+)
+
+
 def current_stances(round_: Round) -> dict[int, Stance]:
     """The current stance of each organisation in a round (one query)."""
     rows = db.session.execute(
-        select(Stance).where(Stance.round_id == round_.id, Stance.superseded_at.is_(None))
+        select(Stance)
+        .where(Stance.round_id == round_.id, Stance.superseded_at.is_(None))
+        .options(*_STANCE_LISTING)
     ).scalars()
     return {s.organisation_id: s for s in rows}
 
@@ -211,7 +224,10 @@ def stance_history(round_: Round) -> list[Stance]:
     """Every stance ever cast in a round, in the order they were recorded."""
     return list(
         db.session.execute(
-            select(Stance).where(Stance.round_id == round_.id).order_by(Stance.id)
+            select(Stance)
+            .where(Stance.round_id == round_.id)
+            .order_by(Stance.id)
+            .options(*_STANCE_LISTING)
         ).scalars()
     )
 

@@ -288,7 +288,7 @@ def build_scale_world(
     conn = db.session.connection()
     ids = _Ids({name: _next_id(conn, table) for name, table in _TABLES.items()})
     # Not for secrets: a seeded generator is the point (the same world every time).
-    rng = random.Random(seed)  # noqa: S311  # nosemgrep
+    rng = random.Random(seed)  # noqa: S311  # nosec B311  # nosemgrep
     world = _World(rng=rng, anchor=anchor, ids=ids)
 
     organisations = _organisations(world, scale)
@@ -1346,12 +1346,14 @@ def _reset_sequences(conn: Connection) -> None:
     for name in _TABLES:
         if name in _NO_SERIAL:
             continue
-        # Table names come from the models, never from input.
-        statement = (
-            f"SELECT setval(pg_get_serial_sequence('\"{name}\"', 'id'), "  # noqa: S608
-            f'COALESCE((SELECT max(id) FROM "{name}"), 1))'
+        # The table name is a bound parameter for the sequence lookup; the max() comes from
+        # the expression API on the model's own table. No SQL text is built from strings.
+        table = Base.metadata.tables[name]
+        highest = conn.execute(select(func.coalesce(func.max(table.c.id), 1))).scalar_one()
+        conn.execute(
+            text("SELECT setval(pg_get_serial_sequence(:table, 'id'), :value)"),
+            {"table": f'"{name}"', "value": highest},
         )
-        conn.execute(text(statement))
 
 
 def counts_by_table(names: Iterable[str] = ()) -> dict[str, int]:

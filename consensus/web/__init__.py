@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import uuid
 
-from flask import Flask, flash, g, render_template, request, session
-from flask_babel import format_datetime, refresh
+from flask import Flask, flash, g, has_request_context, render_template, request, session
+from flask_babel import format_datetime, get_locale, get_timezone, refresh
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -64,7 +64,17 @@ def format_moment(value: object, fmt: str = "medium") -> str:
     """A timestamp as people here read it, in Amsterdam time and the user's language."""
     if not value:
         return ""
-    return format_datetime(value, _MOMENT_PATTERNS.get(fmt, fmt))  # type: ignore[arg-type]
+    pattern = _MOMENT_PATTERNS.get(fmt, fmt)
+    if not has_request_context():
+        return format_datetime(value, pattern)  # type: ignore[arg-type]
+    # Long pages show the same moments many times: format each once per request (Babel is
+    # slow). The locale and time zone are part of the key, as they may change mid-request.
+    memo = g.setdefault("_moment_memo", {})
+    key = (value, pattern, str(get_locale()), str(get_timezone()))
+    text = memo.get(key)
+    if text is None:
+        text = memo[key] = format_datetime(value, pattern)  # type: ignore[arg-type]
+    return text
 
 
 def init_app(app: Flask) -> None:
