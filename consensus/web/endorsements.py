@@ -12,6 +12,7 @@ from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, lazyload
 from werkzeug.wrappers import Response
 
 from consensus import decision_rules, permissions
@@ -31,6 +32,7 @@ from consensus.models import (
     Membership,
     MembershipRole,
     Organisation,
+    Position,
     Process,
     Round,
     RoundState,
@@ -183,7 +185,20 @@ def _allowed_organisations(process: Process, round_: Round, action: Action) -> l
 
 
 def _version(round_: Round) -> Version | None:
-    return db.session.get(Version, round_.version_id) if round_.version_id else None
+    """The round's version with its position, always in one statement: the same work
+    whatever the session already holds, and without the text's paragraphs or the
+    position's other versions (loaded only if a page uses them)."""
+    if not round_.version_id:
+        return None
+    return db.session.execute(
+        select(Version)
+        .where(Version.id == round_.version_id)
+        .options(
+            joinedload(Version.position).lazyload(Position.versions),
+            lazyload(Version.paragraphs),
+        )
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
 
 
 # --- Endorsement rounds -----------------------------------------------------------------------
