@@ -115,14 +115,17 @@ def test_adding_the_same_membership_at_the_same_moment_has_one_winner(app):
     assert count(AuditEvent, AuditEvent.action == "membership.created") == 1
 
 
-def test_sqlite_is_tuned(app):
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite only")
+def test_the_database_is_tuned_for_concurrent_writers(app):
+    """SQLite: WAL, synchronous=NORMAL, a busy timeout and foreign keys. PostgreSQL: the
+    READ COMMITTED isolation the row locks (SELECT … FOR UPDATE) are written for."""
     with db.engine.connect() as conn:
-        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
-        assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
-        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        if db.engine.dialect.name == "sqlite":
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+            assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        else:
+            assert conn.execute(text("SHOW transaction_isolation")).scalar() == "read committed"
 
 
 # --- Backup and restore ----------------------------------------------------------------------
@@ -249,22 +252,34 @@ def _write_load(port: int, stop: threading.Event, done: list[int]) -> None:
 
 
 @pytest.mark.slow
+def _scratch_database(tmp_path: Path, database_url: str) -> str:
+    """A fresh database of the same kind as the suite's: a file, or a new PostgreSQL DB."""
+    if database_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path / 'crash.sqlite'}"
+    from sqlalchemy import create_engine
+
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS consensus_crash"))
+        conn.execute(text("CREATE DATABASE consensus_crash"))
+    admin.dispose()
+    return database_url.rsplit("/", 1)[0] + "/consensus_crash"
+
+
 def test_kill_9_under_write_load_leaves_an_intact_database(tmp_path, database_url):
-    """SQLite's durability under a hard kill (PostgreSQL's WAL is PostgreSQL's own matter,
-    so the PostgreSQL run of the suite skips this)."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("a crash test of the SQLite file")
-    database = tmp_path / "crash.sqlite"
+    """The app server is killed mid-write: afterwards the database is intact (SQLite's
+    integrity_check; on PostgreSQL its own consistency) and the audit log verifies."""
+    scratch = _scratch_database(tmp_path, database_url)
     port = _free_port()
     env = {
         **os.environ,
         "CONSENSUS_INSTANCE_PATH": str(tmp_path / "instance"),
-        "CONSENSUS_DATABASE_URL": f"sqlite:///{database}",
+        "CONSENSUS_DATABASE_URL": scratch,
         "CONSENSUS_RATELIMIT_ENABLED": "0",
         "CONSENSUS_ENV": "development",
     }
     env.pop("CONSENSUS_TEST_DATABASE_URL", None)
-    _migrate(f"sqlite:///{database}")
+    _migrate(scratch)
     server = _flask(
         ["run", "--port", str(port), "--no-reload", "--no-debugger", "--with-threads"],
         env,
@@ -300,14 +315,27 @@ def test_kill_9_under_write_load_leaves_an_intact_database(tmp_path, database_ur
             server.wait(timeout=10)
     assert len(done) >= 20 and set(done) == {200}, set(done)
 
-    connection = sqlite3.connect(database)
-    try:
-        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        events = connection.execute(
-            "SELECT count(*) FROM audit_event WHERE action = 'user.login_failed'"
-        ).fetchone()[0]
-    finally:
-        connection.close()
+    if scratch.startswith("sqlite"):
+        connection = sqlite3.connect(scratch.removeprefix("sqlite:///"))
+        try:
+            assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            events = connection.execute(
+                "SELECT count(*) FROM audit_event WHERE action = 'user.login_failed'"
+            ).fetchone()[0]
+        finally:
+            connection.close()
+    else:
+        from sqlalchemy import create_engine
+
+        engine = create_engine(scratch)
+        with engine.connect() as conn:
+            # Every committed event is whole; nothing half-written is visible.
+            events = conn.execute(
+                text("SELECT count(*) FROM audit_event WHERE action = 'user.login_failed'")
+            ).scalar_one()
+            head = conn.execute(text("SELECT size FROM audit_log_head")).scalar_one()
+            assert head == conn.execute(text("SELECT count(*) FROM audit_event")).scalar_one()
+        engine.dispose()
     assert events >= 1
     verify = _flask(["audit", "verify"], env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output, _ = verify.communicate(timeout=120)
