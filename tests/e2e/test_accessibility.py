@@ -1,0 +1,92 @@
+"""WCAG 2.1 A/AA checks with axe-core in the real browser, on the main pages of the demo
+world, for the people who use them (anonymous, representative, facilitator, admin).
+
+axe cannot prove accessibility, but it catches what machines can: contrast, names of
+controls and links, landmarks, headings, labels, ARIA misuse, language of the page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from consensus.extensions import db
+from consensus.models import Position, Process, Round, RoundType
+
+pytestmark = pytest.mark.e2e
+
+AXE = (Path(__file__).parent / "vendor" / "axe-4.14.1.min.js").read_text()
+TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def _violations(page) -> list[str]:
+    page.evaluate(AXE)
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", TAGS
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — "
+        + "; ".join(node["target"][0] for node in v["nodes"][:3])
+        for v in result["violations"]
+    ]
+
+
+def _login(page, base: str, email: str) -> None:
+    page.goto(base + "/login")
+    page.get_by_label("E-mailadres").fill(email)
+    page.get_by_label("Wachtwoord").fill("consensus-demo")
+    page.locator("main button[type=submit]").click()
+    page.wait_for_url(base + "/")
+
+
+@pytest.fixture
+def demo_pages(runner):
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    strategy = db.session.execute(
+        select(Process).where(Process.slug == "digitaliseringsstrategie")).scalar_one()
+    position = db.session.execute(
+        select(Position).where(Position.process_id == strategy.id)).scalars().first()
+    endorsement = db.session.execute(
+        select(Round).join(Process).where(Process.slug == "digitale-weerbaarheid",
+                                          Round.type == RoundType.ENDORSEMENT)).scalar_one()
+    consultation = db.session.execute(
+        select(Round).join(Process).where(Process.slug == "datastrategie",
+                                          Round.type == RoundType.CONSULTATION)).scalar_one()
+    base = "/processes/digitaliseringsstrategie"
+    positions = f"{base}/positions/{position.id}"
+    return {
+        "-": ["/", "/login", "/public/", "/public/digitaliseringsstrategie", "/transparency",
+              "/about", "/password/forgot"],
+        "representative.vng@example.org": [
+            "/", "/processes/", base, f"{positions}/versions/2",
+            f"{positions}/diff?from=1&to=2", f"{positions}/amendments",
+            f"/processes/digitale-weerbaarheid/rounds/{endorsement.id}/endorsement",
+            f"/processes/datastrategie/rounds/{consultation.id}", f"{base}/signing",
+            "/account", "/account/delegations", "/audit/vng",
+        ],
+        "facilitator@example.org": [
+            f"{base}/manage", f"{base}/rounds/new", f"{base}/edit",
+        ],
+        "admin@example.org": ["/admin/", "/admin/users", "/admin/organisations", "/admin/audit"],
+    }
+
+
+def test_main_pages_have_no_wcag_violations(browser, live_server, demo_pages):
+    failures: dict[str, list[str]] = {}
+    for who, urls in demo_pages.items():
+        context = browser.new_context(locale="nl-NL", bypass_csp=True)
+        page = context.new_page()
+        try:
+            if who != "-":
+                _login(page, live_server, who)
+            for url in urls:
+                response = page.goto(live_server + url)
+                assert response is not None and response.status == 200, (who, url)
+                found = _violations(page)
+                if found:
+                    failures[f"{who} {url}"] = found
+        finally:
+            context.close()
+    assert not failures, "\n".join(f"{k}: {v}" for k, v in failures.items())
