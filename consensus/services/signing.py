@@ -871,6 +871,32 @@ def _signer_snapshot(actor: User, organisation: Organisation) -> tuple[str, str]
     return actor.display_name, title
 
 
+def _statement_bytes(
+    process: Process,
+    letter: JointLetter,
+    organisation: Organisation,
+    *,
+    actor: User,
+    key: SigningKey,
+    signed_at: datetime,
+) -> bytes:
+    """The exact statement this person signs for this organisation with this key at this
+    moment: one construction for issuing, platform signing and checking an upload."""
+    name, title = _signer_snapshot(actor, organisation)
+    return canonical_json(
+        statement_dict(
+            process=process,
+            version=letter.version,
+            letter=letter,
+            organisation=organisation,
+            signer_name=name,
+            signer_title=title,
+            key=key,
+            signed_at=signed_at,
+        )
+    )
+
+
 def prepare_statement(
     process: Process,
     round_: Round,
@@ -886,18 +912,13 @@ def prepare_statement(
         raise Forbidden(decision.reason)
     _check_key_for(key, organisation, actor)
     letter = ensure_letter(process, round_, actor=actor)
-    name, title = _signer_snapshot(actor, organisation)
-    return canonical_json(
-        statement_dict(
-            process=process,
-            version=letter.version,
-            letter=letter,
-            organisation=organisation,
-            signer_name=name,
-            signer_title=title,
-            key=key,
-            signed_at=(at or utcnow()).replace(microsecond=0),
-        )
+    return _statement_bytes(
+        process,
+        letter,
+        organisation,
+        actor=actor,
+        key=key,
+        signed_at=(at or utcnow()).replace(microsecond=0),
     )
 
 
@@ -966,19 +987,9 @@ def _platform_sign(
     key = platform_key(organisation)
     if key is None:
         raise DomainError(str(_l("This organisation has no platform-held key yet.")))
-    name, title = _signer_snapshot(actor, organisation)
     signed_at = utcnow().replace(microsecond=0)
-    statement = canonical_json(
-        statement_dict(
-            process=process,
-            version=letter.version,
-            letter=letter,
-            organisation=organisation,
-            signer_name=name,
-            signer_title=title,
-            key=key,
-            signed_at=signed_at,
-        )
+    statement = _statement_bytes(
+        process, letter, organisation, actor=actor, key=key, signed_at=signed_at
     )
     try:
         private = _platform_private_key(key)
@@ -1054,18 +1065,8 @@ def accept_uploaded_signature(
             str(_l("The statement is too old or in the future. Download a fresh one.")),
             field="statement",
         )
-    name, title = _signer_snapshot(actor, organisation)
-    expected = canonical_json(
-        statement_dict(
-            process=process,
-            version=letter.version,
-            letter=letter,
-            organisation=organisation,
-            signer_name=name,
-            signer_title=title,
-            key=key,
-            signed_at=signed_at,
-        )
+    expected = _statement_bytes(
+        process, letter, organisation, actor=actor, key=key, signed_at=signed_at
     )
     if expected != statement:
         raise DomainError(
