@@ -13,6 +13,8 @@ from typing import Any
 
 from flask import has_request_context, request
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from consensus.crypto import merkle
 from consensus.extensions import db
@@ -109,19 +111,31 @@ def _frontier_nodes(size: int, frontier: bytes) -> dict[tuple[int, int], bytes]:
     return nodes
 
 
-def _lock_head() -> AuditLogHead:
+def _select_head_for_update() -> AuditLogHead | None:
     # populate_existing: if this session loaded the head earlier (without the lock), its
     # identity-map copy may be stale; the locked row's values must win.
-    head = db.session.execute(
+    return db.session.execute(
         select(AuditLogHead)
         .where(AuditLogHead.id == 1)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).scalar_one_or_none()
+
+
+def _lock_head() -> AuditLogHead:
+    head = _select_head_for_update()
     if head is None:
-        head = AuditLogHead(id=1, size=0, frontier=b"")
-        db.session.add(head)
-        db.session.flush()
+        # The very first events of an empty log may be written by several requests at
+        # once: create the row only if nobody else did (no IntegrityError), then lock it.
+        dialect = db.session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        db.session.execute(
+            insert(AuditLogHead)
+            .values(id=1, size=0, frontier=b"")
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        head = _select_head_for_update()
+        assert head is not None
     return head
 
 

@@ -341,3 +341,22 @@ def test_kill_9_under_write_load_leaves_an_intact_database(tmp_path, database_ur
     output, _ = verify.communicate(timeout=120)
     assert verify.returncode == 0, output.decode()
     assert b"OK:" in output
+
+
+def test_the_first_events_of_an_empty_log_can_be_written_at_the_same_moment(app):
+    """On an empty database several requests may write the very first audit events at
+    once (e.g. failed logins right after install): all succeed, the log stays gap-free."""
+    assert count(AuditEvent) == 0
+    clients = [app.test_client() for _ in range(THREADS)]
+    db.session.remove()
+
+    statuses = race(
+        clients,
+        lambda c: c.post("/login", data={"email": "nobody@example.org", "password": "wrong"}),
+    )
+
+    assert statuses == [200] * THREADS, statuses
+    assert count(AuditEvent) == THREADS
+    seqs = sorted(db.session.execute(select(AuditEvent.seq)).scalars())
+    assert seqs == list(range(1, THREADS + 1))
+    assert audit.tree_head()[0] == THREADS
