@@ -1,0 +1,73 @@
+"""In-process service time per page: the median of warm requests through the test client.
+
+    .venv/bin/python benchmarks/service_time.py [--repeat 8] [--only name…] [--profile name]
+
+Uses the world that bench.py built (SQLite, scale 1 by default) and the same pages. With
+--profile it prints a pyinstrument profile of that page (pip install pyinstrument).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--repeat", type=int, default=8)
+    parser.add_argument("--only", nargs="*")
+    parser.add_argument("--profile", default=None, help="page name to profile")
+    args = parser.parse_args()
+    env = bench.world_env(args)
+    bench.ensure_world(env, args.scale, False)
+    with bench.app_context(env) as app:
+        with app.app_context():
+            pages, people = bench.discover(app)
+        pages.insert(0, bench.Page("small page (about)", "/about"))
+        if args.only:
+            pages = [p for p in pages if any(o in p.name for o in args.only)]
+        app.config["WTF_CSRF_ENABLED"] = False
+        client = app.test_client(use_cookies=True)
+        email = people["voters"][0][1]
+        answer = client.post("/login", data={"email": email, "password": bench.PASSWORD})
+        assert answer.status_code == 302, answer.status_code
+        anonymous = app.test_client()
+        for page in pages:
+            http = anonymous if page.path.startswith("/public") else client
+
+            def once(page: bench.Page = page, http: object = http) -> int:
+                if page.method == "POST":
+                    form = {**page.form, "organisation_id": str(people["voters"][0][0])}
+                    return http.post(page.path, data=form).status_code  # type: ignore[attr-defined]
+                return http.get(page.path).status_code  # type: ignore[attr-defined]
+
+            status = once()
+            times = []
+            for _ in range(args.repeat):
+                started = time.perf_counter()
+                once()
+                times.append((time.perf_counter() - started) * 1000)
+            print(f"{page.name:<26} {status} median {statistics.median(times):7.1f} ms  "
+                  f"min {min(times):7.1f} ms")
+            if args.profile and args.profile in page.name:
+                from pyinstrument import Profiler
+
+                profiler = Profiler(interval=0.0005)
+                profiler.start()
+                for _ in range(4):
+                    once()
+                profiler.stop()
+                print(profiler.output_text(unicode=True, color=False, show_all=False))
+
+
+if __name__ == "__main__":
+    main()
