@@ -48,7 +48,9 @@ def main() -> None:
                 if page.method == "POST":
                     form = {**page.form, "organisation_id": str(people["voters"][0][0])}
                     return http.post(page.path, data=form).status_code  # type: ignore[attr-defined]
-                return http.get(page.path).status_code  # type: ignore[attr-defined]
+                response = http.get(page.path)  # type: ignore[attr-defined]
+                response.get_data()
+                return response.status_code
 
             status = once()
             times = []

@@ -11,7 +11,7 @@ import wtforms
 from flask import Flask, has_request_context, request, session
 from flask_login import current_user
 
-from consensus import cli, security
+from consensus import cli, fragments, security
 from consensus.config import load_config
 from consensus.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
 
@@ -63,6 +63,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     login_manager.init_app(app)
     security.init_app(app)
+    fragments.init_app(app)
 
     from consensus.web import init_app as init_web
 

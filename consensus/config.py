@@ -98,4 +98,6 @@ def load_config(instance_path: str) -> dict[str, Any]:
             "CONSENSUS_SECURITY_CONTACT", "mailto:security@consensus.example.org"
         ),
         "SECURITY_TXT_EXPIRES": os.environ.get("CONSENSUS_SECURITY_TXT_EXPIRES", ""),
+        # Rendered parts of long pages kept per worker (consensus.fragments); 0 = off.
+        "FRAGMENT_CACHE_MB": int(os.environ.get("CONSENSUS_FRAGMENT_CACHE_MB", 64)),
     }

@@ -7,6 +7,8 @@ link can survive.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -47,8 +49,14 @@ ALLOWED_TAGS = {
 
 
 def render_markdown(source: str) -> Markup:
-    """Render restricted Markdown to safe HTML."""
-    html = _md.render(source or "")
+    """Render restricted Markdown to safe HTML (a pure function of the text, so memoised:
+    a long thread or text is rendered once per worker, not once per page view)."""
+    return _render(source or "")
+
+
+@lru_cache(maxsize=8192)
+def _render(source: str) -> Markup:
+    html = _md.render(source)
     clean = nh3.clean(
         html,
         tags=ALLOWED_TAGS,

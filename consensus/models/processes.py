@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -104,8 +105,10 @@ class Process(Base):
         lazy="selectin",
         order_by="ProcessTheme.name",
     )
+    # Loaded on first use (a process page with 400 participants should not build 400
+    # objects to answer "may this person see it?"): see participant_ids.
     participations: Mapped[list[Participation]] = relationship(
-        back_populates="process", cascade="all, delete-orphan", lazy="selectin"
+        back_populates="process", cascade="all, delete-orphan", lazy="select"
     )
     facilitators: Mapped[list[ProcessFacilitator]] = relationship(
         back_populates="process", cascade="all, delete-orphan", lazy="selectin"
@@ -130,7 +133,29 @@ class Process(Base):
 
     @property
     def participant_ids(self) -> set[int]:
-        return {p.organisation_id for p in self.participations if p.removed_at is None}
+        """The current participants' organisation ids.
+
+        From the loaded participations when they are loaded; otherwise one query for the
+        ids alone, remembered on the instance until its participations change or the
+        instance is expired (commit, refresh). `prime_participant_ids` fills it for a list.
+        """
+        if "participations" in self.__dict__:
+            return {p.organisation_id for p in self.participations if p.removed_at is None}
+        memo: set[int] | None = self.__dict__.get("_participant_ids")
+        if memo is None:
+            memo = _query_participant_ids([self.id]).get(self.id, set())
+            self.__dict__["_participant_ids"] = memo
+        return set(memo)
+
+    @staticmethod
+    def prime_participant_ids(processes: list[Process]) -> None:
+        """Answer participant_ids for many processes with one query (lists of processes)."""
+        wanted = [p for p in processes if "participations" not in p.__dict__]
+        if not wanted:
+            return
+        found = _query_participant_ids([p.id for p in wanted])
+        for process in wanted:
+            process.__dict__["_participant_ids"] = found.get(process.id, set())
 
     @property
     def facilitator_ids(self) -> set[int]:
@@ -277,3 +302,54 @@ class Notice(Base):
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]
+
+
+def _query_participant_ids(process_ids: list[int]) -> dict[int, set[int]]:
+    from sqlalchemy import select
+
+    from consensus.extensions import db
+
+    found: dict[int, set[int]] = {}
+    rows = db.session.execute(
+        select(Participation.process_id, Participation.organisation_id).where(
+            Participation.process_id.in_(process_ids), Participation.removed_at.is_(None)
+        )
+    )
+    for process_id, organisation_id in rows:
+        found.setdefault(process_id, set()).add(organisation_id)
+    return found
+
+
+def _forget_participant_ids(process: Process | None) -> None:
+    if process is not None:
+        process.__dict__.pop("_participant_ids", None)
+
+
+@event.listens_for(Process.participations, "append", propagate=True)
+def _participation_added(process: Process, *_: object) -> None:
+    _forget_participant_ids(process)
+
+
+@event.listens_for(Process.participations, "remove", propagate=True)
+def _participation_removed(process: Process, *_: object) -> None:
+    _forget_participant_ids(process)
+
+
+@event.listens_for(Participation.removed_at, "set", propagate=True)
+def _participation_ended(participation: Participation, *_: object) -> None:
+    _forget_participant_ids(participation.__dict__.get("process"))
+    # The process may not be loaded on the participation: forget on every instance in the
+    # session with this id.
+    from sqlalchemy.orm import object_session
+
+    session = object_session(participation)
+    if session is not None:
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, Process) and obj.id == participation.process_id:
+                _forget_participant_ids(obj)
+
+
+@event.listens_for(Process, "expire", propagate=True)
+@event.listens_for(Process, "refresh", propagate=True)
+def _process_reloaded(process: Process, *_: object) -> None:
+    _forget_participant_ids(process)

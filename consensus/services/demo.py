@@ -776,9 +776,7 @@ def _strategy_signing_chapter(ctx: DemoContext) -> None:
                 )
             )
             os.chmod(key_path, 0o600)
-            public_line = sshsig.openssh_public_key_line(
-                private.public_key(), f"demo-{slug}"
-            )
+            public_line = sshsig.openssh_public_key_line(private.public_key(), f"demo-{slug}")
             (folder / "id_ed25519.pub").write_text(public_line + "\n")
             key = signing.enrol_key(
                 organisation,
@@ -800,6 +798,4 @@ def _strategy_signing_chapter(ctx: DemoContext) -> None:
         else:
             signing.set_custody(organisation, KeyCustody.PLATFORM_HELD, actor=admin)
             # No person at the keyboard here, so no re-authentication (demo only).
-            signing._platform_sign(
-                process, round_, organisation, actor=representative, proof=None
-            )
+            signing._platform_sign(process, round_, organisation, actor=representative, proof=None)

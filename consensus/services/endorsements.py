@@ -282,6 +282,11 @@ def round_tally(process: Process, round_: Round) -> RoundTally:
     )
 
 
+def minimum_needed(process: Process) -> int:
+    """How many endorsing organisations the process's rule needs at its current size."""
+    return decision_rules.minimum_endorsements(rule_settings(process), len(process.participant_ids))
+
+
 # --- Outcomes ---------------------------------------------------------------------------------
 
 
@@ -774,10 +779,12 @@ def delegations_of(user: User) -> list[Delegation]:
 # --- Who has acted (the process page's status table and the dashboard) ---------------------
 
 
-def _stance_status(round_ids: list[int]) -> dict[tuple[int, int], tuple[datetime, str]]:
+def _stance_status(
+    round_ids: list[int], organisation_ids: list[int] | None = None
+) -> dict[tuple[int, int], tuple[datetime, str]]:
     """Counted stances only (on the round's current version). The detail names the stance
     unless the process hides the tally until the round closes."""
-    rows = db.session.execute(
+    statement = (
         select(
             Stance.round_id,
             Stance.organisation_id,
@@ -793,18 +800,24 @@ def _stance_status(round_ids: list[int]) -> dict[tuple[int, int], tuple[datetime
             Stance.superseded_at.is_(None),
             Stance.version_id == Round.version_id,
         )
-    ).all()
+    )
+    if organisation_ids is not None:
+        statement = statement.where(Stance.organisation_id.in_(organisation_ids))
+    rows = db.session.execute(statement).all()
+    labels = {kind: str(label) for kind, label in STANCE_LABELS.items()}  # once, not per row
     return {
         (round_id, org_id): (
             at,
-            "" if hidden and state != RoundState.CLOSED else str(STANCE_LABELS[StanceKind(kind)]),
+            "" if hidden and state != RoundState.CLOSED else labels[StanceKind(kind)],
         )
         for round_id, org_id, at, kind, hidden, state in rows
     }
 
 
-def _clearance_status(round_ids: list[int]) -> dict[tuple[int, int], tuple[datetime, str]]:
-    rows = db.session.execute(
+def _clearance_status(
+    round_ids: list[int], organisation_ids: list[int] | None = None
+) -> dict[tuple[int, int], tuple[datetime, str]]:
+    statement = (
         select(
             Clearance.round_id, Clearance.organisation_id, Clearance.created_at, Clearance.decision
         )
@@ -814,9 +827,13 @@ def _clearance_status(round_ids: list[int]) -> dict[tuple[int, int], tuple[datet
             Clearance.superseded_at.is_(None),
             Clearance.version_id == Round.version_id,
         )
-    ).all()
+    )
+    if organisation_ids is not None:
+        statement = statement.where(Clearance.organisation_id.in_(organisation_ids))
+    rows = db.session.execute(statement).all()
+    labels = {decision: str(label) for decision, label in CLEARANCE_LABELS.items()}
     return {
-        (round_id, org_id): (at, str(CLEARANCE_LABELS[ClearanceDecision(decision)]))
+        (round_id, org_id): (at, labels[ClearanceDecision(decision)])
         for round_id, org_id, at, decision in rows
     }
 

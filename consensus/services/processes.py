@@ -714,17 +714,24 @@ class OrganisationStatus:
 
 # Round types whose "acted" comes from another feature register a provider here. A
 # provider answers for many rounds in one query:
-# provider(round_ids) -> {(round_id, organisation_id): (acted_at, detail)}
-StatusProvider = Callable[[list[int]], dict[tuple[int, int], tuple[datetime, str]]]
+# provider(round_ids, organisation_ids) -> {(round_id, organisation_id): (acted_at, detail)}
+# organisation_ids None: every organisation; otherwise only these (the dashboard asks for the
+# user's own organisations, not for the hundreds of others in each round).
+StatusProvider = Callable[
+    [list[int], list[int] | None], dict[tuple[int, int], tuple[datetime, str]]
+]
 STATUS_PROVIDERS: dict[RoundType, StatusProvider] = {}
 
 
-def _completions(round_ids: list[int]) -> dict[tuple[int, int], tuple[datetime, str]]:
-    rows = db.session.execute(
-        select(
-            RoundCompletion.round_id, RoundCompletion.organisation_id, RoundCompletion.marked_at
-        ).where(RoundCompletion.round_id.in_(round_ids))
-    ).all()
+def _completions(
+    round_ids: list[int], organisation_ids: list[int] | None = None
+) -> dict[tuple[int, int], tuple[datetime, str]]:
+    statement = select(
+        RoundCompletion.round_id, RoundCompletion.organisation_id, RoundCompletion.marked_at
+    ).where(RoundCompletion.round_id.in_(round_ids))
+    if organisation_ids is not None:
+        statement = statement.where(RoundCompletion.organisation_id.in_(organisation_ids))
+    rows = db.session.execute(statement).all()
     return {(round_id, org_id): (at, "") for round_id, org_id, at in rows}
 
 
@@ -732,8 +739,11 @@ STATUS_PROVIDERS[RoundType.DRAFTING] = _completions
 STATUS_PROVIDERS[RoundType.CONSULTATION] = _completions
 
 
-def acted_in(rounds: Iterable[Round]) -> dict[tuple[int, int], tuple[datetime, str]]:
-    """Who acted in each of these rounds: one query per round type, never per round."""
+def acted_in(
+    rounds: Iterable[Round], organisation_ids: list[int] | None = None
+) -> dict[tuple[int, int], tuple[datetime, str]]:
+    """Who acted in each of these rounds: one query per round type, never per round.
+    With organisation_ids, only those organisations are looked up."""
     by_type: dict[RoundType, list[int]] = {}
     for round_ in rounds:
         by_type.setdefault(round_.type, []).append(round_.id)
@@ -741,7 +751,7 @@ def acted_in(rounds: Iterable[Round]) -> dict[tuple[int, int], tuple[datetime, s
     for round_type, ids in by_type.items():
         provider = STATUS_PROVIDERS.get(round_type)
         if provider is not None:
-            acted.update(provider(ids))
+            acted.update(provider(ids, organisation_ids))
     return acted
 
 
@@ -797,7 +807,14 @@ def dashboard_items(user: User) -> tuple[list[TodoItem], list[tuple[Process, Rou
         .all()
     )
     open_rounds = [(p, r) for p in processes if (r := p.open_round()) and r.is_open_at(now)]
-    acted = acted_in(r for _, r in open_rounds)
+    # Facilitators see how many organisations acted; everyone else only their own.
+    acted = acted_in(r for p, r in open_rounds if user.id in p.facilitator_ids)
+    acted.update(
+        acted_in(
+            (r for p, r in open_rounds if user.id not in p.facilitator_ids),
+            organisation_ids=list(org_roles),
+        )
+    )
     open_ids = [p.id for p, _ in open_rounds] or [0]
     own: dict[int, list[Participation]] = {}
     for participation in db.session.execute(

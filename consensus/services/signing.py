@@ -1280,15 +1280,18 @@ def ssh_verify_time(cosignature: CoSignature) -> str:
 # --- Status table and round closing -----------------------------------------------------------
 
 
-def _signing_status(round_ids: list[int]) -> dict[tuple[int, int], tuple[datetime, str]]:
-    rows = db.session.execute(
-        select(
-            CoSignature.round_id,
-            CoSignature.organisation_id,
-            CoSignature.signed_at,
-            CoSignature.signer_name,
-        ).where(CoSignature.round_id.in_(round_ids), CoSignature.withdrawn_at.is_(None))
-    ).all()
+def _signing_status(
+    round_ids: list[int], organisation_ids: list[int] | None = None
+) -> dict[tuple[int, int], tuple[datetime, str]]:
+    statement = select(
+        CoSignature.round_id,
+        CoSignature.organisation_id,
+        CoSignature.signed_at,
+        CoSignature.signer_name,
+    ).where(CoSignature.round_id.in_(round_ids), CoSignature.withdrawn_at.is_(None))
+    if organisation_ids is not None:
+        statement = statement.where(CoSignature.organisation_id.in_(organisation_ids))
+    rows = db.session.execute(statement).all()
     return {(round_id, org_id): (at, name) for round_id, org_id, at, name in rows}
 
 

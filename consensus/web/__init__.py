@@ -121,6 +121,7 @@ def init_app(app: Flask) -> None:
         # (tests, CLI helpers) `g` outlives the request, so forget it explicitly.
         g.pop("_login_user", None)
         g.pop("user_session", None)
+        g.pop("_moment_memo", None)
         refresh()  # likewise Flask-Babel's cached locale
 
     @app.before_request

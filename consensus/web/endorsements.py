@@ -11,11 +11,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, lazyload
 from werkzeug.wrappers import Response
 
-from consensus import decision_rules, permissions
+from consensus import decision_rules, fragments, permissions
 from consensus.decision_rules import Reason, Rule
 from consensus.extensions import db, htmx
 from consensus.forms import EmptyForm, choices
@@ -214,6 +215,7 @@ def _stance_form(process: Process, round_: Round, formdata: bool = True) -> Stan
 
 
 def _tally_context(process: Process, round_: Round) -> dict[str, object]:
+    """What the tally fragment shows: loads every organisation's current stance."""
     tally = service.round_tally(process, round_)
     outcome = service.outcome_for(round_) if round_.state == RoundState.CLOSED else None
     result = service.outcome_result(outcome) if outcome else tally.result
@@ -233,16 +235,43 @@ def _tally_context(process: Process, round_: Round) -> dict[str, object]:
     }
 
 
+def _viewer_facts(process: Process, round_: Round) -> tuple[bool, frozenset[int] | None]:
+    """What the tally and history depend on besides the data: whether this person sees every
+    stance, and if not, which organisations' own stances they see."""
+    visible = permissions.can_see_tally(current_user, process, round_)
+    return visible, None if visible else frozenset(_my_organisation_ids())
+
+
+def _tally_html(process: Process, round_: Round) -> Markup:
+    visible, mine = _viewer_facts(process, round_)
+    return fragments.html(
+        "endorsement-tally",
+        round_.id,
+        visible,
+        mine,
+        render=lambda: render_template(
+            "endorsements/_tally.html", **_tally_context(process, round_)
+        ),
+    )
+
+
+def _history_html(process: Process, round_: Round) -> Markup:
+    visible, mine = _viewer_facts(process, round_)
+
+    def render() -> str:
+        history = service.stance_history(round_)
+        if not visible:
+            history = [s for s in history if s.organisation_id in (mine or ())]
+        return render_template("endorsements/_history.html", history=history)
+
+    return fragments.html("endorsement-history", round_.id, visible, mine, render=render)
+
+
 def _endorsement_page(
     process: Process, round_: Round, status: int = 200, **overrides: object
 ) -> tuple[str, int]:
-    context = _tally_context(process, round_)
     now = utcnow()
-    history = service.stance_history(round_)
-    if not context["visible"]:
-        mine = _my_organisation_ids()
-        history = [s for s in history if s.organisation_id in mine]
-    outcome = context["outcome"]
+    outcome = service.outcome_for(round_) if round_.state == RoundState.CLOSED else None
     statement_form = None
     if (
         outcome is not None
@@ -250,19 +279,27 @@ def _endorsement_page(
         and not process.is_published
     ):
         statement_form = OutcomeStatementForm(obj=outcome, formdata=None)
-    context.update(
-        {
-            "now": now,
-            "history": history,
-            "stance_form": _stance_form(process, round_, formdata=False)
-            if round_.is_open_at(now)
-            else None,
-            "statement_form": statement_form,
-            "can_manage": permissions.can_manage_process(current_user, process),
-            "rule_labels": RULE_LABELS,
-            "round_type_labels": ROUND_TYPE_LABELS,
-        }
-    )
+    context: dict[str, object] = {
+        "process": process,
+        "round": round_,
+        "outcome": outcome,
+        "version": _version(round_),
+        "needed": fragments.value(
+            "endorsement-needed",
+            round_.id,
+            compute=lambda: service.minimum_needed(process),
+        ),
+        "tally_html": _tally_html(process, round_),
+        "history_html": _history_html(process, round_),
+        "now": now,
+        "stance_form": _stance_form(process, round_, formdata=False)
+        if round_.is_open_at(now)
+        else None,
+        "statement_form": statement_form,
+        "can_manage": permissions.can_manage_process(current_user, process),
+        "rule_labels": RULE_LABELS,
+        "round_type_labels": ROUND_TYPE_LABELS,
+    }
     context.update(overrides)
     return render_template("endorsements/round.html", **context), status
 
@@ -281,7 +318,7 @@ def tally_fragment(slug: str, round_id: int) -> str | Response:
     process, round_ = _round_of_type(slug, round_id, RoundType.ENDORSEMENT)
     if not htmx:
         return redirect(url_for("endorsements.endorsement", slug=slug, round_id=round_id))
-    return render_template("endorsements/_tally.html", **_tally_context(process, round_))
+    return _tally_html(process, round_)
 
 
 @bp.post("/processes/<slug>/rounds/<int:round_id>/stances")

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from consensus import permissions
+from consensus import fragments, permissions
 from consensus.extensions import db
 from consensus.forms import EmptyForm
 from consensus.models import Notice, utcnow
@@ -24,7 +24,25 @@ def index() -> str:
     memberships = sorted(
         permissions.valid_memberships(current_user), key=lambda m: m.organisation.name
     )
-    todo, facilitated = processes.dashboard_items(current_user)
+    from consensus.forms.processes import ROUND_TYPE_LABELS
+
+    def render_work() -> str:
+        todo, facilitated = processes.dashboard_items(current_user)
+        return render_template(
+            "main/_dashboard_work.html",
+            todo=todo,
+            facilitated=facilitated,
+            round_type_labels=ROUND_TYPE_LABELS,
+        )
+
+    # Per person, and per set of memberships valid today (a membership can lapse at a date
+    # without anything being written).
+    work_html = fragments.html(
+        "dashboard-work",
+        current_user.id,
+        frozenset(m.id for m in memberships),
+        render=render_work,
+    )
     notices = (
         db.session.execute(
             select(Notice)
@@ -35,14 +53,10 @@ def index() -> str:
         .scalars()
         .all()
     )
-    from consensus.forms.processes import ROUND_TYPE_LABELS
-
     return render_template(
         "main/dashboard.html",
         memberships=memberships,
-        todo=todo,
-        round_type_labels=ROUND_TYPE_LABELS,
-        facilitated=facilitated,
+        work_html=work_html,
         notices=notices,
         form=EmptyForm(),
         now=utcnow(),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import date
+from datetime import date, timedelta
 
 from flask import (
     Blueprint,
@@ -27,7 +27,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from consensus import permissions
+from consensus import fragments, permissions
 from consensus.extensions import db, htmx
 from consensus.forms import EmptyForm, choices
 from consensus.forms.admin import ROLE_LABELS
@@ -339,6 +339,33 @@ def _thread_context(
     }
 
 
+def _own_comment_facts(
+    version: Version, edit_window: timedelta
+) -> tuple[int, frozenset[int]] | None:
+    """What the thread shows differently to the author of some of its comments: their Edit
+    buttons (while the edit window lasts) and Remove buttons. None for everyone else."""
+    if not current_user.is_authenticated:
+        return None
+    own = db.session.execute(
+        select(Comment.id, Comment.created_at).where(
+            Comment.version_id == version.id,
+            Comment.author_id == current_user.id,
+            Comment.deleted_at.is_(None),
+        )
+    ).all()
+    if not own:
+        return None
+    now = utcnow()
+    return current_user.id, frozenset(i for i, at in own if now - at <= edit_window)
+
+
+def _voice_key(form: object) -> tuple[tuple[str, str], ...] | None:
+    """The organisations the comment form offers ("on behalf of"), as a key."""
+    if form is None:
+        return None
+    return tuple((str(c.value), str(c.label)) for c in form.organisation_id.choices)  # type: ignore[attr-defined]
+
+
 @bp.get("/<int:position_id>/versions/<int:number>")
 @login_required
 def version(slug: str, position_id: int, number: int) -> str:
@@ -346,8 +373,6 @@ def version(slug: str, position_id: int, number: int) -> str:
     position = load_position(process, position_id)
     version = load_version(position, number)
     current, target = service.round_version(process, position)
-    comments = service.load_comments([version.id])
-    grouped = service.threads(comments)
     amendments = service.load_amendments(position.id, version.id)
     by_anchor: dict[str, list[Amendment]] = {}
     for amendment in amendments:
@@ -363,23 +388,49 @@ def version(slug: str, position_id: int, number: int) -> str:
     if _can_manage(process) and scheduled:
         pin_form = PinForm(prefix="pin")
         pin_form.round_id.choices = choices((r.id, r.title) for r in scheduled)
-    comment_counts: dict[str | None, int] = {}
-    for comment in comments:
-        comment_counts[comment.paragraph_anchor] = (
-            comment_counts.get(comment.paragraph_anchor, 0) + 1
+    thread_context = _thread_context(process, position, version, target)
+    comment_form = thread_context["comment_form"]
+    open_anchor = request.args.get("open", "")[:64]
+
+    def render_body() -> str:
+        comments = service.load_comments([version.id])
+        comment_counts: dict[str | None, int] = {}
+        for comment in comments:
+            comment_counts[comment.paragraph_anchor] = (
+                comment_counts.get(comment.paragraph_anchor, 0) + 1
+            )
+        return render_template(
+            "positions/_version_body.html",
+            threads=service.threads(comments),
+            comment_counts=comment_counts,
+            amendments_by_anchor=by_anchor,
+            can_propose=can_propose,
+            open_anchor=open_anchor,
+            **thread_context,
         )
+
+    # The fragment depends on the data (the audit head) and on these facts of the viewer.
+    body_html = fragments.html(
+        "version-body",
+        version.id,
+        thread_context["can_start"],
+        can_propose,
+        _voice_key(comment_form),
+        thread_context["can_manage"],
+        _own_comment_facts(version, thread_context["edit_window"]),  # type: ignore[arg-type]
+        open_anchor,
+        render=render_body,
+    )
     return render_template(
         "positions/version.html",
         current=current,
         target=target,
-        threads=grouped,
-        comment_counts=comment_counts,
+        body_html=body_html,
         amendments=amendments,
-        amendments_by_anchor=by_anchor,
         can_propose=can_propose,
         pin_form=pin_form,
         rounds_about=[r for r in process.rounds if r.version_id == version.id],
-        **_thread_context(process, position, version, target),
+        **thread_context,
     )
 
 

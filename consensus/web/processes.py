@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from consensus import permissions
+from consensus import fragments, permissions
 from consensus.extensions import db
 from consensus.forms import EmptyForm, choices
 from consensus.forms.processes import (
@@ -113,11 +114,9 @@ def index() -> str:
                 )
             )
         )
-    visible = [
-        p
-        for p in db.session.execute(statement).scalars()
-        if permissions.can_view_process(current_user, p)
-    ]
+    candidates = list(db.session.execute(statement).scalars())
+    Process.prime_participant_ids(candidates)
+    visible = [p for p in candidates if permissions.can_view_process(current_user, p)]
     themes = sorted({t.name for p in visible for t in p.themes})
     return render_template(
         "processes/index.html",
@@ -173,7 +172,6 @@ def show(slug: str) -> str:
     process = load_process(slug)
     now = utcnow()
     current = process.open_round()
-    statuses = service.response_status(process, current) if current else []
     act_form = None
     if current is not None and current.is_open_at(now):
         act_form = _act_form(process, Action.MARK_INPUT_COMPLETE, current)
@@ -181,11 +179,30 @@ def show(slug: str) -> str:
         "processes/show.html",
         process=process,
         current=current,
-        statuses=statuses,
+        status_html=status_html(process, current) if current else "",
+        participants_html=fragments.html(
+            "process-participants",
+            process.id,
+            render=lambda: render_template("processes/_participants.html", process=process),
+        ),
         now=now,
         can_manage=permissions.can_manage_process(current_user, process),
         act_form=act_form,
         remind_form=EmptyForm(),
+    )
+
+
+def status_html(process: Process, round_: Round) -> Markup:
+    """Who has acted in a round: the same for every viewer, so one cached fragment."""
+    return fragments.html(
+        "round-status",
+        round_.id,
+        render=lambda: render_template(
+            "processes/_status.html",
+            process=process,
+            round=round_,
+            statuses=service.response_status(process, round_),
+        ),
     )
 
 
@@ -209,7 +226,6 @@ def round_page(slug: str, round_id: int) -> str:
     process = load_process(slug)
     round_ = load_round(process, round_id)
     now = utcnow()
-    statuses = service.response_status(process, round_)
     act_form = (
         _act_form(process, Action.MARK_INPUT_COMPLETE, round_)
         if round_.type in {RoundType.DRAFTING, RoundType.CONSULTATION}
@@ -219,7 +235,7 @@ def round_page(slug: str, round_id: int) -> str:
         "processes/round.html",
         process=process,
         round=round_,
-        statuses=statuses,
+        status_html=status_html(process, round_),
         now=now,
         can_manage=permissions.can_manage_process(current_user, process),
         act_form=act_form,

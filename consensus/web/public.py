@@ -13,6 +13,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, render_template, stream_with_context
 from sqlalchemy import select
 
+from consensus import fragments
 from consensus.extensions import db
 from consensus.forms.processes import RULE_LABELS
 from consensus.models import Process, Round, StanceKind
@@ -37,6 +38,12 @@ def index() -> str:
 @bp.get("/<slug>")
 def process(slug: str) -> str:
     process = load_published(slug)
+    body_html = fragments.html("public-process", process.id, render=lambda: _body(process))
+    return render_template("public/process.html", process=process, body_html=body_html)
+
+
+def _body(process: Process) -> str:
+    """The page body: every outcome with its table, and the co-signatures checked."""
     outcomes = []
     for outcome in service.outcomes_of(process):
         round_ = db.session.get(Round, outcome.round_id)
@@ -70,7 +77,7 @@ def process(slug: str) -> str:
     from consensus.web.signing import public_signature_context
 
     return render_template(
-        "public/process.html",
+        "public/_process_body.html",
         process=process,
         outcomes=outcomes,
         rule_labels=RULE_LABELS,
@@ -82,12 +89,23 @@ def process(slug: str) -> str:
 def board(slug: str) -> Response:
     """One JSON object per line, every stance ever cast, in recorded order."""
     process = load_published(slug)
+    key = fragments.key("public-board", process.id)
+    cached = fragments.get(key)
+    if isinstance(cached, str):
+        body: str | Iterator[str] = cached
+    else:
 
-    def lines() -> Iterator[str]:
-        for line in service.board_lines(process):
-            yield json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n"
+        def lines() -> Iterator[str]:
+            # Streamed (the board grows with every stance) and kept when it fits the cache.
+            kept: list[str] = []
+            for line in service.board_lines(process):
+                text = json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n"
+                kept.append(text)
+                yield text
+            fragments.put(key, "".join(kept))
 
-    response = Response(stream_with_context(lines()), mimetype="application/jsonl")
+        body = stream_with_context(lines())
+    response = Response(body, mimetype="application/jsonl")
     response.headers["Content-Disposition"] = f'inline; filename="{process.slug}-board.jsonl"'
     return response
 

@@ -517,8 +517,9 @@ def public_signature_context(process: Process) -> dict[str, object]:
 @bp.get("/public/<slug>/signatures")
 def public_signatures(slug: str) -> str:
     process = load_public_process(slug)
-    return render_template("signing/public.html", process=process,
-                           **public_signature_context(process))
+    return render_template(
+        "signing/public.html", process=process, **public_signature_context(process)
+    )
 
 
 @bp.get("/public/<slug>/verification-<bundle_slug>.zip")

@@ -1,0 +1,189 @@
+"""Rendered parts of long pages, cached per worker process and keyed by the audit log's head.
+
+Every state change writes an audit event in the same transaction (a platform rule), so the
+head of the audit log — its size and its frontier of subtree hashes — names exactly one state
+of everything a page can show. A fragment rendered from data read *after* the head was read
+is therefore correct for every later request that reads the same head: there is no
+invalidation code to forget and no time-to-live to tune. A change anywhere moves the head
+and every key with it; the old entries age out of the LRU.
+
+What stays outside a fragment, and why:
+
+- whatever depends on the viewer (forms for their organisation, buttons on their own
+  comments): the caller adds the facts the fragment depends on to its key, or renders that
+  part per request;
+- whatever depends on the clock without an audit event (an edit window that passes): never
+  cached, or keyed by the facts it depends on;
+- the CSRF token: a fragment may contain this session's token (button forms); it is stored
+  as a placeholder and put back per request.
+
+The cache works only for GET and HEAD requests with nothing pending in the database session
+(a request that changed something renders from its own, uncommitted view of the data).
+Setting CONSENSUS_FRAGMENT_CACHE_MB=0 switches it off. After restoring a backup, restart the
+application: the cache lives in the workers' memory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
+from flask import Flask, current_app, g, has_request_context, request
+from flask_babel import get_locale, get_timezone
+from markupsafe import Markup
+from sqlalchemy import select
+
+from consensus.extensions import db
+
+T = TypeVar("T")
+
+_TOKEN_PLACEHOLDER = "\x00csrf-token\x00"  # noqa: S105  # nosec B105 - a marker, not a secret
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+class LRU:
+    """A size-bounded least-recently-used map, safe for threaded servers."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.used = 0
+        self._items: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable) -> object | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return found[0]
+
+    def put(self, key: Hashable, value: object, size: int) -> None:
+        if size > self.max_bytes // 4:  # one page must not flush everything else
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.used -= old[1]
+            self._items[key] = (value, size)
+            self.used += size
+            while self.used > self.max_bytes and self._items:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self.used -= dropped
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.used = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def init_app(app: Flask) -> None:
+    mib = int(app.config.get("FRAGMENT_CACHE_MB", 64))
+    app.extensions["consensus.fragments"] = LRU(mib * 1024 * 1024) if mib > 0 else None
+
+    @app.teardown_request
+    def forget_state(_error: BaseException | None) -> None:
+        # `g` belongs to the app context, which may outlive the request (tests, CLI).
+        g.pop("_fragment_state", None)
+
+
+def _cache() -> LRU | None:
+    return current_app.extensions.get("consensus.fragments")  # type: ignore[no-any-return]
+
+
+def state() -> tuple[int, bytes] | None:
+    """The audit log's head as this request sees it, or None when caching cannot be used.
+
+    Read once per request and before the data of any fragment: a fragment is then at least as
+    new as its key, on SQLite (one snapshot per transaction) and on PostgreSQL (read
+    committed: a later statement never sees less than an earlier one).
+    """
+    if not has_request_context() or request.method not in _SAFE_METHODS or _cache() is None:
+        return None
+    session = db.session
+    if session.new or session.dirty or session.deleted:
+        return None
+    if "_fragment_state" not in g:
+        from consensus.models import AuditLogHead
+
+        row = session.execute(
+            select(AuditLogHead.size, AuditLogHead.frontier).where(AuditLogHead.id == 1)
+        ).first()
+        g._fragment_state = (int(row[0]), bytes(row[1])) if row is not None else (0, b"")
+    return g._fragment_state  # type: ignore[no-any-return]
+
+
+def _key(name: str, parts: tuple[Hashable, ...]) -> Hashable | None:
+    head = state()
+    if head is None:
+        return None
+    return (name, parts, head, str(get_locale()), str(get_timezone()))
+
+
+def key(name: str, *parts: Hashable) -> Hashable | None:
+    """The key of a cached part for this request (None: do not cache), for get/put."""
+    return _key(name, parts)
+
+
+def get(key: Hashable | None) -> object | None:
+    cache = _cache()
+    return cache.get(key) if key is not None and cache is not None else None
+
+
+def put(key: Hashable | None, text: str) -> None:
+    """Keep a text (no CSRF token in it: use html() for rendered HTML)."""
+    cache = _cache()
+    if key is not None and cache is not None:
+        cache.put(key, text, len(text))
+
+
+def value(name: str, *parts: Hashable, compute: Callable[[], T], size: int = 1024) -> T:
+    """A computed value (plain data, never ORM objects) for this state of the database."""
+    key = _key(name, parts)
+    cache = _cache()
+    if key is None or cache is None:
+        return compute()
+    found = cache.get(key)
+    if found is not None:
+        return found  # type: ignore[return-value]
+    result = compute()
+    cache.put(key, result, size)
+    return result
+
+
+def html(name: str, *parts: Hashable, render: Callable[[], str]) -> Markup:
+    """Rendered HTML for this state of the database, viewer facts in `parts`."""
+    key = _key(name, parts)
+    cache = _cache()
+    if key is None or cache is None:
+        return Markup(render())  # noqa: S704 - rendered by Jinja with autoescape  # nosec B704
+    token = _session_token()
+    found = cache.get(key)
+    if isinstance(found, str):
+        text = found
+        if token and _TOKEN_PLACEHOLDER in text:
+            text = text.replace(_TOKEN_PLACEHOLDER, token)
+        return Markup(text)  # noqa: S704 - rendered by Jinja with autoescape  # nosec B704
+    text = str(render())
+    stored = text.replace(token, _TOKEN_PLACEHOLDER) if token else text
+    cache.put(key, stored, len(stored))
+    return Markup(text)  # noqa: S704 - rendered by Jinja with autoescape  # nosec B704
+
+
+def _session_token() -> str:
+    """This session's CSRF token (the one the page's forms carry), or "" outside a request."""
+    from flask_wtf.csrf import generate_csrf
+
+    try:
+        return str(generate_csrf())
+    except Exception:  # no secret key or no session: nothing to protect in the fragment
+        return ""
