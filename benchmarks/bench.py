@@ -472,7 +472,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 measured(result, wrk(base + path, script=BENCH / "wrk" / "get.lua", **load))
                 ceiling[name] = result
         ceiling_b = ceiling["ceiling (b) row"].rps
-        with gunicorn("consensus:create_app()", env, args.workers, ROOT) as (server, base):
+        with gunicorn("consensus.wsgi:app", env, args.workers, ROOT) as (server, base):
             cookie, _ = login_http(base, people["voters"][0][1])
             sessions = [login_http(base, email) for _, email in people["voters"]]
             for page in pages:

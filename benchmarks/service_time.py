@@ -36,6 +36,9 @@ def main() -> None:
         if args.only:
             pages = [p for p in pages if any(o in p.name for o in args.only)]
         app.config["WTF_CSRF_ENABLED"] = False
+        import gc
+
+        gc.freeze()  # as consensus.wsgi does under gunicorn
         client = app.test_client(use_cookies=True)
         email = people["voters"][0][1]
         answer = client.post("/login", data={"email": email, "password": bench.PASSWORD})
@@ -58,8 +61,10 @@ def main() -> None:
                 started = time.perf_counter()
                 once()
                 times.append((time.perf_counter() - started) * 1000)
-            print(f"{page.name:<26} {status} median {statistics.median(times):7.1f} ms  "
-                  f"min {min(times):7.1f} ms")
+            print(
+                f"{page.name:<26} {status} median {statistics.median(times):7.1f} ms  "
+                f"min {min(times):7.1f} ms"
+            )
             if args.profile and args.profile in page.name:
                 from pyinstrument import Profiler
 

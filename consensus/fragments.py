@@ -91,9 +91,14 @@ def init_app(app: Flask) -> None:
     app.extensions["consensus.fragments"] = LRU(mib * 1024 * 1024) if mib > 0 else None
 
     @app.teardown_request
-    def forget_state(_error: BaseException | None) -> None:
+    def forget_at_teardown(_error: BaseException | None) -> None:
         # `g` belongs to the app context, which may outlive the request (tests, CLI).
-        g.pop("_fragment_state", None)
+        forget_state()
+
+
+def forget_state() -> None:
+    """Read the head again at the next use (after this request committed a change)."""
+    g.pop("_fragment_state", None)
 
 
 def _cache() -> LRU | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import lazyload
 
 from consensus.extensions import db
@@ -670,6 +670,39 @@ def tick(now: datetime | None = None) -> int:
         changes += 1
     db.session.flush()
     return changes
+
+
+def next_due_at() -> datetime | None:
+    """The earliest moment at which `tick` has something to do (None: nothing planned).
+
+    Only an audited change can move it (a round opened, closed, extended or planned, a
+    publication scheduled), so the per-request check caches it by the audit log's head
+    (consensus.fragments) and compares it with the clock: no query on most requests.
+    """
+    closing = (
+        select(func.min(Round.closes_at))
+        .join(Process)
+        .where(Round.state == RoundState.OPEN, Process.state == ProcessState.ACTIVE)
+        .scalar_subquery()
+    )
+    opening = (
+        select(func.min(Round.opens_at))
+        .join(Process)
+        .where(Round.state == RoundState.SCHEDULED, Process.state == ProcessState.ACTIVE)
+        .scalar_subquery()
+    )
+    publishing = (
+        select(func.min(Process.publish_at))
+        .where(
+            Process.publish_at.is_not(None),
+            Process.published_at.is_(None),
+            Process.state != ProcessState.WITHDRAWN,
+        )
+        .scalar_subquery()
+    )
+    moments = db.session.execute(select(closing, opening, publishing)).one()
+    found = [m for m in moments if m is not None]
+    return min(found) if found else None
 
 
 def something_is_due(now: datetime | None = None) -> bool:

@@ -129,11 +129,16 @@ def init_app(app: Flask) -> None:
         """Rounds open and close at their times even without cron: one cheap query."""
         if request.endpoint == "static":
             return
+        from consensus import fragments
+        from consensus.models import utcnow
         from consensus.services import processes
 
-        if processes.something_is_due():
+        # The next due moment only moves with an audited change: cached by the log's head.
+        (due,) = fragments.value("clock-next-due", compute=lambda: (processes.next_due_at(),))
+        if due is not None and due <= utcnow() and processes.something_is_due():
             processes.tick()
             db.session.commit()
+            fragments.forget_state()  # the tick moved the head
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> tuple[str, int]:

@@ -26,6 +26,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, lazyload, selectinload
 
 from consensus import fragments, permissions
 from consensus.extensions import db, htmx
@@ -58,6 +59,7 @@ from consensus.models import (
     Process,
     RoundState,
     RoundType,
+    User,
     Version,
     utcnow,
 )
@@ -101,7 +103,17 @@ def labels() -> dict[str, object]:
 
 def load_position(process: Process, position_id: int) -> Position:
     position = db.session.execute(
-        select(Position).where(Position.id == position_id, Position.process_id == process.id)
+        select(Position)
+        .where(Position.id == position_id, Position.process_id == process.id)
+        # Paragraphs are loaded for the one or two versions a page shows, when it shows them
+        # (not for every version, and not at all when the text comes from the cache); the
+        # authors' memberships are never shown.
+        .options(
+            selectinload(Position.versions).options(
+                lazyload(Version.paragraphs),
+                joinedload(Version.created_by).lazyload(User.memberships),
+            )
+        )
     ).scalar_one_or_none()
     if position is None:
         abort(404)
@@ -573,7 +585,14 @@ def diff(slug: str, position_id: int) -> str:
         "positions/diff.html",
         process=process,
         position=position,
-        result=service.compare(old, new),
+        # Versions never change: the comparison is kept (plain data) with the cache.
+        result=service.VersionDiff(
+            old,
+            new,
+            fragments.value(
+                "version-diff", old.id, new.id, compute=lambda: service.compare(old, new).changes
+            ),
+        ),
         view=view,
     )
 

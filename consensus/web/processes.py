@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from consensus import fragments, permissions
@@ -31,6 +32,7 @@ from consensus.models import (
     Organisation,
     Participation,
     Process,
+    ProcessFacilitator,
     ProcessState,
     ProcessTheme,
     Round,
@@ -63,8 +65,24 @@ def labels() -> dict[str, object]:
 
 def load_process(slug: str) -> Process:
     """404 for a missing process and for one this person may not see (no leak)."""
-    process = db.session.execute(select(Process).where(Process.slug == slug)).scalar_one_or_none()
-    if process is None or not permissions.can_view_process(current_user, process):
+    process = db.session.execute(
+        select(Process)
+        .where(Process.slug == slug)
+        # The facilitators' names are shown, their memberships never.
+        .options(
+            selectinload(Process.facilitators)
+            .joinedload(ProcessFacilitator.user)
+            .lazyload(User.memberships)
+        )
+    ).scalar_one_or_none()
+    if process is None:
+        abort(404)
+    # Hundreds of ids at national scale: kept for this state of the data (GET requests).
+    ids = fragments.value(
+        "participant-ids", process.id, compute=lambda: frozenset(process.participant_ids)
+    )
+    process.__dict__["_participant_ids"] = set(ids)
+    if not permissions.can_view_process(current_user, process):
         abort(404)
     return process
 
