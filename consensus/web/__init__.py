@@ -122,6 +122,7 @@ def init_app(app: Flask) -> None:
         g.pop("_login_user", None)
         g.pop("user_session", None)
         g.pop("_moment_memo", None)
+        g.pop("csrf_token", None)  # Flask-WTF keeps the signed token of this request here
         refresh()  # likewise Flask-Babel's cached locale
 
     @app.before_request

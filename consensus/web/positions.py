@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from datetime import date, timedelta
 
 from flask import (
@@ -25,8 +26,9 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, lazyload, selectinload
+from sqlalchemy.orm import defer, joinedload, lazyload, selectinload
 
 from consensus import fragments, permissions
 from consensus.extensions import db, htmx
@@ -371,11 +373,23 @@ def _own_comment_facts(
     return current_user.id, frozenset(i for i, at in own if now - at <= edit_window)
 
 
-def _voice_key(form: object) -> tuple[tuple[str, str], ...] | None:
-    """The organisations the comment form offers ("on behalf of"), as a key."""
-    if form is None:
-        return None
-    return tuple((str(c.value), str(c.label)) for c in form.organisation_id.choices)  # type: ignore[attr-defined]
+_VOICE_SLOT = re.compile("\x00voices:([^\x00]*)\x00")
+
+
+def _voice_slot(fid: str) -> Markup:
+    """Where a cached page's comment forms say "on behalf of": filled per viewer."""
+    return Markup("\x00voices:%s\x00") % fid  # noqa: S704 - fid is escaped by Markup's %  # nosec B704
+
+
+def _fill_voice_slots(html: Markup, form: CommentForm | None) -> Markup:
+    """Put this viewer's organisations into every comment form of a cached fragment."""
+    if form is None or "\x00voices:" not in html:
+        return html
+    # Rendered once with a stand-in for the form's id, then copied into each form.
+    snippet = render_template("positions/_comment_voices.html", comment_form=form, fid="\x01")
+    return Markup(  # noqa: S704 - both parts rendered by Jinja with autoescape  # nosec B704
+        _VOICE_SLOT.sub(lambda m: snippet.replace("\x01", m.group(1)), html)
+    )
 
 
 @bp.get("/<int:position_id>/versions/<int:number>")
@@ -418,6 +432,7 @@ def version(slug: str, position_id: int, number: int) -> str:
             amendments_by_anchor=by_anchor,
             can_propose=can_propose,
             open_anchor=open_anchor,
+            voice_slots=_voice_slot,
             **thread_context,
         )
 
@@ -427,7 +442,7 @@ def version(slug: str, position_id: int, number: int) -> str:
         version.id,
         thread_context["can_start"],
         can_propose,
-        _voice_key(comment_form),
+        comment_form is not None,
         thread_context["can_manage"],
         _own_comment_facts(version, thread_context["edit_window"]),  # type: ignore[arg-type]
         open_anchor,
@@ -437,7 +452,7 @@ def version(slug: str, position_id: int, number: int) -> str:
         "positions/version.html",
         current=current,
         target=target,
-        body_html=body_html,
+        body_html=_fill_voice_slots(body_html, comment_form),  # type: ignore[arg-type]
         amendments=amendments,
         can_propose=can_propose,
         pin_form=pin_form,
@@ -1165,9 +1180,20 @@ def process_page_helpers() -> dict[str, object]:
     """For the includes on the process and round pages (templates/positions/_*.html)."""
 
     def positions_of(process: Process) -> list[Position]:
+        # Only the list with each latest version's number and hash: no texts, paragraphs
+        # or authors.
         return list(
             db.session.execute(
-                select(Position).where(Position.process_id == process.id).order_by(Position.id)
+                select(Position)
+                .where(Position.process_id == process.id)
+                .order_by(Position.id)
+                .options(
+                    selectinload(Position.versions).options(
+                        defer(Version.body),
+                        lazyload(Version.paragraphs),
+                        lazyload(Version.created_by),
+                    )
+                )
             ).scalars()
         )
 

@@ -1,0 +1,164 @@
+"""The fragment cache (consensus.fragments): long parts of pages rendered once per state of the
+data, and never shown to someone they were not rendered for.
+
+These tests look for the ways a cache goes wrong in front of a user: a stale page after a
+change, one viewer's buttons, organisations or CSRF token shown to another, a clock-bound
+button that outlives its time.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+
+from flask import Flask
+
+from consensus import fragments
+from consensus.extensions import db
+from consensus.models import MembershipRole, StanceKind, utcnow
+from consensus.services import audit
+from consensus.services import endorsements as endorsement_service
+from consensus.services import positions as position_service
+from tests.endorsement_support import make_world
+from tests.helpers import give_session
+from tests.web.test_positions import build_world
+
+
+def _cache(app: Flask) -> fragments.LRU:
+    cache = app.extensions["consensus.fragments"]
+    assert cache is not None, "the tests run with the fragment cache on"
+    return cache
+
+
+def _token_of(html: str) -> str:
+    match = re.search(r'"X-CSRFToken": "([^"]+)"', html)
+    assert match, "every page carries the session's CSRF token for htmx"
+    return match.group(1)
+
+
+def test_a_second_view_comes_from_the_cache_and_a_change_shows_at_once(app, login_as):
+    w = make_world()
+    a, b = w.orgs[0], w.orgs[1]
+    page = f"/processes/{w.process.slug}/rounds/{w.round.id}/endorsement"
+    client = login_as(w.reps[a.id])
+    first = client.get(page).text
+    hits = _cache(app).hits
+    assert client.get(page).text == first
+    assert _cache(app).hits > hits
+    endorsement_service.cast_stance(
+        w.round, actor=w.reps[b.id], organisation=b, kind=StanceKind.OBJECT, text="Niet zo."
+    )
+    db.session.commit()
+    assert "Niet zo." in client.get(page).text
+
+
+def test_every_audited_change_moves_the_key(app):
+    with app.test_request_context("/"):
+        before = fragments.state()
+    audit.record("test.event", actor=None, object_type="test", object_id=1, payload={})
+    db.session.commit()
+    with app.test_request_context("/"):
+        after = fragments.state()
+    assert before is not None and after is not None and before != after
+
+
+def test_no_cache_for_requests_that_change_things(app):
+    with app.test_request_context("/", method="POST"):
+        assert fragments.state() is None
+        assert fragments.html("x", render=lambda: "<p>a</p>") == "<p>a</p>"
+    assert len(_cache(app)) == 0
+
+
+def test_a_hidden_tally_is_not_shared_between_organisations(app, login_as):
+    w = make_world(hide_tally_until_closed=True)
+    a, b = w.orgs[0], w.orgs[1]
+    endorsement_service.cast_stance(
+        w.round, actor=w.reps[a.id], organisation=a, kind=StanceKind.OBJECT, text="Geheim."
+    )
+    db.session.commit()
+    page = f"/processes/{w.process.slug}/rounds/{w.round.id}/endorsement"
+    assert "Geheim." in login_as(w.reps[a.id]).get(page).text  # a's view is cached first
+    assert "Geheim." not in login_as(w.reps[b.id]).get(page).text
+
+
+def test_the_comment_form_speaks_for_each_viewers_own_organisation(app, login_as):
+    w = build_world()
+    page = w.url("/versions/1")
+    vng_view = login_as(w.person("vng")).get(page).text
+    hits = _cache(app).hits
+    ipo_view = login_as(w.person("ipo")).get(page).text
+    assert _cache(app).hits > hits, "the text and threads are shared between viewers"
+    assert f'name="organisation_id" value="{w.vng.id}"' in vng_view
+    assert f'name="organisation_id" value="{w.ipo.id}"' not in vng_view
+    assert f'name="organisation_id" value="{w.ipo.id}"' in ipo_view
+    assert f'name="organisation_id" value="{w.vng.id}"' not in ipo_view
+    assert "\x00" not in vng_view + ipo_view
+
+
+def test_each_session_gets_its_own_csrf_token_in_cached_forms(app):
+    w = build_world()
+    author = w.person("vng")
+    position_service.add_comment(
+        w.v1, w.process, actor=author, organisation=w.vng, body="Mijn punt."
+    )
+    db.session.commit()
+    page = w.url("/versions/1")
+    first = give_session(app, app.test_client(), author).get(page).text
+    second = give_session(app, app.test_client(), author).get(page).text
+    one, two = _token_of(first), _token_of(second)
+    assert one != two
+    # The author's Remove button is a small form inside the cached thread.
+    assert f'name="csrf_token" value="{two}"' in second
+    assert one not in second
+
+
+def test_the_edit_button_goes_when_the_edit_window_passes(app, login_as):
+    w = build_world()
+    author = w.person("vng")
+    comment = position_service.add_comment(
+        w.v1, w.process, actor=author, organisation=w.vng, body="Eerst."
+    )
+    db.session.commit()
+    page = w.url("/versions/1")
+    edit = w.url(f"/comments/{comment.id}/edit")
+    client = login_as(author)
+    assert edit in client.get(page).text
+    # Time passes; nothing is written, so the audit log's head stays where it was.
+    comment.created_at = utcnow() - timedelta(minutes=16)
+    db.session.commit()
+    assert edit not in client.get(page).text
+
+
+def test_the_clock_still_closes_rounds_on_time(app, login_as):
+    w = make_world()
+    w.round.closes_at = utcnow() + timedelta(seconds=1.5)
+    db.session.commit()
+    client = login_as(w.reps[w.orgs[0].id])
+    page = f"/processes/{w.process.slug}/rounds/{w.round.id}/endorsement"
+    assert client.get(page).status_code == 200  # the next due moment is now cached
+    time.sleep(1.6)  # the deadline passes; nothing is written
+    client.get(page)
+    db.session.refresh(w.round)
+    assert w.round.state.value == "closed"
+
+
+def test_a_membership_that_lapses_changes_the_dashboard(app, login_as):
+    w = make_world()
+    rep = w.reps[w.orgs[0].id]
+    client = login_as(rep)
+    assert w.process.title in client.get("/").text
+    membership = next(m for m in rep.memberships if m.role == MembershipRole.REPRESENTATIVE)
+    membership.valid_until = utcnow() - timedelta(days=1)
+    db.session.commit()
+    assert w.process.title not in client.get("/").text
+
+
+def test_the_cache_keeps_to_its_size(app):
+    cache = fragments.LRU(max_bytes=1000)
+    for i in range(10):
+        cache.put(i, "x" * 200, 200)
+    assert cache.used <= 1000 and len(cache) == 5
+    assert cache.get(0) is None and cache.get(9) == "x" * 200
+    cache.put("big", "y" * 400, 400)  # larger than a quarter: not kept
+    assert cache.get("big") is None
