@@ -71,6 +71,8 @@ class Result:
     requests: int = 0
     errors: int = 0
     wrk_bytes: int | None = None  # average bytes per response under load (with headers)
+    miss_ms: float | None = None  # in-process service time, nothing cached
+    hit_ms: float | None = None  # in-process service time, long parts from the cache
     note: str = ""
 
 
@@ -289,8 +291,9 @@ def login_http(base: str, email: str) -> tuple[str, str]:
 # --- In-process: SQL statements and sizes -----------------------------------------------------
 
 
-def instrument(app: Any, pages: list[Page], people: dict[str, Any]) -> dict[str, dict[str, int]]:
-    """One request per page through the test client, counting SQL statements."""
+def instrument(app: Any, pages: list[Page], people: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Requests per page through the test client: SQL statements (of the cached request),
+    size and the in-process service time with and without the fragment cache."""
     from sqlalchemy import event
 
     from consensus.extensions import db
@@ -308,31 +311,45 @@ def instrument(app: Any, pages: list[Page], people: dict[str, Any]) -> dict[str,
     if answer.status_code != 302:
         raise SystemExit(f"in-process login failed ({answer.status_code})")
     anonymous = app.test_client()
-    found: dict[str, dict[str, int]] = {}
+    found: dict[str, dict[str, Any]] = {}
     with app.app_context():
         engine = db.engine
     event.listen(engine, "before_cursor_execute", count)
+    cache = app.extensions.get("consensus.fragments")
+
+    def once(page: Page, http: Any) -> Any:
+        if page.method == "POST":
+            token = csrf_token(http.get("/").get_data(as_text=True))
+            statements.clear()
+            form = {
+                **page.form,
+                "csrf_token": token,
+                "organisation_id": str(people["voters"][0][0]),
+            }
+            return http.post(page.path, data=form)
+        return http.get(page.path)
+
     try:
         for page in pages:
             http = anonymous if page.path.startswith("/public") else client
-            for _ in range(2):  # the second request: warm caches, as under load
+            once(page, http).get_data()  # templates compiled, connections open
+            # Service time in-process: with nothing cached (the first view after a change)
+            # and then with the page's long parts in the fragment cache (the next views).
+            timings = []
+            for clear in (True, False):
+                if clear and cache is not None:
+                    cache.clear()
                 statements.clear()
-                if page.method == "POST":
-                    token = csrf_token(http.get("/").get_data(as_text=True))
-                    statements.clear()
-                    form = {
-                        **page.form,
-                        "csrf_token": token,
-                        "organisation_id": str(people["voters"][0][0]),
-                    }
-                    response = http.post(page.path, data=form)
-                else:
-                    response = http.get(page.path)
+                started = time.perf_counter()
+                response = once(page, http)
                 body = response.get_data()
+                timings.append((time.perf_counter() - started) * 1000)
             found[page.name] = {
                 "sql": len(statements),
                 "bytes": len(body),
                 "status": response.status_code,
+                "miss_ms": round(timings[0], 1),
+                "hit_ms": round(timings[1], 1),
             }
     finally:
         event.remove(engine, "before_cursor_execute", count)
@@ -473,7 +490,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 ceiling[name] = result
         ceiling_b = ceiling["ceiling (b) row"].rps
         with gunicorn("consensus.wsgi:app", env, args.workers, ROOT) as (server, base):
-            cookie, _ = login_http(base, people["voters"][0][1])
             sessions = [login_http(base, email) for _, email in people["voters"]]
             for page in pages:
                 result = results[page.name]
@@ -500,10 +516,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 else:
                     public = page.path.startswith("/public")
+                    # 64 different representatives (64 organisations) take turns, so a
+                    # page is measured as many people see it, not as one person reloading.
+                    get_env = {} if public else {"BENCH_COOKIES": "\n".join(c for c, _ in sessions)}
+                    if args.warmup:
+                        wrk(
+                            base + page.path,
+                            script=BENCH / "wrk" / "get.lua",
+                            extra_env=get_env,
+                            **{**load, "duration": args.warmup},
+                        )
                     figures = wrk(
                         base + page.path,
                         script=BENCH / "wrk" / "get.lua",
-                        extra_env={} if public else {"BENCH_COOKIES": cookie},
+                        extra_env=get_env,
                         **load,
                     )
                 measured(result, figures)
@@ -550,7 +576,7 @@ def verdict(row: dict[str, Any]) -> str:
 def table(report: dict[str, Any]) -> str:
     header = (
         f"{'page':<22} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
-        f"{'vs (b)':>7} {'SQL':>4} {'bytes':>9} {'errors':>6}  target  note"
+        f"{'vs (b)':>7} {'SQL':>4} {'bytes':>9} {'errors':>6} {'miss':>6} {'hit':>5}  target  note"
     )
     lines = [header, "-" * len(header)]
     for row in [*report["ceiling"].values(), *report["pages"]]:
@@ -558,11 +584,18 @@ def table(report: dict[str, Any]) -> str:
         sql = "" if row["sql"] is None else str(row["sql"])
         size = "" if row["bytes"] is None else f"{row['bytes']:,}"
         target = verdict(row) if row["sql"] is not None else ""
+        miss = "" if row.get("miss_ms") is None else f"{row['miss_ms']:.1f}"
+        hit = "" if row.get("hit_ms") is None else f"{row['hit_ms']:.1f}"
         lines.append(
             f"{row['name']:<22} {row['rps']:>8.0f} {row['p50_ms']:>7.1f} {row['p95_ms']:>7.1f} "
-            f"{row['p99_ms']:>7.1f} {ratio:>7} {sql:>4} {size:>9} {row['errors']:>6}  "
-            f"{target:<6}  {row['note']}"
+            f"{row['p99_ms']:>7.1f} {ratio:>7} {sql:>4} {size:>9} {row['errors']:>6} "
+            f"{miss:>6} {hit:>5}  {target:<6}  {row['note']}"
         )
+    lines.append("")
+    lines.append(
+        "miss / hit: in-process service time in ms of one request with nothing cached and "
+        "with the long parts in the fragment cache; SQL: statements of the cached request"
+    )
     verify = report["audit_verify"]
     lines.append("")
     lines.append(f"peak worker memory (VmHWM): {report['peak_worker_memory_mib']} MiB")
@@ -578,6 +611,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per page")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="seconds of unmeasured load per GET page first"
+    )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")

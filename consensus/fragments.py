@@ -25,12 +25,13 @@ application: the cache lives in the workers' memory.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, Response, current_app, g, has_request_context, request, session
 from flask_babel import get_locale, get_timezone
 from markupsafe import Markup
 from sqlalchemy import select
@@ -182,6 +183,29 @@ def html(name: str, *parts: Hashable, render: Callable[[], str]) -> Markup:
     stored = text.replace(token, _TOKEN_PLACEHOLDER) if token else text
     cache.put(key, stored, len(stored))
     return Markup(text)  # noqa: S704 - rendered by Jinja with autoescape  # nosec B704
+
+
+def anonymous_page(name: str) -> Callable[[Callable[..., str]], Callable[..., str | Response]]:
+    """Cache a whole page for visitors who are not logged in (the public pages).
+
+    Everyone who is not logged in sees the same page for the same address, language and
+    state of the data; only the CSRF token of the language switch is their own. Logged-in
+    visitors (their name is in the header) and visitors with a message waiting (flash) get
+    the page rendered as usual.
+    """
+
+    def decorate(view: Callable[..., str]) -> Callable[..., str | Response]:
+        @functools.wraps(view)
+        def wrapper(*args: object, **kwargs: object) -> str | Response:
+            from flask_login import current_user
+
+            if current_user.is_authenticated or session.get("_flashes"):
+                return view(*args, **kwargs)
+            return html("page:" + name, request.full_path, render=lambda: view(*args, **kwargs))
+
+        return wrapper
+
+    return decorate
 
 
 def _session_token() -> str:

@@ -36,6 +36,7 @@ def index() -> str:
 
 
 @bp.get("/<slug>")
+@fragments.anonymous_page("public-process")
 def process(slug: str) -> str:
     process = load_published(slug)
     body_html = fragments.html("public-process", process.id, render=lambda: _body(process))
@@ -88,12 +89,13 @@ def _body(process: Process) -> str:
 @bp.get("/<slug>/board.jsonl")
 def board(slug: str) -> Response:
     """One JSON object per line, every stance ever cast, in recorded order."""
-    process = load_published(slug)
-    key = fragments.key("public-board", process.id)
+    # Only a published process's board is ever kept, so a kept one needs no lookup.
+    key = fragments.key("public-board", slug)
     cached = fragments.get(key)
     if isinstance(cached, str):
         body: str | Iterator[str] = cached
     else:
+        process = load_published(slug)
 
         def lines() -> Iterator[str]:
             # Streamed (the board grows with every stance) and kept when it fits the cache.
@@ -106,7 +108,7 @@ def board(slug: str) -> Response:
 
         body = stream_with_context(lines())
     response = Response(body, mimetype="application/jsonl")
-    response.headers["Content-Disposition"] = f'inline; filename="{process.slug}-board.jsonl"'
+    response.headers["Content-Disposition"] = f'inline; filename="{slug}-board.jsonl"'
     return response
 
 

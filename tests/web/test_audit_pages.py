@@ -231,6 +231,7 @@ def test_the_query_count_does_not_grow_with_the_page(
             organisation_id=world["vng"].id,
         )
     db.session.commit()
+    client.get(url)  # as before `few`: the per-request caches see the new log head once
     with count_queries() as many:
         page = client.get(url).get_data(as_text=True)
     assert rows(page) >= 47
