@@ -7,13 +7,13 @@ alone; the functions here ask it again so no caller can skip it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer, joinedload, lazyload
 
@@ -220,16 +220,29 @@ def current_stances(round_: Round) -> dict[int, Stance]:
     return {s.organisation_id: s for s in rows}
 
 
-def stance_history(round_: Round) -> list[Stance]:
-    """Every stance ever cast in a round, in the order they were recorded."""
-    return list(
-        db.session.execute(
-            select(Stance)
-            .where(Stance.round_id == round_.id)
-            .order_by(Stance.id)
-            .options(*_STANCE_LISTING)
-        ).scalars()
-    )
+def stance_history(
+    round_: Round, *, organisation_ids: Iterable[int] | None = None, latest: int | None = None
+) -> tuple[list[Stance], int]:
+    """The stances cast in a round, in the order they were recorded, and how many there are.
+
+    organisation_ids: only those organisations' stances (a hidden tally); latest: only the
+    last so many (the round page; the history page shows them all).
+    """
+    where = [Stance.round_id == round_.id]
+    if organisation_ids is not None:
+        where.append(Stance.organisation_id.in_(list(organisation_ids)))
+    statement = select(Stance).where(*where).options(*_STANCE_LISTING)
+    if latest is None:
+        stances = list(db.session.execute(statement.order_by(Stance.id)).scalars())
+        return stances, len(stances)
+    stances = list(db.session.execute(statement.order_by(Stance.id.desc()).limit(latest)).scalars())
+    stances.reverse()
+    total = len(stances)
+    if total == latest:
+        total = db.session.execute(
+            select(func.count()).select_from(Stance).where(*where)
+        ).scalar_one()
+    return stances, total
 
 
 @dataclass(frozen=True)

@@ -255,16 +255,29 @@ def _tally_html(process: Process, round_: Round) -> Markup:
     )
 
 
-def _history_html(process: Process, round_: Round) -> Markup:
+# The round page shows the latest stances; the history page all of them.
+HISTORY_ON_PAGE = 50
+
+
+def _history_html(process: Process, round_: Round, *, everything: bool = False) -> Markup:
     visible, mine = _viewer_facts(process, round_)
 
     def render() -> str:
-        history = service.stance_history(round_)
-        if not visible:
-            history = [s for s in history if s.organisation_id in (mine or ())]
-        return render_template("endorsements/_history.html", history=history)
+        history, total = service.stance_history(
+            round_, organisation_ids=mine, latest=None if everything else HISTORY_ON_PAGE
+        )
+        return render_template(
+            "endorsements/_history.html",
+            process=process,
+            round=round_,
+            history=history,
+            total=total,
+            everything=everything,
+        )
 
-    return fragments.html("endorsement-history", round_.id, visible, mine, render=render)
+    return fragments.html(
+        "endorsement-history", round_.id, visible, mine, everything, render=render
+    )
 
 
 def _endorsement_page(
@@ -309,6 +322,19 @@ def _endorsement_page(
 def endorsement(slug: str, round_id: int) -> tuple[str, int]:
     process, round_ = _round_of_type(slug, round_id, RoundType.ENDORSEMENT)
     return _endorsement_page(process, round_)
+
+
+@bp.get("/processes/<slug>/rounds/<int:round_id>/endorsement/history")
+@login_required
+def endorsement_history(slug: str, round_id: int) -> str:
+    """Every stance cast in the round, changes included (the round page shows the latest)."""
+    process, round_ = _round_of_type(slug, round_id, RoundType.ENDORSEMENT)
+    return render_template(
+        "endorsements/history.html",
+        process=process,
+        round=round_,
+        history_html=_history_html(process, round_, everything=True),
+    )
 
 
 @bp.get("/processes/<slug>/rounds/<int:round_id>/endorsement/tally")

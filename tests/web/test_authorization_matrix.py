@@ -149,6 +149,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "positions.disposition_pdf":      {"GET": "L 200 200 200 404 200 200"},
     # endorsements and delegations (round_id: the endorsement round, not yet open)
     "endorsements.endorsement":       {"GET": "L 200 200 200 404 200 200"},
+    "endorsements.endorsement_history": {"GET": "L 200 200 200 404 200 200"},
     "endorsements.tally_fragment":    {"GET": "L R R R 404 R R"},
     "endorsements.cast":              {"POST": "L 403 403 403 404 403 403"},
     "endorsements.statement":         {"POST": "L 403 403 403 404 404 403"},
@@ -200,7 +201,7 @@ URL_VALUES: dict[str, Callable[[MatrixWorld], dict[str, object]]] = {
     "processes.round_transition": lambda w: {"transition": "close"},
     **{
         f"endorsements.{name}": (lambda w: {"round_id": w.extra["endorsement_round"].id})  # type: ignore[attr-defined]
-        for name in ("endorsement", "tally_fragment", "cast", "statement")
+        for name in ("endorsement", "endorsement_history", "tally_fragment", "cast", "statement")
     },
 }
 

@@ -162,3 +162,25 @@ def test_the_cache_keeps_to_its_size(app):
     assert cache.get(0) is None and cache.get(9) == "x" * 200
     cache.put("big", "y" * 400, 400)  # larger than a quarter: not kept
     assert cache.get("big") is None
+
+
+def test_the_round_page_shows_the_latest_stances_and_links_to_all(app, login_as):
+    w = make_world()
+    kinds = [StanceKind.ENDORSE, StanceKind.ABSTAIN]
+    for i in range(14):
+        for org in w.orgs:
+            endorsement_service.cast_stance(
+                w.round, actor=w.reps[org.id], organisation=org, kind=kinds[i % 2],
+                text=f"Ronde {i}.",
+            )
+    db.session.commit()
+    client = login_as(w.reps[w.orgs[0].id])
+    base = f"/processes/{w.process.slug}/rounds/{w.round.id}/endorsement"
+    page = client.get(base).text
+    total = 14 * len(w.orgs)
+    assert f"{total} standpunten in deze ronde" in page
+    assert "Ronde 13." in page and "Ronde 0." not in page  # the latest 50 of 56
+    assert f'href="{base}/history"' in page
+    everything = client.get(f"{base}/history").text
+    assert "Ronde 0." in everything and "Ronde 13." in everything
+    assert f'href="{base}/history"' not in everything
