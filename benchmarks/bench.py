@@ -537,6 +537,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if page.method == "GET" and (result.wrk_bytes or 0) < (result.bytes or 0):
                     result.note += " WRONG RESPONSES under load (smaller than the page)"
             memory = max((vm_hwm_mib(pid) for pid in worker_pids(server.pid)), default=0.0)
+    letter = letter_seconds()
     verify = flask(env, "audit", "verify")
     rate_match = re.search(r"\(([\d,]+) events/s\)", verify)
     events_match = re.search(r"OK: (\d+) events", verify)
@@ -550,6 +551,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ceiling": {k: asdict(v) for k, v in ceiling.items()},
         "pages": [asdict(r) for r in results.values()],
         "peak_worker_memory_mib": round(memory, 1),
+        "letter_with_four_signatures_seconds": letter,
         "audit_verify": {
             "events": int(events_match.group(1)) if events_match else None,
             "events_per_second": int(rate_match.group(1).replace(",", "")) if rate_match else None,
@@ -562,6 +564,39 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
     }
     return report
+
+
+def letter_seconds() -> dict[str, float] | None:
+    """Generate the joint letter, sign it four times (PAdES) and validate it: the timing test
+    of the signing work, run on its own (tests/unit/test_signing_bundle.py)."""
+    done = subprocess.run(  # noqa: S603 - fixed arguments
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-s",
+            "-p",
+            "no:cacheprovider",
+            "tests/unit/test_signing_bundle.py::"
+            "test_letter_and_four_pdf_signatures_and_validation_take_under_a_second",
+        ],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CONSENSUS_")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    match = re.search(
+        r"letter ([\d.]+) s, 4 PAdES signatures ([\d.]+) s, validation ([\d.]+) s, "
+        r"total ([\d.]+) s",
+        done.stdout,
+    )
+    if match is None:
+        print(f"letter timing failed:\n{done.stdout[-2000:]}", file=sys.stderr)
+        return None
+    letter, signatures, validation, total = (float(x) for x in match.groups())
+    return {"letter": letter, "signatures": signatures, "validation": validation, "total": total}
 
 
 def verdict(row: dict[str, Any]) -> str:
@@ -599,6 +634,13 @@ def table(report: dict[str, Any]) -> str:
     verify = report["audit_verify"]
     lines.append("")
     lines.append(f"peak worker memory (VmHWM): {report['peak_worker_memory_mib']} MiB")
+    letter = report.get("letter_with_four_signatures_seconds")
+    if letter:
+        lines.append(
+            f"joint letter + 4 PAdES signatures + validation: {letter['total']:.2f} s "
+            f"(letter {letter['letter']:.2f}, signatures {letter['signatures']:.2f}, "
+            f"validation {letter['validation']:.2f}; target < 1 s)"
+        )
     if verify["events_per_second"]:
         lines.append(
             f"audit verify: {verify['events']:,} events at {verify['events_per_second']:,} "

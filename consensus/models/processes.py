@@ -99,10 +99,11 @@ class Process(Base):
     concluded_at: Mapped[datetime | None]
     withdrawn_reason: Mapped[str | None] = mapped_column(Text)
 
+    # Loaded where shown (the process page, the list of processes loads them for all at once).
     themes: Mapped[list[ProcessTheme]] = relationship(
         back_populates="process",
         cascade="all, delete-orphan",
-        lazy="selectin",
+        lazy="select",
         order_by="ProcessTheme.name",
     )
     # Loaded on first use (a process page with 400 participants should not build 400
@@ -243,10 +244,11 @@ class Round(Base):
     closed_at: Mapped[datetime | None]
 
     process: Mapped[Process] = relationship(back_populates="rounds")
+    # Loaded where shown (the round page; the process page loads them for all its rounds).
     extensions: Mapped[list[DeadlineExtension]] = relationship(
         back_populates="round",
         cascade="all, delete-orphan",
-        lazy="selectin",
+        lazy="select",
         order_by="DeadlineExtension.id",
     )
 

@@ -132,7 +132,7 @@ def index() -> str:
                 )
             )
         )
-    candidates = list(db.session.execute(statement).scalars())
+    candidates = list(db.session.execute(statement.options(selectinload(Process.themes))).scalars())
     Process.prime_participant_ids(candidates)
     visible = [p for p in candidates if permissions.can_view_process(current_user, p)]
     themes = sorted({t.name for p in visible for t in p.themes})
@@ -190,6 +190,10 @@ def show(slug: str) -> str:
     process = load_process(slug)
     now = utcnow()
     current = process.open_round()
+    # The timeline says which deadlines were extended: every round's extensions at once.
+    db.session.execute(
+        select(Round).where(Round.process_id == process.id).options(selectinload(Round.extensions))
+    ).all()
     act_form = None
     if current is not None and current.is_open_at(now):
         act_form = _act_form(process, Action.MARK_INPUT_COMPLETE, current)

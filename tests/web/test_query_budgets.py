@@ -31,20 +31,21 @@ HASH = "$argon2id$v=19$m=65536,t=3,p=4$YnVkZ2V0$YnVkZ2V0LXRlc3Qtbm90LWEtcmVhbC1o
 # fragment cache (consensus.fragments) because nothing changed in between. For the POST:
 # the first stance and the one that supersedes it.
 BUDGETS = {
-    "dashboard": (16, 6),
-    "process page": (18, 16),
-    "version page": (19, 18),
-    "diff page": (15, 15),
-    "round tally": (19, 14),
-    "public outcome": (15, 9),
-    "board download": (12, 9),
-    "cast stance (POST)": (20, 20),
+    "dashboard": (13, 4),
+    "process page": (14, 11),
+    "version page": (12, 10),
+    "diff page": (10, 8),
+    "round tally": (14, 8),
+    "public outcome": (11, 1),
+    "board download": (8, 1),
+    "cast stance (POST)": (16, 16),
 }
 # Pages whose long parts come from the fragment cache on the second request.
 CACHED = {
     "dashboard",
     "process page",
     "version page",
+    "diff page",
     "round tally",
     "public outcome",
     "board download",
