@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from flask import current_app, has_request_context, request
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import joinedload
 
 from consensus.extensions import db
 from consensus.models import User, UserSession, utcnow
@@ -88,9 +89,16 @@ def find_current(token: str | None) -> UserSession | None:
     """
     if not token or not isinstance(token, str) or len(token) > 100:
         return None
-    found = db.session.execute(
-        select(UserSession).where(UserSession.token_hash == hash_token(token))
-    ).scalar_one_or_none()
+    # One query for the session, its user and the user's memberships (every request).
+    found = (
+        db.session.execute(
+            select(UserSession)
+            .where(UserSession.token_hash == hash_token(token))
+            .options(joinedload(UserSession.user).joinedload(User.memberships))
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
     now = utcnow()
     if found is None or not is_current(found, now):
         return None

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.wrappers import Response
 
 from consensus import fragments, permissions
@@ -65,16 +65,22 @@ def labels() -> dict[str, object]:
 
 def load_process(slug: str) -> Process:
     """404 for a missing process and for one this person may not see (no leak)."""
-    process = db.session.execute(
-        select(Process)
-        .where(Process.slug == slug)
-        # The facilitators' names are shown, their memberships never.
-        .options(
-            selectinload(Process.facilitators)
-            .joinedload(ProcessFacilitator.user)
-            .lazyload(User.memberships)
+    # One query for the process with its facilitators and rounds (a handful of rows); the
+    # facilitators' names are shown, their memberships never.
+    process = (
+        db.session.execute(
+            select(Process)
+            .where(Process.slug == slug)
+            .options(
+                joinedload(Process.facilitators)
+                .joinedload(ProcessFacilitator.user)
+                .lazyload(User.memberships),
+                joinedload(Process.rounds),
+            )
         )
-    ).scalar_one_or_none()
+        .unique()
+        .scalar_one_or_none()
+    )
     if process is None:
         abort(404)
     # Hundreds of ids at national scale: kept for this state of the data (GET requests).

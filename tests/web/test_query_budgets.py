@@ -31,14 +31,14 @@ HASH = "$argon2id$v=19$m=65536,t=3,p=4$YnVkZ2V0$YnVkZ2V0LXRlc3Qtbm90LWEtcmVhbC1o
 # fragment cache (consensus.fragments) because nothing changed in between. For the POST:
 # the first stance and the one that supersedes it.
 BUDGETS = {
-    "dashboard": (13, 4),
-    "process page": (14, 11),
-    "version page": (12, 10),
-    "diff page": (10, 8),
-    "round tally": (14, 8),
+    "dashboard": (12, 3),
+    "process page": (11, 8),
+    "version page": (9, 7),
+    "diff page": (7, 5),
+    "round tally": (11, 5),
     "public outcome": (11, 1),
     "board download": (8, 1),
-    "cast stance (POST)": (16, 16),
+    "cast stance (POST)": (13, 13),
 }
 # Pages whose long parts come from the fragment cache on the second request.
 CACHED = {
