@@ -89,6 +89,9 @@ class LRU:
 
 def init_app(app: Flask) -> None:
     mib = int(app.config.get("FRAGMENT_CACHE_MB", 64))
+    # Off while templates reload on change (debug): a cached part would outlive its template.
+    if app.debug or app.config.get("TEMPLATES_AUTO_RELOAD"):
+        mib = 0
     app.extensions["consensus.fragments"] = LRU(mib * 1024 * 1024) if mib > 0 else None
 
     @app.teardown_request
