@@ -17,8 +17,10 @@ What stays outside a fragment, and why:
 - the CSRF token: a fragment may contain this session's token (button forms); it is stored
   as a placeholder and put back per request.
 
-The cache works only for GET and HEAD requests with nothing pending in the database session
-(a request that changed something renders from its own, uncommitted view of the data).
+The cache is used only while the request has nothing uncommitted: no pending changes in the
+ORM session and no INSERT/UPDATE/DELETE since the last commit or rollback (a request that
+changed something renders from its own, uncommitted view of the data, which must never be
+kept under a key that names the committed state).
 Setting CONSENSUS_FRAGMENT_CACHE_MB=0 switches it off. After restoring a backup, restart the
 application: the cache lives in the workers' memory.
 """
@@ -34,14 +36,14 @@ from typing import TypeVar
 from flask import Flask, Response, current_app, g, has_request_context, request, session
 from flask_babel import get_locale, get_timezone
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from consensus.extensions import db
 
 T = TypeVar("T")
 
 _TOKEN_PLACEHOLDER = "\x00csrf-token\x00"  # noqa: S105  # nosec B105 - a marker, not a secret
-_SAFE_METHODS = frozenset({"GET", "HEAD"})
+_WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "REPLAC", "WITH ", "WITH\n"})
 
 
 class LRU:
@@ -98,6 +100,22 @@ def init_app(app: Flask) -> None:
     def forget_at_teardown(_error: BaseException | None) -> None:
         # `g` belongs to the app context, which may outlive the request (tests, CLI).
         forget_state()
+        g.pop("_fragment_writes", None)
+
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def note_writes(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if has_request_context() and statement.lstrip()[:6].upper() in _WRITES:
+            g._fragment_writes = True
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def transaction_ended(_conn: object) -> None:
+        if has_request_context():
+            g.pop("_fragment_writes", None)
+            forget_state()  # a commit may have moved the head
 
 
 def forget_state() -> None:
@@ -116,7 +134,7 @@ def state() -> tuple[int, bytes] | None:
     new as its key, on SQLite (one snapshot per transaction) and on PostgreSQL (read
     committed: a later statement never sees less than an earlier one).
     """
-    if not has_request_context() or request.method not in _SAFE_METHODS or _cache() is None:
+    if not has_request_context() or _cache() is None or g.get("_fragment_writes"):
         return None
     session = db.session
     if session.new or session.dirty or session.deleted:

@@ -68,11 +68,18 @@ def test_every_audited_change_moves_the_key(app):
     assert before is not None and after is not None and before != after
 
 
-def test_no_cache_for_requests_that_change_things(app):
+def test_no_cache_while_a_request_has_uncommitted_changes(app):
     with app.test_request_context("/", method="POST"):
+        before = fragments.state()
+        assert before is not None, "nothing written yet: the committed state has a key"
+        audit.record("test.event", actor=None, object_type="test", object_id=1, payload={})
+        db.session.flush()
         assert fragments.state() is None
         assert fragments.html("x", render=lambda: "<p>a</p>") == "<p>a</p>"
-    assert len(_cache(app)) == 0
+        assert len(_cache(app)) == 0, "uncommitted data is never kept"
+        db.session.commit()
+        after = fragments.state()
+        assert after is not None and after != before
 
 
 def test_a_hidden_tally_is_not_shared_between_organisations(app, login_as):
