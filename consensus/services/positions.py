@@ -453,11 +453,18 @@ def can_edit_comment(user: User, comment: Comment, at: datetime | None = None) -
     )
 
 
-def can_remove_comment(user: User, comment: Comment, process: Process) -> bool:
-    """The author, or a facilitator moderating; the removal leaves a tombstone."""
+def can_remove_comment(
+    user: User, comment: Comment, process: Process, *, manages: bool | None = None
+) -> bool:
+    """The author, or a facilitator moderating; the removal leaves a tombstone.
+
+    `manages`: permissions.can_manage_process(user, process) when the caller already knows
+    it (a thread asks once, not once per comment)."""
     if comment.is_deleted or not isinstance(user, User):
         return False
-    return comment.author_id == user.id or permissions.can_manage_process(user, process)
+    if comment.author_id == user.id:
+        return True
+    return permissions.can_manage_process(user, process) if manages is None else manages
 
 
 def edit_comment(comment: Comment, *, actor: User, body: str) -> None:

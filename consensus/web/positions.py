@@ -83,10 +83,11 @@ def labels() -> dict[str, object]:
         "amendment_kinds": AMENDMENT_KINDS,
         "round_type_labels": ROUND_TYPE_LABELS,
         "round_state_labels": ROUND_STATE_LABELS,
+        # Translated here, once per render, not once per comment that shows a role.
         "role_labels": {
-            "official": ROLE_LABELS[MembershipRole.OFFICIAL],
-            "representative": ROLE_LABELS[MembershipRole.REPRESENTATIVE],
-            "facilitator": _l("Facilitator"),
+            "official": str(ROLE_LABELS[MembershipRole.OFFICIAL]),
+            "representative": str(ROLE_LABELS[MembershipRole.REPRESENTATIVE]),
+            "facilitator": str(_l("Facilitator")),
         },
         "can_edit_comment": service.can_edit_comment,
         "can_remove_comment": service.can_remove_comment,

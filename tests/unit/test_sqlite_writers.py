@@ -30,9 +30,8 @@ def _free(path: str) -> bool:
 def file_app(tmp_path):
     database = tmp_path / "w.sqlite"
     app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}"})
-    with app.app_context():
-        with db.engine.begin() as conn:
-            conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
     return app, str(database) + "-writers"
 
 
