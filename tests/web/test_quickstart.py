@@ -20,6 +20,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def fetch_when_up(url: str, server: subprocess.Popen[str], seconds: float) -> str:
+    """The page at `url` once the server answers ("" if it exited or never answered)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.read().decode()
+        except OSError:
+            if server.poll() is not None:
+                return ""
+            time.sleep(0.3)
+    return ""
+
+
 def test_serve_migrates_loads_the_demo_and_serves(tmp_path):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENSUS_")}
@@ -30,17 +44,7 @@ def test_serve_migrates_loads_the_demo_and_serves(tmp_path):
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        page = ""
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/public/", timeout=5) as r:
-                    page = r.read().decode()
-                break
-            except OSError:
-                if server.poll() is not None:
-                    break
-                time.sleep(0.5)
+        page = fetch_when_up(f"http://127.0.0.1:{port}/public/", server, 90)
         assert "Gezamenlijke inbreng op de nationale digitaliseringsstrategie" in page, (
             server.stdout.read() if server.poll() is not None else "server did not answer")
         assert (tmp_path / "instance" / "consensus.sqlite").exists()

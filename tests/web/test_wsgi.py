@@ -6,11 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-from tests.web.test_quickstart import ROOT, _free_port
+from tests.web.test_quickstart import ROOT, _free_port, fetch_when_up
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -58,17 +56,7 @@ def test_gunicorn_serves_the_wsgi_app(tmp_path):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        page = ""
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/about", timeout=5) as r:
-                    page = r.read().decode()
-                break
-            except OSError:
-                if server.poll() is not None:
-                    break
-                time.sleep(0.3)
+        page = fetch_when_up(f"http://127.0.0.1:{port}/about", server, 60)
         assert "Consensus" in page and "</html>" in page, (
             server.stdout.read() if server.poll() is not None else "gunicorn did not answer"
         )
