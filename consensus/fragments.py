@@ -44,6 +44,7 @@ T = TypeVar("T")
 
 _TOKEN_PLACEHOLDER = "\x00csrf-token\x00"  # noqa: S105  # nosec B105 - a marker, not a secret
 _WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "REPLAC", "WITH ", "WITH\n"})
+_MISSING = object()
 
 
 class LRU:
@@ -57,12 +58,12 @@ class LRU:
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: Hashable) -> object | None:
+    def get(self, key: Hashable, default: object = None) -> object:
         with self._lock:
             found = self._items.get(key)
             if found is None:
                 self.misses += 1
-                return None
+                return default
             self._items.move_to_end(key)
             self.hits += 1
             return found[0]
@@ -149,52 +150,49 @@ def state() -> tuple[int, bytes] | None:
     return g._fragment_state  # type: ignore[no-any-return]
 
 
-def _key(name: str, parts: tuple[Hashable, ...]) -> Hashable | None:
+def key(name: str, *parts: Hashable) -> Hashable | None:
+    """The key of a cached part for this request (None: do not cache)."""
     head = state()
     if head is None:
         return None
     return (name, parts, head, str(get_locale()), str(get_timezone()))
 
 
-def key(name: str, *parts: Hashable) -> Hashable | None:
-    """The key of a cached part for this request (None: do not cache), for get/put."""
-    return _key(name, parts)
-
-
-def get(key: Hashable | None) -> object | None:
+def get(found_key: Hashable | None) -> object | None:
     cache = _cache()
-    return cache.get(key) if key is not None and cache is not None else None
+    return cache.get(found_key) if found_key is not None and cache is not None else None
 
 
-def put(key: Hashable | None, text: str) -> None:
+def put(found_key: Hashable | None, text: str) -> None:
     """Keep a text (no CSRF token in it: use html() for rendered HTML)."""
     cache = _cache()
-    if key is not None and cache is not None:
-        cache.put(key, text, len(text))
+    if found_key is not None and cache is not None:
+        cache.put(found_key, text, len(text))
 
 
 def value(name: str, *parts: Hashable, compute: Callable[[], T], size: int = 1024) -> T:
-    """A computed value (plain data, never ORM objects) for this state of the database."""
-    key = _key(name, parts)
+    """A computed value (plain data, never ORM objects; None too) for this state of the
+    database."""
+    found_key = key(name, *parts)
     cache = _cache()
-    if key is None or cache is None:
+    if found_key is None or cache is None:
         return compute()
-    found = cache.get(key)
-    if found is not None:
+    found = cache.get(found_key, _MISSING)
+    if found is not _MISSING:
         return found  # type: ignore[return-value]
     result = compute()
-    cache.put(key, result, size)
+    cache.put(found_key, result, size)
     return result
 
 
 def html(name: str, *parts: Hashable, render: Callable[[], str]) -> Markup:
     """Rendered HTML for this state of the database, viewer facts in `parts`."""
-    key = _key(name, parts)
+    found_key = key(name, *parts)
     cache = _cache()
-    if key is None or cache is None:
+    if found_key is None or cache is None:
         return rendered(render())
     token = _session_token()
-    found = cache.get(key)
+    found = cache.get(found_key)
     if isinstance(found, str):
         text = found
         if token and _TOKEN_PLACEHOLDER in text:
@@ -202,7 +200,7 @@ def html(name: str, *parts: Hashable, render: Callable[[], str]) -> Markup:
         return rendered(text)
     text = str(render())
     stored = text.replace(token, _TOKEN_PLACEHOLDER) if token else text
-    cache.put(key, stored, len(stored))
+    cache.put(found_key, stored, len(stored))
     return rendered(text)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import (
@@ -148,6 +149,11 @@ class Process(Base):
             self.__dict__["_participant_ids"] = memo
         return set(memo)
 
+    def remember_participant_ids(self, ids: Iterable[int]) -> None:
+        """Use these ids (read elsewhere, e.g. from a cache of this state of the data) until
+        the participations change or the instance is expired."""
+        self.__dict__["_participant_ids"] = set(ids)
+
     @staticmethod
     def prime_participant_ids(processes: list[Process]) -> None:
         """Answer participant_ids for many processes with one query (lists of processes)."""
@@ -156,7 +162,7 @@ class Process(Base):
             return
         found = _query_participant_ids([p.id for p in wanted])
         for process in wanted:
-            process.__dict__["_participant_ids"] = found.get(process.id, set())
+            process.remember_participant_ids(found.get(process.id, ()))
 
     @property
     def facilitator_ids(self) -> set[int]:
@@ -339,16 +345,15 @@ def _participation_removed(process: Process, *_: object) -> None:
 
 @event.listens_for(Participation.removed_at, "set", propagate=True)
 def _participation_ended(participation: Participation, *_: object) -> None:
-    _forget_participant_ids(participation.__dict__.get("process"))
-    # The process may not be loaded on the participation: forget on every instance in the
-    # session with this id.
+    # The process may not be loaded on the participation: find it in the session by its id.
     from sqlalchemy.orm import object_session
+    from sqlalchemy.orm.util import identity_key
 
+    _forget_participant_ids(participation.__dict__.get("process"))
     session = object_session(participation)
-    if session is not None:
-        for obj in list(session.identity_map.values()):
-            if isinstance(obj, Process) and obj.id == participation.process_id:
-                _forget_participant_ids(obj)
+    if session is not None and participation.process_id is not None:
+        found = session.identity_map.get(identity_key(Process, participation.process_id))
+        _forget_participant_ids(found if isinstance(found, Process) else None)
 
 
 @event.listens_for(Process, "expire", propagate=True)

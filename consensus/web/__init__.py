@@ -170,17 +170,14 @@ def init_app(app: Flask) -> None:
         # pages, and for at most a minute (a deadline edited outside the application is
         # still honoured). Requests that change things always look afresh.
         if request.method in {"GET", "HEAD"}:
-            (due,) = fragments.value(
-                "clock-next-due",
-                int(time.time() // 60),
-                compute=lambda: (processes.next_due_at(),),
+            due = fragments.value(
+                "clock-next-due", int(time.time() // 60), compute=processes.next_due_at
             )
         else:
             due = processes.next_due_at()
         if due is not None and due <= utcnow() and processes.something_is_due():
             processes.tick()
-            db.session.commit()
-            fragments.forget_state()  # the tick moved the head
+            db.session.commit()  # the commit also makes the fragment cache read the new head
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> tuple[str, int]:

@@ -214,7 +214,9 @@ def _stance_form(process: Process, round_: Round, formdata: bool = True) -> Stan
     return form
 
 
-def _tally_context(process: Process, round_: Round) -> dict[str, object]:
+def _tally_context(
+    process: Process, round_: Round, visible: bool, mine: frozenset[int] | None
+) -> dict[str, object]:
     """What the tally fragment shows: loads every organisation's current stance."""
     tally = service.round_tally(process, round_)
     outcome = service.outcome_for(round_) if round_.state == RoundState.CLOSED else None
@@ -228,29 +230,33 @@ def _tally_context(process: Process, round_: Round) -> dict[str, object]:
         "result": result,
         "settings": settings,
         "bars": chart_bars(result),
-        "visible": permissions.can_see_tally(current_user, process, round_),
-        "my_orgs": _my_organisation_ids(),
+        "visible": visible,
+        "my_orgs": mine or frozenset(),  # only asked when the tally is hidden
         "version": _version(round_),
         "live": round_.state == RoundState.OPEN and not process.hide_tally_until_closed,
     }
 
 
-def _viewer_facts(process: Process, round_: Round) -> tuple[bool, frozenset[int] | None]:
+# Whether the viewer sees every stance, else which organisations' own stances they see.
+Facts = tuple[bool, frozenset[int] | None]
+
+
+def _viewer_facts(process: Process, round_: Round) -> Facts:
     """What the tally and history depend on besides the data: whether this person sees every
     stance, and if not, which organisations' own stances they see."""
     visible = permissions.can_see_tally(current_user, process, round_)
     return visible, None if visible else frozenset(_my_organisation_ids())
 
 
-def _tally_html(process: Process, round_: Round) -> Markup:
-    visible, mine = _viewer_facts(process, round_)
+def _tally_html(process: Process, round_: Round, facts: Facts | None = None) -> Markup:
+    visible, mine = facts or _viewer_facts(process, round_)
     return fragments.html(
         "endorsement-tally",
         round_.id,
         visible,
         mine,
         render=lambda: render_template(
-            "endorsements/_tally.html", **_tally_context(process, round_)
+            "endorsements/_tally.html", **_tally_context(process, round_, visible, mine)
         ),
     )
 
@@ -259,8 +265,10 @@ def _tally_html(process: Process, round_: Round) -> Markup:
 HISTORY_ON_PAGE = 50
 
 
-def _history_html(process: Process, round_: Round, *, everything: bool = False) -> Markup:
-    visible, mine = _viewer_facts(process, round_)
+def _history_html(
+    process: Process, round_: Round, facts: Facts | None = None, *, everything: bool = False
+) -> Markup:
+    visible, mine = facts or _viewer_facts(process, round_)
 
     def render() -> str:
         history, total = service.stance_history(
@@ -284,6 +292,7 @@ def _endorsement_page(
     process: Process, round_: Round, status: int = 200, **overrides: object
 ) -> tuple[str, int]:
     now = utcnow()
+    facts = _viewer_facts(process, round_)  # once for the tally and the history
     outcome = service.outcome_for(round_) if round_.state == RoundState.CLOSED else None
     statement_form = None
     if (
@@ -302,8 +311,8 @@ def _endorsement_page(
             round_.id,
             compute=lambda: service.minimum_needed(process),
         ),
-        "tally_html": _tally_html(process, round_),
-        "history_html": _history_html(process, round_),
+        "tally_html": _tally_html(process, round_, facts),
+        "history_html": _history_html(process, round_, facts),
         "now": now,
         "stance_form": _stance_form(process, round_, formdata=False)
         if round_.is_open_at(now)

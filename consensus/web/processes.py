@@ -87,7 +87,7 @@ def load_process(slug: str) -> Process:
     ids = fragments.value(
         "participant-ids", process.id, compute=lambda: frozenset(process.participant_ids)
     )
-    process.__dict__["_participant_ids"] = set(ids)
+    process.remember_participant_ids(ids)
     if not permissions.can_view_process(current_user, process):
         abort(404)
     return process

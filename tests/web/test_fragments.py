@@ -182,7 +182,10 @@ def test_the_round_page_shows_the_latest_stances_and_links_to_all(app, login_as)
     for i in range(14):
         for org in w.orgs:
             endorsement_service.cast_stance(
-                w.round, actor=w.reps[org.id], organisation=org, kind=kinds[i % 2],
+                w.round,
+                actor=w.reps[org.id],
+                organisation=org,
+                kind=kinds[i % 2],
                 text=f"Ronde {i}.",
             )
     db.session.commit()
@@ -196,3 +199,15 @@ def test_the_round_page_shows_the_latest_stances_and_links_to_all(app, login_as)
     everything = client.get(f"{base}/history").text
     assert "Ronde 0." in everything and "Ronde 13." in everything
     assert f'href="{base}/history"' not in everything
+
+
+def test_a_cached_value_may_be_none(app):
+    calls = []
+
+    def compute() -> None:
+        calls.append(1)
+
+    with app.test_request_context("/"):
+        assert fragments.value("nothing", compute=compute) is None
+        assert fragments.value("nothing", compute=compute) is None
+    assert calls == [1]
