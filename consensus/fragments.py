@@ -43,7 +43,8 @@ from consensus.extensions import db
 T = TypeVar("T")
 
 _TOKEN_PLACEHOLDER = "\x00csrf-token\x00"  # noqa: S105  # nosec B105 - a marker, not a secret
-_WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "REPLAC", "WITH ", "WITH\n"})
+# Statements that may change data (a WITH may end in one: counted as a write, to be safe).
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "WITH")
 _MISSING = object()
 
 
@@ -108,7 +109,7 @@ def init_app(app: Flask) -> None:
 
     @event.listens_for(engine, "before_cursor_execute")
     def note_writes(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if has_request_context() and statement.lstrip()[:6].upper() in _WRITES:
+        if has_request_context() and statement.lstrip()[:7].upper().startswith(_WRITES):
             g._fragment_writes = True
 
     @event.listens_for(engine, "commit")

@@ -201,6 +201,19 @@ def test_the_round_page_shows_the_latest_stances_and_links_to_all(app, login_as)
     assert f'href="{base}/history"' not in everything
 
 
+def test_a_write_that_starts_with_a_common_table_expression_counts_as_a_write(app):
+    from sqlalchemy import text
+
+    with app.test_request_context("/"):
+        assert fragments.state() is not None
+        db.session.execute(
+            text("WITH none_at_all AS (SELECT 1) UPDATE notice SET read_at = read_at WHERE 1 = 0")
+        )
+        assert fragments.state() is None
+        db.session.rollback()
+        assert fragments.state() is not None
+
+
 def test_a_cached_value_may_be_none(app):
     calls = []
 
