@@ -109,7 +109,7 @@ def init_app(app: Flask) -> None:
 
     @event.listens_for(engine, "before_cursor_execute")
     def note_writes(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if has_request_context() and statement.lstrip()[:7].upper().startswith(_WRITES):
+        if has_request_context() and statement[:64].lstrip()[:7].upper().startswith(_WRITES):
             g._fragment_writes = True
 
     @event.listens_for(engine, "commit")

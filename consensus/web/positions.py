@@ -146,8 +146,6 @@ def load_amendment(position: Position, number: int) -> Amendment:
 
 
 def _amendment_options() -> list[object]:
-    from sqlalchemy.orm import joinedload
-
     return [
         joinedload(Amendment.organisation),
         joinedload(Amendment.author),
@@ -156,8 +154,6 @@ def _amendment_options() -> list[object]:
 
 
 def load_comment(position: Position, comment_id: int) -> Comment:
-    from sqlalchemy.orm import joinedload
-
     comment = (
         db.session.execute(
             select(Comment)
