@@ -11,7 +11,7 @@ import wtforms
 from flask import Flask, has_request_context, request, session
 from flask_login import current_user
 
-from consensus import cli, fragments, security
+from consensus import cli, fragments, i18n, security
 from consensus.config import load_config
 from consensus.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
 
@@ -59,6 +59,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         ),
         default_domain="messages;wtforms",
     )
+    i18n.init_app(app)
     htmx.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
