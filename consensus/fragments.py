@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import TypeVar
 
 from flask import Flask, Response, current_app, g, has_request_context, request, session
@@ -46,6 +46,7 @@ _TOKEN_PLACEHOLDER = "\x00csrf-token\x00"  # noqa: S105  # nosec B105 - a marker
 # Statements that may change data (a WITH may end in one: counted as a write, to be safe).
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "WITH")
 _MISSING = object()
+_SLOT = "\x00slot:%s\x00"
 
 
 class LRU:
@@ -97,6 +98,7 @@ def init_app(app: Flask) -> None:
     if app.debug or app.config.get("TEMPLATES_AUTO_RELOAD"):
         mib = 0
     app.extensions["consensus.fragments"] = LRU(mib * 1024 * 1024) if mib > 0 else None
+    app.jinja_env.globals["fragment_slot"] = slot
 
     @app.teardown_request
     def forget_at_teardown(_error: BaseException | None) -> None:
@@ -186,22 +188,44 @@ def value(name: str, *parts: Hashable, compute: Callable[[], T], size: int = 102
     return result
 
 
-def html(name: str, *parts: Hashable, render: Callable[[], str]) -> Markup:
-    """Rendered HTML for this state of the database, viewer facts in `parts`."""
+def slot(name: str) -> Markup:
+    """A place in a cached fragment for a per-viewer part (see `html(slots=…)`)."""
+    return rendered(_SLOT % name)
+
+
+def html(
+    name: str,
+    *parts: Hashable,
+    render: Callable[[], str],
+    slots: Mapping[str, Callable[[], str]] | None = None,
+) -> Markup:
+    """Rendered HTML for this state of the database, viewer facts in `parts`.
+
+    `slots` fill the places the fragment marked with `slot(name)` for this viewer (their
+    own forms, say): rendered per request and never stored.
+    """
     found_key = key(name, *parts)
     cache = _cache()
     if found_key is None or cache is None:
-        return rendered(render())
+        return _filled(str(render()), slots)
     token = _session_token()
     found = cache.get(found_key)
     if isinstance(found, str):
         text = found
         if token and _TOKEN_PLACEHOLDER in text:
             text = text.replace(_TOKEN_PLACEHOLDER, token)
-        return rendered(text)
+        return _filled(text, slots)
     text = str(render())
     stored = text.replace(token, _TOKEN_PLACEHOLDER) if token else text
     cache.put(found_key, stored, len(stored))
+    return _filled(text, slots)
+
+
+def _filled(text: str, slots: Mapping[str, Callable[[], str]] | None) -> Markup:
+    for slot_name, fill in (slots or {}).items():
+        marker = _SLOT % slot_name
+        if marker in text:
+            text = text.replace(marker, str(fill()))
     return rendered(text)
 
 

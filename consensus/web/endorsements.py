@@ -202,6 +202,15 @@ def _version(round_: Round) -> Version | None:
     ).scalar_one_or_none()
 
 
+def _version_number(round_: Round, loaded: dict[str, Version | None]) -> int | None:
+    if "version" in loaded:
+        version = loaded["version"]
+        return version.number if version is not None else None
+    if not round_.version_id:
+        return None
+    return db.session.scalar(select(Version.number).where(Version.id == round_.version_id))
+
+
 # --- Endorsement rounds -----------------------------------------------------------------------
 
 
@@ -291,39 +300,83 @@ def _history_html(
 def _endorsement_page(
     process: Process, round_: Round, status: int = 200, **overrides: object
 ) -> tuple[str, int]:
+    """The round page: a cached body (the same for everyone) with the viewer's forms in its
+    slots, then the tally and the history (cached per what the viewer may see)."""
     now = utcnow()
+    is_open = round_.is_open_at(now)
     facts = _viewer_facts(process, round_)  # once for the tally and the history
-    outcome = service.outcome_for(round_) if round_.state == RoundState.CLOSED else None
-    statement_form = None
-    if (
-        outcome is not None
-        and permissions.is_facilitator_of(current_user, process)
-        and not process.is_published
-    ):
-        statement_form = OutcomeStatementForm(obj=outcome, formdata=None)
-    context: dict[str, object] = {
-        "process": process,
-        "round": round_,
-        "outcome": outcome,
-        "version": _version(round_),
-        "needed": fragments.value(
-            "endorsement-needed",
-            round_.id,
-            compute=lambda: service.minimum_needed(process),
-        ),
-        "tally_html": _tally_html(process, round_, facts),
-        "history_html": _history_html(process, round_, facts),
-        "now": now,
-        "stance_form": _stance_form(process, round_, formdata=False)
-        if round_.is_open_at(now)
-        else None,
-        "statement_form": statement_form,
-        "can_manage": permissions.can_manage_process(current_user, process),
-        "rule_labels": RULE_LABELS,
-        "round_type_labels": ROUND_TYPE_LABELS,
-    }
-    context.update(overrides)
-    return render_template("endorsements/round.html", **context), status
+    can_manage = permissions.can_manage_process(current_user, process)
+    closed = round_.state == RoundState.CLOSED
+
+    loaded: dict[str, Version | None] = {}  # the version, when the body was rendered now
+
+    def render_body() -> str:
+        loaded["version"] = _version(round_)
+        return render_template(
+            "endorsements/_round_body.html",
+            process=process,
+            round=round_,
+            outcome=service.outcome_for(round_) if closed else None,
+            version=loaded["version"],
+            needed=service.minimum_needed(process),
+            rule_labels=RULE_LABELS,
+        )
+
+    def render_stance() -> str:
+        if "stance_form" in overrides:
+            stance_form = overrides["stance_form"]
+        else:
+            stance_form = _stance_form(process, round_, formdata=False) if is_open else None
+        if stance_form is None and not (is_open and not can_manage):
+            return ""
+        return render_template(
+            "endorsements/_stance_section.html",
+            process=process,
+            round=round_,
+            stance_form=stance_form,
+            version_number=fragments.value(
+                "round-version-number",
+                round_.id,
+                compute=lambda: _version_number(round_, loaded),
+            ),
+            open=is_open,
+            can_manage=can_manage,
+        )
+
+    def render_statement_form() -> str:
+        if (
+            not closed
+            or process.is_published
+            or not permissions.is_facilitator_of(current_user, process)
+        ):
+            return ""
+        outcome = service.outcome_for(round_)
+        if outcome is None:
+            return ""
+        form = overrides.get("statement_form") or OutcomeStatementForm(obj=outcome, formdata=None)
+        return render_template(
+            "endorsements/_statement_form.html",
+            process=process,
+            round=round_,
+            outcome=outcome,
+            statement_form=form,
+        )
+
+    body_html = fragments.html(
+        "endorsement-round",
+        round_.id,
+        render=render_body,
+        slots={"stance": render_stance, "statement-form": render_statement_form},
+    )
+    page = render_template(
+        "endorsements/round.html",
+        process=process,
+        round=round_,
+        body_html=body_html,
+        tally_html=_tally_html(process, round_, facts),
+        history_html=_history_html(process, round_, facts),
+    )
+    return page, status
 
 
 @bp.get("/processes/<slug>/rounds/<int:round_id>/endorsement")

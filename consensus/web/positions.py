@@ -395,11 +395,13 @@ def version(slug: str, position_id: int, number: int) -> str:
     position = load_position(process, position_id)
     version = load_version(position, number)
     current, target = service.round_version(process, position)
-    amendments = service.load_amendments(position.id, version.id)
-    by_anchor: dict[str, list[Amendment]] = {}
-    for amendment in amendments:
-        key = amendment.paragraph_anchor or amendment.insert_after_anchor or ""
-        by_anchor.setdefault(key, []).append(amendment)
+    loaded: list[list[Amendment]] = []  # the amendments, once, for whichever part misses
+
+    def amendments() -> list[Amendment]:
+        if not loaded:
+            loaded.append(service.load_amendments(position.id, version.id))
+        return loaded[0]
+
     can_propose = (
         target is not None
         and target.id == version.id
@@ -415,6 +417,10 @@ def version(slug: str, position_id: int, number: int) -> str:
     open_anchor = request.args.get("open", "")[:64]
 
     def render_body() -> str:
+        by_anchor: dict[str, list[Amendment]] = {}
+        for amendment in amendments():
+            key = amendment.paragraph_anchor or amendment.insert_after_anchor or ""
+            by_anchor.setdefault(key, []).append(amendment)
         comments = service.load_comments([version.id])
         comment_counts: dict[str | None, int] = {}
         for comment in comments:
@@ -444,15 +450,33 @@ def version(slug: str, position_id: int, number: int) -> str:
         open_anchor,
         render=render_body,
     )
+    aside_html = fragments.html(
+        "version-aside",
+        version.id,
+        thread_context["can_manage"],
+        pin_form is not None,
+        render=lambda: render_template(
+            "positions/_version_aside.html",
+            amendments=amendments(),
+            rounds_about=[r for r in process.rounds if r.version_id == version.id],
+            has_pin_form=pin_form is not None,
+            **thread_context,
+        ),
+        slots={
+            "pin-form": lambda: (
+                render_template("positions/_pin_form.html", pin_form=pin_form, **thread_context)
+                if pin_form is not None
+                else ""
+            )
+        },
+    )
     return render_template(
         "positions/version.html",
         current=current,
         target=target,
         body_html=_fill_voice_slots(body_html, comment_form),  # type: ignore[arg-type]
-        amendments=amendments,
+        aside_html=aside_html,
         can_propose=can_propose,
-        pin_form=pin_form,
-        rounds_about=[r for r in process.rounds if r.version_id == version.id],
         **thread_context,
     )
 
@@ -592,19 +616,27 @@ def diff(slug: str, position_id: int) -> str:
     old_number = request.args.get("from", type=int) or max(new_number - 1, 1)
     old, new = load_version(position, old_number), load_version(position, new_number)
     view = "side" if request.args.get("view") == "side" else "inline"
+    # The same for every viewer; versions never change, the position's title may.
+    body_html = fragments.html(
+        "version-diff",
+        old.id,
+        new.id,
+        view,
+        render=lambda: render_template(
+            "positions/_diff_body.html",
+            process=process,
+            position=position,
+            result=service.compare(old, new),
+            view=view,
+        ),
+    )
     return render_template(
         "positions/diff.html",
         process=process,
         position=position,
-        # Versions never change: the comparison is kept (plain data) with the cache.
-        result=service.VersionDiff(
-            old,
-            new,
-            fragments.value(
-                "version-diff", old.id, new.id, compute=lambda: service.compare(old, new).changes
-            ),
-        ),
-        view=view,
+        old=old,
+        new=new,
+        body_html=body_html,
     )
 
 

@@ -194,30 +194,47 @@ def new() -> str | Response:
 @login_required
 def show(slug: str) -> str:
     process = load_process(slug)
-    now = utcnow()
     current = process.open_round()
-    # The timeline says which deadlines were extended: every round's extensions at once.
-    db.session.execute(
-        select(Round).where(Round.process_id == process.id).options(selectinload(Round.extensions))
-    ).all()
+    can_manage = permissions.can_manage_process(current_user, process)
     act_form = None
-    if current is not None and current.is_open_at(now):
+    if current is not None and current.is_open_at(utcnow()):
         act_form = _act_form(process, Action.MARK_INPUT_COMPLETE, current)
-    return render_template(
-        "processes/show.html",
-        process=process,
-        current=current,
-        status_html=status_html(process, current) if current else "",
-        participants_html=fragments.html(
-            "process-participants",
-            process.id,
-            render=lambda: render_template("processes/_participants.html", process=process),
-        ),
-        now=now,
-        can_manage=permissions.can_manage_process(current_user, process),
-        act_form=act_form,
-        remind_form=EmptyForm(),
+
+    def render_body() -> str:
+        # The timeline says which deadlines were extended: every round's extensions at once.
+        db.session.execute(
+            select(Round)
+            .where(Round.process_id == process.id)
+            .options(selectinload(Round.extensions))
+        ).all()
+        return render_template(
+            "processes/_show_body.html",
+            process=process,
+            current=current,
+            can_manage=can_manage,
+            status_html=status_html(process, current) if current else "",
+            participants_html=fragments.html(
+                "process-participants",
+                process.id,
+                render=lambda: render_template("processes/_participants.html", process=process),
+            ),
+        )
+
+    def render_act_form() -> str:
+        if act_form is None or current is None:
+            return ""
+        return render_template(
+            "processes/_act_form.html", process=process, round=current, act_form=act_form
+        )
+
+    body_html = fragments.html(
+        "process-page",
+        process.id,
+        can_manage,
+        render=render_body,
+        slots={"act-form": render_act_form},
     )
+    return render_template("processes/show.html", process=process, body_html=body_html)
 
 
 def status_html(process: Process, round_: Round) -> Markup:

@@ -224,3 +224,28 @@ def test_a_cached_value_may_be_none(app):
         assert fragments.value("nothing", compute=compute) is None
         assert fragments.value("nothing", compute=compute) is None
     assert calls == [1]
+
+
+def test_cached_page_bodies_carry_each_viewers_own_forms_and_buttons(app, login_as):
+    """The process and round pages are one cached body for everyone; the stance form, the
+    "input complete" form and the facilitator's buttons are each viewer's own."""
+    w = make_world()
+    a, b = w.orgs[0], w.orgs[1]
+    round_page = f"/processes/{w.process.slug}/rounds/{w.round.id}/endorsement"
+    process_page = f"/processes/{w.process.slug}"
+    seen = {}
+    for viewer, org in ((w.reps[a.id], a), (w.reps[b.id], b)):
+        client = login_as(viewer)
+        hits = _cache(app).hits
+        page = client.get(round_page).text
+        seen[org.id] = page
+        assert f"Namens {org.name}, over versie 1." in page
+        assert f'name="organisation_id" value="{org.id}"' in page
+        other = b if org is a else a
+        assert f"Namens {other.name}" not in page
+        assert "Dit traject beheren" not in client.get(process_page).text
+        if org is b:
+            assert _cache(app).hits > hits, "the second viewer's body came from the cache"
+    facilitator = login_as(w.facilitator).get(process_page).text
+    assert "Dit traject beheren" in facilitator
+    assert "Namens" not in login_as(w.facilitator).get(round_page).text

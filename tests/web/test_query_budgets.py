@@ -32,10 +32,10 @@ HASH = "$argon2id$v=19$m=65536,t=3,p=4$YnVkZ2V0$YnVkZ2V0LXRlc3Qtbm90LWEtcmVhbC1o
 # the first stance and the one that supersedes it.
 BUDGETS = {
     "dashboard": (12, 3),
-    "process page": (11, 8),
+    "process page": (11, 3),
     "version page": (9, 7),
     "diff page": (7, 5),
-    "round tally": (11, 5),
+    "round tally": (11, 3),
     "public outcome": (11, 1),
     "board download": (8, 1),
     "cast stance (POST)": (13, 14),
