@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import wtforms
-from flask import Flask, g, has_request_context, request, session
+from flask import Flask, has_request_context, request, session
 from flask_login import current_user
 
 from consensus import cli, fragments, i18n, security
@@ -86,42 +86,18 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _sqlite_begin_statement() -> str:
-    """BEGIN IMMEDIATE for the view of a request that may write, plain BEGIN otherwise.
+    """BEGIN IMMEDIATE for requests that may write, plain BEGIN otherwise.
 
     SQLite allows one writer. A deferred transaction that read first and writes later
     fails at once with "database is locked" when another writer committed in between (the
     busy timeout cannot help: its snapshot is stale). Taking the write lock at BEGIN makes
-    concurrent writers queue instead, so each sees the others' result. GET pages keep
-    concurrent reads; their rare writes (session touch, round clock) are single statements
-    that wait on the busy timeout too. So do those of a POST before its view: the session,
-    the user and the clock are read in a deferred transaction that ends when the view
-    starts (`_end_the_reads_before_the_view`), so writers hold the lock only for the
-    view's own work (issue 9: they queue on it).
+    concurrent writers queue on the busy timeout instead, so each sees the others' result.
+    GET pages keep concurrent reads; their rare writes (session touch, round clock) are
+    single statements that wait on the busy timeout too.
     """
-    if (
-        has_request_context()
-        and request.method not in _SAFE_METHODS
-        and g.get("_view_writes", False)
-    ):
+    if has_request_context() and request.method not in _SAFE_METHODS:
         return "BEGIN IMMEDIATE"
     return "BEGIN"
-
-
-def _end_the_reads_before_the_view() -> None:
-    """SQLite, a request that may write: end the deferred transaction of the reads before
-    the view, keeping what they loaded (the user and memberships) without reloading."""
-    if request.method in _SAFE_METHODS:
-        return
-    g._view_writes = True
-    session = db.session()
-    if not session.in_transaction() or session.new or session.dirty or session.deleted:
-        return
-    expire = session.expire_on_commit
-    session.expire_on_commit = False
-    try:
-        session.commit()  # nothing was written: this only ends the read snapshot
-    finally:
-        session.expire_on_commit = expire
 
 
 class _WriterQueue:
@@ -188,12 +164,6 @@ def _tune_sqlite(app: Flask) -> None:
         cursor.close()
 
     writers = _WriterQueue.for_database(engine.url.database)
-    # Registered last: runs after the session, user and clock hooks, just before the view.
-    app.before_request(_end_the_reads_before_the_view)
-
-    @app.teardown_request
-    def forget_the_view(_error: BaseException | None) -> None:
-        g.pop("_view_writes", None)  # `g` may outlive the request (tests, CLI helpers)
 
     @event.listens_for(engine, "begin")
     def begin_transaction(connection: Any) -> None:

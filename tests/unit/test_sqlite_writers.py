@@ -9,13 +9,11 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
-import consensus
-from consensus import _end_the_reads_before_the_view, create_app
+from consensus import create_app
 from consensus.extensions import db
 from tests.conftest import TEST_CONFIG
-from tests.factories import make_user
 
 
 def _free(path: str) -> bool:
@@ -40,9 +38,6 @@ def file_app(tmp_path):
 def test_a_write_request_holds_the_queue_only_during_its_transaction(file_app):
     app, lock = file_app
     with app.test_request_context("/", method="POST"):
-        db.session.execute(text("SELECT count(*) FROM t")).scalar_one()
-        assert _free(lock), "before the view, a write request only reads: no queue"
-        _end_the_reads_before_the_view()  # the last before-request hook: the view starts
         db.session.execute(text("INSERT INTO t VALUES (1)"))
         assert not _free(lock), "a writer holds the queue from BEGIN IMMEDIATE"
         db.session.commit()
@@ -63,7 +58,6 @@ def test_the_next_writer_goes_as_soon_as_the_first_is_done(file_app):
 
     def first() -> None:
         with app.app_context(), app.test_request_context("/", method="POST"):
-            _end_the_reads_before_the_view()
             db.session.execute(text("INSERT INTO t VALUES (1)"))
             started.set()
             time.sleep(0.3)
@@ -84,41 +78,3 @@ def test_the_next_writer_goes_as_soon_as_the_first_is_done(file_app):
     thread.join(5)
     assert order == ["first commits", "second writes"]
     assert 0.2 < waited < 1.5  # it waited for the first writer, and not for ever
-
-
-def test_a_post_takes_the_write_lock_only_for_its_view(app, client, login_as, monkeypatch):
-    """The session, the user and the clock are read before the write lock; the view's work
-    (here: saving the language, with its audit event) runs in the BEGIN IMMEDIATE one; the
-    user is not loaded twice."""
-    user = make_user()
-    login_as(user)
-    log: list[str] = []
-    begin = consensus._sqlite_begin_statement
-
-    def noted_begin() -> str:
-        statement = begin()
-        log.append(statement)
-        return statement
-
-    def noted(_conn, _cursor, statement, *_args):
-        log.append(statement.lstrip().split(None, 3)[0].upper() + " " + statement[:60])
-
-    monkeypatch.setattr(consensus, "_sqlite_begin_statement", noted_begin)
-    event.listen(db.engine, "before_cursor_execute", noted)
-    try:
-        response = client.post("/language", data={"locale": "en", "next": "/"})
-    finally:
-        event.remove(db.engine, "before_cursor_execute", noted)
-    assert response.status_code == 302
-    if db.engine.dialect.name != "sqlite":  # PostgreSQL: row locks, no BEGIN IMMEDIATE
-        assert "BEGIN IMMEDIATE" not in log and any("audit_event" in line for line in log)
-        return
-    immediate = log.index("BEGIN IMMEDIATE")
-    before, during = log[:immediate], log[immediate:]
-    assert any("user_session" in line for line in before), log
-    assert not any("user_session" in line for line in during), "the user was loaded again"
-    assert any(line.startswith("UPDATE") and "user_account" in line for line in during), log
-    assert any(line.startswith("INSERT") and "audit_event" in line for line in during), log
-    assert not any(
-        line.startswith(("INSERT", "UPDATE")) for line in before if "user_session" not in line
-    ), "nothing but the session touch is written before the view"
