@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/service_time.py [--repeat 8] [--only name…] [--profile name]
 
 Uses the world that bench.py built (SQLite, scale 1 by default) and the same pages. With
---profile it prints a pyinstrument profile of that page (pip install pyinstrument).
+--profile it prints a pyinstrument profile of that page (pip install pyinstrument); with
+--profile and --cprofile N, cProfile's own and cumulative times over N requests.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=8)
     parser.add_argument("--only", nargs="*")
     parser.add_argument("--profile", default=None, help="page name to profile")
+    parser.add_argument(
+        "--cprofile", type=int, default=0, help="with --profile: N requests under cProfile"
+    )
     args = parser.parse_args()
     env = bench.world_env(args)
     bench.ensure_world(env, args.scale, False)
@@ -65,7 +69,19 @@ def main() -> None:
                 f"{page.name:<26} {status} median {statistics.median(times):7.1f} ms  "
                 f"min {min(times):7.1f} ms"
             )
-            if args.profile and args.profile in page.name:
+            if args.profile and args.profile in page.name and args.cprofile:
+                import cProfile
+                import pstats
+
+                profile = cProfile.Profile()
+                profile.enable()
+                for _ in range(args.cprofile):
+                    once()
+                profile.disable()
+                stats = pstats.Stats(profile).sort_stats("tottime")
+                stats.print_stats(int(__import__("os").environ.get("PROF_LINES", "45")))
+                stats.sort_stats("cumulative").print_stats(int(__import__("os").environ.get("PROF_LINES", "60")))
+            elif args.profile and args.profile in page.name:
                 from pyinstrument import Profiler
 
                 profiler = Profiler(interval=0.0005)
