@@ -36,7 +36,7 @@ from typing import TypeVar
 from flask import Flask, Response, current_app, g, has_request_context, request, session
 from flask_babel import get_locale, get_timezone
 from markupsafe import Markup
-from sqlalchemy import event, select
+from sqlalchemy import Select, event, select
 
 from consensus.extensions import db
 
@@ -144,13 +144,17 @@ def state() -> tuple[int, bytes] | None:
     if session.new or session.dirty or session.deleted:
         return None
     if "_fragment_state" not in g:
-        from consensus.models import AuditLogHead
-
-        row = session.execute(
-            select(AuditLogHead.size, AuditLogHead.frontier).where(AuditLogHead.id == 1)
-        ).first()
+        row = session.execute(_head_statement()).first()
         g._fragment_state = (int(row[0]), bytes(row[1])) if row is not None else (0, b"")
     return g._fragment_state  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _head_statement() -> Select[tuple[int, bytes]]:
+    """Built once (models import this module): a reused statement keeps its cache key."""
+    from consensus.models import AuditLogHead
+
+    return select(AuditLogHead.size, AuditLogHead.frontier).where(AuditLogHead.id == 1)
 
 
 def key(name: str, *parts: Hashable) -> Hashable | None:

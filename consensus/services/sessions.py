@@ -13,7 +13,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import current_app, has_request_context, request
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
 
@@ -81,6 +81,15 @@ def start(user: User, *, method: str) -> str:
     return token
 
 
+# Built once: every logged-in request runs it, and a statement object that is reused keeps
+# its compiled form's cache key (building and keying it again cost as much as running it).
+_CURRENT = (
+    select(UserSession)
+    .where(UserSession.token_hash == bindparam("token_hash"))
+    .options(joinedload(UserSession.user).joinedload(User.memberships))
+)
+
+
 def find_current(token: str | None) -> UserSession | None:
     """The open session for this cookie token, or None if unknown, ended or expired.
 
@@ -91,11 +100,7 @@ def find_current(token: str | None) -> UserSession | None:
         return None
     # One query for the session, its user and the user's memberships (every request).
     found = (
-        db.session.execute(
-            select(UserSession)
-            .where(UserSession.token_hash == hash_token(token))
-            .options(joinedload(UserSession.user).joinedload(User.memberships))
-        )
+        db.session.execute(_CURRENT, {"token_hash": hash_token(token)})
         .unique()
         .scalar_one_or_none()
     )

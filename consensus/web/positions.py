@@ -27,7 +27,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import defer, joinedload, lazyload, selectinload
 
 from consensus import fragments, permissions
@@ -104,19 +104,29 @@ def labels() -> dict[str, object]:
 # --- Loading and checks -----------------------------------------------------------------------
 
 
+# Paragraphs are loaded for the one or two versions a page shows, when it shows them (not for
+# every version, and not at all when the text comes from the cache); the authors' memberships
+# are never shown. Built once: a reused statement keeps its cache key.
+_POSITION = (
+    select(Position)
+    .where(Position.id == bindparam("position_id"), Position.process_id == bindparam("process_id"))
+    .options(
+        selectinload(Position.versions).options(
+            lazyload(Version.paragraphs),
+            joinedload(Version.created_by).lazyload(User.memberships),
+        )
+    )
+)
+_OWN_COMMENTS = select(Comment.id, Comment.created_at).where(
+    Comment.version_id == bindparam("version_id"),
+    Comment.author_id == bindparam("author_id"),
+    Comment.deleted_at.is_(None),
+)
+
+
 def load_position(process: Process, position_id: int) -> Position:
     position = db.session.execute(
-        select(Position)
-        .where(Position.id == position_id, Position.process_id == process.id)
-        # Paragraphs are loaded for the one or two versions a page shows, when it shows them
-        # (not for every version, and not at all when the text comes from the cache); the
-        # authors' memberships are never shown.
-        .options(
-            selectinload(Position.versions).options(
-                lazyload(Version.paragraphs),
-                joinedload(Version.created_by).lazyload(User.memberships),
-            )
-        )
+        _POSITION, {"position_id": position_id, "process_id": process.id}
     ).scalar_one_or_none()
     if position is None:
         abort(404)
@@ -358,11 +368,7 @@ def _own_comment_facts(
     if not current_user.is_authenticated:
         return None
     own = db.session.execute(
-        select(Comment.id, Comment.created_at).where(
-            Comment.version_id == version.id,
-            Comment.author_id == current_user.id,
-            Comment.deleted_at.is_(None),
-        )
+        _OWN_COMMENTS, {"version_id": version.id, "author_id": current_user.id}
     ).all()
     if not own:
         return None

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.wrappers import Response
 
@@ -63,24 +63,24 @@ def labels() -> dict[str, object]:
     }
 
 
+# One query for the process with its facilitators and rounds (a handful of rows); the
+# facilitators' names are shown, their memberships never. Built once: nearly every page runs
+# it, and a reused statement keeps its cache key.
+_PROCESS_BY_SLUG = (
+    select(Process)
+    .where(Process.slug == bindparam("slug"))
+    .options(
+        joinedload(Process.facilitators)
+        .joinedload(ProcessFacilitator.user)
+        .lazyload(User.memberships),
+        joinedload(Process.rounds),
+    )
+)
+
+
 def load_process(slug: str) -> Process:
     """404 for a missing process and for one this person may not see (no leak)."""
-    # One query for the process with its facilitators and rounds (a handful of rows); the
-    # facilitators' names are shown, their memberships never.
-    process = (
-        db.session.execute(
-            select(Process)
-            .where(Process.slug == slug)
-            .options(
-                joinedload(Process.facilitators)
-                .joinedload(ProcessFacilitator.user)
-                .lazyload(User.memberships),
-                joinedload(Process.rounds),
-            )
-        )
-        .unique()
-        .scalar_one_or_none()
-    )
+    process = db.session.execute(_PROCESS_BY_SLUG, {"slug": slug}).unique().scalar_one_or_none()
     if process is None:
         abort(404)
     # Hundreds of ids at national scale: kept for this state of the data (GET requests).
