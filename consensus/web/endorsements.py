@@ -214,8 +214,14 @@ def _version_number(round_: Round, loaded: dict[str, Version | None]) -> int | N
 # --- Endorsement rounds -----------------------------------------------------------------------
 
 
-def _stance_form(process: Process, round_: Round, formdata: bool = True) -> StanceForm | None:
-    organisations = _allowed_organisations(process, round_, Action.ENDORSE)
+def _stance_form(
+    process: Process,
+    round_: Round,
+    formdata: bool = True,
+    organisations: list[Organisation] | None = None,
+) -> StanceForm | None:
+    if organisations is None:
+        organisations = _allowed_organisations(process, round_, Action.ENDORSE)
     if not organisations:
         return None
     form = StanceForm() if formdata else StanceForm(formdata=None)
@@ -323,10 +329,25 @@ def _endorsement_page(
         )
 
     def render_stance() -> str:
-        if "stance_form" in overrides:
-            stance_form = overrides["stance_form"]
-        else:
-            stance_form = _stance_form(process, round_, formdata=False) if is_open else None
+        if "stance_form" in overrides:  # a form with the viewer's input and its errors
+            return render_stance_with(overrides["stance_form"])  # type: ignore[arg-type]
+        # An empty form: the same for everyone who may speak for the same organisations, so
+        # kept like the body (the CSRF token is put in per request).
+        organisations = _allowed_organisations(process, round_, Action.ENDORSE) if is_open else []
+        return fragments.html(
+            "endorsement-stance-form",
+            round_.id,
+            tuple(o.id for o in organisations),
+            is_open,
+            can_manage,
+            render=lambda: render_stance_with(
+                _stance_form(process, round_, formdata=False, organisations=organisations)
+                if organisations
+                else None
+            ),
+        )
+
+    def render_stance_with(stance_form: StanceForm | None) -> str:
         if stance_form is None and not (is_open and not can_manage):
             return ""
         return render_template(

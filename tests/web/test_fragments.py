@@ -249,3 +249,19 @@ def test_cached_page_bodies_carry_each_viewers_own_forms_and_buttons(app, login_
     facilitator = login_as(w.facilitator).get(process_page).text
     assert "Dit traject beheren" in facilitator
     assert "Namens" not in login_as(w.facilitator).get(round_page).text
+
+
+def test_a_kept_stance_form_carries_each_sessions_own_token(app):
+    """The empty stance form is kept per set of organisations; its CSRF token is not."""
+    w = make_world()
+    rep = w.reps[w.orgs[0].id]
+    round_page = f"/processes/{w.process.slug}/rounds/{w.round.id}/endorsement"
+    first = give_session(app, app.test_client(), rep).get(round_page).text
+    hits = _cache(app).hits
+    second = give_session(app, app.test_client(), rep).get(round_page).text
+    assert _cache(app).hits > hits
+    one, two = _token_of(first), _token_of(second)
+    assert one != two
+    assert f'name="csrf_token" value="{two}"' in second
+    assert one not in second
+    assert f'name="organisation_id" value="{w.orgs[0].id}"' in second
