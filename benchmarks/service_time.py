@@ -10,6 +10,7 @@ Uses the world that bench.py built (SQLite, scale 1 by default) and the same pag
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -78,9 +79,10 @@ def main() -> None:
                 for _ in range(args.cprofile):
                     once()
                 profile.disable()
+                lines = int(os.environ.get("PROF_LINES", "50"))
                 stats = pstats.Stats(profile).sort_stats("tottime")
-                stats.print_stats(int(__import__("os").environ.get("PROF_LINES", "45")))
-                stats.sort_stats("cumulative").print_stats(int(__import__("os").environ.get("PROF_LINES", "60")))
+                stats.print_stats(lines)
+                stats.sort_stats("cumulative").print_stats(lines)
             elif args.profile and args.profile in page.name:
                 from pyinstrument import Profiler
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response
-from flask_login import current_user
+from flask import Flask, Response, session
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -33,8 +32,10 @@ def init_app(app: Flask) -> None:
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if app.config["PRODUCTION"]:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if current_user and current_user.is_authenticated:
+        if "_user_id" in session:
             # Pages of a logged-in person must not linger in shared caches or the back button.
+            # Asked of the session cookie, not of the user: after a POST's commit the user
+            # would be read again, in a new transaction that takes SQLite's write lock anew.
             headers["Cache-Control"] = "no-store"
             headers["Vary"] = "Cookie"
         return response

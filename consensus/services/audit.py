@@ -111,15 +111,19 @@ def _frontier_nodes(size: int, frontier: bytes) -> dict[tuple[int, int], bytes]:
     return nodes
 
 
+# populate_existing: if this session loaded the head earlier (without the lock), its
+# identity-map copy may be stale; the locked row's values must win. Built once: every change
+# runs it, and a reused statement keeps its cache key.
+_HEAD_FOR_UPDATE = (
+    select(AuditLogHead)
+    .where(AuditLogHead.id == 1)
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
 def _select_head_for_update() -> AuditLogHead | None:
-    # populate_existing: if this session loaded the head earlier (without the lock), its
-    # identity-map copy may be stale; the locked row's values must win.
-    return db.session.execute(
-        select(AuditLogHead)
-        .where(AuditLogHead.id == 1)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    return db.session.execute(_HEAD_FOR_UPDATE).scalar_one_or_none()
 
 
 def _lock_head() -> AuditLogHead:

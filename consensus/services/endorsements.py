@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer, joinedload, lazyload
 
@@ -109,6 +109,19 @@ def _check_text(kind: StanceKind, text: str) -> str:
     return text
 
 
+# Built once (every stance runs it; a reused statement keeps its cache key).
+_SUPERSEDE = (
+    update(Stance)
+    .where(
+        Stance.round_id == bindparam("b_round_id"),
+        Stance.organisation_id == bindparam("b_organisation_id"),
+        Stance.superseded_at.is_(None),
+    )
+    .values(superseded_at=bindparam("b_moment"))
+    .returning(Stance.id)
+)
+
+
 def cast_stance(
     round_: Round,
     *,
@@ -146,14 +159,8 @@ def cast_stance(
     # on release. A unique-index violation spoils the transaction; the caller rolls back.
     superseded = list(
         db.session.execute(
-            update(Stance)
-            .where(
-                Stance.round_id == round_.id,
-                Stance.organisation_id == organisation.id,
-                Stance.superseded_at.is_(None),
-            )
-            .values(superseded_at=moment)
-            .returning(Stance.id)
+            _SUPERSEDE,
+            {"b_round_id": round_.id, "b_organisation_id": organisation.id, "b_moment": moment},
         ).scalars()
     )
     stance = Stance(

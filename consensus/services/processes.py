@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import unicodedata
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import lazyload
 
 from consensus.extensions import db
@@ -679,6 +680,15 @@ def next_due_at() -> datetime | None:
     publication scheduled), so the per-request check caches it by the audit log's head
     (consensus.fragments) and compares it with the clock: no query on most requests.
     """
+    moments = db.session.execute(_next_due_statement()).one()
+    found = [m for m in moments if m is not None]
+    return min(found) if found else None
+
+
+@functools.cache
+def _next_due_statement() -> Select[tuple[datetime | None, datetime | None, datetime | None]]:
+    """Built once: requests that change things run it, and a reused statement keeps its
+    cache key (building this one cost more than running it)."""
     closing = (
         select(func.min(Round.closes_at))
         .join(Process)
@@ -700,9 +710,7 @@ def next_due_at() -> datetime | None:
         )
         .scalar_subquery()
     )
-    moments = db.session.execute(select(closing, opening, publishing)).one()
-    found = [m for m in moments if m is not None]
-    return min(found) if found else None
+    return select(closing, opening, publishing)
 
 
 def something_is_due(now: datetime | None = None) -> bool:

@@ -465,15 +465,15 @@ def cast(slug: str, round_id: int) -> Response | tuple[str, int]:
             return _endorsement_page(
                 process, round_, 409 if error.status_code == 409 else 422, stance_form=form
             )
-        db.session.commit()
-        flash(
-            _(
-                "Recorded: %(org)s — %(stance)s.",
-                org=organisation.name,
-                stance=service.STANCE_LABELS[StanceKind(form.kind.data)],
-            ),
-            "success",
+        # The message is made before the commit: afterwards the organisation would be read
+        # again, in a transaction that takes SQLite's write lock for the rest of the request.
+        message = _(
+            "Recorded: %(org)s — %(stance)s.",
+            org=organisation.name,
+            stance=service.STANCE_LABELS[StanceKind(form.kind.data)],
         )
+        db.session.commit()
+        flash(message, "success")
         return redirect(url_for("endorsements.endorsement", slug=slug, round_id=round_id))
     return _endorsement_page(process, round_, 422, stance_form=form)
 

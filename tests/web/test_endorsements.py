@@ -7,7 +7,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from consensus.extensions import db
 from consensus.models import (
@@ -533,6 +533,34 @@ def test_the_facilitator_writes_the_statement_others_cannot(app, login_as):
     assert outcome.statement.startswith("De koepels") and outcome.review_on.isoformat() == review
     page = login_as(rep).get(url(w)).text
     assert "<strong>stemmen in</strong>" in page
+
+
+def test_a_stance_post_ends_its_work_with_the_commit(app, login_as):
+    """Nothing is read after the commit: on SQLite each transaction of a POST takes the one
+    write lock, and a read afterwards (a name for the message, the user for the headers)
+    would hold it again until the response is sent, serialising every other writer."""
+    w = make_world()
+    org = w.orgs[0]
+    client = login_as(w.reps[org.id])
+    form = {"organisation_id": org.id, "kind": "endorse", "text": ""}
+    client.post(url(w, "cast"), data=form)  # the session's once-a-minute touch, if due
+    events: list[str] = []
+    engine = db.engine
+    listeners = {
+        "before_cursor_execute": lambda *args: events.append("statement"),
+        "commit": lambda *args: events.append("COMMIT"),
+    }
+    for name, listener in listeners.items():
+        event.listen(engine, name, listener)
+    try:
+        response = client.post(url(w, "cast"), data=form)
+    finally:
+        for name, listener in listeners.items():
+            event.remove(engine, name, listener)
+    assert response.status_code == 302
+    assert "COMMIT" in events
+    assert events[-1] == "COMMIT", events[events.index("COMMIT") :]
+    assert f"Vastgelegd: {org.name}" in client.get(url(w)).text  # the message still names it
 
 
 def test_the_tally_page_query_count_does_not_grow_with_organisations(app, login_as, page_queries):
