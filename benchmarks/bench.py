@@ -484,12 +484,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ceiling_env["CEILING_DATABASE_URL"] = args.database_url or (
             f"sqlite:///{Path(env['CONSENSUS_INSTANCE_PATH']) / 'ceiling.sqlite'}"
         )
-        with gunicorn("ceiling_app:app", ceiling_env, args.workers, BENCH) as (_, base):
-            for name, path in (("ceiling (a) plain", "/plain"), ("ceiling (b) row", "/row")):
-                result = Result(name, path, "GET")
-                measured(result, wrk(base + path, script=BENCH / "wrk" / "get.lua", **load))
-                ceiling[name] = result
-        ceiling_b = ceiling["ceiling (b) row"].rps
+
+        def measure_ceiling() -> None:
+            """Run the bare app; keep each ceiling's better run. The machine is shared and
+            noisy: measured before and after the pages, the ceiling is what the stack
+            reached at its best, so a slow moment cannot flatter the ratios."""
+            with gunicorn("ceiling_app:app", ceiling_env, args.workers, BENCH) as (_, base):
+                for name, path in (("ceiling (a) plain", "/plain"), ("ceiling (b) row", "/row")):
+                    result = Result(name, path, "GET")
+                    measured(result, wrk(base + path, script=BENCH / "wrk" / "get.lua", **load))
+                    runs = ceiling_runs.setdefault(name, [])
+                    runs.append(round(result.rps or 0))
+                    if name not in ceiling or (result.rps or 0) > (ceiling[name].rps or 0):
+                        ceiling[name] = result
+                    ceiling[name].note = "best of runs: " + ", ".join(f"{r:,}" for r in runs)
+
+        ceiling_runs: dict[str, list[int]] = {}
+        measure_ceiling()
         with gunicorn("consensus.wsgi:app", env, args.workers, ROOT) as (server, base):
             sessions = [login_http(base, email) for _, email in people["voters"]]
             for page in pages:
@@ -534,10 +545,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         **load,
                     )
                 measured(result, figures)
-                result.ratio = result.rps / ceiling_b if ceiling_b else None
                 if page.method == "GET" and (result.wrk_bytes or 0) < (result.bytes or 0):
                     result.note += " WRONG RESPONSES under load (smaller than the page)"
             memory = max((vm_hwm_mib(pid) for pid in worker_pids(server.pid)), default=0.0)
+        measure_ceiling()
+        ceiling_b = ceiling["ceiling (b) row"].rps
+        for result in results.values():
+            result.ratio = result.rps / ceiling_b if ceiling_b and result.rps else None
     letter = letter_seconds()
     verify = flask(env, "audit", "verify")
     rate_match = re.search(r"\(([\d,]+) events/s\)", verify)
