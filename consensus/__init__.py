@@ -93,9 +93,17 @@ def _sqlite_begin_statement() -> str:
     busy timeout cannot help: its snapshot is stale). Taking the write lock at BEGIN makes
     concurrent writers queue on the busy timeout instead, so each sees the others' result.
     GET pages keep concurrent reads; their rare writes (session touch, round clock) are
-    single statements that wait on the busy timeout too.
+    single statements that wait on the busy timeout too. A changing request's first reads
+    (its session and user, the round clock) run deferred in a transaction of their own that
+    ends before the view (consensus.transactions).
     """
-    if has_request_context() and request.method not in _SAFE_METHODS:
+    from consensus import transactions
+
+    if (
+        has_request_context()
+        and request.method not in _SAFE_METHODS
+        and not transactions.deferred()
+    ):
         return "BEGIN IMMEDIATE"
     return "BEGIN"
 

@@ -17,6 +17,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from consensus import transactions
 from consensus.extensions import db, login_manager
 from consensus.models import User
 from consensus.text import render_markdown
@@ -43,8 +44,9 @@ def load_user(user_id: str) -> User | None:
         wanted_id, generation = int(raw_id), int(raw_generation)
     except ValueError:
         return None
-    user_session = sessions.find_current(session.get(SESSION_TOKEN_KEY))
-    user = user_session.user if user_session is not None else None
+    with transactions.reads_before_the_view():
+        user_session = sessions.find_current(session.get(SESSION_TOKEN_KEY))
+        user = user_session.user if user_session is not None else None
     if (
         user_session is None
         or user is None
@@ -174,7 +176,8 @@ def init_app(app: Flask) -> None:
                 "clock-next-due", int(time.time() // 60), compute=processes.next_due_at
             )
         else:
-            due = processes.next_due_at()
+            with transactions.reads_before_the_view():
+                due = processes.next_due_at()
         if due is not None and due <= utcnow() and processes.something_is_due():
             processes.tick()
             db.session.commit()  # the commit also makes the fragment cache read the new head

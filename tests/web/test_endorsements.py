@@ -563,6 +563,46 @@ def test_a_stance_post_ends_its_work_with_the_commit(app, login_as):
     assert f"Vastgelegd: {org.name}" in client.get(url(w)).text  # the message still names it
 
 
+def test_a_stance_posts_first_reads_are_not_made_inside_the_write_lock(app, login_as):
+    """SQLite: the session lookup and the round clock read in a short transaction of their
+    own, ended before the view's transaction (the one that takes the write lock) begins.
+    PostgreSQL has no such lock and keeps one transaction."""
+    w = make_world()
+    org = w.orgs[0]
+    client = login_as(w.reps[org.id])
+    form = {"organisation_id": org.id, "kind": "endorse", "text": ""}
+    target = url(w, "cast")
+    client.post(target, data=form)  # the session's once-a-minute touch, if due
+    db.session.commit()  # the test's own reads end: the request starts afresh
+    log: list[str] = []
+    engine = db.engine
+    listeners = {
+        "before_cursor_execute": lambda conn, cursor, statement, *rest: log.append(
+            statement.split()[0] + " " + statement.split("FROM")[1].split()[0]
+            if statement.startswith("SELECT") and "FROM" in statement
+            else statement.split()[0]
+        ),
+        "begin": lambda *args: log.append("BEGIN"),
+        "commit": lambda *args: log.append("COMMIT"),
+    }
+    for name, listener in listeners.items():
+        event.listen(engine, name, listener)
+    try:
+        assert client.post(target, data=form).status_code == 302
+    finally:
+        for name, listener in listeners.items():
+            event.remove(engine, name, listener)
+    if engine.dialect.name == "sqlite":
+        assert log[:3] == ["BEGIN", "SELECT user_session", "COMMIT"], log
+        writes = log.index("INSERT")
+        view_begins = max(i for i, entry in enumerate(log[:writes]) if entry == "BEGIN")
+        assert "SELECT user_session" not in log[view_begins:]
+        assert "COMMIT" not in log[view_begins:-1]  # the view's work: one transaction
+    else:
+        assert log.count("BEGIN") == 1 and log.count("COMMIT") == 1, log
+    assert len(stances_of(org)) == 2
+
+
 def test_the_tally_page_query_count_does_not_grow_with_organisations(app, login_as, page_queries):
     counts = []
     for n in (3, 12):

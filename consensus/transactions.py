@@ -1,0 +1,59 @@
+"""Reads that come before a changing request's view, outside SQLite's write lock.
+
+On SQLite a request that may write (POST and the like) begins its transactions with BEGIN
+IMMEDIATE: it takes the one write lock at once, so concurrent writers queue instead of
+failing on a stale snapshot (see consensus._sqlite_begin_statement). Every request first
+looks up its session and user and asks the round clock whether something is due; inside the
+lock, those reads made every other writer wait for them too (issue 9: stance POSTs).
+
+`reads_before_the_view()` runs such reads in a short deferred transaction of their own and
+ends it straight away, before the view begins the transaction that writes. The objects read
+stay loaded (they are not expired by that commit): they describe the state a few
+milliseconds earlier, exactly as if the request had arrived then. Nothing is written in the
+block except the session's best-effort touch, which gives up quietly on a stale snapshot.
+Elsewhere (PostgreSQL, GET requests, a session already in a transaction) it does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import current_app, g, has_request_context, request
+
+from consensus.extensions import db
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def deferred() -> bool:
+    """True inside `reads_before_the_view()`: begin with a plain (deferred) BEGIN."""
+    return bool(has_request_context() and g.get("_reads_before_the_view"))
+
+
+@contextmanager
+def reads_before_the_view() -> Iterator[None]:
+    if (
+        not has_request_context()
+        or request.method in SAFE_METHODS
+        or g.get("_reads_before_the_view")
+        or not current_app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+    ):
+        yield
+        return
+    session = db.session()
+    if session.in_transaction():  # reads of the caller's transaction stay in it
+        yield
+        return
+    g._reads_before_the_view = True
+    try:
+        yield
+    finally:
+        g._reads_before_the_view = False
+        if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+            keep = session.expire_on_commit
+            session.expire_on_commit = False
+            try:
+                session.commit()  # ends the read transaction; nothing to write
+            finally:
+                session.expire_on_commit = keep
