@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from flask import (
@@ -131,6 +132,67 @@ def load_position(process: Process, position_id: int) -> Position:
     if position is None:
         abort(404)
     return position
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    """A version as the page around a cached body names it (plain data, kept per state)."""
+
+    id: int
+    number: int
+
+
+@dataclass(frozen=True)
+class PositionOutline:
+    """A position's title and its versions' numbers: what a page whose body comes from the
+    cache needs to find and name the versions, without loading the ORM objects."""
+
+    id: int
+    title: str
+    versions: tuple[VersionRef, ...]  # by number
+
+    @property
+    def latest(self) -> VersionRef | None:
+        return self.versions[-1] if self.versions else None
+
+    def version(self, number: int) -> VersionRef:
+        found = next((v for v in self.versions if v.number == number), None)
+        if found is None:
+            abort(404)
+        return found
+
+
+_OUTLINE_POSITION = select(Position.id, Position.title).where(
+    Position.id == bindparam("position_id"), Position.process_id == bindparam("process_id")
+)
+_OUTLINE_VERSIONS = (
+    select(Version.id, Version.number)
+    .where(Version.position_id == bindparam("position_id"))
+    .order_by(Version.number)
+)
+
+
+def load_outline(process: Process, position_id: int) -> PositionOutline:
+    """The outline of a position of `process` (404 when it is not one), kept by the audit
+    head like the fragments it goes with (a new version or title is an audited change)."""
+
+    def compute() -> PositionOutline | None:
+        found = db.session.execute(
+            _OUTLINE_POSITION, {"position_id": position_id, "process_id": process.id}
+        ).first()
+        if found is None:
+            return None
+        rows = db.session.execute(_OUTLINE_VERSIONS, {"position_id": position_id})
+        return PositionOutline(
+            id=found.id,
+            title=found.title,
+            versions=tuple(VersionRef(id=row.id, number=row.number) for row in rows),
+        )
+
+    outline = fragments.value("position-outline", process.id, position_id, compute=compute)
+    if outline is None:
+        abort(404)
+    return outline
 
 
 def load_version(position: Position, number: int) -> Version:
@@ -615,31 +677,33 @@ def pin(slug: str, position_id: int, number: int) -> Response:
 def diff(slug: str, position_id: int) -> str:
     """Any two versions, inline (word level) or side by side."""
     process = load_process(slug)
-    position = load_position(process, position_id)
-    latest = position.latest
+    # The outline names the versions; the ORM objects are loaded only to render the body.
+    outline = load_outline(process, position_id)
+    latest = outline.latest
     assert latest is not None
     new_number = request.args.get("to", type=int) or latest.number
     old_number = request.args.get("from", type=int) or max(new_number - 1, 1)
-    old, new = load_version(position, old_number), load_version(position, new_number)
+    old, new = outline.version(old_number), outline.version(new_number)
     view = "side" if request.args.get("view") == "side" else "inline"
-    # The same for every viewer; versions never change, the position's title may.
-    body_html = fragments.html(
-        "version-diff",
-        old.id,
-        new.id,
-        view,
-        render=lambda: render_template(
+
+    def render_body() -> str:
+        position = load_position(process, position_id)
+        return render_template(
             "positions/_diff_body.html",
             process=process,
             position=position,
-            result=service.compare(old, new),
+            result=service.compare(
+                load_version(position, old.number), load_version(position, new.number)
+            ),
             view=view,
-        ),
-    )
+        )
+
+    # The same for every viewer; versions never change, the position's title may.
+    body_html = fragments.html("version-diff", old.id, new.id, view, render=render_body)
     return render_template(
         "positions/diff.html",
         process=process,
-        position=position,
+        position=outline,
         old=old,
         new=new,
         body_html=body_html,

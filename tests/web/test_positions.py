@@ -690,6 +690,39 @@ def test_diff_inline_and_side_by_side(client, login_as, world):
     assert "/diff?from=1&amp;to=2" in history or "from=1" in history
 
 
+def test_the_diff_page_follows_a_new_title_and_keeps_to_its_process(client, login_as, world):
+    """The page names the versions from an outline kept by the audit head: a renamed
+    position shows its new title at once, and a position is only found in its own process."""
+    service.create_version(
+        world.position,
+        world.process,
+        actor=world.facilitator,
+        body=world.v1.body + "\n\nX.",
+        change_summary="x",
+    )
+    db.session.commit()
+    login_as(world.facilitator)
+    url = world.url("/diff?from=1&to=2")
+    assert world.position.title in client.get(url).text
+    service.update_position(
+        world.position,
+        world.process,
+        actor=world.facilitator,
+        title="Een nieuwe titel",
+        subject=world.position.subject,
+        addressee=world.position.addressee,
+        place=world.position.place,
+        letter_date=world.position.letter_date,
+        reference=world.position.reference,
+    )
+    db.session.commit()
+    assert "Een nieuwe titel" in client.get(url).text
+    other = make_process(world.facilitator, [world.vng], title="Een ander traject", active=False)
+    db.session.commit()
+    elsewhere = f"/processes/{other.slug}/positions/{world.position.id}/diff?from=1&to=2"
+    assert client.get(elsewhere).status_code == 404
+
+
 # --- Safety and speed -------------------------------------------------------------------------
 
 XSS_PAYLOADS = [
