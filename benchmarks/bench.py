@@ -138,8 +138,9 @@ def app_context(env: dict[str, str]) -> Iterator[Any]:
     os.environ["CONSENSUS_RATELIMIT_ENABLED"] = "false"
     os.environ["CONSENSUS_REQUIRE_2FA"] = "false"
     sys.path.insert(0, str(ROOT))
-    from consensus import create_app
+    from consensus import allocator, create_app
 
+    allocator.tune()  # as consensus.wsgi does under gunicorn
     yield create_app()
 
 

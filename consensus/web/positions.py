@@ -11,7 +11,8 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -60,6 +61,7 @@ from consensus.models import (
     Organisation,
     Position,
     Process,
+    Round,
     RoundState,
     RoundType,
     User,
@@ -136,10 +138,18 @@ def load_position(process: Process, position_id: int) -> Position:
 
 @dataclass(frozen=True)
 class VersionRef:
-    """A version as the page around a cached body names it (plain data, kept per state)."""
+    """A version as the page around a cached body shows it (plain data, kept per state)."""
 
     id: int
     number: int
+    sha256: str
+    created_at: datetime
+    created_by_name: str | None
+    change_summary: str
+
+    @property
+    def short_hash(self) -> str:
+        return self.sha256[:12]
 
 
 @dataclass(frozen=True)
@@ -161,12 +171,29 @@ class PositionOutline:
             abort(404)
         return found
 
+    def round_version(self, process: Process) -> tuple[Round | None, VersionRef | None]:
+        """As services.positions.round_version: the open round and the version that
+        contributions now go to (the round's, when it is about this position; else the
+        latest)."""
+        current = process.open_round()
+        if current is not None and current.version_id is not None:
+            return current, next((v for v in self.versions if v.id == current.version_id), None)
+        return current, self.latest
+
 
 _OUTLINE_POSITION = select(Position.id, Position.title).where(
     Position.id == bindparam("position_id"), Position.process_id == bindparam("process_id")
 )
 _OUTLINE_VERSIONS = (
-    select(Version.id, Version.number)
+    select(
+        Version.id,
+        Version.number,
+        Version.sha256,
+        Version.created_at,
+        Version.change_summary,
+        User.display_name,
+    )
+    .outerjoin(User, User.id == Version.created_by_id)
     .where(Version.position_id == bindparam("position_id"))
     .order_by(Version.number)
 )
@@ -186,7 +213,17 @@ def load_outline(process: Process, position_id: int) -> PositionOutline:
         return PositionOutline(
             id=found.id,
             title=found.title,
-            versions=tuple(VersionRef(id=row.id, number=row.number) for row in rows),
+            versions=tuple(
+                VersionRef(
+                    id=row.id,
+                    number=row.number,
+                    sha256=row.sha256,
+                    created_at=row.created_at,
+                    created_by_name=row.display_name,
+                    change_summary=row.change_summary,
+                )
+                for row in rows
+            ),
         )
 
     outline = fragments.value("position-outline", process.id, position_id, compute=compute)
@@ -396,9 +433,13 @@ def _comment_form(process: Process) -> CommentForm | None:
 
 
 def _thread_context(
-    process: Process, position: Position, version: Version, target: Version | None
+    process: Process,
+    position: Position | PositionOutline,
+    version: Version | VersionRef,
+    target: Version | VersionRef | None,
 ) -> dict[str, object]:
-    """What the comment fragments need, shared by the page and the htmx responses."""
+    """What the comment fragments need, shared by the page and the htmx responses (the
+    version page passes its outline; the parts it renders get the ORM objects)."""
     can_contribute = target is not None and target.id == version.id
     comment_form = _comment_form(process) if can_contribute else None
     current = process.open_round()
@@ -423,14 +464,14 @@ def _thread_context(
 
 
 def _own_comment_facts(
-    version: Version, edit_window: timedelta
+    version_id: int, edit_window: timedelta
 ) -> tuple[int, frozenset[int]] | None:
     """What the thread shows differently to the author of some of its comments: their Edit
     buttons (while the edit window lasts) and Remove buttons. None for everyone else."""
     if not current_user.is_authenticated:
         return None
     own = db.session.execute(
-        _OWN_COMMENTS, {"version_id": version.id, "author_id": current_user.id}
+        _OWN_COMMENTS, {"version_id": version_id, "author_id": current_user.id}
     ).all()
     if not own:
         return None
@@ -460,15 +501,23 @@ def _fill_voice_slots(html: Markup, form: CommentForm | None) -> Markup:
 @login_required
 def version(slug: str, position_id: int, number: int) -> str:
     process = load_process(slug)
-    position = load_position(process, position_id)
-    version = load_version(position, number)
-    current, target = service.round_version(process, position)
-    loaded: list[list[Amendment]] = []  # the amendments, once, for whichever part misses
+    # The page around the cached parts needs only the outline (plain data, kept by the
+    # audit head); the ORM position and version are loaded when a part must be rendered.
+    outline = load_outline(process, position_id)
+    version = outline.version(number)
+    current, target = outline.round_version(process)
+    loaded: dict[str, Any] = {}  # the ORM objects and amendments, once, for whichever misses
+
+    def orm_context() -> dict[str, object]:
+        if "position" not in loaded:
+            loaded["position"] = load_position(process, position_id)
+            loaded["version"] = load_version(loaded["position"], number)
+        return {**thread_context, "position": loaded["position"], "version": loaded["version"]}
 
     def amendments() -> list[Amendment]:
-        if not loaded:
-            loaded.append(service.load_amendments(position.id, version.id))
-        return loaded[0]
+        if "amendments" not in loaded:
+            loaded["amendments"] = service.load_amendments(position_id, version.id)
+        return loaded["amendments"]  # type: ignore[no-any-return]
 
     can_propose = (
         target is not None
@@ -480,7 +529,7 @@ def version(slug: str, position_id: int, number: int) -> str:
     if _can_manage(process) and scheduled:
         pin_form = PinForm(prefix="pin")
         pin_form.round_id.choices = choices((r.id, r.title) for r in scheduled)
-    thread_context = _thread_context(process, position, version, target)
+    thread_context = _thread_context(process, outline, version, target)
     comment_form = thread_context["comment_form"]
     open_anchor = request.args.get("open", "")[:64]
 
@@ -503,7 +552,7 @@ def version(slug: str, position_id: int, number: int) -> str:
             can_propose=can_propose,
             open_anchor=open_anchor,
             voice_slots=_voice_slot,
-            **thread_context,
+            **orm_context(),
         )
 
     # The fragment depends on the data (the audit head) and on these facts of the viewer.
@@ -514,7 +563,7 @@ def version(slug: str, position_id: int, number: int) -> str:
         can_propose,
         comment_form is not None,
         thread_context["can_manage"],
-        _own_comment_facts(version, thread_context["edit_window"]),  # type: ignore[arg-type]
+        _own_comment_facts(version.id, thread_context["edit_window"]),  # type: ignore[arg-type]
         open_anchor,
         render=render_body,
     )
@@ -528,7 +577,7 @@ def version(slug: str, position_id: int, number: int) -> str:
             amendments=amendments(),
             rounds_about=[r for r in process.rounds if r.version_id == version.id],
             has_pin_form=pin_form is not None,
-            **thread_context,
+            **orm_context(),
         ),
         slots={
             "pin-form": lambda: (
