@@ -232,3 +232,13 @@ def test_migrations_downgrade_and_upgrade_without_drift(tmp_path, database_url):
             )
         assert diff == []
         db.engine.dispose()
+
+
+def test_the_layouts_fixed_addresses_follow_the_mount_point(client):
+    """The layout's style sheets and navigation are built once per mount point: an app
+    served under a path prefix still links under that prefix after a request at the root."""
+    assert 'href="/static/css/consensus.css"' in client.get("/about").text
+    mounted = client.get("/about", base_url="http://localhost/consensus").text
+    assert 'href="/consensus/static/css/consensus.css"' in mounted
+    assert 'href="/consensus/about"' in mounted
+    assert 'href="/static/css/consensus.css"' in client.get("/about").text
