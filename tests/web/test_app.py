@@ -242,3 +242,15 @@ def test_the_layouts_fixed_addresses_follow_the_mount_point(client):
     assert 'href="/consensus/static/css/consensus.css"' in mounted
     assert 'href="/consensus/about"' in mounted
     assert 'href="/static/css/consensus.css"' in client.get("/about").text
+
+
+def test_breadcrumb_trails_are_one_list_of_links_on_every_page(client, login_as):
+    """Pages whose heading names them show the trail above them in the same list as every
+    other page (not loose links with slashes), and no crumb claims to be the current page."""
+    login_as(make_user(is_admin=True))
+    page = client.get("/admin/users").text
+    trail = page.split('<nav class="c-breadcrumbs', 1)[1].split("</nav>", 1)[0]
+    assert 'class="utrecht-breadcrumb-nav__list' in trail
+    assert 'href="/admin/"' in trail or 'href="/admin"' in trail
+    assert "aria-current" not in trail
+    assert " / " not in trail
