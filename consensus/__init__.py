@@ -11,7 +11,7 @@ import wtforms
 from flask import Flask, has_request_context, request, session
 from flask_login import current_user
 
-from consensus import cli, fragments, i18n, security
+from consensus import cli, fragments, i18n, security, transactions
 from consensus.config import load_config
 from consensus.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
 
@@ -82,9 +82,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
 def _sqlite_begin_statement() -> str:
     """BEGIN IMMEDIATE for requests that may write, plain BEGIN otherwise.
 
@@ -97,11 +94,9 @@ def _sqlite_begin_statement() -> str:
     (its session and user, the round clock) run deferred in a transaction of their own that
     ends before the view (consensus.transactions).
     """
-    from consensus import transactions
-
     if (
         has_request_context()
-        and request.method not in _SAFE_METHODS
+        and request.method not in transactions.SAFE_METHODS
         and not transactions.deferred()
     ):
         return "BEGIN IMMEDIATE"
