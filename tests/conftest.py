@@ -58,23 +58,60 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def _empty_all_tables() -> None:
     with db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            # DELETE (children first) and sequences back to 1, in one round trip: TRUNCATE
+            # gives every table new files, which cost ~0.1-0.2 s per test; this costs ~3 ms.
+            deletes = "".join(
+                f'DELETE FROM "{t.name}";' for t in reversed(Base.metadata.sorted_tables)
+            )
+            conn.exec_driver_sql(
+                deletes + "SELECT setval(c.oid, 1, false) FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.relkind = 'S' AND n.nspname = current_schema();"
+            )
         else:
             for table in reversed(Base.metadata.sorted_tables):
                 conn.execute(table.delete())
 
 
+@pytest.fixture(scope="session")
+def _shared_app(database_url: str) -> Flask:
+    """One application for the run: building one compiles ~120 URL rules (~0.1 s), which
+    per test was a minute and more of every suite. Each test gets it back as new (below)."""
+    return create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url})
+
+
 @pytest.fixture
-def app(database_url: str) -> Iterator[Flask]:
-    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url})
+def app(_shared_app: Flask) -> Iterator[Flask]:
+    """The application, as if just created: the test's own app context, its configuration
+    restored afterwards, rate limits and the fragment cache (keyed by the audit log's head,
+    which repeats in every emptied database) empty."""
+    app = _shared_app
+    config = dict(app.config)
     limiter.reset()
+    fragments = app.extensions.get("consensus.fragments")
+    if fragments is not None:
+        fragments.clear()
     with app.app_context():
         try:
             yield app
         finally:
             db.session.remove()
             _empty_all_tables()
+            db.engine.dispose()
+            app.config.clear()
+            app.config.update(config)
+
+
+@pytest.fixture
+def fresh_app(app: Flask, database_url: str) -> Iterator[Flask]:
+    """An application of its own, for a test that adds routes (the shared one has already
+    served requests, after which Flask refuses new ones). Same database, same cleaning."""
+    own = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url})
+    with own.app_context():
+        try:
+            yield own
+        finally:
+            db.session.remove()
             db.engine.dispose()
 
 

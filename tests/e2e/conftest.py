@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -12,9 +13,30 @@ from werkzeug.serving import make_server
 from tests.tools import require_tool
 
 
+def _closing(app: Flask) -> Callable[[dict[str, Any], Any], Iterable[bytes]]:
+    """Each response read whole and its body closed before the server writes it.
+
+    Werkzeug's development server closes a body (a static file's handle) only after it has
+    drained the socket; when the browser resets the connection first, the handle is left
+    to the garbage collector and its ResourceWarning fails whichever test runs then.
+    (Gunicorn, which serves production, closes it in all cases.)
+    """
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        body = app(environ, start_response)
+        try:
+            return [b"".join(body)]
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+
+    return wsgi
+
+
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _closing(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -262,7 +262,9 @@ def test_user_text_is_escaped_in_pages(app, client, login_as):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
-def test_unexpected_errors_are_logged_with_the_request_id(app, client, caplog):
+def test_unexpected_errors_are_logged_with_the_request_id(fresh_app, caplog):
+    app, client = fresh_app, fresh_app.test_client()
+
     @app.get("/boom-for-test")
     def boom():  # pragma: no cover - exercised through the client
         raise RuntimeError("secret internals")

@@ -101,7 +101,9 @@ def test_unknown_locale_is_refused(client):
     assert client.post("/language", data={"locale": "xx"}).status_code == 400
 
 
-def test_error_pages_show_no_traceback(app, client):
+def test_error_pages_show_no_traceback(fresh_app):
+    app, client = fresh_app, fresh_app.test_client()
+
     @app.get("/boom")
     def boom():  # pragma: no cover - exercised through the client
         raise RuntimeError("secret internals")
