@@ -17,6 +17,10 @@ What stays outside a fragment, and why:
 - the CSRF token: a fragment may contain this session's token (button forms); it is stored
   as a placeholder and put back per request.
 
+The longest parts (a version's threads, a process page's body) are kept as bytes
+(`part`) and put into the encoded page after it was rendered (`splice_parts`), so the
+per-request work on them is a few byte searches, not copying and encoding a long string.
+
 The cache is used only while the request has nothing uncommitted: no pending changes in the
 ORM session and no INSERT/UPDATE/DELETE since the last commit or rollback (a request that
 changed something renders from its own, uncommitted view of the data, which must never be
@@ -28,6 +32,7 @@ application: the cache lives in the workers' memory.
 from __future__ import annotations
 
 import functools
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
@@ -43,6 +48,7 @@ from consensus.extensions import db
 T = TypeVar("T")
 
 _TOKEN_PLACEHOLDER = "\x00csrf-token\x00"  # noqa: S105  # nosec B105 - a marker, not a secret
+_TOKEN_PLACEHOLDER_BYTES = _TOKEN_PLACEHOLDER.encode()
 # Statements that may change data (a WITH may end in one: counted as a write, to be safe).
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "WITH")
 _MISSING = object()
@@ -105,6 +111,9 @@ def init_app(app: Flask) -> None:
         # `g` belongs to the app context, which may outlive the request (tests, CLI).
         forget_state()
         g.pop("_fragment_writes", None)
+        g.pop("_fragment_parts", None)
+
+    app.after_request(splice_parts)
 
     with app.app_context():
         engine = db.engine
@@ -197,6 +206,22 @@ def slot(name: str) -> Markup:
     return rendered(_SLOT % name)
 
 
+def _stored(found_key: Hashable | None, render: Callable[[], str], token: str) -> str:
+    """The fragment's text for this request (token put back), from the cache or rendered."""
+    cache = _cache()
+    if found_key is None or cache is None:
+        return str(render())
+    found = cache.get(found_key)
+    if isinstance(found, str):
+        if token and _TOKEN_PLACEHOLDER in found:
+            return found.replace(_TOKEN_PLACEHOLDER, token)
+        return found
+    text = str(render())
+    stored = text.replace(token, _TOKEN_PLACEHOLDER) if token else text
+    cache.put(found_key, stored, len(stored))
+    return text
+
+
 def html(
     name: str,
     *parts: Hashable,
@@ -209,20 +234,90 @@ def html(
     own forms, say): rendered per request and never stored.
     """
     found_key = key(name, *parts)
+    token = _session_token() if found_key is not None else ""
+    return _filled(_stored(found_key, render, token), slots)
+
+
+class Part:
+    """A long rendered part of a page, kept as UTF-8 bytes until the response is written.
+
+    A template that shows it (`{{ part }}`) writes a marker, and `splice_parts` puts the
+    bytes in its place after the page around it was rendered and encoded. A page of
+    several hundred kilobytes is then never copied, searched or encoded as a whole
+    Python string per request: the per-request work on it is a few byte searches.
+    Use it only for what a view passes to its page template, never inside another
+    fragment (a marker belongs to one request).
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __html__(self) -> str:
+        found: list[bytes] = g.setdefault("_fragment_parts", [])
+        found.append(self.data)
+        return _part_marker(len(found) - 1)
+
+    def __str__(self) -> str:
+        return self.data.decode("utf-8")
+
+    def __contains__(self, text: str) -> bool:
+        return text.encode("utf-8") in self.data
+
+
+def _part_marker(index: int) -> str:
+    if "_fragment_nonce" not in g:
+        # Unguessable per request: user text can never spell a marker.
+        g._fragment_nonce = secrets.token_hex(8)
+    return f"\x00part:{g._fragment_nonce}:{index}\x00"
+
+
+def part(
+    name: str,
+    *parts: Hashable,
+    render: Callable[[], str],
+    slots: Mapping[str, Callable[[], str]] | None = None,
+    fill: Callable[[bytes], bytes] | None = None,
+) -> Part:
+    """As html(), kept as bytes (see Part); `fill` may change the bytes for this viewer."""
+    found_key = key(name, *parts)
     cache = _cache()
-    if found_key is None or cache is None:
-        return _filled(str(render()), slots)
-    token = _session_token()
-    found = cache.get(found_key)
-    if isinstance(found, str):
-        text = found
-        if token and _TOKEN_PLACEHOLDER in text:
-            text = text.replace(_TOKEN_PLACEHOLDER, token)
-        return _filled(text, slots)
-    text = str(render())
-    stored = text.replace(token, _TOKEN_PLACEHOLDER) if token else text
-    cache.put(found_key, stored, len(stored))
-    return _filled(text, slots)
+    token = _session_token().encode() if found_key is not None else b""
+    found = cache.get(found_key) if found_key is not None and cache is not None else None
+    if isinstance(found, bytes):
+        data = found
+        if token and _TOKEN_PLACEHOLDER_BYTES in data:
+            data = data.replace(_TOKEN_PLACEHOLDER_BYTES, token)
+    else:
+        data = str(render()).encode("utf-8")
+        if found_key is not None and cache is not None:
+            stored = data.replace(token, _TOKEN_PLACEHOLDER_BYTES) if token else data
+            cache.put(found_key, stored, len(stored))
+    for slot_name, fill_slot in (slots or {}).items():
+        marker = (_SLOT % slot_name).encode()
+        if marker in data:
+            data = data.replace(marker, str(fill_slot()).encode("utf-8"))
+    return Part(fill(data) if fill is not None else data)
+
+
+def splice_parts(response: Response) -> Response:
+    """Put the parts a page showed (Part) where their markers are (an after_request hook)."""
+    found: list[bytes] | None = g.pop("_fragment_parts", None)
+    if not found or response.is_streamed or response.direct_passthrough:
+        return response
+    prefix = f"\x00part:{g._fragment_nonce}:".encode()
+    data = response.get_data()
+    if prefix not in data:
+        return response
+    pieces = data.split(prefix)
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        index, _, rest = piece.partition(b"\x00")
+        out.append(found[int(index)])
+        out.append(rest)
+    response.set_data(b"".join(out))
+    return response
 
 
 def _filled(text: str, slots: Mapping[str, Callable[[], str]] | None) -> Markup:

@@ -383,7 +383,7 @@ def _endorsement_page(
             statement_form=form,
         )
 
-    body_html = fragments.html(
+    body_html = fragments.part(
         "endorsement-round",
         round_.id,
         render=render_body,

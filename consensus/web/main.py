@@ -37,7 +37,7 @@ def index() -> str:
 
     # Per person, and per set of memberships valid today (a membership can lapse at a date
     # without anything being written).
-    work_html = fragments.html(
+    work_html = fragments.part(
         "dashboard-work",
         current_user.id,
         frozenset(m.id for m in memberships),

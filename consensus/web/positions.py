@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -479,22 +480,29 @@ def _own_comment_facts(
     return current_user.id, frozenset(i for i, at in own if now - at <= edit_window)
 
 
-_VOICE_SLOT = re.compile("\x00voices:([^\x00]*)\x00")
-
-
 def _voice_slot(fid: str) -> Markup:
     """Where a cached page's comment forms say "on behalf of": filled per viewer."""
     return Markup("\x00voices:%s\x00") % fid  # noqa: S704 - fid is escaped by Markup's %  # nosec B704
 
 
-def _fill_voice_slots(html: Markup, form: CommentForm | None) -> Markup:
-    """Put this viewer's organisations into every comment form of a cached fragment."""
-    if form is None or "\x00voices:" not in html:
-        return html
-    # Rendered once with a stand-in for the form's id, then copied into each form.
-    snippet = render_template("positions/_comment_voices.html", comment_form=form, fid="\x01")
-    # Both parts are template output; the slot's fid was escaped when the slot was made.
-    return fragments.rendered(_VOICE_SLOT.sub(lambda m: snippet.replace("\x01", m.group(1)), html))
+_VOICE_SLOT = re.compile(b"\x00voices:([^\x00]*)\x00")
+
+
+def _voice_filler(form: CommentForm | None) -> Callable[[bytes], bytes]:
+    """Put this viewer's organisations into every comment form of the cached thread
+    (kept as bytes, fragments.part): rendered once with a stand-in for the form's id, then
+    copied into each form. Both are template output; the slot's fid was escaped when the
+    slot was made."""
+
+    def fill(data: bytes) -> bytes:
+        if form is None or b"\x00voices:" not in data:
+            return data
+        snippet = render_template(
+            "positions/_comment_voices.html", comment_form=form, fid="\x01"
+        ).encode("utf-8")
+        return _VOICE_SLOT.sub(lambda m: snippet.replace(b"\x01", m.group(1)), data)
+
+    return fill
 
 
 @bp.get("/<int:position_id>/versions/<int:number>")
@@ -556,7 +564,8 @@ def version(slug: str, position_id: int, number: int) -> str:
         )
 
     # The fragment depends on the data (the audit head) and on these facts of the viewer.
-    body_html = fragments.html(
+    # The longest part of any page (every thread of the version): kept and sent as bytes.
+    body = fragments.part(
         "version-body",
         version.id,
         thread_context["can_start"],
@@ -566,6 +575,7 @@ def version(slug: str, position_id: int, number: int) -> str:
         _own_comment_facts(version.id, thread_context["edit_window"]),  # type: ignore[arg-type]
         open_anchor,
         render=render_body,
+        fill=_voice_filler(comment_form),
     )
     aside_html = fragments.html(
         "version-aside",
@@ -591,7 +601,7 @@ def version(slug: str, position_id: int, number: int) -> str:
         "positions/version.html",
         current=current,
         target=target,
-        body_html=_fill_voice_slots(body_html, comment_form),  # type: ignore[arg-type]
+        body_html=body,
         aside_html=aside_html,
         can_propose=can_propose,
         **thread_context,

@@ -227,7 +227,7 @@ def show(slug: str) -> str:
             "processes/_act_form.html", process=process, round=current, act_form=act_form
         )
 
-    body_html = fragments.html(
+    body_html = fragments.part(
         "process-page",
         process.id,
         can_manage,

@@ -265,3 +265,44 @@ def test_a_kept_stance_form_carries_each_sessions_own_token(app):
     assert f'name="csrf_token" value="{two}"' in second
     assert one not in second
     assert f'name="organisation_id" value="{w.orgs[0].id}"' in second
+
+
+def test_a_long_part_is_sent_as_bytes_in_its_place_and_cannot_be_forged(fresh_app):
+    """fragments.part: the page around it is rendered with a marker, the part's bytes go in
+    its place (as often as the page shows it); text that spells a marker with another
+    request's nonce stays what it was."""
+    from flask import render_template_string
+
+    app = fresh_app
+    forged = "\x00part:0123456789abcdef:0\x00"
+
+    @app.get("/part-for-test")
+    def show():  # pragma: no cover - exercised through the client
+        body = fragments.part("part-for-test", render=lambda: "<p>Één stem — één deel</p>")
+        return render_template_string(
+            "<main>{{ body }}|{{ forged }}|{{ body }}</main>", body=body, forged=forged
+        )
+
+    client = app.test_client()
+    expected = f"<main><p>Één stem — één deel</p>|{forged}|<p>Één stem — één deel</p></main>"
+    first = client.get("/part-for-test")
+    assert first.get_data(as_text=True) == expected
+    assert first.content_length == len(expected.encode())
+    hits = _cache(app).hits
+    assert client.get("/part-for-test").get_data(as_text=True) == expected
+    assert _cache(app).hits > hits, "the second request took the part from the cache"
+
+
+def test_the_version_page_sends_no_marker_of_its_parts(app, login_as):
+    w = build_world()
+    author = w.person("vng")
+    position_service.add_comment(
+        w.v1, w.process, actor=author, organisation=w.vng, body="Één punt — met tekens."
+    )
+    db.session.commit()
+    client = login_as(author)
+    for _ in range(2):  # rendered, then from the cache
+        page = client.get(w.url("/versions/1")).get_data(as_text=True)
+        assert "Één punt — met tekens." in page
+        assert "\x00" not in page
+        assert 'name="organisation_id"' in page  # the viewer's own "on behalf of" filled in
