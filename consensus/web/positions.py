@@ -597,13 +597,25 @@ def version(slug: str, position_id: int, number: int) -> str:
             )
         },
     )
+    # The top (title, version bar, notices) follows from the outline and the open round
+    # only: the same for every viewer of this state.
+    head_html = fragments.html(
+        "version-head",
+        version.id,
+        render=lambda: render_template(
+            "positions/_version_head.html",
+            current=current,
+            target=target,
+            process=process,
+            position=outline,
+            version=version,
+        ),
+    )
     return render_template(
         "positions/version.html",
-        current=current,
-        target=target,
+        head_html=head_html,
         body_html=body,
         aside_html=aside_html,
-        can_propose=can_propose,
         **thread_context,
     )
 

@@ -306,3 +306,20 @@ def test_the_version_page_sends_no_marker_of_its_parts(app, login_as):
         assert "Één punt — met tekens." in page
         assert "\x00" not in page
         assert 'name="organisation_id"' in page  # the viewer's own "on behalf of" filled in
+
+
+def test_the_version_pages_top_changes_when_a_newer_version_comes(app, login_as):
+    """The top of the version page (version bar, notices) is kept for every viewer; a new
+    version is an audited change, so version 1 says at once that it is no longer the latest."""
+    w = build_world()
+    client = login_as(w.person("vng"))
+    first = client.get(w.url("/versions/1")).text
+    assert "Versie 1 van 1" in first and "Laatste versie" in first
+    assert "Dit is niet de laatste versie." not in client.get(w.url("/versions/1")).text
+    position_service.create_version(
+        w.position, w.process, actor=w.facilitator, body="Alles anders.\n", change_summary="x"
+    )
+    db.session.commit()
+    later = client.get(w.url("/versions/1")).text
+    assert "Versie 1 van 2" in later and "Eerdere versie" in later
+    assert "Dit is niet de laatste versie." in later
