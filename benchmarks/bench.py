@@ -452,6 +452,67 @@ def wrk(
     raise SystemExit(f"wrk gave no result for {url}:\n{done.stdout}\n{done.stderr}")
 
 
+COSIGN = "co-sign (POST)"
+
+
+def cosign(
+    env: dict[str, str],
+    base: str,
+    people: dict[str, Any],
+    sessions: list[tuple[str, str]],
+    connections: int,
+) -> Result:
+    """Every voting organisation signs a new round's letter once (signing_round.py), over
+    HTTP from `connections` clients at a time. Not wrk: a signature cannot be repeated, so
+    the run is a fixed number of requests, not a fixed time."""
+    import statistics
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+    import signing_round
+
+    with app_context(env) as app:
+        slug, org_slugs = signing_round.prepare(app, [org_id for org_id, _ in people["voters"]])
+    path = f"/processes/{slug}/signing/<organisation>/platform"
+
+    def sign(turn: int) -> tuple[float, int]:
+        (org_id, _), (cookie, token), org_slug = (
+            people["voters"][turn],
+            sessions[turn],
+            org_slugs[turn],
+        )
+        started = time.perf_counter()
+        answer = requests.post(
+            f"{base}/processes/{slug}/signing/{org_slug}/platform",
+            data={"csrf_token": token, f"re{org_id}-password": PASSWORD},
+            headers={"Cookie": cookie, "User-Agent": USER_AGENT},
+            allow_redirects=False,
+            timeout=120,
+        )
+        return time.perf_counter() - started, answer.status_code
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=connections) as pool:
+        outcomes = list(pool.map(sign, range(len(org_slugs))))
+    wall = time.perf_counter() - started
+    with app_context(env) as app:
+        signing_round.finish(app, slug)
+    latencies = sorted(seconds * 1000 for seconds, _ in outcomes)
+    cut = statistics.quantiles(latencies, n=100, method="inclusive")
+    return Result(
+        COSIGN,
+        path,
+        "POST",
+        rps=len(outcomes) / wall,
+        p50_ms=statistics.median(latencies),
+        p95_ms=cut[94],
+        p99_ms=cut[98],
+        requests=len(outcomes),
+        errors=sum(1 for _, status in outcomes if status != 302),
+        note=f"each of {len(outcomes)} organisations signs once (password + PAdES)",
+    )
+
+
 def measured(result: Result, figures: dict[str, float]) -> None:
     result.rps = figures["requests"] / (figures["duration_us"] / 1e6)
     result.p50_ms = figures["p50"] / 1000
@@ -549,6 +610,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if page.method == "GET" and (result.wrk_bytes or 0) < (result.bytes or 0):
                     result.note += " WRONG RESPONSES under load (smaller than the page)"
             memory = max((vm_hwm_mib(pid) for pid in worker_pids(server.pid)), default=0.0)
+            if not args.only or any(o in COSIGN for o in args.only):
+                results[COSIGN] = cosign(env, base, people, sessions, args.connections)
         measure_ceiling()
         ceiling_b = ceiling["ceiling (b) row"].rps
         for result in results.values():
@@ -634,7 +697,7 @@ def table(report: dict[str, Any]) -> str:
         ratio = f"{row['ratio']:.0%}" if row["ratio"] is not None else ""
         sql = "" if row["sql"] is None else str(row["sql"])
         size = "" if row["bytes"] is None else f"{row['bytes']:,}"
-        target = verdict(row) if row["sql"] is not None else ""
+        target = verdict(row) if row["sql"] is not None or row["method"] == "POST" else ""
         miss = "" if row.get("miss_ms") is None else f"{row['miss_ms']:.1f}"
         hit = "" if row.get("hit_ms") is None else f"{row['hit_ms']:.1f}"
         lines.append(

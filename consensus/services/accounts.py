@@ -83,6 +83,18 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
+def password_matches(user: User, password: str) -> bool:
+    """Argon2 alone, against the hash already loaded: no query and no write (a hash that
+    needs rehashing says False, so the caller takes the full path of `authenticate`)."""
+    if not user.active or not user.password_hash:
+        return False
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return not _hasher.check_needs_rehash(user.password_hash)
+
+
 def record_login(user: User, *, method: str) -> None:
     user.last_login_at = utcnow()
     audit.record(

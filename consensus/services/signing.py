@@ -936,20 +936,58 @@ def _check_key_for(key: SigningKey, organisation: Organisation, actor: User) -> 
 
 
 @dataclass(frozen=True)
+class PasswordChecked:
+    """A password found right for this user and this stored hash, moments ago."""
+
+    user_id: int
+    password_hash: str
+
+
+@dataclass(frozen=True)
 class ReAuthentication:
-    """What a representative gives at the moment of a platform-held signature."""
+    """What a representative gives at the moment of a platform-held signature.
+
+    `checked`: the result of `check_password_first` in the same request, if any.
+    """
 
     password: str
     code: str = ""
+    checked: PasswordChecked | None = None
+
+
+def check_password_first(actor: User, password: str) -> PasswordChecked | None:
+    """The password's argon2 check (a tenth of a second and more of CPU, by design) made
+    before the request takes the database's write lock, so other writers do not wait for
+    it. Inside the lock `_reauthenticate` accepts it only while the stored hash is still
+    the one checked; otherwise it checks the password again in full."""
+    from consensus.services import accounts
+
+    if actor.password_hash and accounts.password_matches(actor, password):
+        return PasswordChecked(actor.id, actor.password_hash)
+    return None
+
+
+def _still_checked(actor: User, checked: PasswordChecked | None) -> bool:
+    """True when the password was found right moments ago against the hash still stored
+    for this active user (read now, inside the transaction that signs)."""
+    if checked is None or checked.user_id != actor.id:
+        return False
+    current = db.session.execute(
+        select(User.password_hash, User.active).where(User.id == actor.id)
+    ).one_or_none()
+    return bool(
+        current is not None and current.active and current.password_hash == checked.password_hash
+    )
 
 
 def _reauthenticate(actor: User, proof: ReAuthentication) -> None:
     """Password, and the second factor when enrolled: a stolen session alone cannot sign."""
     from consensus.services import accounts
 
-    user = accounts.authenticate(actor.email, proof.password)
-    if user is None or user.id != actor.id:
-        raise Forbidden(str(_l("The password is not correct.")))
+    if not _still_checked(actor, proof.checked):
+        user = accounts.authenticate(actor.email, proof.password)
+        if user is None or user.id != actor.id:
+            raise Forbidden(str(_l("The password is not correct.")))
     if actor.totp_enabled and accounts.verify_second_factor(actor, proof.code) is None:
         raise Forbidden(str(_l("That code is not correct. Try the current code.")))
 

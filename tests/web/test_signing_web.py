@@ -12,6 +12,7 @@ from consensus.crypto import sshsig
 from consensus.extensions import db
 from consensus.models import KeyCustody, User
 from consensus.services import signing
+from consensus.services.errors import Forbidden
 from tests.factories import PASSWORD, make_user
 from tests.signing_support import make_signing_world, sign_as
 
@@ -168,3 +169,75 @@ def test_public_signatures_and_bundle(world, client):
     assert response.status_code == 200
     assert "VERIFY.md" in zipfile.ZipFile(io.BytesIO(response.data)).namelist()
     assert client.get(f"/public/{slug}/verification-other.zip").status_code == 404
+
+
+class _CountingHasher:
+    """The accounts module's argon2 hasher, noting for each verify whether the request had
+    begun a transaction that may write (SQLite's BEGIN IMMEDIATE) by then."""
+
+    def __init__(self, hasher, begins):
+        self._hasher, self._begins, self.verified_in_write = hasher, begins, []
+
+    def verify(self, hashed, password):
+        self.verified_in_write.append(any(not deferred for deferred in self._begins))
+        return self._hasher.verify(hashed, password)
+
+    def __getattr__(self, name):
+        return getattr(self._hasher, name)
+
+
+def test_the_password_is_checked_once_and_before_the_write_lock(world, login_as, monkeypatch):
+    """Argon2 takes a tenth of a second and more by design; on SQLite every other writer
+    would wait for it if the signature checked it inside its write transaction."""
+    from sqlalchemy import event
+
+    from consensus import transactions
+    from consensus.services import accounts
+
+    org = world.orgs[0]
+    client = login_as(world.reps[org.id])
+    begins = []
+    hasher = _CountingHasher(accounts._hasher, begins)
+    monkeypatch.setattr(accounts, "_hasher", hasher)
+
+    def began(_connection):
+        begins.append(transactions.deferred())
+
+    url = f"/processes/{world.process.slug}/signing/{org.slug}/platform"
+    form = {f"re{org.id}-password": PASSWORD}
+    organisation_id = org.id
+    db.session.commit()  # the request begins its own transactions, as under a server
+    event.listen(db.engine, "begin", began)
+    try:
+        assert client.post(url, data=form).status_code == 302
+    finally:
+        event.remove(db.engine, "begin", began)
+    signed = signing.current_signatures(world.signing)
+    assert [s.organisation_id for s in signed] == [organisation_id]
+    assert len(hasher.verified_in_write) == 1, "the password is checked once"
+    if db.engine.dialect.name == "sqlite":
+        assert False in begins, "the signature was written in a transaction that may write"
+        assert hasher.verified_in_write == [False], "checked before the write transaction"
+
+
+def test_a_password_changed_after_the_early_check_is_checked_again(world):
+    """The early check holds only for the stored hash it was made against."""
+    from consensus.services import accounts
+
+    org = world.orgs[0]
+    rep = world.reps[org.id]
+    assert signing.check_password_first(rep, "wrong password") is None
+    checked = signing.check_password_first(rep, PASSWORD)
+    assert checked is not None
+    rep.password_hash = accounts._hasher.hash("a new password, changed meanwhile")
+    db.session.commit()
+    with pytest.raises(Forbidden):
+        signing.sign_with_platform_key(
+            world.process,
+            world.signing,
+            org,
+            actor=rep,
+            proof=signing.ReAuthentication(PASSWORD, "", checked),
+        )
+    db.session.rollback()
+    assert signing.current_signatures(world.signing) == []
