@@ -25,6 +25,13 @@ Wij zien uit naar het bestuurlijk overleg.
 """
 
 
+def _as_a_changing_request(app: Any) -> Any:
+    """Its transactions begin as a form post's do (BEGIN IMMEDIATE on SQLite, in the
+    writers' queue), so they wait for the running server's writers instead of failing on
+    a snapshot that a worker's commit made stale ("database is locked")."""
+    return app.test_request_context("/", method="POST")
+
+
 def prepare(app: Any, organisation_ids: list[int]) -> tuple[str, list[str]]:
     """The new process's slug and the organisations' slugs, in the order given."""
     from sqlalchemy import func, select
@@ -43,7 +50,7 @@ def prepare(app: Any, organisation_ids: list[int]) -> tuple[str, list[str]]:
     )
     from consensus.services import accounts, endorsements, positions, processes, signing
 
-    with app.app_context():
+    with _as_a_changing_request(app):
         session = db.session
         admin = session.execute(select(User).where(User.email == ADMIN_EMAIL)).scalar_one_or_none()
         if admin is None:
@@ -131,7 +138,7 @@ def finish(app: Any, slug: str) -> None:
     from consensus.models import Process, User
     from consensus.services import processes
 
-    with app.app_context():
+    with _as_a_changing_request(app):
         session = db.session
         admin = session.execute(select(User).where(User.email == ADMIN_EMAIL)).scalar_one()
         process = session.execute(select(Process).where(Process.slug == slug)).scalar_one()
