@@ -466,6 +466,7 @@ def cosign(
     HTTP from `connections` clients at a time. Not wrk: a signature cannot be repeated, so
     the run is a fixed number of requests, not a fixed time."""
     import statistics
+    from collections import Counter
     from concurrent.futures import ThreadPoolExecutor
 
     import requests
@@ -509,7 +510,12 @@ def cosign(
         p99_ms=cut[98],
         requests=len(outcomes),
         errors=sum(1 for _, status in outcomes if status != 302),
-        note=f"each of {len(outcomes)} organisations signs once (password + PAdES)",
+        note=f"each of {len(outcomes)} organisations signs once (password + PAdES)"
+        + "".join(
+            f"; {n} answered {status}"
+            for status, n in sorted(Counter(status for _, status in outcomes).items())
+            if status != 302
+        ),
     )
 
 

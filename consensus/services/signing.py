@@ -753,6 +753,20 @@ def ensure_letter(process: Process, round_: Round, *, actor: User | None = None)
     return letter
 
 
+def _letter_to_sign(process: Process, round_: Round, *, actor: User) -> JointLetter:
+    """ensure_letter for a signer, also when another signer lays the first letter out at
+    the same moment: the unique round keeps one (PostgreSQL: the later INSERT fails once
+    the earlier commits) and this signer goes on with that one instead of an error."""
+    try:
+        with db.session.begin_nested():
+            return ensure_letter(process, round_, actor=actor)
+    except IntegrityError:
+        letter = letter_of(round_)
+        if letter is None:
+            raise
+        return letter
+
+
 def _lock_letter(letter: JointLetter) -> JointLetter:
     """Take the letter row's write lock, then re-read it: one signer at a time.
 
@@ -911,7 +925,7 @@ def prepare_statement(
     if not decision:
         raise Forbidden(decision.reason)
     _check_key_for(key, organisation, actor)
-    letter = ensure_letter(process, round_, actor=actor)
+    letter = _letter_to_sign(process, round_, actor=actor)
     return _statement_bytes(
         process,
         letter,
@@ -1019,7 +1033,7 @@ def _platform_sign(
         raise Forbidden(decision.reason)
     if custody_of(organisation) != KeyCustody.PLATFORM_HELD:
         raise DomainError(str(_l("This organisation signs with its representatives' own keys.")))
-    letter = _lock_letter(ensure_letter(process, round_, actor=actor))
+    letter = _lock_letter(_letter_to_sign(process, round_, actor=actor))
     if proof is not None:
         _reauthenticate(actor, proof)
     key = platform_key(organisation)
@@ -1077,7 +1091,7 @@ def accept_uploaded_signature(
             str(_l("This is not an SSH signature file.")), field="signature"
         ) from error
     claimed = parse_statement(statement)
-    letter = _lock_letter(ensure_letter(process, round_, actor=actor))
+    letter = _lock_letter(_letter_to_sign(process, round_, actor=actor))
     fingerprint = claimed.get("key_fingerprint")
     key = (
         db.session.execute(select(SigningKey).where(SigningKey.fingerprint == str(fingerprint)))

@@ -25,7 +25,7 @@ from consensus.models import (
     StanceKind,
     User,
 )
-from consensus.services import letters, processes, signing
+from consensus.services import audit_verify, letters, processes, signing
 from consensus.services.errors import DomainError, Forbidden
 from tests.factories import PASSWORD
 from tests.signing_support import make_signing_world, sign_as
@@ -342,3 +342,34 @@ def test_concurrent_signers_lose_no_signature(app):
     assert all(
         c.valid and c.intact for c in letters.validate_pdf(letter.signed_pdf, signing.all_ca_pem())
     )
+
+
+def test_two_first_signers_at_once_both_sign_the_one_letter(app, monkeypatch):
+    """The first signers of a round may each find no letter and lay one out at the same
+    moment; the database keeps one and the other signer goes on with it (on PostgreSQL
+    the second INSERT fails on the unique round; here the race is staged)."""
+    from consensus.models import JointLetter
+
+    world = make_signing_world()
+    first, second = world.orgs[0], world.orgs[1]
+    sign_as(world, first)
+    db.session.commit()
+    real_letter_of = signing.letter_of
+    missed = []
+
+    def letter_of_missing_it_once(round_):
+        if not missed:
+            missed.append(True)
+            return None  # as if the other signer's letter was not committed yet
+        return real_letter_of(round_)
+
+    monkeypatch.setattr(signing, "letter_of", letter_of_missing_it_once)
+    sign_as(world, second)
+    db.session.commit()
+    assert missed == [True]
+    assert db.session.query(JointLetter).count() == 1
+    assert {s.organisation_id for s in signing.current_signatures(world.signing)} == {
+        first.id,
+        second.id,
+    }
+    assert audit_verify.verify_log(workers=0).ok
