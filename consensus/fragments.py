@@ -46,6 +46,7 @@ from sqlalchemy import Select, event, select
 from consensus.extensions import db
 
 T = TypeVar("T")
+S = TypeVar("S", str, bytes)
 
 _TOKEN_PLACEHOLDER = "\x00csrf-token\x00"  # noqa: S105  # nosec B105 - a marker, not a secret
 _TOKEN_PLACEHOLDER_BYTES = _TOKEN_PLACEHOLDER.encode()
@@ -206,20 +207,21 @@ def slot(name: str) -> Markup:
     return rendered(_SLOT % name)
 
 
-def _stored(found_key: Hashable | None, render: Callable[[], str], token: str) -> str:
-    """The fragment's text for this request (token put back), from the cache or rendered."""
+def _stored(found_key: Hashable | None, render: Callable[[], S], token: S, placeholder: S) -> S:
+    """The fragment for this request (its CSRF token put back), from the cache or rendered
+    and kept with the token replaced by `placeholder`; text or bytes alike."""
     cache = _cache()
     if found_key is None or cache is None:
-        return str(render())
+        return render()
     found = cache.get(found_key)
-    if isinstance(found, str):
-        if token and _TOKEN_PLACEHOLDER in found:
-            return found.replace(_TOKEN_PLACEHOLDER, token)
+    if isinstance(found, type(placeholder)):
+        if token and placeholder in found:
+            return found.replace(placeholder, token)
         return found
-    text = str(render())
-    stored = text.replace(token, _TOKEN_PLACEHOLDER) if token else text
+    fresh = render()
+    stored = fresh.replace(token, placeholder) if token else fresh
     cache.put(found_key, stored, len(stored))
-    return text
+    return fresh
 
 
 def html(
@@ -235,7 +237,7 @@ def html(
     """
     found_key = key(name, *parts)
     token = _session_token() if found_key is not None else ""
-    return _filled(_stored(found_key, render, token), slots)
+    return _filled(_stored(found_key, lambda: str(render()), token, _TOKEN_PLACEHOLDER), slots)
 
 
 class Part:
@@ -262,9 +264,6 @@ class Part:
     def __str__(self) -> str:
         return self.data.decode("utf-8")
 
-    def __contains__(self, text: str) -> bool:
-        return text.encode("utf-8") in self.data
-
 
 def _part_marker(index: int) -> str:
     if "_fragment_nonce" not in g:
@@ -282,18 +281,10 @@ def part(
 ) -> Part:
     """As html(), kept as bytes (see Part); `fill` may change the bytes for this viewer."""
     found_key = key(name, *parts)
-    cache = _cache()
     token = _session_token().encode() if found_key is not None else b""
-    found = cache.get(found_key) if found_key is not None and cache is not None else None
-    if isinstance(found, bytes):
-        data = found
-        if token and _TOKEN_PLACEHOLDER_BYTES in data:
-            data = data.replace(_TOKEN_PLACEHOLDER_BYTES, token)
-    else:
-        data = str(render()).encode("utf-8")
-        if found_key is not None and cache is not None:
-            stored = data.replace(token, _TOKEN_PLACEHOLDER_BYTES) if token else data
-            cache.put(found_key, stored, len(stored))
+    data = _stored(
+        found_key, lambda: str(render()).encode("utf-8"), token, _TOKEN_PLACEHOLDER_BYTES
+    )
     for slot_name, fill_slot in (slots or {}).items():
         marker = (_SLOT % slot_name).encode()
         if marker in data:

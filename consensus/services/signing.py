@@ -976,8 +976,8 @@ def check_password_first(actor: User, password: str) -> PasswordChecked | None:
     the one checked; otherwise it checks the password again in full."""
     from consensus.services import accounts
 
-    if actor.password_hash and accounts.password_matches(actor, password):
-        return PasswordChecked(actor.id, actor.password_hash)
+    if accounts.password_matches(actor, password):
+        return PasswordChecked(actor.id, actor.password_hash or "")
     return None
 
 
