@@ -225,8 +225,7 @@ def can_view_process(user: AnyUser | None, process: Process) -> bool:
         return False
     if is_facilitator_of(user, process) or can_administer(user):
         return True
-    participants = process.participant_ids
-    return any(m.organisation_id in participants for m in valid_memberships(user))
+    return bool(process.participating(m.organisation_id for m in valid_memberships(user)))
 
 
 def can_see_tally(user: AnyUser | None, process: Process, round_: Round) -> bool:
@@ -242,11 +241,12 @@ def acting_organisations(
 ) -> list[Organisation]:
     """The participating organisations this user may do `action` for, by role (and, for
     actions that need the mandate, by delegation)."""
-    participants = process.participant_ids
+    memberships = valid_memberships(user, at)
+    participants = process.participating(m.organisation_id for m in memberships)
     roles = ACTION_ROLES[action]
     return [
         m.organisation
-        for m in valid_memberships(user, at)
+        for m in memberships
         if m.organisation_id in participants
         and (
             m.role in roles
@@ -285,7 +285,7 @@ def gate(
         return Gate(True)
     if organisation is None:
         return _no(str(_l("Choose the organisation you act for.")))
-    if organisation.id not in process.participant_ids:
+    if not process.participates(organisation.id):
         return _no(str(_l("This organisation does not take part in this process.")))
     membership = membership_in(user, organisation, moment)
     if membership is None:

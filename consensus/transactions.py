@@ -2,7 +2,7 @@
 
 On SQLite a request that may write (POST and the like) begins its transactions with BEGIN
 IMMEDIATE: it takes the one write lock at once, so concurrent writers queue instead of
-failing on a stale snapshot (see consensus._sqlite_begin_statement). Every request first
+failing on a stale snapshot (see consensus.app._sqlite_begin_statement). Every request first
 looks up its session and user and asks the round clock whether something is due; inside the
 lock, those reads made every other writer wait for them too (issue 9: stance POSTs).
 

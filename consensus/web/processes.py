@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.wrappers import Response
 
-from consensus import fragments, permissions
+from consensus import fragments, permissions, transactions
 from consensus.extensions import db
 from consensus.forms import EmptyForm, choices
 from consensus.forms.processes import (
@@ -83,11 +83,14 @@ def load_process(slug: str) -> Process:
     process = db.session.execute(_PROCESS_BY_SLUG, {"slug": slug}).unique().scalar_one_or_none()
     if process is None:
         abort(404)
-    # Hundreds of ids at national scale: kept for this state of the data (GET requests).
-    ids = fragments.value(
-        "participant-ids", process.id, compute=lambda: frozenset(process.participant_ids)
-    )
-    process.remember_participant_ids(ids)
+    if request.method in transactions.SAFE_METHODS:
+        # Hundreds of ids at national scale: kept for this state of the data. A changing
+        # request (its every write moves the audit head, so the cache would miss) asks only
+        # about the viewer's own organisations (Process.participating).
+        ids = fragments.value(
+            "participant-ids", process.id, compute=lambda: frozenset(process.participant_ids)
+        )
+        process.remember_participant_ids(ids)
     if not permissions.can_view_process(current_user, process):
         abort(404)
     return process

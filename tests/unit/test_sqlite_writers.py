@@ -1,4 +1,4 @@
-"""SQLite writers line up on a file lock (consensus._WriterQueue): a writer waits exactly as
+"""SQLite writers line up on a file lock (consensus.app._WriterQueue): a writer waits exactly as
 long as the one before it holds the database, and never keeps the lock after its
 transaction."""
 

@@ -628,3 +628,20 @@ def test_status_table_and_dashboard_know_who_has_acted(app, login_as):
 def test_a_round_without_an_endorsement_type_has_no_tally_page(app, login_as):
     w = make_world(round_types=(RoundType.CONSULTATION,))
     assert login_as(w.facilitator).get(url(w)).status_code == 404
+
+
+def test_casting_a_stance_asks_only_about_the_voters_own_organisations(
+    app, login_as, count_queries
+):
+    """A changing request holds SQLite's write lock: it does not read the whole list of
+    participants (hundreds at national scale) to check the one organisation voting."""
+    w = make_world(n=6)
+    org = w.orgs[0]
+    client = login_as(w.reps[org.id])
+    with count_queries() as counter:
+        response = client.post(url(w, "cast"), data={"organisation_id": org.id, "kind": "endorse"})
+    assert response.status_code == 302
+    assert [s.kind for s in stances_of(org)] == [E]
+    reads = [s for s in counter.statements if "FROM participation" in s]
+    assert reads, "the POST must check that the organisation takes part"
+    assert all("participation.organisation_id IN" in s for s in reads), reads

@@ -13,6 +13,7 @@ from consensus.models import (
     AuditEvent,
     MembershipRole,
     Notice,
+    Participation,
     Process,
     ProcessState,
     Round,
@@ -396,3 +397,26 @@ def test_process_page_query_count_is_constant(client, login_as, world, page_quer
         ):
             counts.append(page_queries(client, url).count)
     assert counts[:3] == counts[3:], counts
+
+
+def test_participation_answers_follow_leaving_and_returning_in_one_session(world):
+    """Process.participating asks only about the organisations it is given, and forgets
+    what it learned as soon as a participation changes."""
+    process_id = open_process(world).id
+    vng, ipo, outsider = world["vng"], world["ipo"], world["outsider"]
+    db.session.expire_all()
+    process = db.session.get(Process, process_id)
+    assert process.participating({vng.id, ipo.id, outsider.id}) == {vng.id, ipo.id}
+    assert "participations" not in process.__dict__  # not all participations: one query
+    participation = db.session.execute(
+        select(Participation).where(
+            Participation.process_id == process_id, Participation.organisation_id == ipo.id
+        )
+    ).scalar_one()
+    participation.removed_at = utcnow()  # leaves, without loading the process's list
+    assert not process.participates(ipo.id)
+    assert process.participates(vng.id)
+    participation.removed_at = None  # and returns in place
+    assert process.participates(ipo.id)
+    assert process.participating(()) == set()
+    db.session.rollback()

@@ -1,0 +1,195 @@
+"""The application factory: the Flask app with its extensions, blueprints and commands."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import wtforms
+from flask import Flask, has_request_context, request, session
+from flask_login import current_user
+from flask_migrate import Migrate
+
+from consensus import cli, fragments, i18n, security, transactions
+from consensus.config import load_config
+from consensus.extensions import babel, csrf, db, htmx, limiter, login_manager
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def select_locale() -> str:
+    """The user's saved choice, else the session's, else Dutch."""
+    if not has_request_context():
+        return "nl"
+    if current_user and current_user.is_authenticated:
+        return current_user.locale
+    locale = session.get("locale")
+    return locale if locale in {"nl", "en"} else "nl"
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        "consensus",
+        template_folder=str(REPO_ROOT / "templates"),
+        static_folder=str(REPO_ROOT / "static"),
+        instance_path=os.environ.get("CONSENSUS_INSTANCE_PATH") or None,
+        instance_relative_config=True,
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(load_config(app.instance_path))
+    if test_config:
+        app.config.from_mapping(test_config)
+
+    db.init_app(app)
+    Migrate(
+        app, db, directory=str(REPO_ROOT / "migrations"), render_as_batch=True, compare_type=True
+    )
+    csrf.init_app(app)
+    # Our catalog plus WTForms' own, so its built-in messages ("Not a valid choice") are
+    # Dutch too.
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        default_translation_directories=";".join(
+            [
+                str(Path(__file__).parent / "translations"),
+                str(Path(wtforms.__file__).parent / "locale"),
+            ]
+        ),
+        default_domain="messages;wtforms",
+    )
+    i18n.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    security.init_app(app)
+    fragments.init_app(app)
+
+    from consensus.web import init_app as init_web
+
+    init_web(app)
+    cli.init_app(app)
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        _tune_sqlite(app)
+
+    @app.context_processor
+    def inject_locale() -> dict[str, Any]:
+        return {"current_locale": select_locale(), "request_path": request.full_path}
+
+    logging.getLogger("consensus").setLevel(logging.INFO)
+    return app
+
+
+def _sqlite_begin_statement() -> str:
+    """BEGIN IMMEDIATE for requests that may write, plain BEGIN otherwise.
+
+    SQLite allows one writer. A deferred transaction that read first and writes later
+    fails at once with "database is locked" when another writer committed in between (the
+    busy timeout cannot help: its snapshot is stale). Taking the write lock at BEGIN makes
+    concurrent writers queue on the busy timeout instead, so each sees the others' result.
+    GET pages keep concurrent reads; their rare writes (session touch, round clock) are
+    single statements that wait on the busy timeout too. A changing request's first reads
+    (its session and user, the round clock) run deferred in a transaction of their own that
+    ends before the view (consensus.transactions).
+    """
+    if (
+        has_request_context()
+        and request.method not in transactions.SAFE_METHODS
+        and not transactions.deferred()
+    ):
+        return "BEGIN IMMEDIATE"
+    return "BEGIN"
+
+
+class _WriterQueue:
+    """Writers on one SQLite file line up on an exclusive file lock before BEGIN IMMEDIATE.
+
+    SQLite's own busy handler polls with growing sleeps (1, 2, 5, 10 … 100 ms), so under
+    concurrent writes from several worker processes a writer often sleeps long after the
+    lock became free (issue 9: stance POSTs with a p99 near a second). A blocking flock()
+    wakes the next writer as soon as the previous one is done. SQLite's locking still
+    guarantees correctness; this only shortens the waits. Not for in-memory databases.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @classmethod
+    def for_database(cls, database: str | None) -> _WriterQueue | None:
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return cls(database + "-writers")
+
+    def enter(self, connection: Any) -> None:
+        import fcntl
+
+        info = connection.connection.info
+        if "writer_lock" in info:
+            return
+        handle = open(self.path, "a+b")  # noqa: SIM115 - held until the transaction ends
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except BaseException:
+            handle.close()
+            raise
+        info["writer_lock"] = handle
+
+    def leave(self, connection: Any) -> None:
+        self.release(connection.connection.info)
+
+    @staticmethod
+    def release(info: dict[str, Any]) -> None:
+        import fcntl
+
+        handle = info.pop("writer_lock", None)
+        if handle is not None:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+
+def _tune_sqlite(app: Flask) -> None:
+    from sqlalchemy import event
+
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "connect")
+    def set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when a transaction begins.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    writers = _WriterQueue.for_database(engine.url.database)
+
+    @event.listens_for(engine, "begin")
+    def begin_transaction(connection: Any) -> None:
+        statement = _sqlite_begin_statement()
+        if statement == "BEGIN IMMEDIATE" and writers is not None:
+            writers.enter(connection)
+        # On the driver connection directly: BEGIN is not a query of the application
+        # (query-count tests and statement logs should not see it).
+        try:
+            connection.connection.driver_connection.execute(statement)
+        except BaseException:
+            if writers is not None:
+                writers.leave(connection)
+            raise
+
+    if writers is not None:
+        # Just before the COMMIT/ROLLBACK itself: the next writer's BEGIN IMMEDIATE may wait
+        # on SQLite's busy timeout for that last fraction of a millisecond.
+        event.listen(engine, "commit", writers.leave)
+        event.listen(engine, "rollback", writers.leave)
+
+        @event.listens_for(engine.pool, "checkin")
+        def never_keep_the_queue(_dbapi_connection: Any, record: Any) -> None:
+            # A connection that goes back to the pool ends its transaction: never hold on.
+            writers.release(record.info)
