@@ -20,7 +20,7 @@ def add_events(
     commit: bool = True,
 ) -> list[AuditEvent]:
     """`count` events through the real service, with varied (and some non-ASCII) payloads."""
-    events = [
+    seqs = [
         audit.record(
             action,
             actor=None,
@@ -34,7 +34,11 @@ def add_events(
     ]
     if commit:
         db.session.commit()
-    return events
+    return list(
+        db.session.execute(
+            select(AuditEvent).where(AuditEvent.seq.in_(seqs)).order_by(AuditEvent.seq)
+        ).scalars()
+    )
 
 
 def run_sql(statement: str, **params: Any) -> None:

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import has_request_context, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.util import identity_key
 
 from consensus.crypto import merkle
 from consensus.extensions import db
@@ -143,6 +144,19 @@ def _lock_head() -> AuditLogHead:
     return head
 
 
+# The head's values alone, locked: an append needs no ORM object for the head.
+_HEAD_ROW_FOR_UPDATE = (
+    select(AuditLogHead.size, AuditLogHead.frontier).where(AuditLogHead.id == 1).with_for_update()
+)
+_EVENTS = AuditEvent.__table__
+_NODES = MerkleNode.__table__
+_SET_HEAD = (
+    update(AuditLogHead.__table__)
+    .where(AuditLogHead.__table__.c.id == 1)
+    .values(size=bindparam("b_size"), frontier=bindparam("b_frontier"))
+)
+
+
 def record(
     action: str,
     *,
@@ -153,46 +167,59 @@ def record(
     payload: Mapping[str, Any] | None = None,
     result: str = "success",
     origin: str | None = None,
-) -> AuditEvent:
-    """Append one event to the log (flushes, never commits: it lives or dies with its change)."""
-    head = _lock_head()
-    size = head.size
-    created_at = utcnow()
-    payload_text = json.dumps(
-        _scrub(payload or {}),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=str,
-    )
-    event = AuditEvent(
-        seq=size + 1,
-        created_at=created_at,
-        actor_id=actor.id if actor is not None else None,
-        organisation_id=organisation_id,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        result=result,
-        origin=(origin or current_origin())[:80],
-        payload=payload_text,
-        leaf_hash=b"",
-    )
-    event.leaf_hash = merkle.leaf_hash(event_entry(event))
+) -> int:
+    """Append one event to the log and return its sequence number (writes in the caller's
+    transaction, never commits: it lives or dies with its change).
 
-    frontier = _frontier_nodes(size, head.frontier)
+    Pending changes of the session are flushed first, then the event, its completed Merkle
+    nodes and the head are written as plain rows: every change of the platform runs this
+    while holding the write lock, where the ORM's unit of work cost more than the SQL.
+    """
+    session = db.session
+    session.flush()
+    row = session.execute(_HEAD_ROW_FOR_UPDATE).first()
+    if row is None:
+        _lock_head()  # the very first event: create the row, then read it locked
+        row = session.execute(_HEAD_ROW_FOR_UPDATE).one()
+    size, stored_frontier = int(row[0]), bytes(row[1])
+    values = {
+        "seq": size + 1,
+        "created_at": utcnow(),
+        "actor_id": actor.id if actor is not None else None,
+        "organisation_id": organisation_id,
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id),
+        "result": result,
+        "origin": (origin or current_origin())[:80],
+        "payload": json.dumps(
+            _scrub(payload or {}),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            default=str,
+        ),
+    }
+    leaf = merkle.leaf_hash(canonical_entry(**values))
+    frontier = _frontier_nodes(size, stored_frontier)
     completed = merkle.nodes_completed_by_append(
-        size, event.leaf_hash, lambda level, index: frontier[(level, index)]
+        size, leaf, lambda level, index: frontier[(level, index)]
     )
-    db.session.add(event)
-    for level, index, node_hash in completed:
-        db.session.add(MerkleNode(level=level, index=index, hash=node_hash))
-        frontier[(level, index)] = node_hash
-    new_size = size + 1
-    head.size = new_size
-    head.frontier = b"".join(hash_ for key, hash_ in _frontier_nodes_order(new_size, frontier))
-    db.session.flush()
-    return event
+    session.execute(insert(_EVENTS), {**values, "leaf_hash": leaf})
+    if completed:
+        session.execute(
+            insert(_NODES),
+            [{"level": level, "index": index, "hash": node} for level, index, node in completed],
+        )
+    for level, index, node in completed:
+        frontier[(level, index)] = node
+    new_frontier = b"".join(hash_ for _, hash_ in _frontier_nodes_order(size + 1, frontier))
+    session.execute(_SET_HEAD, {"b_size": size + 1, "b_frontier": new_frontier})
+    # A copy of the head loaded earlier in this session (tree_head, checkpoints) is stale now.
+    loaded = session.identity_map.get(identity_key(AuditLogHead, 1))
+    if loaded is not None:
+        session.expire(loaded)
+    return size + 1
 
 
 def _frontier_nodes_order(
