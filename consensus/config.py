@@ -100,4 +100,7 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "SECURITY_TXT_EXPIRES": os.environ.get("CONSENSUS_SECURITY_TXT_EXPIRES", ""),
         # Rendered parts of long pages kept per worker (consensus.fragments); 0 = off.
         "FRAGMENT_CACHE_MB": int(os.environ.get("CONSENSUS_FRAGMENT_CACHE_MB", 64)),
+        # A version page shows every paragraph's discussion while the version has at most
+        # this many comments; above, each is loaded when its paragraph is opened.
+        "VERSION_INLINE_COMMENTS": int(os.environ.get("CONSENSUS_VERSION_INLINE_COMMENTS", 150)),
     }

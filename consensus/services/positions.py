@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
 from consensus import permissions
@@ -512,12 +512,36 @@ def remove_comment(comment: Comment, process: Process, *, actor: User) -> None:
     db.session.flush()
 
 
-def load_comments(version_ids: Iterable[int]) -> list[Comment]:
-    """All comments of these versions with author and organisation, in one query."""
+def comment_counts(version_id: int) -> dict[str | None, int]:
+    """How many comments (replies included) each paragraph of a version has; None: the
+    comments on the whole text."""
+    rows = db.session.execute(
+        select(Comment.paragraph_anchor, func.count())
+        .where(Comment.version_id == version_id)
+        .group_by(Comment.paragraph_anchor)
+    )
+    return {anchor: count for anchor, count in rows}
+
+
+def load_comments(
+    version_ids: Iterable[int], *, anchors: Iterable[str | None] | None = None
+) -> list[Comment]:
+    """All comments of these versions with author and organisation, in one query; with
+    `anchors`, only those on these paragraphs (None: on the whole text). A reply belongs
+    to its parent's paragraph, so threads stay whole."""
+    where = [Comment.version_id.in_(list(version_ids))]
+    if anchors is not None:
+        wanted = set(anchors)
+        named = sorted(a for a in wanted if a is not None)
+        where.append(
+            or_(Comment.paragraph_anchor.in_(named), Comment.paragraph_anchor.is_(None))
+            if None in wanted
+            else Comment.paragraph_anchor.in_(named)
+        )
     return list(
         db.session.execute(
             select(Comment)
-            .where(Comment.version_id.in_(list(version_ids)))
+            .where(*where)
             # Authors' memberships are not shown: loading them would add a query whenever
             # a thread has people not seen before in this request.
             .options(

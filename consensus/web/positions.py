@@ -19,6 +19,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -334,6 +335,19 @@ def _version_url(process: Process, position: Position, version: Version, anchor:
     )
 
 
+def _comment_url(process: Process, position: Position, version: Version, comment: Comment) -> str:
+    """A comment on its version page, with its paragraph open (its discussion may be one
+    that is loaded only when opened)."""
+    return url_for(
+        "positions.version",
+        slug=process.slug,
+        position_id=position.id,
+        number=version.number,
+        open=comment.paragraph_anchor,
+        _anchor=f"comment-{comment.id}",
+    )
+
+
 # --- Positions --------------------------------------------------------------------------------
 
 
@@ -527,11 +541,7 @@ def version(slug: str, position_id: int, number: int) -> str:
             loaded["amendments"] = service.load_amendments(position_id, version.id)
         return loaded["amendments"]  # type: ignore[no-any-return]
 
-    can_propose = (
-        target is not None
-        and target.id == version.id
-        and bool(_acting(process, Action.PROPOSE_AMENDMENT))
-    )
+    can_propose = _can_propose(process, version, target)
     pin_form = None
     scheduled = [r for r in process.rounds if r.state == RoundState.SCHEDULED]
     if _can_manage(process) and scheduled:
@@ -542,23 +552,21 @@ def version(slug: str, position_id: int, number: int) -> str:
     open_anchor = request.args.get("open", "")[:64]
 
     def render_body() -> str:
-        by_anchor: dict[str, list[Amendment]] = {}
-        for amendment in amendments():
-            key = amendment.paragraph_anchor or amendment.insert_after_anchor or ""
-            by_anchor.setdefault(key, []).append(amendment)
-        comments = service.load_comments([version.id])
-        comment_counts: dict[str | None, int] = {}
-        for comment in comments:
-            comment_counts[comment.paragraph_anchor] = (
-                comment_counts.get(comment.paragraph_anchor, 0) + 1
-            )
+        comment_counts = service.comment_counts(version.id)
+        # A long discussion is sent when its paragraph is opened (positions.discussion):
+        # 500 comments in closed <details> made a 414 KB page for every reader.
+        lazy = sum(comment_counts.values()) > current_app.config["VERSION_INLINE_COMMENTS"]
+        comments = service.load_comments(
+            [version.id], anchors={None, open_anchor or None} if lazy else None
+        )
         return render_template(
             "positions/_version_body.html",
             threads=service.threads(comments),
             comment_counts=comment_counts,
-            amendments_by_anchor=by_anchor,
+            amendments_by_anchor=_amendments_by_anchor(amendments()),
             can_propose=can_propose,
             open_anchor=open_anchor,
+            lazy=lazy,
             voice_slots=_voice_slot,
             **orm_context(),
         )
@@ -617,6 +625,58 @@ def version(slug: str, position_id: int, number: int) -> str:
         body_html=body,
         aside_html=aside_html,
         **thread_context,
+    )
+
+
+def _can_propose(process: Process, version: Version | VersionRef, target: object) -> bool:
+    """Amendments are proposed on the version the open round is about."""
+    return (
+        target is not None
+        and target.id == version.id  # type: ignore[attr-defined]
+        and bool(_acting(process, Action.PROPOSE_AMENDMENT))
+    )
+
+
+def _amendments_by_anchor(amendments: list[Amendment]) -> dict[str, list[Amendment]]:
+    by_anchor: dict[str, list[Amendment]] = {}
+    for amendment in amendments:
+        key = amendment.paragraph_anchor or amendment.insert_after_anchor or ""
+        by_anchor.setdefault(key, []).append(amendment)
+    return by_anchor
+
+
+@bp.get("/<int:position_id>/versions/<int:number>/discussions/<anchor>")
+@login_required
+def discussion(slug: str, position_id: int, number: int, anchor: str) -> str | Response:
+    """One paragraph's discussion, sent when the paragraph is opened on a version page with
+    many comments (htmx); otherwise the version page with this paragraph open."""
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    version = load_version(position, number)
+    paragraph = next((p for p in version.paragraphs if p.anchor == anchor), None)
+    if paragraph is None:
+        abort(404)
+    if not _partial():
+        return redirect(
+            url_for(
+                "positions.version",
+                slug=slug,
+                position_id=position_id,
+                number=number,
+                open=anchor,
+                _anchor=anchor,
+            )
+        )
+    _, target = service.round_version(process, position)
+    context = _thread_context(process, position, version, target)
+    amendments = service.load_amendments(position.id, version.id)
+    return render_template(
+        "positions/_para_panel.html",
+        p=paragraph,
+        para_amendments=_amendments_by_anchor(amendments).get(anchor, []),
+        can_propose=_can_propose(process, version, target),
+        threads=service.threads(service.load_comments([version.id], anchors=[anchor])),
+        **context,
     )
 
 
@@ -841,7 +901,7 @@ def comment_new(slug: str, position_id: int, number: int) -> str | Response | tu
             if _partial():
                 return _thread_response(process, position, version, anchor)
             flash(_("Your comment has been posted."), "success")
-            return redirect(_version_url(process, position, version, f"comment-{comment.id}"))
+            return redirect(_comment_url(process, position, version, comment))
     if _partial():
         return _thread_response(process, position, version, anchor, form=form, status=422)
     return render_template(
@@ -881,7 +941,9 @@ def comment_reply(slug: str, position_id: int, comment_id: int) -> str:
 
 
 def _comment_node(position: Position, comment: Comment) -> service.Thread:
-    grouped = service.threads(service.load_comments([comment.version_id]))
+    grouped = service.threads(
+        service.load_comments([comment.version_id], anchors=[comment.paragraph_anchor])
+    )
     stack = [t for ts in grouped.values() for t in ts]
     while stack:
         node = stack.pop()
@@ -920,7 +982,7 @@ def comment_edit(slug: str, position_id: int, comment_id: int) -> str | Response
             if _partial():
                 return _comment_fragment(process, position, comment)
             flash(_("Your comment has been changed."), "success")
-            return redirect(_version_url(process, position, version, f"comment-{comment.id}"))
+            return redirect(_comment_url(process, position, version, comment))
     template = "positions/_comment_edit.html" if _partial() else "positions/comment_edit.html"
     status = 422 if form.errors and _partial() else 400 if form.errors else 200
     return render_template(
@@ -947,7 +1009,7 @@ def comment_remove(slug: str, position_id: int, comment_id: int) -> str | Respon
         if _partial():
             return _comment_fragment(process, position, comment)
         flash(_("The comment has been removed."), "success")
-    return redirect(_version_url(process, position, version, f"comment-{comment.id}"))
+    return redirect(_comment_url(process, position, version, comment))
 
 
 @bp.get("/<int:position_id>/comments/<int:comment_id>/history")

@@ -77,3 +77,21 @@ def test_official_proposes_and_facilitator_accepts(runner, live_server, page):
     response = page.request.get(live_server + href)
     assert response.ok and response.headers["content-type"] == "text/markdown; charset=utf-8"
     assert hashlib.sha256(response.body()).hexdigest() == full_hash
+
+
+def test_a_paragraph_discussion_loads_when_opened(app, runner, live_server, page):
+    """A version with many comments sends each paragraph's discussion when the paragraph
+    is opened; commenting there works as before."""
+    app.config["VERSION_INLINE_COMMENTS"] = 0
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    log_in(page, live_server, "official.vng@example.org")
+    page.goto(live_server + "/processes/datastrategie")
+    page.get_by_role("link", name="Versie 1 lezen en reageren").click()
+    paragraph = page.locator("section.c-para", has_text="Overheidsdata zijn van de samenleving")
+    expect(paragraph.get_by_label("Uw reactie op deze alinea")).to_have_count(0)
+    paragraph.locator("summary").click()
+    field = paragraph.get_by_label("Uw reactie op deze alinea")
+    expect(field).to_be_visible()
+    field.fill("Eens, na het openen geladen.")
+    paragraph.get_by_role("button", name="Reactie plaatsen").click()
+    expect(paragraph.locator("article.c-comment", has_text="na het openen geladen")).to_be_visible()

@@ -81,6 +81,7 @@ class MatrixWorld:
             "position_id": self.position.id,
             "number": 1,
             "comment_id": self.comment.id,
+            "anchor": self.position.versions[0].paragraphs[-1].anchor,
             "organisation_id": self.participant.id,
             "user_id": self.users["official"].id,
             "membership_id": self.membership.id,

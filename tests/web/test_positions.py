@@ -846,3 +846,71 @@ def test_version_page_query_count_is_constant(client, login_as, page_queries, ap
     assert db.session.execute(select(func.count(Amendment.id))).scalar_one() == 100
     assert large == small, (small, large)
     assert large <= 20
+
+
+# --- Long discussions: loaded when a paragraph is opened ----------------------------------------
+
+
+def test_a_version_with_many_comments_sends_paragraph_discussions_when_opened(
+    client, login_as, world, app
+):
+    """Above VERSION_INLINE_COMMENTS a paragraph's discussion is not in the page: opening
+    the paragraph asks for it (htmx), and without JavaScript a link opens the page with that
+    paragraph's discussion in it. The comments on the whole text stay in the page."""
+    app.config["VERSION_INLINE_COMMENTS"] = 1
+    first, second = world.v1.paragraphs[1].anchor, world.v1.paragraphs[2].anchor
+    bodies = ((first, "Eerste **punt**."), (second, "Tweede punt."), (None, "Algemeen."))
+    for anchor, body in bodies:
+        service.add_comment(
+            world.v1,
+            world.process,
+            actor=world.person("vng"),
+            body=body,
+            organisation=world.vng,
+            paragraph_anchor=anchor,
+        )
+    db.session.commit()
+    login_as(world.person("ipo", MembershipRole.REPRESENTATIVE))
+
+    page = client.get(world.url("/versions/1")).text
+    assert "Eerste <strong>punt</strong>." not in page and "Tweede punt." not in page
+    assert "Algemeen." in page
+    assert "1 reactie" in page  # the summary still counts them
+    loader = world.url(f"/versions/1/discussions/{first}")
+    assert f'hx-get="{loader}"' in page
+    assert 'hx-trigger="toggle once from:closest details"' in page
+    assert f'href="{world.url("/versions/1")}?open={first}#{first}"' in page
+
+    panel = client.get(loader, headers={"HX-Request": "true"})
+    assert panel.status_code == 200 and "<html" not in panel.text
+    assert "Eerste <strong>punt</strong>." in panel.text and "Tweede punt." not in panel.text
+    assert 'class="c-thread"' in panel.text and "Reactie plaatsen" in panel.text
+    assert "IPO" in panel.text  # the viewer's own organisation to comment for
+
+    without_js = client.get(loader)
+    assert without_js.status_code == 302
+    assert without_js.headers["Location"].endswith(f"/versions/1?open={first}#{first}")
+    opened = client.get(world.url(f"/versions/1?open={first}")).text
+    assert "Eerste <strong>punt</strong>." in opened and "Tweede punt." not in opened
+
+    assert client.get(world.url("/versions/1/discussions/p-nope")).status_code == 404
+    login_as(world.person("x", MembershipRole.REPRESENTATIVE))
+    assert client.get(loader, headers={"HX-Request": "true"}).status_code == 404
+
+
+def test_links_to_a_comment_open_its_paragraph(client, login_as, world, app):
+    """After posting without JavaScript, and from a comment's history, the link names the
+    paragraph to open: its discussion may be one that is sent only when opened."""
+    app.config["VERSION_INLINE_COMMENTS"] = 0
+    anchor = world.v1.paragraphs[2].anchor
+    login_as(world.person("vng"))
+    response = client.post(
+        world.url("/versions/1/comments"),
+        data={"organisation_id": world.vng.id, "paragraph_anchor": anchor, "body": "Mee eens."},
+    )
+    comment = db.session.execute(select(Comment)).scalar_one()
+    assert response.headers["Location"].endswith(
+        f"/versions/1?open={anchor}#comment-{comment.id}"
+    )
+    page = client.get(response.headers["Location"]).text
+    assert f'id="comment-{comment.id}"' in page and "Mee eens." in page
