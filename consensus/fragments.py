@@ -172,7 +172,32 @@ def key(name: str, *parts: Hashable) -> Hashable | None:
     head = state()
     if head is None:
         return None
-    return (name, parts, head, str(get_locale()), str(get_timezone()))
+    return (name, parts, head, *_presentation())
+
+
+def _presentation() -> tuple[str, str]:
+    """Language and time zone as text, worked out once per request (a page asks for several
+    keys): remembered next to Flask-Babel's own cached locale and zone, so a changed
+    language (`flask_babel.refresh()`) is seen at once, as in consensus.i18n."""
+    babel_context = getattr(g, "_flask_babel", None)
+    known = babel_context.__dict__ if babel_context is not None else {}
+    remembered = known.get("consensus_presentation")
+    if (
+        remembered is not None
+        and remembered[0] is known.get("babel_locale")
+        and remembered[1] is known.get("babel_tzinfo")
+    ):
+        return remembered[2]  # type: ignore[no-any-return]
+    found = (str(get_locale()), str(get_timezone()))  # also caches both in the context
+    babel_context = getattr(g, "_flask_babel", None)
+    if babel_context is not None:
+        known = babel_context.__dict__
+        babel_context.consensus_presentation = (
+            known.get("babel_locale"),
+            known.get("babel_tzinfo"),
+            found,
+        )
+    return found
 
 
 def get(found_key: Hashable | None) -> object | None:

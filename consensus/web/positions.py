@@ -485,9 +485,20 @@ def _own_comment_facts(
     buttons (while the edit window lasts) and Remove buttons. None for everyone else."""
     if not current_user.is_authenticated:
         return None
-    own = db.session.execute(
-        _OWN_COMMENTS, {"version_id": version_id, "author_id": current_user.id}
-    ).all()
+    author_id = current_user.id
+    # Kept for this state of the data, like the page's parts; the edit window is applied
+    # to the current time on every request.
+    own = fragments.value(
+        "own-comments",
+        version_id,
+        author_id,
+        compute=lambda: tuple(
+            (comment_id, created_at)
+            for comment_id, created_at in db.session.execute(
+                _OWN_COMMENTS, {"version_id": version_id, "author_id": author_id}
+            )
+        ),
+    )
     if not own:
         return None
     now = utcnow()
