@@ -12,6 +12,9 @@
    primary-key SELECT plus a small template) under gunicorn with 2 workers and drives it with
    wrk; then starts Consensus the same way, logs in through the app (CSRF token from the
    login page), and drives every page and the stance POST with wrk (loopback, bounded).
+   The ceiling stays up, and a shorter run of (b) before and after each page gives that
+   page a local ceiling: the shared machine's speed drifts within a run, so each page is
+   also compared with what the stack managed at that moment ("local" column).
 5. Reads the peak memory (VmHWM) of the Consensus workers and times `flask audit verify`.
 6. Prints a table and writes benchmarks/results/last.json.
 """
@@ -65,6 +68,10 @@ class Result:
     p95_ms: float = 0.0
     p99_ms: float = 0.0
     ratio: float | None = None
+    # Ceiling (b) measured just before and just after this page (their mean), and the ratio
+    # to it: the machine is shared and its speed drifts within a run.
+    local_ceiling: float | None = None
+    local_ratio: float | None = None
     sql: int | None = None
     bytes: int | None = None
     status: int | None = None
@@ -569,8 +576,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         ceiling_runs: dict[str, list[int]] = {}
         measure_ceiling()
-        with gunicorn("consensus.wsgi:app", env, args.workers, ROOT) as (server, base):
+        with (
+            gunicorn("ceiling_app:app", ceiling_env, args.workers, BENCH) as (_, ceiling_base),
+            gunicorn("consensus.wsgi:app", env, args.workers, ROOT) as (server, base),
+        ):
+
+            def local_ceiling() -> float:
+                """A shorter run of ceiling (b) next to each page (both servers stay up;
+                the one not under load is idle)."""
+                figures = wrk(
+                    ceiling_base + "/row",
+                    script=BENCH / "wrk" / "get.lua",
+                    **{**load, "duration": max(2, args.duration // 2)},
+                )
+                return float(figures["requests"] / (figures["duration_us"] / 1e6))
+
             sessions = [login_http(base, email) for _, email in people["voters"]]
+            before = local_ceiling()
             for page in pages:
                 result = results[page.name]
                 if page.method == "POST":
@@ -613,6 +635,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         **load,
                     )
                 measured(result, figures)
+                after = local_ceiling()
+                result.local_ceiling = (before + after) / 2
+                result.local_ratio = result.rps / result.local_ceiling if result.rps else None
+                before = after
                 if page.method == "GET" and (result.wrk_bytes or 0) < (result.bytes or 0):
                     result.note += " WRONG RESPONSES under load (smaller than the page)"
             memory = max((vm_hwm_mib(pid) for pid in worker_pids(server.pid)), default=0.0)
@@ -696,11 +722,13 @@ def verdict(row: dict[str, Any]) -> str:
 def table(report: dict[str, Any]) -> str:
     header = (
         f"{'page':<22} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
-        f"{'vs (b)':>7} {'SQL':>4} {'bytes':>9} {'errors':>6} {'miss':>6} {'hit':>5}  target  note"
+        f"{'vs (b)':>7} {'local':>6} {'SQL':>4} {'bytes':>9} {'errors':>6} {'miss':>6} "
+        f"{'hit':>5}  target  note"
     )
     lines = [header, "-" * len(header)]
     for row in [*report["ceiling"].values(), *report["pages"]]:
         ratio = f"{row['ratio']:.0%}" if row["ratio"] is not None else ""
+        local = f"{row['local_ratio']:.0%}" if row.get("local_ratio") is not None else ""
         sql = "" if row["sql"] is None else str(row["sql"])
         size = "" if row["bytes"] is None else f"{row['bytes']:,}"
         target = verdict(row) if row["sql"] is not None or row["method"] == "POST" else ""
@@ -708,10 +736,14 @@ def table(report: dict[str, Any]) -> str:
         hit = "" if row.get("hit_ms") is None else f"{row['hit_ms']:.1f}"
         lines.append(
             f"{row['name']:<22} {row['rps']:>8.0f} {row['p50_ms']:>7.1f} {row['p95_ms']:>7.1f} "
-            f"{row['p99_ms']:>7.1f} {ratio:>7} {sql:>4} {size:>9} {row['errors']:>6} "
+            f"{row['p99_ms']:>7.1f} {ratio:>7} {local:>6} {sql:>4} {size:>9} {row['errors']:>6} "
             f"{miss:>6} {hit:>5}  {target:<6}  {row['note']}"
         )
     lines.append("")
+    lines.append(
+        "vs (b): against the best full run of ceiling (b), before or after the pages (the "
+        "target); local: against ceiling (b) measured just before and after the page"
+    )
     lines.append(
         "miss / hit: in-process service time in ms of one request with nothing cached and "
         "with the long parts in the fragment cache; SQL: statements of the cached request"
