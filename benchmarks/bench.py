@@ -584,12 +584,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             def local_ceiling() -> float:
                 """A shorter run of ceiling (b) next to each page (both servers stay up;
                 the one not under load is idle)."""
-                figures = wrk(
-                    ceiling_base + "/row",
-                    script=BENCH / "wrk" / "get.lua",
-                    **{**load, "duration": max(2, args.duration // 2)},
+                result = Result("ceiling (b) row", "/row", "GET")
+                measured(
+                    result,
+                    wrk(
+                        ceiling_base + "/row",
+                        script=BENCH / "wrk" / "get.lua",
+                        **{**load, "duration": max(2, args.duration // 2)},
+                    ),
                 )
-                return float(figures["requests"] / (figures["duration_us"] / 1e6))
+                return result.rps
 
             sessions = [login_http(base, email) for _, email in people["voters"]]
             before = local_ceiling()

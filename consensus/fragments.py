@@ -44,6 +44,7 @@ from markupsafe import Markup
 from sqlalchemy import Select, event, select
 
 from consensus.extensions import db
+from consensus.i18n import remembered_for_locale
 
 T = TypeVar("T")
 S = TypeVar("S", str, bytes)
@@ -176,28 +177,10 @@ def key(name: str, *parts: Hashable) -> Hashable | None:
 
 
 def _presentation() -> tuple[str, str]:
-    """Language and time zone as text, worked out once per request (a page asks for several
-    keys): remembered next to Flask-Babel's own cached locale and zone, so a changed
-    language (`flask_babel.refresh()`) is seen at once, as in consensus.i18n."""
-    babel_context = getattr(g, "_flask_babel", None)
-    known = babel_context.__dict__ if babel_context is not None else {}
-    remembered = known.get("consensus_presentation")
-    if (
-        remembered is not None
-        and remembered[0] is known.get("babel_locale")
-        and remembered[1] is known.get("babel_tzinfo")
-    ):
-        return remembered[2]  # type: ignore[no-any-return]
-    found = (str(get_locale()), str(get_timezone()))  # also caches both in the context
-    babel_context = getattr(g, "_flask_babel", None)
-    if babel_context is not None:
-        known = babel_context.__dict__
-        babel_context.consensus_presentation = (
-            known.get("babel_locale"),
-            known.get("babel_tzinfo"),
-            found,
-        )
-    return found
+    """Language and time zone as text, once per request (a page asks for several keys)."""
+    return remembered_for_locale(
+        "consensus_presentation", lambda: (str(get_locale()), str(get_timezone()))
+    )
 
 
 def get(found_key: Hashable | None) -> object | None:

@@ -5,34 +5,47 @@ every `_()` (four `g` look-ups and a locale-to-string conversion each), and Jinj
 new-style gettext adds two `Context.call` layers on top. A page with a table says `_()`
 hundreds of times. These callables keep the exact semantics (the request's catalog,
 Markup escaping of the variables under autoescape, `%` formatting even without
-variables) but look the catalog up once per request and locale: the catalog is remembered
-next to Flask-Babel's own cached locale, so `flask_babel.refresh()` (a changed language
-mid-request) still switches it.
+variables) but look the catalog up once per request and locale (`remembered_for_locale`:
+next to Flask-Babel's own cached locale, so `flask_babel.refresh()`, a changed language
+mid-request, still switches it).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Flask, g
-from flask_babel import get_locale, get_translations
+from flask_babel import get_translations
 from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
 
+T = TypeVar("T")
 
-def _catalog() -> Any:
+
+def remembered_for_locale(name: str, compute: Callable[[], T]) -> T:
+    """`compute()` once per request and language/time zone: kept next to Flask-Babel's own
+    cached locale and zone, so `flask_babel.refresh()` (a changed language mid-request)
+    makes it compute again."""
     babel_context = getattr(g, "_flask_babel", None) if g else None
     if babel_context is None:
-        return get_translations()
+        return compute()
     known = babel_context.__dict__
-    remembered = known.get("consensus_catalog")
-    locale = known.get("babel_locale")
-    if remembered is not None and locale is not None and remembered[0] is locale:
-        return remembered[1]
-    translations = get_translations()  # also resolves and caches the request's locale
-    babel_context.consensus_catalog = (get_locale(), translations)
-    return translations
+    remembered = known.get(name)
+    if (
+        remembered is not None
+        and remembered[0] is known.get("babel_locale")
+        and remembered[1] is known.get("babel_tzinfo")
+    ):
+        return remembered[2]  # type: ignore[no-any-return]
+    value = compute()  # resolves (and caches) what it needs of the locale and zone
+    setattr(babel_context, name, (known.get("babel_locale"), known.get("babel_tzinfo"), value))
+    return value
+
+
+def _catalog() -> Any:
+    return remembered_for_locale("consensus_catalog", get_translations)
 
 
 def _finish(context: Context, text: str, variables: dict[str, Any]) -> str:

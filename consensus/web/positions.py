@@ -325,26 +325,29 @@ def _fail(form: object | None, error: DomainError) -> None:
         attach_error(form, error)  # type: ignore[arg-type]
 
 
-def _version_url(process: Process, position: Position, version: Version, anchor: str = "") -> str:
+def _version_url(
+    process: Process,
+    position: Position,
+    version: Version,
+    anchor: str = "",
+    *,
+    open_anchor: str | None = None,
+) -> str:
+    """The version page, scrolled to `anchor`, with paragraph `open_anchor` open (its
+    discussion may be one that is sent only when opened)."""
     return url_for(
         "positions.version",
         slug=process.slug,
         position_id=position.id,
         number=version.number,
+        open=open_anchor,
         _anchor=anchor or None,
     )
 
 
 def _comment_url(process: Process, position: Position, version: Version, comment: Comment) -> str:
-    """A comment on its version page, with its paragraph open (its discussion may be one
-    that is loaded only when opened)."""
-    return url_for(
-        "positions.version",
-        slug=process.slug,
-        position_id=position.id,
-        number=version.number,
-        open=comment.paragraph_anchor,
-        _anchor=f"comment-{comment.id}",
+    return _version_url(
+        process, position, version, f"comment-{comment.id}", open_anchor=comment.paragraph_anchor
     )
 
 
@@ -639,11 +642,13 @@ def version(slug: str, position_id: int, number: int) -> str:
     )
 
 
-def _can_propose(process: Process, version: Version | VersionRef, target: object) -> bool:
+def _can_propose(
+    process: Process, version: Version | VersionRef, target: Version | VersionRef | None
+) -> bool:
     """Amendments are proposed on the version the open round is about."""
     return (
         target is not None
-        and target.id == version.id  # type: ignore[attr-defined]
+        and target.id == version.id
         and bool(_acting(process, Action.PROPOSE_AMENDMENT))
     )
 
@@ -668,16 +673,7 @@ def discussion(slug: str, position_id: int, number: int, anchor: str) -> str | R
     if paragraph is None:
         abort(404)
     if not _partial():
-        return redirect(
-            url_for(
-                "positions.version",
-                slug=slug,
-                position_id=position_id,
-                number=number,
-                open=anchor,
-                _anchor=anchor,
-            )
-        )
+        return redirect(_version_url(process, position, version, anchor, open_anchor=anchor))
     _, target = service.round_version(process, position)
     context = _thread_context(process, position, version, target)
     amendments = service.load_amendments(position.id, version.id)
@@ -868,7 +864,7 @@ def _thread_response(
     context = _thread_context(process, position, version, target)
     if form is not None:
         context["comment_form"] = form
-    comments = service.load_comments([version.id])
+    comments = service.load_comments([version.id], anchors=[anchor])  # the one thread shown
     context["threads"] = service.threads(comments)
     return render_template(
         "positions/_thread.html", anchor=anchor, error_anchor=anchor if form else None, **context
