@@ -7,7 +7,16 @@ of the package, such as a worker of `flask audit verify`, starts without all of 
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
+
+# pyHanko imports cryptography's DSAPrivateKey, which cryptography 51 deprecates; the warning
+# is about pyHanko's import, not about anything Consensus does (it never uses DSA). Silenced by
+# message and module only, so every other warning still shows. Keep the same filter in
+# pyproject.toml's pytest settings (pytest puts its own filters in front of these).
+warnings.filterwarnings(
+    "ignore", message=r"DSA is deprecated", category=UserWarning, module=r"pyhanko\."
+)
 
 if TYPE_CHECKING:
     from flask import Flask
