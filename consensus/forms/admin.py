@@ -77,7 +77,7 @@ class MembershipForm(FlaskForm):
         choices=choices((r.value, label) for r, label in ROLE_LABELS.items()),
         validators=[DataRequired()],
     )
-    title = StringField(_l("Title"), validators=[Optional(), Length(max=200)])
+    title = StringField(_l("Job title"), validators=[Optional(), Length(max=200)])
     valid_from = DateField(_l("Valid from"), validators=[Optional()])
     valid_until = DateField(_l("Valid until"), validators=[Optional()])
 
@@ -88,6 +88,6 @@ class MembershipEditForm(FlaskForm):
         choices=choices((r.value, label) for r, label in ROLE_LABELS.items()),
         validators=[DataRequired()],
     )
-    title = StringField(_l("Title"), validators=[Optional(), Length(max=200)])
+    title = StringField(_l("Job title"), validators=[Optional(), Length(max=200)])
     valid_from = DateField(_l("Valid from"), validators=[Optional()])
     valid_until = DateField(_l("Valid until"), validators=[Optional()])
