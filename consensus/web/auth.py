@@ -343,8 +343,8 @@ def forgot_password() -> str | Response:
         flash(
             _(
                 "If this address belongs to an account, we have sent a link to set a new "
-                "password. The link works once and for %(minutes)d minutes.",
-                minutes=minutes,
+                "password. The link works once and for %(minutes)s.",
+                minutes=ngettext("%(num)d minute", "%(num)d minutes", minutes),
             ),
             "info",
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import bindparam, select
@@ -677,5 +678,12 @@ def round_remind(slug: str, round_id: int) -> Response:
         _fail(None, error)
     else:
         db.session.commit()
-        flash(_("A reminder has been sent to %(n)d people.", n=count), "success")
+        flash(
+            ngettext(
+                "A reminder has been sent to %(num)d person.",
+                "A reminder has been sent to %(num)d people.",
+                count,
+            ),
+            "success",
+        )
     return redirect(url_for("processes.round_page", slug=slug, round_id=round_id))

@@ -61,7 +61,7 @@ def test_the_report_page_lists_every_decision(client, login_as, app):
         "Ingetrokken",
         "Meegenomen in alinea 3.",
         "alinea 3",
-        "Reactie procesbegeleiding",
+        "Reactie van de procesbegeleider",
     ):
         assert text in page, text
     assert page.index("IPO") < page.index("VNG")  # organisations in alphabetical order

@@ -180,7 +180,7 @@ def test_marking_input_complete_and_the_status_table(client, login_as, world):
     )
     page = response.get_data(as_text=True)
     assert "Vastgelegd" in page
-    assert "1 van 2 organisaties hebben gereageerd." in page
+    assert f"In “{round_.title}” heeft 1 van de 2 organisaties gereageerd." in page
     statuses = {s.organisation.slug: s.acted for s in service.response_status(process, round_)}
     assert statuses == {"vng": True, "ipo": False}
 
