@@ -48,7 +48,7 @@ from consensus.services import endorsements as service
 from consensus.services.errors import DomainError
 from consensus.timeutil import from_local_input, to_local_input
 from consensus.web.processes import load_process, load_round
-from consensus.web.utils import attach_error
+from consensus.web.utils import attach_error, too_late
 
 bp = Blueprint("endorsements", __name__)
 
@@ -435,6 +435,11 @@ def tally_fragment(slug: str, round_id: int) -> str | Response:
 def cast(slug: str, round_id: int) -> Response | tuple[str, int]:
     process, round_ = _round_of_type(slug, round_id, RoundType.ENDORSEMENT)
     form = _stance_form(process, round_)
+    late = too_late(round_, _("Your stance was not recorded."))
+    if late:
+        # The round closed between showing the form and sending it: not a ban, say so.
+        flash(late, "error")
+        return _endorsement_page(process, round_, 409)
     if form is None:
         # Nobody here may act for any organisation now: say why in the one place that knows.
         organisation = db.session.get(
@@ -459,6 +464,10 @@ def cast(slug: str, round_id: int) -> Response | tuple[str, int]:
             )
         except DomainError as error:
             db.session.rollback()
+            late = too_late(round_, _("Your stance was not recorded."))
+            if late:
+                flash(late, "error")
+                return _endorsement_page(process, round_, 409)
             if error.status_code == 403:
                 abort(403)
             attach_error(form, error)
@@ -546,6 +555,10 @@ def clearance(slug: str, round_id: int) -> tuple[str, int]:
 def clear(slug: str, round_id: int) -> Response | tuple[str, int]:
     process, round_ = _round_of_type(slug, round_id, RoundType.CLEARANCE)
     organisations = _allowed_organisations(process, round_, Action.CLEAR)
+    late = too_late(round_, _("Your clearance was not recorded."))
+    if late:
+        flash(late, "error")
+        return _clearance_page(process, round_, 409)
     if not organisations:
         abort(403)
     form = ClearanceForm()

@@ -70,12 +70,12 @@ from consensus.models import (
     Version,
     utcnow,
 )
-from consensus.permissions import Action
+from consensus.permissions import ACTION_ROUND_TYPES, Action
 from consensus.services import positions as service
 from consensus.services.errors import DomainError
 from consensus.web.labels import ROUND_STATE_LABELS
 from consensus.web.processes import load_process, load_round
-from consensus.web.utils import attach_error
+from consensus.web.utils import attach_error, latest_started_round, round_closed_page, too_late
 
 bp = Blueprint("positions", __name__, url_prefix="/processes/<slug>/positions")
 
@@ -310,6 +310,16 @@ def _voices(process: Process, action: Action) -> list[tuple[int, str]]:
     if action == Action.COMMENT and _can_manage(process) and process.state.value == "active":
         options.insert(0, (0, _("Facilitation")))
     return options
+
+
+def _refuse_late(
+    process: Process, position: Position, version: Version, action: Action, not_done: str
+) -> None:
+    """A form that arrives after its round closed: say so (409, a link back to the text),
+    instead of a refusal that reads like a ban. Returns when the round is still open."""
+    late = too_late(latest_started_round(process, ACTION_ROUND_TYPES[action]), not_done)
+    if late:
+        abort(round_closed_page(late, _version_url(process, position, version)))
 
 
 def _partial() -> bool:
@@ -880,6 +890,7 @@ def comment_new(slug: str, position_id: int, number: int) -> str | Response | tu
     form = CommentForm()
     voices = _voices(process, Action.COMMENT)
     if not voices:
+        _refuse_late(process, position, version, Action.COMMENT, _("Your comment was not posted."))
         abort(403)
     form.organisation_id.choices = choices(voices)
     anchor = form.paragraph_anchor.data or None
@@ -932,6 +943,7 @@ def comment_reply(slug: str, position_id: int, comment_id: int) -> str:
     version = next(v for v in position.versions if v.id == parent.version_id)
     form = _comment_form(process)
     if form is None:
+        _refuse_late(process, position, version, Action.COMMENT, _("You can no longer reply."))
         abort(403)
     form.parent_id.data = str(parent.id)
     template = "positions/_comment_form.html" if _partial() else "positions/comment_form.html"
@@ -1094,6 +1106,15 @@ def amendment_new(slug: str, position_id: int, number: int) -> str | Response | 
     version = load_version(position, number)
     organisations = _acting(process, Action.PROPOSE_AMENDMENT)
     if not organisations:
+        _refuse_late(
+            process,
+            position,
+            version,
+            Action.PROPOSE_AMENDMENT,
+            _("Your amendment was not submitted.")
+            if request.method == "POST"
+            else _("Amendments can no longer be proposed."),
+        )
         decision = permissions.gate(current_user, Action.PROPOSE_AMENDMENT, process, None)
         flash(decision.reason or _("You may not propose amendments now."), "error")
         return redirect(_version_url(process, position, version))

@@ -45,7 +45,7 @@ from consensus.permissions import Action
 from consensus.services import processes as service
 from consensus.services.errors import DomainError
 from consensus.timeutil import from_local_input, to_local_input
-from consensus.web.utils import attach_error
+from consensus.web.utils import attach_error, too_late
 
 bp = Blueprint("processes", __name__, url_prefix="/processes")
 
@@ -295,7 +295,7 @@ def round_page(slug: str, round_id: int) -> str:
 
 @bp.post("/<slug>/rounds/<int:round_id>/complete")
 @login_required
-def mark_complete(slug: str, round_id: int) -> Response:
+def mark_complete(slug: str, round_id: int) -> Response | tuple[str, int]:
     """An organisation says its input is complete; the gate decides, here and only here."""
     process = load_process(slug)
     round_ = load_round(process, round_id)
@@ -305,7 +305,10 @@ def mark_complete(slug: str, round_id: int) -> Response:
         current_user, Action.MARK_INPUT_COMPLETE, process, organisation, round_=round_
     )
     if not decision:
-        flash(decision.reason, "error")
+        late = too_late(round_, _("Your input was not marked complete."))
+        flash(late or decision.reason, "error")
+        if late:
+            return round_page(slug, round_id), 409
         return redirect(url_for("processes.round_page", slug=slug, round_id=round_id))
     assert organisation is not None
     try:

@@ -32,7 +32,7 @@ from consensus.models import (
 )
 from consensus.services import bundle, signing
 from consensus.services.errors import DomainError
-from consensus.web.utils import attach_error
+from consensus.web.utils import attach_error, round_closed_page, too_late
 
 bp = Blueprint("signing", __name__)
 
@@ -348,6 +348,9 @@ def _acting_organisation(process: Process, round_: Round, org_slug: str) -> Orga
     organisation = _organisation_by_slug(org_slug)
     decision = signing.may_sign(current_user, process, round_, organisation)  # type: ignore[arg-type]
     if not decision:
+        late = too_late(round_, _("Nothing was signed."))
+        if late:
+            abort(round_closed_page(late, url_for("signing.round_page", slug=process.slug)))
         abort(403)
     return organisation
 

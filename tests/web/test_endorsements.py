@@ -133,7 +133,8 @@ def test_a_closed_round_refuses_stances(app, login_as):
     response = login_as(w.reps[org.id]).post(
         url(w, "cast"), data={"organisation_id": org.id, "kind": "endorse"}
     )
-    assert response.status_code == 403
+    assert response.status_code == 409  # the round closed: said so (tests/web/test_refusals.py)
+    assert "Uw standpunt is niet vastgelegd." in response.text
     assert stances_of(org) == []
 
 

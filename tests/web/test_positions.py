@@ -383,7 +383,8 @@ def test_no_comments_after_the_round_closes(client, login_as, world):
     response = client.post(
         world.url("/versions/1/comments"), data={"organisation_id": world.vng.id, "body": "Te laat"}
     )
-    assert response.status_code == 403
+    assert response.status_code == 409  # the round closed: said so (tests/web/test_refusals.py)
+    assert "Uw reactie is niet geplaatst." in response.get_data(as_text=True)
 
 
 def test_replies_edits_and_tombstones(client, login_as, world):

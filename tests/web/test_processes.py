@@ -198,7 +198,11 @@ def test_a_late_form_is_refused_after_the_deadline(client, login_as, world):
         data={"organisation_id": world["vng"].id},
         follow_redirects=True,
     )
-    assert "Er is nu geen ronde open waarin dit kan." in response.get_data(as_text=True)
+    # Not a ban: what happened, on the round page, as a conflict (tests/web/test_refusals.py).
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert f"“{round_.title}” is gesloten op" in page
+    assert "Uw inbreng is niet als compleet gemeld." in page
     db.session.expire_all()
     assert db.session.get(Round, round_.id).state == RoundState.CLOSED  # the clock ran
 
