@@ -7,6 +7,8 @@ link can survive.
 
 from __future__ import annotations
 
+import html as html_module
+import re
 from functools import lru_cache
 
 import nh3
@@ -65,3 +67,24 @@ def _render(source: str) -> Markup:
         link_rel="noopener noreferrer nofollow",
     )
     return Markup(clean)  # noqa: S704 - sanitised by nh3 just above  # nosec B704
+
+
+_BLOCK_END = re.compile(r"</(?:p|h[1-6]|li|blockquote|pre|tr|td|th)>|<br\s*/?>|<hr\s*/?>")
+
+
+@lru_cache(maxsize=4096)
+def plain_text(source: str) -> str:
+    """What the rendered Markdown says, without markup: for excerpts and other places that
+    show text, not layout ("**breed**" reads as "breed", never with its asterisks)."""
+    html = _BLOCK_END.sub(" ", _md.render(source or ""))
+    text = html_module.unescape(nh3.clean(html, tags=set()))
+    return " ".join(text.split())
+
+
+def excerpt(source: str, length: int = 220) -> str:
+    """The start of a Markdown text as plain text, cut at a word with an ellipsis."""
+    text = plain_text(source)
+    if len(text) <= length:
+        return text
+    cut = text[: length - 1].rsplit(" ", 1)[0].rstrip(" ,;:.")
+    return f"{cut}…"

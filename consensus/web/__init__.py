@@ -29,7 +29,7 @@ from werkzeug.exceptions import HTTPException
 from consensus import transactions
 from consensus.extensions import db, login_manager
 from consensus.models import User
-from consensus.text import render_markdown
+from consensus.text import excerpt, render_markdown
 
 log = logging.getLogger("consensus.web")
 
@@ -167,6 +167,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(signing.bp)
 
     app.jinja_env.filters["markdown"] = render_markdown
+    app.jinja_env.filters["excerpt"] = excerpt
     app.jinja_env.filters["datetime"] = format_moment
     app.jinja_env.globals["fixed_url"] = fixed_url
 
