@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
@@ -96,8 +99,12 @@ def serve(host: str, port: int) -> None:
         f"with password {DEMO_PASSWORD}"
     )
     # Flask ignores app.run() inside its own CLI, so serve with Werkzeug directly.
+    from werkzeug import serving
     from werkzeug.serving import run_simple
 
+    # Werkzeug colours its request log with ANSI codes whatever the output is; a log sent to
+    # a file, a pipe or journald then shows them raw. Colour only on a terminal (NO_COLOR off).
+    serving._log_add_style = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
     run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
 
 

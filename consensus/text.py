@@ -50,10 +50,28 @@ ALLOWED_TAGS = {
 }
 
 
-def render_markdown(source: str) -> Markup:
+def render_markdown(source: str, top: int | None = None) -> Markup:
     """Render restricted Markdown to safe HTML (a pure function of the text, so memoised:
-    a long thread or text is rendered once per worker, not once per page view)."""
-    return _render(source or "")
+    a long thread or text is rendered once per worker, not once per page view).
+
+    `top`: the level the text's highest heading gets, so a text placed under an <h3> starts
+    at <h4> and the page's heading order never skips a level (WCAG 1.3.1)."""
+    html = _render(source or "")
+    return html if top is None else _shift_headings(html, top)
+
+
+_HEADING = re.compile(r"<(/?)h([1-6])>")
+
+
+@lru_cache(maxsize=4096)
+def _shift_headings(html: Markup, top: int) -> Markup:
+    levels = [int(m.group(2)) for m in _HEADING.finditer(html)]
+    if not levels:
+        return html
+    shift = top - min(levels)
+    shifted = _HEADING.sub(lambda m: f"<{m.group(1)}h{min(6, int(m.group(2)) + shift)}>", html)
+    # Only the heading tags of HTML that nh3 sanitised are renumbered.
+    return Markup(shifted)  # noqa: S704  # nosec B704  # nosemgrep: consensus-markup-on-dynamic-text
 
 
 @lru_cache(maxsize=8192)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import select
+
 from consensus.extensions import db
+from consensus.models import Position
 from consensus.services import processes
 from consensus.text import excerpt, plain_text
 from tests.endorsement_support import make_world
@@ -40,3 +43,88 @@ def test_excerpts_cut_at_a_word():
     short = excerpt(text, 60)
     assert short.endswith("…") and len(short) <= 60 and "**" not in short
     assert plain_text("a &amp; b <script>x</script>") == "a & b <script>x</script>"
+
+
+def _heading_levels(page: str) -> list[int]:
+    return [int(level) for level in re.findall(r"<h([1-6])[\s>]", page)]
+
+
+def _assert_no_skipped_level(levels: list[int]) -> None:
+    assert levels and levels[0] == 1, levels
+    for before, after in zip(levels, levels[1:], strict=False):
+        assert after <= before + 1, levels
+
+
+def test_the_public_process_page_never_skips_a_heading_level(app, client):
+    from consensus.models import StanceKind
+    from consensus.services import endorsements, positions
+    from tests.endorsement_support import open_now
+
+    w = make_world(2, open_first=False, purpose="# Doel\n\nSamen.\n\n## Waarom\n\nOmdat.\n")
+    position = db.session.scalar(select(Position).where(Position.process_id == w.process.id))
+    positions.create_version(
+        position, w.process, actor=w.facilitator, change_summary="Kopjes.",
+        body="# Brief\n\nGeachte minister,\n\n## Eén overheid\n\nTekst.\n\n### Detail\n\nMeer.\n",
+    )
+    db.session.commit()
+    open_now(w.round, w.facilitator)
+    for org in w.orgs:
+        endorsements.cast_stance(
+            w.round, actor=w.reps[org.id], organisation=org,
+            kind=StanceKind.ENDORSE_WITH_RESERVATIONS, text="Met voorbehoud.",
+        )
+    db.session.commit()
+    processes.close_round(w.round, actor=w.facilitator)
+    db.session.commit()
+    endorsements.set_outcome_statement(
+        endorsements.outcome_for(w.round), actor=w.facilitator,
+        statement="# Verklaring\n\nVastgesteld.\n", review_on=None,
+    )
+    processes.schedule_publication(w.process, actor=w.facilitator, at=None)
+    db.session.commit()
+    page = client.get(f"/public/{w.process.slug}").get_data(as_text=True)
+    assert "Eén overheid" in page and "Voorbehouden" in page
+    _assert_no_skipped_level(_heading_levels(page))
+
+
+def test_the_stance_history_table_has_a_caption(app, login_as):
+    from consensus.models import StanceKind
+    from consensus.services import endorsements
+
+    w = make_world(2)
+    org = w.orgs[0]
+    endorsements.cast_stance(w.round, actor=w.reps[org.id], organisation=org,
+                             kind=StanceKind.ENDORSE)
+    db.session.commit()
+    client = login_as(w.reps[org.id])
+    for url in (f"/processes/{w.process.slug}/rounds/{w.round.id}/endorsement",
+                f"/processes/{w.process.slug}/rounds/{w.round.id}/endorsement/history"):
+        page = client.get(url).get_data(as_text=True)
+        history = page[page.index("1 standpunt in deze ronde"):]
+        table = history[history.index("<table"):history.index("</table>")]
+        assert f"<caption>Standpunten in “{w.round.title}”, oudste eerst</caption>" in table
+
+
+def test_one_organisation_means_no_on_behalf_of_choice(app, login_as):
+    from consensus.models import MembershipRole, RoundType
+    from tests.factories import make_membership
+
+    w = make_world(2, round_types=(RoundType.CONSULTATION,))
+    round_url = f"/processes/{w.process.slug}/rounds/{w.round.id}"
+    select = re.compile(r'<select[^>]*name="organisation_id"')
+    official = w.officials[w.orgs[0].id]
+    client = login_as(official)
+    for url in (round_url, f"/processes/{w.process.slug}"):
+        page = client.get(url).get_data(as_text=True)
+        assert "Onze inbreng is compleet" in page, url
+        assert not select.search(page), url
+        assert f"Namens {w.orgs[0].name}." in page, url
+    response = client.post(round_url + "/complete", data={"organisation_id": w.orgs[0].id})
+    assert response.status_code == 302  # the hidden field carries the one organisation
+    rep = w.reps[w.orgs[0].id]
+    page = login_as(rep).get("/account/delegations").get_data(as_text=True)
+    assert not select.search(page) and f"Namens {w.orgs[0].name}." in page
+    # Two organisations: then there is a choice to make.
+    make_membership(official, w.orgs[1], MembershipRole.OFFICIAL)
+    page = login_as(official).get(round_url).get_data(as_text=True)
+    assert select.search(page)

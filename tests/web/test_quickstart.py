@@ -48,8 +48,14 @@ def test_serve_migrates_loads_the_demo_and_serves(tmp_path):
         assert "Gezamenlijke inbreng op de nationale digitaliseringsstrategie" in page, (
             server.stdout.read() if server.poll() is not None else "server did not answer")
         assert (tmp_path / "instance" / "consensus.sqlite").exists()
+        fetch_when_up(f"http://127.0.0.1:{port}/no-such-page", server, 5)  # a 404 line too
     finally:
         server.terminate()
         server.wait(timeout=10)
+        log = server.stdout.read() if server.stdout else ""
         if server.stdout:
             server.stdout.close()
+    # The log goes to a pipe here (as to a file or journald): plain text, no colour codes.
+    assert '"GET /public/ HTTP/1.1" 200' in log, log[-2000:]
+    assert '"GET /no-such-page HTTP/1.1" 404' in log, log[-2000:]
+    assert "\x1b[" not in log, repr(log[-500:])
