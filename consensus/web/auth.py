@@ -25,6 +25,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+from consensus import permissions
 from consensus.extensions import db, limiter
 from consensus.forms import EmptyForm
 from consensus.forms.accounts import (
@@ -186,9 +187,19 @@ def logout() -> Response:
 @login_required
 def account() -> str:
     current = _current_session()
+    # Mandate holders enrol their own signing key before a signing round: link it here.
+    mandates = sorted(
+        {
+            m.organisation
+            for m in permissions.valid_memberships(current_user)
+            if permissions.holds_mandate(current_user, m.organisation)
+        },
+        key=lambda organisation: organisation.name,
+    )
     return render_template(
         "auth/account.html",
         form=EmptyForm(),
+        mandates=mandates,
         sessions=sessions.active_sessions(current_user),
         current_session_id=current.id if current is not None else None,
     )
