@@ -128,3 +128,23 @@ def test_one_organisation_means_no_on_behalf_of_choice(app, login_as):
     make_membership(official, w.orgs[1], MembershipRole.OFFICIAL)
     page = login_as(official).get(round_url).get_data(as_text=True)
     assert select.search(page)
+
+
+def test_every_count_of_acted_rounds_names_the_round(app, login_as):
+    from consensus.models import StanceKind
+    from consensus.services import endorsements
+
+    w = make_world(2)
+    org = w.orgs[0]
+    endorsements.cast_stance(w.round, actor=w.reps[org.id], organisation=org,
+                             kind=StanceKind.ENDORSE)
+    db.session.commit()
+    client = login_as(w.reps[org.id])
+    dashboard = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", client.get("/").get_data(as_text=True)))
+    assert f"Al gedaan, in rondes die nog open zijn: {w.round.title} — {w.process.title}" in (
+        dashboard
+    )
+    assert "open ronde waarin" not in dashboard
+    process_page = client.get(f"/processes/{w.process.slug}").get_data(as_text=True)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", process_page))
+    assert f"In “{w.round.title}” heeft 1 van de 2 organisaties gereageerd." in text
