@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -39,6 +41,7 @@ from consensus.models import (
     Round,
     RoundType,
     User,
+    Version,
     utcnow,
 )
 from consensus.permissions import Action
@@ -231,14 +234,96 @@ def show(slug: str) -> str:
             "processes/_act_form.html", process=process, round=current, act_form=act_form
         )
 
+    def render_primary_action() -> str:
+        action = primary_action(process, current, can_manage)
+        return render_template("processes/_primary_action.html", action=action)
+
     body_html = fragments.part(
         "process-page",
         process.id,
         can_manage,
         render=render_body,
-        slots={"act-form": render_act_form},
+        slots={"act-form": render_act_form, "primary-action": render_primary_action},
     )
     return render_template("processes/show.html", process=process, body_html=body_html)
+
+
+ROUND_ACTIONS: dict[RoundType, Action] = {
+    RoundType.DRAFTING: Action.COMMENT,
+    RoundType.CONSULTATION: Action.COMMENT,
+    RoundType.CLEARANCE: Action.CLEAR,
+    RoundType.ENDORSEMENT: Action.ENDORSE,
+    RoundType.SIGNING: Action.SIGN,
+}
+
+
+@bp.app_template_global()
+def round_action(
+    process: Process, round_: Round, version: Version | VersionPlace | None = None
+) -> tuple[str, str]:
+    """The one thing a participant does in an open round of this kind, and where: the form
+    itself, never an overview one click away from it. (label, url). Without `version` (the
+    dashboard, which reads no versions) a drafting or consultation round's text is reached
+    through `round_text`, a redirect to the version the round is about."""
+    if round_.type == RoundType.ENDORSEMENT:
+        url = url_for("endorsements.endorsement", slug=process.slug, round_id=round_.id)
+        return _("Decide our stance"), f"{url}#your-stance"
+    if round_.type == RoundType.CLEARANCE:
+        url = url_for("endorsements.clearance", slug=process.slug, round_id=round_.id)
+        return _("Give our official clearance"), f"{url}#your-clearance"
+    if round_.type == RoundType.SIGNING:
+        return _("Sign on behalf of your organisation"), url_for(
+            "signing.round_page", slug=process.slug
+        )
+    if version is not None:
+        url = url_for(
+            "positions.version",
+            slug=process.slug,
+            position_id=version.position_id,
+            number=version.number,
+        )
+        return _("Read and respond to version %(n)d", n=version.number), url
+    return _("Read the text and respond"), url_for(
+        "processes.round_text", slug=process.slug, round_id=round_.id
+    )
+
+
+class VersionPlace(NamedTuple):
+    """Where a version is (its position and number), without its text or paragraphs."""
+
+    position_id: int
+    number: int
+
+
+def _version_place(version_id: int | None) -> VersionPlace | None:
+    if version_id is None:
+        return None
+    row = db.session.execute(
+        select(Version.position_id, Version.number).where(Version.id == version_id)
+    ).one_or_none()
+    return VersionPlace(row.position_id, row.number) if row else None
+
+
+def primary_action(
+    process: Process, round_: Round | None, can_manage: bool
+) -> tuple[str, str] | None:
+    """This viewer's one primary action for the current round: act (when they may, for
+    some organisation), else manage it (facilitators), else nothing."""
+    if round_ is None or not round_.is_open_at(utcnow()):
+        return None
+    action = ROUND_ACTIONS[round_.type]
+    if any(
+        permissions.gate(current_user, action, process, organisation, round_=round_)
+        for organisation in permissions.acting_organisations(current_user, process, action)
+    ):
+        if round_.type not in {RoundType.DRAFTING, RoundType.CONSULTATION}:
+            return round_action(process, round_)
+        return round_action(process, round_, _version_place(round_.version_id))
+    if can_manage:
+        return _("Manage this round"), url_for(
+            "processes.round_page", slug=process.slug, round_id=round_.id
+        )
+    return None
 
 
 def status_html(process: Process, round_: Round) -> Markup:
@@ -290,6 +375,26 @@ def round_page(slug: str, round_id: int) -> str:
         act_form=act_form,
         remind_form=EmptyForm(),
         action_form=EmptyForm(),
+    )
+
+
+@bp.get("/<slug>/rounds/<int:round_id>/text")
+@login_required
+def round_text(slug: str, round_id: int) -> Response:
+    """The text a drafting or consultation round is about (the dashboard's "respond" link),
+    or the round page when it has none yet."""
+    process = load_process(slug)
+    round_ = load_round(process, round_id)
+    version = db.session.get(Version, round_.version_id) if round_.version_id else None
+    if version is None:
+        return redirect(url_for("processes.round_page", slug=slug, round_id=round_id))
+    return redirect(
+        url_for(
+            "positions.version",
+            slug=slug,
+            position_id=version.position_id,
+            number=version.number,
+        )
     )
 
 

@@ -97,6 +97,7 @@ MATRIX: dict[str, dict[str, str]] = {
                                        "POST": "L 403 403 403 403 200 403"},
     "processes.show":                 {"GET": "L 200 200 200 404 200 200"},
     "processes.round_page":           {"GET": "L 200 200 200 404 200 200"},
+    "processes.round_text":           {"GET": "L R R R 404 R R"},
     "processes.mark_complete":        {"POST": "L R R R 404 R R"},
     "processes.manage":               {"GET": "L 403 403 403 404 200 403"},
     "processes.edit":                 {"GET": "L 403 403 403 404 200 403",

@@ -148,3 +148,46 @@ def test_every_count_of_acted_rounds_names_the_round(app, login_as):
     process_page = client.get(f"/processes/{w.process.slug}").get_data(as_text=True)
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", process_page))
     assert f"In “{w.round.title}” heeft 1 van de 2 organisaties gereageerd." in text
+
+
+def _primary_buttons(page: str) -> list[tuple[str, str]]:
+    return [
+        (href, re.sub(r"<[^>]+>", "", label).strip())
+        for href, label in re.findall(
+            r'<a class="c-button c-button--primary[^"]*" href="([^"]+)">(.*?)</a>', page, re.S
+        )
+    ]
+
+
+def test_each_role_has_one_primary_action_for_the_current_round(app, login_as):
+    from consensus.models import RoundType
+    from tests.endorsement_support import make_world as world_with
+
+    w = world_with(2)
+    slug, rid = w.process.slug, w.round.id
+    stance_url = f"/processes/{slug}/rounds/{rid}/endorsement#your-stance"
+    process_url = f"/processes/{slug}"
+
+    rep = login_as(w.reps[w.orgs[0].id])
+    page = rep.get(process_url).get_data(as_text=True)
+    assert _primary_buttons(page) == [(stance_url, "Ons standpunt bepalen")]
+    form_page = rep.get(stance_url.split("#")[0]).get_data(as_text=True)
+    assert 'id="your-stance"' in form_page and 'name="kind"' in form_page  # one click
+    dashboard = rep.get("/").get_data(as_text=True)
+    assert (stance_url, f"Ons standpunt bepalen — {w.round.title}, {w.orgs[0].name}") in (
+        _primary_buttons(dashboard)
+    )
+
+    official = login_as(w.officials[w.orgs[0].id])
+    assert _primary_buttons(official.get(process_url).get_data(as_text=True)) == []
+
+    facilitator = login_as(w.facilitator)
+    assert _primary_buttons(facilitator.get(process_url).get_data(as_text=True)) == [
+        (f"/processes/{slug}/rounds/{rid}", "Deze ronde beheren")
+    ]
+
+    consultation = world_with(2, round_types=(RoundType.CONSULTATION,))
+    official = login_as(consultation.officials[consultation.orgs[0].id])
+    page = official.get(f"/processes/{consultation.process.slug}").get_data(as_text=True)
+    [(href, label)] = _primary_buttons(page)
+    assert label == "Versie 1 lezen en reageren" and "/versions/1" in href
