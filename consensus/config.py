@@ -98,6 +98,10 @@ def load_config(instance_path: str) -> dict[str, Any]:
             "CONSENSUS_SECURITY_CONTACT", "mailto:security@consensus.example.org"
         ),
         "SECURITY_TXT_EXPIRES": os.environ.get("CONSENSUS_SECURITY_TXT_EXPIRES", ""),
+        # Where people report an accessibility problem (the accessibility statement).
+        "ACCESSIBILITY_CONTACT": os.environ.get(
+            "CONSENSUS_ACCESSIBILITY_CONTACT", "mailto:toegankelijkheid@consensus.example.org"
+        ),
         # Rendered parts of long pages kept per worker (consensus.fragments); 0 = off.
         "FRAGMENT_CACHE_MB": int(os.environ.get("CONSENSUS_FRAGMENT_CACHE_MB", 64)),
         # A version page shows every paragraph's discussion while the version has at most

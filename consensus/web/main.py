@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from datetime import date
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -90,3 +101,21 @@ def set_locale() -> Response:
 @bp.get("/about")
 def about() -> str:
     return render_template("main/about.html")
+
+
+# The date of the last evaluation (docs/accessibility.md); the statement shows it.
+ACCESSIBILITY_EVALUATED = date(2026, 12, 6)
+
+
+@bp.get("/accessibility")
+def accessibility() -> str:
+    """The accessibility statement (toegankelijkheidsverklaring) Dutch government websites
+    must publish: the standard, how it was checked, what does not comply yet, and whom to
+    tell about a problem."""
+    contact = str(current_app.config["ACCESSIBILITY_CONTACT"])
+    return render_template(
+        "main/accessibility.html",
+        contact=contact,
+        contact_label=contact.removeprefix("mailto:"),
+        evaluated=ACCESSIBILITY_EVALUATED,
+    )

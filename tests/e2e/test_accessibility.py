@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from consensus.extensions import db
-from consensus.models import Position, Process, Round, RoundType
+from consensus.models import Organisation, Position, Process, Round, RoundType
 
 pytestmark = pytest.mark.e2e
 
@@ -56,20 +56,28 @@ def demo_pages(runner):
                                           Round.type == RoundType.CONSULTATION)).scalar_one()
     base = "/processes/digitaliseringsstrategie"
     positions = f"{base}/positions/{position.id}"
+    strategy_consultation = next(r for r in strategy.rounds if r.type == RoundType.CONSULTATION)
+    vng = db.session.execute(select(Organisation).where(Organisation.slug == "vng")).scalar_one()
+    anonymous = ["/", "/login", "/public/", "/public/digitaliseringsstrategie", "/transparency",
+                 "/about", "/accessibility", "/password/forgot"]
     return {
-        "-": ["/", "/login", "/public/", "/public/digitaliseringsstrategie", "/transparency",
-              "/about", "/password/forgot"],
+        "-": anonymous,
+        "- en": anonymous,  # the same pages in English
         "representative.vng@example.org": [
             "/", "/processes/", base, f"{positions}/versions/2",
             f"{positions}/diff?from=1&to=2", f"{positions}/amendments",
+            f"{base}/positions/rounds/{strategy_consultation.id}/disposition",
             f"/processes/digitale-weerbaarheid/rounds/{endorsement.id}/endorsement",
             f"/processes/datastrategie/rounds/{consultation.id}", f"{base}/signing",
             "/account", "/account/delegations", "/audit/vng",
         ],
         "facilitator@example.org": [
-            f"{base}/manage", f"{base}/rounds/new", f"{base}/edit",
+            "/", f"{base}/manage", f"{base}/rounds/new", f"{base}/edit", "/processes/new",
+            "/processes/datastrategie",
         ],
-        "admin@example.org": ["/admin/", "/admin/users", "/admin/organisations", "/admin/audit"],
+        "admin@example.org": ["/admin/", "/admin/users", "/admin/organisations", "/admin/audit",
+                              f"/admin/organisations/{vng.id}",
+                              f"/admin/organisations/{vng.id}/signing"],
     }
 
 
@@ -79,7 +87,12 @@ def test_main_pages_have_no_wcag_violations(browser, live_server, demo_pages):
         context = browser.new_context(locale="nl-NL", bypass_csp=True)
         page = context.new_page()
         try:
-            if who != "-":
+            if who == "- en":
+                page.goto(live_server + "/")
+                page.get_by_role("button", name="English").click()
+                page.wait_for_load_state()
+                assert page.locator("html").get_attribute("lang") == "en"
+            elif who != "-":
                 _login(page, live_server, who)
             for url in urls:
                 response = page.goto(live_server + url)

@@ -37,6 +37,7 @@ MATRIX: dict[str, dict[str, str]] = {
     # endpoint                        method: anon obs  off  rep  other facil admin
     "main.index":                     {"GET": "200 200 200 200 200 200 200"},
     "main.about":                     {"GET": "200 200 200 200 200 200 200"},
+    "main.accessibility":             {"GET": "200 200 200 200 200 200 200"},
     "main.set_locale":                {"POST": "R R R R R R R"},
     "main.notices_read":              {"POST": "L R R R R R R"},
     "wellknown.security_txt":         {"GET": "200 200 200 200 200 200 200"},

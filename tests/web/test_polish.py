@@ -191,3 +191,20 @@ def test_each_role_has_one_primary_action_for_the_current_round(app, login_as):
     page = official.get(f"/processes/{consultation.process.slug}").get_data(as_text=True)
     [(href, label)] = _primary_buttons(page)
     assert label == "Versie 1 lezen en reageren" and "/versions/1" in href
+
+
+def test_the_accessibility_statement_is_linked_from_every_page_footer(app, client):
+    for url in ("/", "/login", "/public/", "/about"):
+        page = client.get(url).get_data(as_text=True)
+        footer = page[page.index("<footer"):]
+        assert '<a href="/accessibility">Toegankelijkheid</a>' in footer, url
+    page = client.get("/accessibility").get_data(as_text=True)
+    for text in ("Toegankelijkheidsverklaring", "WCAG", "EN 301 549",
+                 "Besluit digitale toegankelijkheid overheid", "Wat nog niet voldoet",
+                 "mailto:toegankelijkheid@consensus.example.org", "WCAG-EM"):
+        assert text in page, text
+    client.post("/language", data={"locale": "en", "next": "/accessibility"})
+    page = client.get("/accessibility").get_data(as_text=True)
+    assert "Accessibility statement" in page and "What does not comply yet" in page
+    app.config["ACCESSIBILITY_CONTACT"] = "mailto:a11y@gemeente.example"
+    assert "mailto:a11y@gemeente.example" in client.get("/accessibility").get_data(as_text=True)
