@@ -988,8 +988,23 @@ def comment_edit(slug: str, position_id: int, comment_id: int) -> str | Response
     process = load_process(slug)
     position = load_position(process, position_id)
     comment = load_comment(position, comment_id)
-    permissions.require(service.can_edit_comment(current_user, comment))
     version = next(v for v in position.versions if v.id == comment.version_id)
+    if (
+        not service.can_edit_comment(current_user, comment)
+        and comment.author_id == current_user.id
+        and not comment.is_deleted
+    ):
+        # The author's edit window passed while the form was open: not a ban, say so.
+        abort(
+            round_closed_page(
+                _("The time to change this comment has passed. Your change was not saved.")
+                if request.method == "POST"
+                else _("The time to change this comment has passed."),
+                _comment_url(process, position, version, comment),
+                title=_("Too late to change this comment"),
+            )
+        )
+    permissions.require(service.can_edit_comment(current_user, comment))
     form = CommentEditForm(obj=comment)
     if form.validate_on_submit():
         try:

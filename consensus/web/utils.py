@@ -72,10 +72,16 @@ def latest_started_round(process: Process, types: Iterable[RoundType]) -> Round 
     return max(started, key=lambda r: r.opens_at, default=None)
 
 
-def round_closed_page(message: str, back_url: str) -> Response:
+def round_closed_page(message: str, back_url: str, title: str | None = None) -> Response:
     """The answer to a form that came too late: what happened and a way back, 409."""
     from flask import make_response, render_template
 
     return make_response(
-        render_template("errors/round_closed.html", message=message, back_url=back_url), 409
+        render_template(
+            "errors/round_closed.html",
+            message=message,
+            back_url=back_url,
+            title=title or _("This round has closed"),
+        ),
+        409,
     )

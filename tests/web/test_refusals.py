@@ -154,3 +154,30 @@ def test_an_outsider_still_gets_no_glimpse(app, login_as):
         data={"organisation_id": w.orgs[0].id, "kind": "endorse", "text": ""},
     )
     assert response.status_code == 404
+
+
+def test_an_edit_after_the_edit_window_says_so_and_keeps_the_text(app, login_as):
+    from consensus.services import positions as position_service
+
+    w = build_world()
+    author = w.person("vng")
+    comment = position_service.add_comment(
+        w.v1, w.process, actor=author, organisation=w.vng, body="Eerst."
+    )
+    db.session.commit()
+    client = login_as(author)
+    edit_url = w.url(f"/comments/{comment.id}/edit")
+    assert client.get(edit_url).status_code == 200  # the form opens in time…
+    comment.created_at = utcnow() - timedelta(hours=1)  # …and the window passes
+    db.session.commit()
+    response = client.post(edit_url, data={"body": "Later."})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "Uw wijziging is niet opgeslagen." in page
+    assert f"#comment-{comment.id}" in page  # the way back to the comment
+    assert not any(text in page for text in BAN)
+    db.session.refresh(comment)
+    assert comment.body == "Eerst."
+    # Someone else's comment is still simply not theirs to edit.
+    other = login_as(w.person("ipo"))
+    assert other.post(edit_url, data={"body": "x"}).status_code == 403
