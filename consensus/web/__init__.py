@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime, tzinfo
+from urllib.parse import urlsplit
 
 from babel.dates import get_month_names
 from flask import (
@@ -135,6 +136,20 @@ def fixed_url(endpoint: str, **values: str) -> str:
     return found
 
 
+def _came_from() -> str | None:
+    """The page of this site the person came from (Referer), for an error page's way back;
+    None for another site, no referrer, or the very page that failed."""
+    referrer = request.referrer or ""
+    parts = urlsplit(referrer)
+    if not referrer or parts.netloc != request.host or parts.scheme not in {"http", "https"}:
+        return None
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    here = request.full_path.rstrip("?")
+    if path == here or not path.startswith("/") or path.startswith("//"):
+        return None
+    return path
+
+
 def init_app(app: Flask) -> None:
     from consensus.web import (
         admin,
@@ -216,7 +231,7 @@ def init_app(app: Flask) -> None:
     def http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
         code = error.code or 500
         if code in {400, 403, 404, 405, 413, 429}:
-            return render_template(f"errors/{code}.html", error=error), code
+            return render_template(f"errors/{code}.html", error=error, back=_came_from()), code
         return error
 
     @app.errorhandler(IntegrityError)

@@ -181,3 +181,24 @@ def test_an_edit_after_the_edit_window_says_so_and_keeps_the_text(app, login_as)
     # Someone else's comment is still simply not theirs to edit.
     other = login_as(w.person("ipo"))
     assert other.post(edit_url, data={"body": "x"}).status_code == 403
+
+
+def test_a_real_refusal_offers_the_way_back_it_came_from(app, login_as):
+    w = make_world(2)
+    client = login_as(w.officials[w.orgs[0].id])
+    round_page = f"http://localhost/processes/{w.process.slug}/rounds/{w.round.id}/endorsement"
+    response = client.post(
+        f"/processes/{w.process.slug}/rounds/{w.round.id}/stances",
+        data={"organisation_id": w.orgs[0].id, "kind": "endorse"},
+        headers={"Referer": round_page},
+    )
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    back = f'href="/processes/{w.process.slug}/rounds/{w.round.id}/endorsement"'
+    assert back in page and "Terug naar de vorige pagina" in page
+    response = client.post(
+        f"/processes/{w.process.slug}/rounds/{w.round.id}/stances",
+        data={"organisation_id": w.orgs[0].id, "kind": "endorse"},
+        headers={"Referer": "https://evil.example/phish"},
+    )
+    assert "evil.example" not in response.get_data(as_text=True)
