@@ -198,3 +198,40 @@ def test_the_chart_title_counts_participants_in_both_languages(client, login_as,
         assert "Standpunten van de 2 deelnemende organisaties" in nl
         assert "Stances of the 2 participating organisations" in en
 
+
+
+def test_the_administration_counts_organisations_and_people(client, login_as, app):
+    admin = make_user(is_admin=True)
+    login_as(admin)
+    expected = {
+        "nl": ("{n} organisatie", "{n} organisaties", "{n} persoon", "{n} personen"),
+        "en": ("{n} organisation", "{n} organisations", "{n} person", "{n} people"),
+    }
+    for count in (0, 1, 2):
+        if count:
+            make_organisation()
+            make_user()
+        people = count + 1  # the administrator is a person too
+        for locale, (org1, orgs, person1, persons) in expected.items():
+            text = _get(client, "/admin/", locale)
+            assert (org1 if count == 1 else orgs).format(n=count) in text, (locale, count)
+            assert (person1 if people == 1 else persons).format(n=people) in text
+
+
+def test_the_stance_history_counts_stances_in_both_languages(client, login_as, app):
+    from consensus.models import StanceKind
+    from consensus.services import endorsements
+
+    w = make_world(2)
+    org = w.orgs[0]
+    url = f"/processes/{w.process.slug}/rounds/{w.round.id}/endorsement"
+    login_as(w.reps[org.id])
+    assert "Nog geen standpunten." in _get(client, url, "nl")
+    assert "No stances yet." in _get(client, url, "en")
+    for count, kind in ((1, StanceKind.ABSTAIN), (2, StanceKind.ENDORSE)):
+        endorsements.cast_stance(w.round, actor=w.reps[org.id], organisation=org, kind=kind)
+        db.session.commit()
+        nl = ("1 standpunt in deze ronde" if count == 1 else "2 standpunten in deze ronde")
+        en = ("1 stance cast in this round" if count == 1 else "2 stances cast in this round")
+        assert nl in _get(client, url, "nl")
+        assert en in _get(client, url, "en")
