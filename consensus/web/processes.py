@@ -46,6 +46,7 @@ from consensus.models import (
 )
 from consensus.permissions import Action
 from consensus.services import processes as service
+from consensus.services import signing as signing_service
 from consensus.services.errors import DomainError
 from consensus.timeutil import from_local_input, to_local_input
 from consensus.web.utils import attach_error, too_late
@@ -312,10 +313,13 @@ def primary_action(
     if round_ is None or not round_.is_open_at(utcnow()):
         return None
     action = ROUND_ACTIONS[round_.type]
-    if any(
-        permissions.gate(current_user, action, process, organisation, round_=round_)
-        for organisation in permissions.acting_organisations(current_user, process, action)
-    ):
+
+    def may(organisation: Organisation) -> bool:
+        if action == Action.SIGN:  # only organisations whose endorsement counted sign
+            return bool(signing_service.may_sign(current_user, process, round_, organisation))
+        return bool(permissions.gate(current_user, action, process, organisation, round_=round_))
+
+    if any(may(o) for o in permissions.acting_organisations(current_user, process, action)):
         if round_.type not in {RoundType.DRAFTING, RoundType.CONSULTATION}:
             return round_action(process, round_)
         return round_action(process, round_, _version_place(round_.version_id))

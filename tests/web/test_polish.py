@@ -208,3 +208,18 @@ def test_the_accessibility_statement_is_linked_from_every_page_footer(app, clien
     assert "Accessibility statement" in page and "What does not comply yet" in page
     app.config["ACCESSIBILITY_CONTACT"] = "mailto:a11y@gemeente.example"
     assert "mailto:a11y@gemeente.example" in client.get("/accessibility").get_data(as_text=True)
+
+
+def test_in_a_signing_round_only_eligible_organisations_get_the_sign_button(app, login_as):
+    from consensus.models import StanceKind
+    from tests.signing_support import make_signing_world
+
+    w = make_signing_world(stances=(StanceKind.ENDORSE, StanceKind.ENDORSE, StanceKind.ABSTAIN,
+                                    StanceKind.ENDORSE))
+    url = f"/processes/{w.process.slug}"
+    signer = login_as(w.reps[w.orgs[0].id]).get(url).get_data(as_text=True)
+    assert _primary_buttons(signer) == [
+        (f"/processes/{w.process.slug}/signing", "Onderteken namens uw organisatie")
+    ]
+    abstained = login_as(w.reps[w.orgs[2].id]).get(url).get_data(as_text=True)
+    assert _primary_buttons(abstained) == []  # its stance did not count: nothing to sign
