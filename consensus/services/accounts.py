@@ -22,6 +22,7 @@ from consensus.extensions import db
 from consensus.models import PasswordResetToken, RecoveryCode, User, utcnow
 from consensus.services import audit, sessions
 from consensus.services.errors import Conflict, DomainError
+from consensus.services.visible import visible_line
 
 _hasher = PasswordHasher()
 # A real hash to verify against when the email is unknown, so timing does not reveal it.
@@ -154,7 +155,7 @@ def create_user(
         check_password_rules(password)
     user = User(
         email=email,
-        display_name=display_name.strip(),
+        display_name=visible_line(display_name, field="display_name"),
         password_hash=hash_password(password) if password else None,
         locale=locale,
         is_admin=is_admin,
@@ -210,7 +211,7 @@ def update_user(
     }
     after = {
         "email": email,
-        "display_name": display_name.strip(),
+        "display_name": visible_line(display_name, field="display_name"),
         "is_admin": is_admin,
         "is_facilitator": is_facilitator,
         "active": active,

@@ -43,6 +43,7 @@ from consensus.models import (
 from consensus.permissions import Action
 from consensus.services import audit, positions, processes
 from consensus.services.errors import Conflict, DomainError, Forbidden
+from consensus.services.visible import visible_line
 
 TEXT_REQUIRED = {StanceKind.ENDORSE_WITH_RESERVATIONS, StanceKind.OBJECT}
 MAX_TEXT = 5000
@@ -96,7 +97,7 @@ def outcome_result(outcome: Outcome) -> decision_rules.Result:
 
 
 def _check_text(kind: StanceKind, text: str) -> str:
-    text = text.strip()
+    text = visible_line(text, field="text")
     if kind in TEXT_REQUIRED and not text:
         message = (
             _l("Give the reservation.")
@@ -391,7 +392,7 @@ def set_outcome_statement(
         raise Forbidden(str(_l("Only a facilitator of this process may do this.")))
     if process.is_published:
         raise DomainError(str(_l("The process is published; its outcome statement is final.")))
-    statement = statement.strip()
+    statement = visible_line(statement, field="statement")
     if not statement:
         raise DomainError(str(_l("Write the outcome statement.")), field="statement")
     if len(statement) > 20000:
@@ -447,7 +448,7 @@ def record_clearance(
     if round_.version_id is None:
         raise DomainError(str(_l("This round has no version to clear yet.")))
     decision = ClearanceDecision(decision)
-    remarks = remarks.strip()
+    remarks = visible_line(remarks, field="remarks")
     if decision == ClearanceDecision.NOT_CLEARED and not remarks:
         raise DomainError(str(_l("Say what stands in the way of clearance.")), field="remarks")
     if len(remarks) > MAX_TEXT:

@@ -37,6 +37,7 @@ from consensus.models import (
 )
 from consensus.services import audit
 from consensus.services.errors import Conflict, DomainError
+from consensus.services.visible import visible_line
 
 MAX_THEMES = 12
 
@@ -107,8 +108,8 @@ def create_process(
     _check_rule(decision_rule, quorum, qualified_share_percent)
     process = Process(
         slug=slug or _unique_slug(title),
-        title=title.strip(),
-        purpose=purpose.strip(),
+        title=visible_line(title, field="title"),
+        purpose=visible_line(purpose, field="purpose"),
         state=ProcessState.DRAFT,
         decision_rule=decision_rule,
         quorum=quorum,
@@ -179,8 +180,8 @@ def update_process(
         "hide_tally_until_closed": process.hide_tally_until_closed,
         "require_clearance": process.require_clearance,
     }
-    process.title = title.strip()
-    process.purpose = purpose.strip()
+    process.title = visible_line(title, field="title")
+    process.purpose = visible_line(purpose, field="purpose")
     process.decision_rule = decision_rule
     process.quorum = quorum
     process.qualified_share_percent = (
@@ -435,8 +436,8 @@ def add_round(
     round_ = Round(
         sequence=sequence,
         type=RoundType(type),
-        title=title.strip(),
-        instructions=instructions.strip(),
+        title=visible_line(title, field="title"),
+        instructions=visible_line(instructions, field="instructions"),
         opens_at=opens_at,
         closes_at=closes_at,
         state=RoundState.SCHEDULED,
@@ -488,7 +489,8 @@ def update_round(
         "opens_at": round_.opens_at,
         "closes_at": round_.closes_at,
     }
-    round_.title, round_.instructions = title.strip(), instructions.strip()
+    round_.title = visible_line(title, field="title")
+    round_.instructions = visible_line(instructions, field="instructions")
     round_.opens_at, round_.closes_at = opens_at, closes_at
     after = {
         "title": round_.title,

@@ -29,7 +29,7 @@ from werkzeug.exceptions import HTTPException
 from consensus import transactions
 from consensus.extensions import db, login_manager
 from consensus.models import User
-from consensus.text import render_markdown
+from consensus.text import render_markdown, visible
 
 log = logging.getLogger("consensus.web")
 
@@ -166,6 +166,9 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(signing.bp)
 
+    # What you see is what you sign: no output value may hide a character or reorder what
+    # is shown (consensus.text.visible). Set before any template is compiled.
+    app.jinja_env.finalize = visible
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["datetime"] = format_moment
     app.jinja_env.globals["fixed_url"] = fixed_url
