@@ -714,7 +714,7 @@ def create_delegation(
         delegate_id=delegate.id,
         valid_from=valid_from,
         valid_until=valid_until,
-        note=note.strip()[:2000],
+        note=visible_line(note, field="note")[:2000],
     )
     db.session.add(delegation)
     db.session.flush()

@@ -236,7 +236,8 @@ def add_participant(
             str(_l("Organisations cannot be added after an endorsement round has opened.")),
             field="organisation_id",
         )
-    if process.state != ProcessState.DRAFT and not reason.strip():
+    reason = visible_line(reason, field="reason")
+    if process.state != ProcessState.DRAFT and not reason:
         raise DomainError(str(_l("Give a reason for adding this organisation.")), field="reason")
     if not organisation.active:
         raise DomainError(str(_l("This organisation is not active.")), field="organisation_id")
@@ -272,7 +273,8 @@ def remove_participant(
         raise DomainError(
             str(_l("Organisations cannot be removed after an endorsement round has opened."))
         )
-    if not reason.strip():
+    reason = visible_line(reason, field="reason")
+    if not reason:
         raise DomainError(str(_l("Give a reason for removing this organisation.")), field="reason")
     participation = next(
         (
@@ -342,7 +344,8 @@ def conclude_process(process: Process, *, actor: User) -> None:
 
 def withdraw_process(process: Process, *, actor: User, reason: str) -> None:
     _require_editable(process)
-    if not reason.strip():
+    reason = visible_line(reason, field="reason")
+    if not reason:
         raise DomainError(str(_l("Give a reason for withdrawing the process.")), field="reason")
     now = utcnow()
     for round_ in process.rounds:
@@ -591,7 +594,8 @@ def extend_deadline(round_: Round, *, actor: User, closes_at: datetime, reason: 
     """A later deadline, with a reason everyone can see."""
     if round_.state == RoundState.CLOSED:
         raise DomainError(str(_l("A closed round cannot be extended.")))
-    if not reason.strip():
+    reason = visible_line(reason, field="reason")
+    if not reason:
         raise DomainError(str(_l("Give a reason for the extension.")), field="reason")
     now = utcnow()
     if closes_at <= round_.closes_at or closes_at <= now:

@@ -3,8 +3,9 @@
 Every use case that takes text somebody will read — and, for position texts and
 amendments, sign — passes it through here: position texts and letter details, change
 summaries, amendments and their rationale, decisions and their reasons, comments, stances'
-reservations and reasons, outcome statements, clearance remarks, the names of processes,
-rounds and organisations, people's names and titles (they are printed in the letter).
+reservations and reasons, outcome statements, clearance remarks, delegation notes, the
+names, purposes, instructions and reasons of processes and rounds, the names of
+organisations, people's names and titles (they are printed in the letter).
 
 The rule: text is NFC-normalised, and text holding a character that shows nothing or
 changes the order in which the characters around it are shown (bidirectional controls,
