@@ -352,9 +352,23 @@ def _class_item(start: int, end: int) -> str:
     return escape(start) if start == end else f"{escape(start)}-{escape(end)}"
 
 
-_HIDDEN = re.compile(
-    "[" + "".join(_class_item(max(start, 0x01), end) for start, end in HIDDEN_RANGES) + "]"
+def _character_class(ranges: list[tuple[int, int]]) -> str:
+    return "[" + "".join(_class_item(start, end) for start, end in ranges) + "]"
+
+
+# Every value a page outputs goes through mark_hidden, so it picks the cheapest pattern
+# that is exact for the text: ASCII, the Basic Multilingual Plane (which the regular-
+# expression engine tests with a bitmap) or, rarely, all planes (tested range by range).
+_HIDDEN_BMP = re.compile(
+    _character_class([(max(a, 0x01), min(b, 0xFFFF)) for a, b in HIDDEN_RANGES if a <= 0xFFFF])
 )
+_HIDDEN = re.compile(
+    _HIDDEN_BMP.pattern
+    + "|"
+    + _character_class([(max(a, 0x10000), b) for a, b in HIDDEN_RANGES if b > 0xFFFF])
+)
+_HIDDEN_ASCII = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 # General categories refused in new text besides the ranges above (a newer Unicode version
 # may assign more format characters; unassigned code points have no agreed look).
 _HIDDEN_CATEGORIES = {"Cc", "Cf", "Cn", "Co", "Cs", "Zl", "Zp"}
@@ -416,4 +430,7 @@ def mark_hidden(text: str) -> str:
     """`text` with every hidden character replaced by its visible marker ⟨U+202E⟩, so that
     no stored character can vanish or reorder what is shown. Text accepted under the rule
     comes back unchanged."""
-    return _HIDDEN.sub(_marker, text) if _HIDDEN.search(text) else text
+    pattern = (
+        _HIDDEN_ASCII if text.isascii() else (_HIDDEN if _ASTRAL.search(text) else _HIDDEN_BMP)
+    )
+    return pattern.sub(_marker, text) if pattern.search(text) else text
