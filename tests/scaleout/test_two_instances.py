@@ -42,19 +42,23 @@ def test_two_instances_behind_nginx_on_postgresql_and_redis(tmp_path):
     if _script().postgres_bin() is None:
         require_tool("initdb")  # Debian keeps it in /usr/lib/postgresql/*/bin: not found there
     report_path = tmp_path / "report.json"
-    done = subprocess.run(
+    script = subprocess.Popen(
         [sys.executable, str(SCRIPT), "--json", str(report_path)],
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=240,
-        check=False,
     )
-    output = done.stdout + done.stderr
+    try:
+        output, _ = script.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        script.terminate()  # SIGTERM: the script stops its servers before it exits
+        output, _ = script.communicate(timeout=60)
+        pytest.fail(f"scripts/scale-out took longer than 4 minutes:\n{output}")
     assert report_path.exists(), output
     report = json.loads(report_path.read_text())
     assert report["failures"] == [], output
-    assert done.returncode == 0, output
+    assert script.returncode == 0, output
 
     # (a) the journey's requests went to both instances, turn and turn about
     journey = report["journey"]["served_by"]
