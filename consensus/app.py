@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import wtforms
-from flask import Flask, has_request_context, request, session
+from flask import Flask, Response, has_request_context, request, session
 from flask_login import current_user
 from flask_migrate import Migrate
 
@@ -75,12 +75,25 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _tune_sqlite(app)
 
+    if app.config.get("INSTANCE_NAME"):
+        _name_the_instance(app, str(app.config["INSTANCE_NAME"]))
+
     @app.context_processor
     def inject_locale() -> dict[str, Any]:
         return {"current_locale": select_locale(), "request_path": request.full_path}
 
     logging.getLogger("consensus").setLevel(logging.INFO)
     return app
+
+
+def _name_the_instance(app: Flask, name: str) -> None:
+    """Say which instance answered (X-Consensus-Instance), for operators behind a load
+    balancer: which instance served a request, and whether requests are spread."""
+
+    @app.after_request
+    def add_instance_header(response: Response) -> Response:
+        response.headers["X-Consensus-Instance"] = name
+        return response
 
 
 def _sqlite_begin_statement() -> str:

@@ -103,4 +103,7 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # A version page shows every paragraph's discussion while the version has at most
         # this many comments; above, each is loaded when its paragraph is opened.
         "VERSION_INLINE_COMMENTS": int(os.environ.get("CONSENSUS_VERSION_INLINE_COMMENTS", 150)),
+        # Several instances behind a load balancer: each may name itself, and then answers
+        # with an X-Consensus-Instance header (which instance served what; empty: no header).
+        "INSTANCE_NAME": os.environ.get("CONSENSUS_INSTANCE_NAME", "").strip(),
     }

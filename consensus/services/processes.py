@@ -644,13 +644,17 @@ def tick(now: datetime | None = None) -> int:
         .scalars()
         .all()
     )
+    # Locked like the rounds above: every worker of every instance runs the clock, and a
+    # second tick at the same moment waits here, then finds the process published already.
     due_publications = (
         db.session.execute(
-            select(Process).where(
+            select(Process)
+            .where(
                 Process.publish_at <= now,
                 Process.published_at.is_(None),
                 Process.state != ProcessState.WITHDRAWN,
             )
+            .with_for_update(of=Process)
         )
         .scalars()
         .all()

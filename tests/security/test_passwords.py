@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -207,6 +208,43 @@ def test_totp_codes_are_single_use(app):
     assert accounts.verify_second_factor(user, following) is None
     earlier = pyotp.TOTP(secret).at(time.time() - 30)
     assert accounts.verify_second_factor(user, earlier) is None  # no going back either
+
+
+@pytest.mark.parametrize("kind", ["totp", "recovery_code"])
+def test_a_second_factor_code_brought_twice_at_once_counts_once(app, kind):
+    """2.8.4 / 2.5.x with several workers or instances: two requests with the same code at
+    the same moment (the second reaching the database while the first is still open) must
+    not both pass. The database decides, not the value each request read."""
+    user = make_user()
+    secret = accounts.new_totp_secret()
+    codes = accounts.confirm_totp_enrolment(user, secret, pyotp.TOTP(secret).now())
+    db.session.commit()
+    code = pyotp.TOTP(secret).at(time.time() + 30) if kind == "totp" else codes[0]
+    user_id, first_checked, results, errors = user.id, threading.Event(), {}, []
+
+    def attempt(name: str) -> None:
+        with app.test_request_context("/login/code", method="POST"):
+            try:
+                if name == "second":
+                    first_checked.wait(10)
+                results[name] = accounts.verify_second_factor(db.session.get(User, user_id), code)
+                if name == "first":
+                    first_checked.set()
+                    time.sleep(0.3)  # the second request is running into us meanwhile
+                db.session.commit()
+            except Exception as error:  # reported below, with its type
+                errors.append(error)
+                first_checked.set()
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert results == {"first": kind, "second": None}
 
 
 def test_secrets_are_stored_hashed(app):

@@ -11,6 +11,7 @@ from consensus import create_app
 from consensus.config import ConfigError, load_config
 from consensus.extensions import db
 from consensus.models import AuditEvent, Base, Membership, Organisation, User
+from tests.conftest import TEST_CONFIG
 from tests.factories import PASSWORD, make_user
 from tests.helpers import give_session
 
@@ -256,3 +257,20 @@ def test_breadcrumb_trails_are_one_list_of_links_on_every_page(client, login_as)
     assert 'href="/admin/"' in trail or 'href="/admin"' in trail
     assert "aria-current" not in trail
     assert " / " not in trail
+
+
+def test_an_instance_names_itself_only_when_told(app, client, database_url):
+    """Behind a load balancer each instance may say who answered (CONSENSUS_INSTANCE_NAME);
+    without a name no header tells the world anything."""
+    assert "X-Consensus-Instance" not in client.get("/login").headers
+    named = create_app(
+        {**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, "INSTANCE_NAME": "web-2"}
+    )
+    with named.app_context():
+        try:
+            answers = [named.test_client().get(path) for path in ("/login", "/no-such-page")]
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+    assert [a.headers.get("X-Consensus-Instance") for a in answers] == ["web-2", "web-2"]
+    assert [a.status_code for a in answers] == [200, 404]
