@@ -119,16 +119,18 @@ def test_adding_the_same_membership_at_the_same_moment_has_one_winner(app):
 
 
 def test_the_database_is_tuned_for_concurrent_writers(app):
-    """SQLite: WAL, synchronous=NORMAL, a busy timeout and foreign keys. PostgreSQL: the
-    READ COMMITTED isolation the row locks (SELECT … FOR UPDATE) are written for."""
+    """SQLite: WAL, synchronous=FULL (an acknowledged commit survives power loss), a busy
+    timeout and foreign keys. PostgreSQL: the READ COMMITTED isolation the row locks
+    (SELECT … FOR UPDATE) are written for, and durable commits."""
     with db.engine.connect() as conn:
         if db.engine.dialect.name == "sqlite":
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-            assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+            assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
             assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
             assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         else:
             assert conn.execute(text("SHOW transaction_isolation")).scalar() == "read committed"
+            assert conn.execute(text("SHOW synchronous_commit")).scalar() == "on"
 
 
 def test_twenty_stance_posts_at_once_are_taken_in_turn(app):
