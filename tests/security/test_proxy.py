@@ -118,6 +118,12 @@ def test_every_absolute_link_uses_the_base_url(app, base):
         assert answer.status_code == 200, path
         assert f"Canonical: {base}/.well-known/security.txt" in answer.text
 
+    if prefix:  # the mount point itself leads to the home page
+        home = app.test_client().get(f"/{prefix}", base_url=f"http://{host}")
+        assert home.status_code == 308 and home.headers["Location"] == f"{base}/"
+        home = app.test_client().get(f"/{prefix}/", base_url=f"http://{host}")
+        assert home.status_code == 200 and f'href="/{prefix}/about"' in home.text
+
     with app.app_context():  # no request: a mail sent by a command or a worker
         assert url_for("main.about", _external=True) == f"{base}/about"
 
