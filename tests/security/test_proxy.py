@@ -134,6 +134,18 @@ def test_without_a_base_url_links_follow_the_request(client):
     assert "Canonical: http://dev.example:5000/.well-known/security.txt" in text
 
 
+def test_forwarded_host_and_prefix_are_never_trusted(app):
+    """Even with a trusted proxy and no base URL, X-Forwarded-Host and -Prefix change no
+    link: only the proxy's Host header (and, in production, the base URL) names us."""
+    app.config["TRUSTED_PROXIES"] = 1
+    client = app.test_client()
+    client.environ_base.update(NGINX)
+    forged = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Prefix": "/evil"}
+    text = client.get("/.well-known/security.txt", headers=forged).text
+    assert "Canonical: http://localhost/.well-known/security.txt" in text
+    assert "evil" not in text
+
+
 def test_the_base_url_is_checked_and_required_in_production(monkeypatch, tmp_path):
     monkeypatch.setenv("CONSENSUS_SECRET_KEY", "k" * 48)
     monkeypatch.delenv("CONSENSUS_BASE_URL", raising=False)

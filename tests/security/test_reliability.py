@@ -290,8 +290,9 @@ def _write_load(port: int, stop: threading.Event, done: list[int]) -> None:
             response = connection.getresponse()
             response.read()
             done.append(response.status)
-    except OSError:
-        return  # the server was killed under us: that is the point
+    except (OSError, http.client.HTTPException):
+        # The server was killed under us (mid-answer: IncompleteRead): that is the point.
+        return
     finally:
         connection.close()
 
