@@ -12,7 +12,7 @@ from flask import Flask, Response, has_request_context, request, session
 from flask_login import current_user
 from flask_migrate import Migrate
 
-from consensus import cli, fragments, i18n, security, transactions
+from consensus import cli, fragments, i18n, proxy, security, transactions
 from consensus.config import load_config
 from consensus.extensions import babel, csrf, db, htmx, limiter, login_manager
 
@@ -83,6 +83,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         return {"current_locale": select_locale(), "request_path": request.full_path}
 
     logging.getLogger("consensus").setLevel(logging.INFO)
+    proxy.init_app(app)  # the outermost WSGI layer: client address and our host first
     return app
 
 
@@ -176,7 +177,9 @@ def _tune_sqlite(app: Flask) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL: WAL is synced at every commit, so an acknowledged change survives an OS crash
+        # or power loss (NORMAL may roll back the last commits). One fsync per commit.
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
 

@@ -6,6 +6,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 DEMO_PASSWORD = "consensus-demo"  # noqa: S105 - documented demo password, refused in production  # nosec B105
 
@@ -32,6 +33,56 @@ def _dev_secret_key(instance_path: Path) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(key)
     return key
+
+
+def base_url_settings(base_url: str, *, production: bool = False) -> dict[str, Any]:
+    """CONSENSUS_BASE_URL, the public address (`https://host[:port][/prefix]`), as Flask
+    settings. Every absolute link (reset mail, calendar feed, security.txt) is built from it,
+    in a request (consensus.proxy) and outside one (SERVER_NAME, APPLICATION_ROOT,
+    PREFERRED_URL_SCHEME); requests naming another host are refused. Empty (development
+    only): links follow the request's Host header and every host is served."""
+    if not base_url.strip():
+        if production:
+            raise ConfigError("CONSENSUS_BASE_URL must be set when CONSENSUS_ENV=production")
+        return {
+            "BASE_URL": "",
+            "SERVER_NAME": None,
+            "APPLICATION_ROOT": "/",
+            "PREFERRED_URL_SCHEME": "http",
+        }
+    parts = urlsplit(base_url.strip())
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = parts._replace(scheme="")
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.query
+        or parts.fragment
+    ):
+        raise ConfigError(
+            f"CONSENSUS_BASE_URL must look like https://consensus.example.org, not {base_url!r}"
+        )
+    if production and parts.scheme != "https":
+        raise ConfigError("CONSENSUS_BASE_URL must start with https:// in production")
+    prefix = parts.path.rstrip("/")
+    return {
+        "BASE_URL": f"{parts.scheme}://{parts.netloc.lower()}{prefix}",
+        "SERVER_NAME": parts.netloc.lower(),
+        "APPLICATION_ROOT": prefix or "/",
+        "PREFERRED_URL_SCHEME": parts.scheme,
+    }
+
+
+def _trusted_proxies() -> int:
+    """CONSENSUS_TRUSTED_PROXIES: how many reverse proxies in front of the app append to
+    X-Forwarded-For (0: none; the header is then ignored, as anyone can send it)."""
+    value = os.environ.get("CONSENSUS_TRUSTED_PROXIES", "0").strip() or "0"
+    if not value.isdigit():
+        raise ConfigError(f"CONSENSUS_TRUSTED_PROXIES must be a number >= 0, not {value!r}")
+    return int(value)
 
 
 def load_config(instance_path: str) -> dict[str, Any]:
@@ -72,6 +123,10 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
+        # ASVS 3.4.4: "__Host-" makes browsers refuse the cookie unless Secure, Path=/ and
+        # without Domain, so no subdomain or plain-HTTP page can plant or overwrite it.
+        "SESSION_COOKIE_NAME": "__Host-session" if production else "session",
+        "SESSION_COOKIE_PATH": "/",
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SECURE": production,
         "MAX_CONTENT_LENGTH": int(os.environ.get("CONSENSUS_MAX_CONTENT_LENGTH", 2 * 1024 * 1024)),
@@ -106,4 +161,7 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # Several instances behind a load balancer: each may name itself, and then answers
         # with an X-Consensus-Instance header (which instance served what; empty: no header).
         "INSTANCE_NAME": os.environ.get("CONSENSUS_INSTANCE_NAME", "").strip(),
+        # Behind a reverse proxy (consensus.proxy, docs/operations.md).
+        "TRUSTED_PROXIES": _trusted_proxies(),
+        **base_url_settings(os.environ.get("CONSENSUS_BASE_URL", ""), production=production),
     }

@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer, joinedload, lazyload
 
-from consensus import decision_rules, permissions
+from consensus import decision_rules, permissions, transactions
 from consensus.extensions import db
 from consensus.models import (
     Clearance,
@@ -156,6 +156,9 @@ def cast_stance(
     kind = StanceKind(kind)
     text = _check_text(kind, text)
     delegation = mandate.delegation
+    # Requests for the same organisation and round take turns (a double click supersedes,
+    # on PostgreSQL as on SQLite), so the unique index below is only a last line of defence.
+    transactions.one_writer_at_a_time("stance", round_.id, organisation.id)
     # No savepoint on purpose: with SQLite a savepoint outside a transaction would commit
     # on release. A unique-index violation spoils the transaction; the caller rolls back.
     superseded = list(
@@ -453,6 +456,7 @@ def record_clearance(
         raise DomainError(str(_l("Say what stands in the way of clearance.")), field="remarks")
     if len(remarks) > MAX_TEXT:
         raise DomainError(str(_l("Use at most %(n)d characters.", n=MAX_TEXT)), field="remarks")
+    transactions.one_writer_at_a_time("clearance", round_.id, organisation.id)
     db.session.execute(
         update(Clearance)
         .where(

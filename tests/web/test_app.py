@@ -123,6 +123,7 @@ def test_production_demands_a_secret_key(monkeypatch, tmp_path):
     with pytest.raises(ConfigError):
         load_config(str(tmp_path))
     monkeypatch.setenv("CONSENSUS_SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("CONSENSUS_BASE_URL", "https://consensus.example.org")
     config = load_config(str(tmp_path))
     assert config["SESSION_COOKIE_SECURE"] is True
     assert config["DEMO_PASSWORD_ALLOWED"] is False
