@@ -39,9 +39,14 @@ def send_mail(to: str, subject: str, body: str) -> None:
     message["Subject"] = subject
     message.set_content(body)
     if writes_to_console():
+        # Decoded, so the link reads as it would in a mail client (no quoted-printable).
         log.info(
-            "no CONSENSUS_MAIL_HOST set (development): this mail was not sent\n%s",
-            message.as_string(),
+            "no CONSENSUS_MAIL_HOST set (development): this mail was not sent\n"
+            "From: %s\nTo: %s\nSubject: %s\n\n%s",
+            config["MAIL_SENDER"],
+            to,
+            subject,
+            body,
         )
         return
     if not config["MAIL_HOST"]:
