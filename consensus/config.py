@@ -90,11 +90,11 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REQUIRE_2FA": _env_bool("CONSENSUS_REQUIRE_2FA", production),
-        "RATELIMIT_STORAGE_URI": os.environ.get("CONSENSUS_RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_STORAGE_URI": os.environ.get("CONSENSUS_RATELIMIT_STORAGE_URI") or "memory://",
         "RATELIMIT_ENABLED": _env_bool("CONSENSUS_RATELIMIT_ENABLED", True),
         "LOGIN_RATE_LIMIT": os.environ.get("CONSENSUS_LOGIN_RATE_LIMIT", "10 per 5 minutes"),
-        "KEY_ENCRYPTION_KEY": os.environ.get("CONSENSUS_KEY_ENCRYPTION_KEY"),
-        "AUDIT_ORIGIN": os.environ.get("CONSENSUS_AUDIT_ORIGIN", "consensus.example.org"),
+        "KEY_ENCRYPTION_KEY": os.environ.get("CONSENSUS_KEY_ENCRYPTION_KEY") or None,
+        "AUDIT_ORIGIN": os.environ.get("CONSENSUS_AUDIT_ORIGIN") or PLACEHOLDER_AUDIT_ORIGIN,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
@@ -121,8 +121,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "MAIL_TIMEOUT": float(os.environ.get("CONSENSUS_MAIL_TIMEOUT", 10)),
         "PASSWORD_RESET_MINUTES": int(os.environ.get("CONSENSUS_PASSWORD_RESET_MINUTES", 30)),
         # /.well-known/security.txt (RFC 9116); Expires is mandatory there.
-        "SECURITY_CONTACT": os.environ.get(
-            "CONSENSUS_SECURITY_CONTACT", "mailto:security@consensus.example.org"
+        "SECURITY_CONTACT": (
+            os.environ.get("CONSENSUS_SECURITY_CONTACT") or PLACEHOLDER_SECURITY_CONTACT
         ),
         "SECURITY_TXT_EXPIRES": os.environ.get("CONSENSUS_SECURITY_TXT_EXPIRES", ""),
         # Rendered parts of long pages kept per worker (consensus.fragments); 0 = off.

@@ -187,9 +187,11 @@ def _wait_for(url: str, server: subprocess.Popen, seconds: float = 60) -> None:
 def test_gunicorn_workers_add_up_in_multiprocess_mode(tmp_path):
     """Real gunicorn workers, PROMETHEUS_MULTIPROC_DIR set: one scrape counts the requests
     that every worker answered, including workers that have since been replaced (each one
-    retires after 10 requests here, so at least four processes serve the 40)."""
+    retires after 10 requests here, so at least four processes serve the 40). Our gunicorn
+    settings (consensus.gunicorn_config) clear what a previous run left in the directory."""
     multiproc = tmp_path / "prometheus"
     multiproc.mkdir()
+    (multiproc / "counter_1.db").write_bytes(b"left over from a previous run")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENSUS_")}
     env.update(
         CONSENSUS_INSTANCE_PATH=str(tmp_path / "instance"),
@@ -203,7 +205,8 @@ def test_gunicorn_workers_add_up_in_multiprocess_mode(tmp_path):
     )  # fmt: skip
     port = _free_port()
     server = subprocess.Popen(
-        [str(bin_dir / "gunicorn"), "--workers", "2", "--max-requests", "10",
+        [str(bin_dir / "gunicorn"), "--config", "python:consensus.gunicorn_config",
+         "--workers", "2", "--max-requests", "10",
          "--bind", f"127.0.0.1:{port}", "consensus.wsgi:app"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
