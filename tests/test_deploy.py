@@ -219,3 +219,21 @@ def test_the_checked_commands_exist_in_the_cli(runner, command):
     result = runner.invoke(args=[*command, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage:" in result.output
+
+
+def _apt_packages(text: str) -> set[str]:
+    """The packages of the first `apt-get install` command in a shell text."""
+    command = []
+    for line in text[text.index("apt-get install") :].splitlines():
+        command.append(line.rstrip().removesuffix("\\"))
+        if not line.rstrip().endswith("\\"):
+            break
+    words = " ".join(command).split()[2:]
+    return {w for w in words if re.fullmatch(r"[a-z0-9][a-z0-9.+-]+", w)}
+
+
+def test_readme_lists_the_system_packages_ci_installs():
+    readme = (ROOT / "README.md").read_text()
+    listed = _apt_packages(readme[readme.index("### System packages for the tests") :])
+    assert listed == _apt_packages((ROOT / ".ci" / "run").read_text())
+    assert {"chromium", "postgresql", "poppler-utils"} <= listed
