@@ -217,17 +217,18 @@ def test_gunicorn_workers_add_up_in_multiprocess_mode(tmp_path):
             f"{base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
         )
         healthz = {"endpoint": "ops.healthz", "method": "GET", "status": "200"}
-        with urllib.request.urlopen(scrape, timeout=10) as response:
+        with urllib.request.urlopen(scrape, timeout=60) as response:
             before = _sample(response.read().decode(), "consensus_http_requests_total", **healthz)
         for _ in range(40):
-            urllib.request.urlopen(f"{base}/healthz", timeout=5).close()
-        with urllib.request.urlopen(scrape, timeout=10) as response:
+            # Workers retire every 10 requests and boot anew: allow for a slow boot.
+            urllib.request.urlopen(f"{base}/healthz", timeout=60).close()
+        with urllib.request.urlopen(scrape, timeout=60) as response:
             page = response.read().decode()
         assert _sample(page, "consensus_http_requests_total", **healthz) - before == 40
         workers = list(multiproc.glob("counter_*.db"))
         assert len(workers) >= 4, workers
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(f"{base}/metrics", timeout=5)
+            urllib.request.urlopen(f"{base}/metrics", timeout=60)
         assert refused.value.code == 401
         refused.value.close()
     finally:
