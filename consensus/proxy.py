@@ -12,7 +12,9 @@ WSGI middleware around the Flask app, set up in create_app():
   gets a plain 400 before the app sees it, and every request is seen as addressed to the base
   URL (scheme, host and port, and its path as the mount point when the server did not set
   SCRIPT_NAME), so `url_for(..., _external=True)` can only build links to us: a forged Host
-  header cannot put another site into a password-reset mail. Without a base URL
+  header cannot put another site into a password-reset mail. The probes (/healthz, /readyz,
+  /metrics) answer whatever the Host header says: a load balancer asks each instance by its
+  own address. Without a base URL
   (development), links follow the request's Host header.
 
 Both read the settings per request, so a test can change them on a running app.
@@ -47,6 +49,19 @@ def _hostname(host: str) -> str | None:
         return None
 
 
+# Load balancers and Prometheus reach each instance by its own address (Host: 10.0.0.11:8000),
+# not by the public name. These answers build no links and show nothing of anyone's, so they
+# are served whatever the Host header says (consensus.web.ops).
+PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def _is_probe(environ: WSGIEnvironment, prefix: str) -> bool:
+    path = str(environ.get("PATH_INFO") or "")
+    if prefix and path.startswith(prefix + "/"):
+        path = path[len(prefix) :]
+    return environ.get("REQUEST_METHOD") in {"GET", "HEAD"} and path in PROBES
+
+
 class PublicAddress:
     """The WSGI app as the public sees it: real client address, our host only."""
 
@@ -74,7 +89,7 @@ class PublicAddress:
             return self.inner(environ, start_response)
         base = urlsplit(base_url)
         asked = environ.get("HTTP_HOST") or ""
-        if _hostname(asked) != base.hostname:
+        if _hostname(asked) != base.hostname and not _is_probe(environ, base.path):
             log.info("request for an unknown host refused: %r", asked[:100])
             start_response(
                 "400 Bad Request",

@@ -143,6 +143,7 @@ def init_app(app: Flask) -> None:
         calendar,
         endorsements,
         main,
+        ops,
         positions,
         processes,
         public,
@@ -165,6 +166,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(public.bp)
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(signing.bp)
+    ops.init_app(app)
 
     # What you see is what you sign: no output value may hide a character or reorder what
     # is shown (consensus.text.visible). Set before any template is compiled.
@@ -190,8 +192,8 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def apply_the_clock() -> None:
         """Rounds open and close at their times even without cron: one cheap query."""
-        if request.endpoint == "static":
-            return
+        if request.endpoint == "static" or request.blueprint == "ops":
+            return  # files, and probes that must not depend on (or wait for) the clock
         from consensus import fragments
         from consensus.models import utcnow
         from consensus.services import processes

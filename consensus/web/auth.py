@@ -37,7 +37,7 @@ from consensus.forms.accounts import (
     TotpConfirmForm,
     TotpDisableForm,
 )
-from consensus.mail import MailError, send_mail
+from consensus.mail import MailError, send_mail, writes_to_console
 from consensus.models import User, UserSession
 from consensus.notifications import notify_security_change
 from consensus.services import accounts, sessions
@@ -344,6 +344,14 @@ def forgot_password() -> str | Response:
             ),
             "info",
         )
+        if writes_to_console():
+            flash(
+                _(
+                    "Development: no mail server is set up, so mail is written to the "
+                    "server's console."
+                ),
+                "warning",
+            )
         return redirect(url_for("auth.login"))
     return render_template("auth/forgot.html", form=form)
 

@@ -20,7 +20,7 @@ from consensus.models import AuditEvent, PasswordResetToken, UserSession
 from consensus.services import processes
 from tests.endorsement_support import make_world
 from tests.factories import PASSWORD, make_user
-from tests.helpers import give_session
+from tests.helpers import give_session, set_production_environment
 from tests.security.test_passwords import inbox  # noqa: F401 - fixture
 
 BASE = "https://consensus.example.org"
@@ -128,6 +128,20 @@ def test_every_absolute_link_uses_the_base_url(app, base):
         assert url_for("main.about", _external=True) == f"{base}/about"
 
 
+def test_probes_answer_a_load_balancer_that_asks_by_address(public):
+    """A load balancer or Prometheus asks each instance by its own address: /healthz and
+    /readyz answer whatever the Host header says; every other page for that host is still
+    refused, and a POST to a probe's path is not let through either."""
+    client = public.test_client()
+    for host in ["10.0.0.11:8000", "127.0.0.1:8000"]:
+        assert client.get("/healthz", headers={"Host": host}).status_code == 200
+        assert client.get("/readyz", headers={"Host": host}).status_code == 200
+        assert client.get("/login", headers={"Host": host}).status_code == 400
+        assert client.post("/healthz", headers={"Host": host}).status_code == 400
+    public.config.update(base_url_settings(BASE + "/consensus"))
+    assert client.get("/healthz", headers={"Host": "10.0.0.11:8000"}).status_code == 200
+
+
 def test_without_a_base_url_links_follow_the_request(client):
     """Development: CONSENSUS_BASE_URL unset, every host is served and links use it."""
     text = client.get("/.well-known/security.txt", base_url="http://dev.example:5000").text
@@ -164,7 +178,8 @@ def test_the_base_url_is_checked_and_required_in_production(monkeypatch, tmp_pat
     assert settings["SERVER_NAME"] == "gov.example.org:8443"
     assert settings["APPLICATION_ROOT"] == "/consensus"
 
-    monkeypatch.setenv("CONSENSUS_ENV", "production")
+    set_production_environment(monkeypatch)
+    monkeypatch.delenv("CONSENSUS_BASE_URL")
     with pytest.raises(ConfigError, match="CONSENSUS_BASE_URL must be set"):
         load_config(str(tmp_path))
     monkeypatch.setenv("CONSENSUS_BASE_URL", "http://consensus.example.org")
@@ -264,9 +279,10 @@ def test_behind_an_untrusted_proxy_everyone_shares_its_address(app):
 
 @pytest.fixture
 def production_app(app: Flask, database_url: str, monkeypatch) -> Iterator[Flask]:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("CONSENSUS_ENV", "production")
-    monkeypatch.setenv("CONSENSUS_SECRET_KEY", "p" * 64)
+    set_production_environment(monkeypatch)
     monkeypatch.setenv("CONSENSUS_BASE_URL", "https://gov.example.org/consensus")
+    # No Redis here: this test is about the cookie (limits: tests/scaleout, test_wsgi).
+    monkeypatch.setenv("CONSENSUS_RATELIMIT_ENABLED", "0")
     monkeypatch.setenv("CONSENSUS_TRUSTED_PROXIES", "1")
     own = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "WTF_CSRF_ENABLED": False})
     try:

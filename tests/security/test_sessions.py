@@ -13,7 +13,7 @@ from consensus.models import AuditEvent, User, UserSession, utcnow
 from consensus.services import accounts
 from consensus.web import SESSION_TOKEN_KEY
 from tests.factories import PASSWORD, make_user
-from tests.helpers import give_session
+from tests.helpers import give_session, set_production_environment
 
 NEW_PASSWORD = "a much longer secret 42"  # noqa: S105 - test password
 
@@ -217,7 +217,7 @@ def test_session_cookie_attributes_in_production(monkeypatch, tmp_path):
     """3.4.1-3.4.3: Secure, HttpOnly and SameSite on the session cookie."""
     from consensus.config import load_config
 
-    monkeypatch.setenv("CONSENSUS_ENV", "production")
+    set_production_environment(monkeypatch)
     monkeypatch.setenv("CONSENSUS_SECRET_KEY", "k" * 48)
     monkeypatch.setenv("CONSENSUS_BASE_URL", "https://consensus.example.org")
     config = load_config(str(tmp_path))

@@ -13,7 +13,7 @@ from consensus.extensions import db
 from consensus.models import AuditEvent, Base, Membership, Organisation, User
 from tests.conftest import TEST_CONFIG
 from tests.factories import PASSWORD, make_user
-from tests.helpers import give_session
+from tests.helpers import give_session, set_production_environment
 
 
 def test_security_headers_on_every_response(client):
@@ -118,7 +118,7 @@ def test_error_pages_show_no_traceback(fresh_app):
 
 
 def test_production_demands_a_secret_key(monkeypatch, tmp_path):
-    monkeypatch.setenv("CONSENSUS_ENV", "production")
+    set_production_environment(monkeypatch)
     monkeypatch.delenv("CONSENSUS_SECRET_KEY", raising=False)
     with pytest.raises(ConfigError):
         load_config(str(tmp_path))
