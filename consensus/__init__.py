@@ -23,7 +23,15 @@ if TYPE_CHECKING:
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """The application (see consensus.app.create_app)."""
-    from consensus.app import create_app as build
+    """The application (see consensus.app.create_app), as `flask --app consensus` builds it.
 
-    return build(test_config)
+    Settings that are unsafe or missing (consensus.config.ConfigError) end the process with
+    one line on stderr and exit status 1, never a traceback.
+    """
+    from consensus.app import create_app as build
+    from consensus.config import ConfigError
+
+    try:
+        return build(test_config)
+    except ConfigError as error:
+        raise SystemExit(f"Error: {error}") from None

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
 import wtforms
-from flask import Flask, has_request_context, request, session
+from flask import Flask, Response, has_request_context, request, session
 from flask_login import current_user
 from flask_migrate import Migrate
 
-from consensus import cli, fragments, i18n, security, transactions
+from consensus import cli, fragments, i18n, proxy, security, transactions
 from consensus.config import load_config
 from consensus.extensions import babel, csrf, db, htmx, limiter, login_manager
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from consensus.resources import resource_path
 
 
 def select_locale() -> str:
@@ -32,8 +32,8 @@ def select_locale() -> str:
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(
         "consensus",
-        template_folder=str(REPO_ROOT / "templates"),
-        static_folder=str(REPO_ROOT / "static"),
+        template_folder=str(resource_path("templates")),
+        static_folder=str(resource_path("static")),
         instance_path=os.environ.get("CONSENSUS_INSTANCE_PATH") or None,
         instance_relative_config=True,
     )
@@ -44,7 +44,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     Migrate(
-        app, db, directory=str(REPO_ROOT / "migrations"), render_as_batch=True, compare_type=True
+        app, db, directory=str(resource_path("migrations")), render_as_batch=True, compare_type=True
     )
     csrf.init_app(app)
     # Our catalog plus WTForms' own, so its built-in messages ("Not a valid choice") are
@@ -75,12 +75,29 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _tune_sqlite(app)
 
+    if app.config.get("INSTANCE_NAME"):
+        _name_the_instance(app, str(app.config["INSTANCE_NAME"]))
+
     @app.context_processor
     def inject_locale() -> dict[str, Any]:
         return {"current_locale": select_locale(), "request_path": request.full_path}
 
     logging.getLogger("consensus").setLevel(logging.INFO)
+    proxy.init_app(app)  # the outermost WSGI layer: client address and our host first
+    # Flask gives its logger ("consensus") a stderr handler unless one is configured; reach
+    # for it now, so the package's INFO lines (mail written to the console) show from the start.
+    app.logger  # noqa: B018
     return app
+
+
+def _name_the_instance(app: Flask, name: str) -> None:
+    """Say which instance answered (X-Consensus-Instance), for operators behind a load
+    balancer: which instance served a request, and whether requests are spread."""
+
+    @app.after_request
+    def add_instance_header(response: Response) -> Response:
+        response.headers["X-Consensus-Instance"] = name
+        return response
 
 
 def _sqlite_begin_statement() -> str:
@@ -129,7 +146,8 @@ class _WriterQueue:
         info = connection.connection.info
         if "writer_lock" in info:
             return
-        handle = open(self.path, "a+b")  # noqa: SIM115 - held until the transaction ends
+        # Held until the transaction ends; owner-only like the database next to it.
+        handle = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "a+b")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX)
         except BaseException:
@@ -150,6 +168,17 @@ class _WriterQueue:
             handle.close()
 
 
+def _create_private_file(database: str | None) -> None:
+    """A new SQLite database file is created readable by its owner only (mode 0600): it
+    holds password hashes and sessions. SQLite gives its -wal and -shm files the same mode.
+    An existing file keeps the mode it has."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    # A missing folder is left for SQLite to report when it connects.
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _tune_sqlite(app: Flask) -> None:
     from sqlalchemy import event
 
@@ -163,10 +192,13 @@ def _tune_sqlite(app: Flask) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL: WAL is synced at every commit, so an acknowledged change survives an OS crash
+        # or power loss (NORMAL may roll back the last commits). One fsync per commit.
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
 
+    _create_private_file(engine.url.database)
     writers = _WriterQueue.for_database(engine.url.database)
 
     @event.listens_for(engine, "begin")

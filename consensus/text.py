@@ -3,6 +3,14 @@
 Raw HTML is disabled in the parser and anything that still looks like markup is
 removed by nh3 with an allow-list, so no script, style, event handler or `javascript:`
 link can survive.
+
+What you see is what you sign: nothing of the text may vanish from what is shown. So
+character references (`&#x202E;`, `&shy;`) are shown as typed instead of being decoded
+into characters the text itself could not hold, and link reference definitions
+(`[x]: https://…`, which Markdown would drop) are shown as the text they are. The
+template environment passes every value it outputs through `visible()`, which shows any
+hidden character (stored before the input rule) as a marker ⟨U+202E⟩ — in pages, mails
+and the PDFs alike.
 """
 
 from __future__ import annotations
@@ -13,13 +21,43 @@ from functools import lru_cache
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
 from markupsafe import Markup
+
+from consensus.services.canonical import mark_hidden
 
 _md = (
     MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     .enable("table")
-    .disable(["image"])
+    .disable(["image", "entity", "reference"])
 )
+
+
+def _link_close(self, tokens, idx, options, env):  # type: ignore[no-untyped-def]
+    """After a link whose text is not its address, show the address: a link target is
+    part of the signed text, so it must be readable on paper too."""
+    depth, start = 0, idx
+    while start > 0:
+        start -= 1
+        kind = tokens[start].type
+        if kind == "link_close":
+            depth += 1
+        elif kind == "link_open":
+            if depth == 0:
+                break
+            depth -= 1
+    opening = tokens[start]
+    html = self.renderToken(tokens, idx, options, env)
+    if opening.markup == "autolink":
+        return html
+    target = _md.normalizeLinkText(str(opening.attrGet("href") or ""))
+    shown = "".join(t.content for t in tokens[start + 1 : idx] if t.type in {"text", "code_inline"})
+    if not target or shown == target:
+        return html
+    return f"{html} ({escapeHtml(target)})"
+
+
+_md.add_render_rule("link_close", _link_close)
 
 ALLOWED_TAGS = {
     "p",
@@ -106,3 +144,14 @@ def excerpt(source: str, length: int = 220) -> str:
         return text
     cut = text[: length - 1].rsplit(" ", 1)[0].rstrip(" ,;:.")
     return f"{cut}…"
+
+
+def visible(value: object) -> object:
+    """The template environment's `finalize`: every output value with its hidden characters
+    (canonical.HIDDEN_RANGES) shown as markers. Markup stays Markup (a marker holds no
+    character that HTML treats specially); everything else is escaped after this as usual."""
+    if isinstance(value, str):
+        marked = mark_hidden(value)
+        if marked is not value:
+            return Markup(marked) if isinstance(value, Markup) else marked  # noqa: S704  # nosec B704
+    return value

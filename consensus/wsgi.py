@@ -5,14 +5,27 @@ compiled SQL) is moved out of the garbage collector's view with `gc.freeze()`: o
 every full collection walks those objects again, which costs milliseconds per request on
 long pages (issue 9). A request's own garbage is still collected as usual. The C allocator
 is tuned to keep large blocks in the worker's heap (see consensus.allocator).
+
+Unsafe or missing settings (consensus.config.ConfigError) print one line on stderr and end
+the process with status 4, which gunicorn reads as "the application failed to load": it
+stops instead of starting workers again and again.
 """
 
 from __future__ import annotations
 
 import gc
+import sys
 
-from consensus import allocator, create_app
+from consensus import allocator
+from consensus.app import create_app
+from consensus.config import ConfigError
+
+APP_LOAD_ERROR = 4  # gunicorn's Arbiter.APP_LOAD_ERROR
 
 allocator.tune()
-app = create_app()
+try:
+    app = create_app()
+except ConfigError as error:
+    print(f"Error: {error}", file=sys.stderr, flush=True)
+    raise SystemExit(APP_LOAD_ERROR) from None
 gc.freeze()

@@ -62,6 +62,7 @@ def make_signing_world(
         StanceKind.ENDORSE,
     ),
     open_signing: bool = True,
+    body: str = BODY,
 ) -> SigningWorld:
     admin = make_user(is_admin=True)
     facilitator = make_user(is_facilitator=True, name="Fien Facilitator")
@@ -91,7 +92,7 @@ def make_signing_world(
         process,
         actor=facilitator,
         title="Brief aan de minister",
-        body=BODY,
+        body=body,
         subject="Gezamenlijke inbreng op de digitaliseringsstrategie",
         addressee="De minister van Binnenlandse Zaken\nPostbus 20011\n2500 EA Den Haag",
         place="Den Haag",

@@ -16,12 +16,14 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from consensus.extensions import db
 from consensus.models import PasswordResetToken, RecoveryCode, User, utcnow
 from consensus.services import audit, sessions
 from consensus.services.errors import Conflict, DomainError
+from consensus.services.visible import visible_line
 
 _hasher = PasswordHasher()
 # A real hash to verify against when the email is unknown, so timing does not reveal it.
@@ -154,7 +156,7 @@ def create_user(
         check_password_rules(password)
     user = User(
         email=email,
-        display_name=display_name.strip(),
+        display_name=visible_line(display_name, field="display_name"),
         password_hash=hash_password(password) if password else None,
         locale=locale,
         is_admin=is_admin,
@@ -210,7 +212,7 @@ def update_user(
     }
     after = {
         "email": email,
-        "display_name": display_name.strip(),
+        "display_name": visible_line(display_name, field="display_name"),
         "is_admin": is_admin,
         "is_facilitator": is_facilitator,
         "active": active,
@@ -374,11 +376,32 @@ def _accept_totp(
     for step in (step_now, step_now - 1, step_now + 1):
         expected = totp.at(step * totp.interval)
         if hmac.compare_digest(expected, code):
-            if user.totp_last_step is not None and step <= user.totp_last_step:
-                return False
-            user.totp_last_step = step
-            return True
+            return _claim_totp_step(user, step)
     return False
+
+
+def _claim_totp_step(user: User, step: int) -> bool:
+    """Spend a time step, once: a conditional UPDATE, so that of two requests (workers,
+    instances) bringing the same code at the same moment only one passes. On PostgreSQL the
+    second waits for the first's row lock and then finds the step spent."""
+    if user.totp_last_step is not None and step <= user.totp_last_step:
+        return False
+    if user.id is None or user in db.session.new:  # not in the database yet: nobody races
+        user.totp_last_step = step
+        return True
+    claimed = db.session.execute(
+        update(User)
+        .where(
+            User.id == user.id,
+            or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    set_committed_value(user, "totp_last_step", step)
+    return True
 
 
 def confirm_totp_enrolment(user: User, secret: str, code: str) -> list[str]:
@@ -447,7 +470,18 @@ def verify_second_factor(user: User, code: str) -> str | None:
         select(RecoveryCode).where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
     ).scalars():
         if hmac.compare_digest(recovery.code_hash, wanted):
-            recovery.used_at = utcnow()
+            # Spent by a conditional UPDATE: the same code brought twice at once (two
+            # workers or instances) passes once.
+            used_at = utcnow()
+            spent = db.session.execute(
+                update(RecoveryCode)
+                .where(RecoveryCode.id == recovery.id, RecoveryCode.used_at.is_(None))
+                .values(used_at=used_at)
+                .execution_options(synchronize_session=False)
+            )
+            if spent.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            set_committed_value(recovery, "used_at", used_at)
             audit.record(
                 "user.recovery_code_used", actor=user, object_type="user", object_id=user.id
             )

@@ -275,3 +275,162 @@ def diff_blocks(
                 )
             )
     return changes
+
+
+# --- What you see is what you sign ------------------------------------------------------------
+#
+# A signature covers the canonical bytes, and people sign what they *see*. Characters that
+# show nothing, or that change the order in which the characters around them are shown
+# ("Trojan Source": abc<U+202E>fdp.exe<U+202C> reads "abcexe.pdf"), would let the visible
+# text differ from the signed bytes. New text containing them is refused (see
+# consensus.services.visible); text stored before that rule shows each of them as a visible
+# marker ⟨U+202E⟩ on every page, PDF and export (mark_hidden, applied by the template
+# environment to every value it outputs). docs/signing.md states the rule.
+
+# Every code point refused in new text and marked when shown, as inclusive ranges:
+HIDDEN_RANGES: tuple[tuple[int, int], ...] = (
+    # Control characters other than TAB, LF and CR (C0, DEL, C1: NEXT LINE is a line break
+    # in some programs and none in others).
+    (0x00, 0x08),
+    (0x0B, 0x0C),
+    (0x0E, 0x1F),
+    (0x7F, 0x9F),
+    # Format characters (general category Cf, Unicode 14): the bidirectional embeddings,
+    # overrides, isolates and marks (U+061C, U+200E-U+200F, U+202A-U+202E, U+2066-U+2069),
+    # zero-width space, non-joiner and joiner (U+200B-U+200D), word joiner and invisible
+    # operators (U+2060-U+2064), soft hyphen (U+00AD), zero-width no-break space / byte-order
+    # mark (U+FEFF), interlinear annotation, tag characters, and the rest of the category.
+    (0x00AD, 0x00AD),
+    (0x0600, 0x0605),
+    (0x061C, 0x061C),
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x0890, 0x0891),
+    (0x08E2, 0x08E2),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x13438),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+    # Other code points Unicode calls default-ignorable (shown as nothing): combining
+    # grapheme joiner, Hangul fillers, Khmer inherent vowels, Mongolian variation selectors,
+    # variation selectors, and the reserved default-ignorable ranges.
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180D),
+    (0x180F, 0x180F),
+    (0x2065, 0x2065),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0xE0000, 0xE0000),
+    (0xE0002, 0xE001F),
+    (0xE0080, 0xE0FFF),
+    # Line and paragraph separators (a line break for some programs, none for others).
+    (0x2028, 0x2029),
+    # Private use (its look is whatever a font makes of it) and surrogates.
+    (0xD800, 0xF8FF),
+    (0xF0000, 0x10FFFF),
+)
+# NUL is left alone: stored text cannot hold it and the page cache uses it for placeholders.
+_KEPT = {0x00, 0x09, 0x0A, 0x0D}
+
+
+def _class_item(start: int, end: int) -> str:
+    escape = "\\U{:08X}".format
+    return escape(start) if start == end else f"{escape(start)}-{escape(end)}"
+
+
+def _character_class(ranges: list[tuple[int, int]]) -> str:
+    return "[" + "".join(_class_item(start, end) for start, end in ranges) + "]"
+
+
+# Every value a page outputs goes through mark_hidden, so it picks the cheapest pattern
+# that is exact for the text: ASCII, the Basic Multilingual Plane (which the regular-
+# expression engine tests with a bitmap) or, rarely, all planes (tested range by range).
+_HIDDEN_BMP = re.compile(
+    _character_class([(max(a, 0x01), min(b, 0xFFFF)) for a, b in HIDDEN_RANGES if a <= 0xFFFF])
+)
+_HIDDEN = re.compile(
+    _HIDDEN_BMP.pattern
+    + "|"
+    + _character_class([(max(a, 0x10000), b) for a, b in HIDDEN_RANGES if b > 0xFFFF])
+)
+_HIDDEN_ASCII = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+# General categories refused in new text besides the ranges above (a newer Unicode version
+# may assign more format characters; unassigned code points have no agreed look).
+_HIDDEN_CATEGORIES = {"Cc", "Cf", "Cn", "Co", "Cs", "Zl", "Zp"}
+# What a hidden character is shown as; typing this marker in new text is refused too, so
+# a marker on a page always stands for a stored hidden character.
+MARKER = "\u27e8U+{:04X}\u27e9"
+_MARKER = re.compile("\u27e8U\\+[0-9A-Fa-f]{4,6}\u27e9")
+
+
+@dataclass(frozen=True)
+class HiddenCharacter:
+    """A refused character and where it is (line and column count from 1, in characters)."""
+
+    codepoint: int
+    line: int
+    column: int
+
+    @property
+    def label(self) -> str:
+        """U+202E (RIGHT-TO-LEFT OVERRIDE)."""
+        name = unicodedata.name(chr(self.codepoint), "") or _CONTROL_NAMES.get(self.codepoint, "")
+        return f"U+{self.codepoint:04X} ({name})" if name else f"U+{self.codepoint:04X}"
+
+
+_CONTROL_NAMES = {0x85: "NEXT LINE", 0x7F: "DELETE", 0x0B: "LINE TABULATION", 0x0C: "FORM FEED"}
+
+
+def is_hidden(char: str) -> bool:
+    """Would `char` show nothing, or change the order of what is shown around it?"""
+    code = ord(char)
+    if code in _KEPT:
+        return False
+    return bool(_HIDDEN.match(char)) or unicodedata.category(char) in _HIDDEN_CATEGORIES
+
+
+def hidden_characters(text: str) -> list[HiddenCharacter]:
+    """Every hidden character of `text`, in order, with its line and column."""
+    suspects = {char for char in set(text) if is_hidden(char)}
+    if not suspects:
+        return []
+    found = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        for column, char in enumerate(line, start=1):
+            if char in suspects:
+                found.append(HiddenCharacter(ord(char), number, column))
+    return found
+
+
+def markers_in(text: str) -> list[str]:
+    """The hidden-character markers (⟨U+202E⟩) typed into `text`."""
+    return _MARKER.findall(text)
+
+
+def _marker(match: re.Match[str]) -> str:
+    return MARKER.format(ord(match.group()))
+
+
+def mark_hidden(text: str) -> str:
+    """`text` with every hidden character replaced by its visible marker ⟨U+202E⟩, so that
+    no stored character can vanish or reorder what is shown. Text accepted under the rule
+    comes back unchanged."""
+    pattern = (
+        _HIDDEN_ASCII if text.isascii() else (_HIDDEN if _ASTRAL.search(text) else _HIDDEN_BMP)
+    )
+    return pattern.sub(_marker, text) if pattern.search(text) else text

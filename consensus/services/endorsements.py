@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer, joinedload, lazyload
 
-from consensus import decision_rules, permissions
+from consensus import decision_rules, permissions, transactions
 from consensus.extensions import db
 from consensus.models import (
     Clearance,
@@ -43,6 +43,7 @@ from consensus.models import (
 from consensus.permissions import Action
 from consensus.services import audit, positions, processes
 from consensus.services.errors import Conflict, DomainError, Forbidden
+from consensus.services.visible import visible_line
 
 TEXT_REQUIRED = {StanceKind.ENDORSE_WITH_RESERVATIONS, StanceKind.OBJECT}
 MAX_TEXT = 5000
@@ -96,7 +97,7 @@ def outcome_result(outcome: Outcome) -> decision_rules.Result:
 
 
 def _check_text(kind: StanceKind, text: str) -> str:
-    text = text.strip()
+    text = visible_line(text, field="text")
     if kind in TEXT_REQUIRED and not text:
         message = (
             _l("Give the reservation.")
@@ -155,6 +156,9 @@ def cast_stance(
     kind = StanceKind(kind)
     text = _check_text(kind, text)
     delegation = mandate.delegation
+    # Requests for the same organisation and round take turns (a double click supersedes,
+    # on PostgreSQL as on SQLite), so the unique index below is only a last line of defence.
+    transactions.one_writer_at_a_time("stance", round_.id, organisation.id)
     # No savepoint on purpose: with SQLite a savepoint outside a transaction would commit
     # on release. A unique-index violation spoils the transaction; the caller rolls back.
     superseded = list(
@@ -391,7 +395,7 @@ def set_outcome_statement(
         raise Forbidden(str(_l("Only a facilitator of this process may do this.")))
     if process.is_published:
         raise DomainError(str(_l("The process is published; its outcome statement is final.")))
-    statement = statement.strip()
+    statement = visible_line(statement, field="statement")
     if not statement:
         raise DomainError(str(_l("Write the outcome statement.")), field="statement")
     if len(statement) > 20000:
@@ -447,11 +451,12 @@ def record_clearance(
     if round_.version_id is None:
         raise DomainError(str(_l("This round has no version to clear yet.")))
     decision = ClearanceDecision(decision)
-    remarks = remarks.strip()
+    remarks = visible_line(remarks, field="remarks")
     if decision == ClearanceDecision.NOT_CLEARED and not remarks:
         raise DomainError(str(_l("Say what stands in the way of clearance.")), field="remarks")
     if len(remarks) > MAX_TEXT:
         raise DomainError(str(_l("Use at most %(n)d characters.", n=MAX_TEXT)), field="remarks")
+    transactions.one_writer_at_a_time("clearance", round_.id, organisation.id)
     db.session.execute(
         update(Clearance)
         .where(
@@ -713,7 +718,7 @@ def create_delegation(
         delegate_id=delegate.id,
         valid_from=valid_from,
         valid_until=valid_until,
-        note=note.strip()[:2000],
+        note=visible_line(note, field="note")[:2000],
     )
     db.session.add(delegation)
     db.session.flush()

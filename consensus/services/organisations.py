@@ -12,6 +12,7 @@ from consensus.extensions import db
 from consensus.models import Membership, MembershipRole, Organisation, OrganisationKind, User
 from consensus.services import audit
 from consensus.services.errors import Conflict, DomainError
+from consensus.services.visible import visible_line
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 
@@ -43,8 +44,8 @@ def create_organisation(
 ) -> Organisation:
     """Add a participating body. Its slug is its stable public handle."""
     organisation = Organisation(
-        name=name.strip(),
-        short_name=short_name.strip(),
+        name=visible_line(name, field="name"),
+        short_name=visible_line(short_name, field="short_name"),
         slug=_check_slug(slug),
         kind=OrganisationKind(kind),
         active=active,
@@ -87,8 +88,8 @@ def update_organisation(
         "active": organisation.active,
     }
     after = {
-        "name": name.strip(),
-        "short_name": short_name.strip(),
+        "name": visible_line(name, field="name"),
+        "short_name": visible_line(short_name, field="short_name"),
         "slug": slug,
         "kind": OrganisationKind(kind).value,
         "active": active,
@@ -149,7 +150,7 @@ def add_membership(
         user=user,
         organisation=organisation,
         role=MembershipRole(role),
-        title=title.strip(),
+        title=visible_line(title, field="title"),
         valid_from=valid_from,
         valid_until=valid_until,
     )
@@ -190,7 +191,7 @@ def update_membership(
     }
     after = {
         "role": MembershipRole(role).value,
-        "title": title.strip(),
+        "title": visible_line(title, field="title"),
         "valid_from": valid_from,
         "valid_until": valid_until,
     }

@@ -7,7 +7,6 @@ can_* predicates), here as well as in the views, so no caller can skip it.
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -19,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
-from consensus import permissions
+from consensus import csvsafe, permissions
 from consensus.extensions import db
 from consensus.models import (
     Amendment,
@@ -51,6 +50,7 @@ from consensus.services.canonical import (
     word_diff,
 )
 from consensus.services.errors import Conflict, DomainError, Forbidden
+from consensus.services.visible import require_visible, visible_line
 
 __all__ = [
     "VERSION_CREATED_HOOKS",
@@ -101,7 +101,7 @@ def _clean_body(body: str) -> str:
         raise DomainError(str(_l("Enter the text of the position.")), field="body")
     if len(text) > MAX_BODY:
         raise DomainError(str(_l("The text is too long.")), field="body")
-    return text
+    return require_visible(text, field="body")
 
 
 def create_position(
@@ -120,18 +120,11 @@ def create_position(
     """A facilitator starts a position with its letter metadata and version 1."""
     _require_open_process(process)
     _require_facilitator(actor, process)
-    if not title.strip():
-        raise DomainError(str(_l("Enter a title.")), field="title")
+    details = _letter_details(title, subject, addressee, place, reference)
     text = _clean_body(body)
+    change_summary = visible_line(change_summary, field="change_summary")
     position = Position(
-        process_id=process.id,
-        title=title.strip(),
-        subject=subject.strip(),
-        addressee=addressee.strip(),
-        place=place.strip(),
-        letter_date=letter_date,
-        reference=reference.strip(),
-        created_by_id=actor.id,
+        process_id=process.id, letter_date=letter_date, created_by_id=actor.id, **details
     )
     db.session.add(position)
     db.session.flush()
@@ -149,6 +142,23 @@ def create_position(
         change_summary=change_summary.strip() or str(_l("First version")),
     )
     return position
+
+
+def _letter_details(
+    title: str, subject: str, addressee: str, place: str, reference: str
+) -> dict[str, str]:
+    """The letter details as they will be stored and printed (refused when hidden
+    characters would make the printed letter differ from them)."""
+    details = {
+        "title": visible_line(title, field="title"),
+        "subject": visible_line(subject, field="subject"),
+        "addressee": visible_line(addressee, field="addressee"),
+        "place": visible_line(place, field="place"),
+        "reference": visible_line(reference, field="reference"),
+    }
+    if not details["title"]:
+        raise DomainError(str(_l("Enter a title.")), field="title")
+    return details
 
 
 def _metadata(position: Position) -> dict[str, object]:
@@ -181,15 +191,14 @@ def update_position(
         raise DomainError(
             str(_l("The letter details cannot change after an endorsement round has opened."))
         )
-    if not title.strip():
-        raise DomainError(str(_l("Enter a title.")), field="title")
+    details = _letter_details(title, subject, addressee, place, reference)
     before = {"title": position.title, **_metadata(position)}
-    position.title = title.strip()
-    position.subject = subject.strip()
-    position.addressee = addressee.strip()
-    position.place = place.strip()
+    position.title = details["title"]
+    position.subject = details["subject"]
+    position.addressee = details["addressee"]
+    position.place = details["place"]
     position.letter_date = letter_date
-    position.reference = reference.strip()
+    position.reference = details["reference"]
     after = {"title": position.title, **_metadata(position)}
     changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
     if changes:
@@ -238,6 +247,9 @@ def _new_version(
 ) -> Version:
     latest = position.latest
     previous = [(p.anchor, p.text) for p in latest.paragraphs] if latest else []
+    # No new version carries a hidden character, whatever it is made from (an accepted
+    # amendment, or a paragraph kept from a version stored before the rule).
+    require_visible(body, field="body")
     digest = sha256_hex(body)
     if latest is not None and latest.sha256 == digest:
         raise DomainError(str(_l("The text is the same as the latest version.")), field="body")
@@ -292,7 +304,8 @@ def create_version(
     _require_open_process(process)
     if not may_write_version(actor, process, organisation):
         raise Forbidden(str(_l("You may not write a new version now.")))
-    if not change_summary.strip():
+    change_summary = visible_line(change_summary, field="change_summary")
+    if not change_summary:
         raise DomainError(str(_l("Describe what changed.")), field="change_summary")
     return _new_version(
         position,
@@ -399,7 +412,7 @@ def add_comment(
     parent: Comment | None = None,
 ) -> Comment:
     voice = comment_voice(actor, process, version, organisation)
-    text = canonicalise(body).strip()
+    text = require_visible(canonicalise(body).strip(), field="body")
     if not text:
         raise DomainError(str(_l("Write a comment.")), field="body")
     if len(text) > MAX_COMMENT:
@@ -470,7 +483,7 @@ def can_remove_comment(
 def edit_comment(comment: Comment, *, actor: User, body: str) -> None:
     if not can_edit_comment(actor, comment):
         raise Forbidden(str(_l("This comment can no longer be edited.")))
-    text = canonicalise(body).strip()
+    text = require_visible(canonicalise(body).strip(), field="body")
     if not text:
         raise DomainError(str(_l("Write a comment.")), field="body")
     if len(text) > MAX_COMMENT:
@@ -630,8 +643,8 @@ def propose_amendment(
     current, target = round_version(process, version.position)
     if target is None or target.id != version.id:
         raise DomainError(str(_l("In this round, amendments go to the version it is about.")))
-    proposed = canonicalise(proposed_text).strip("\n")
-    reason = rationale.strip()
+    proposed = require_visible(canonicalise(proposed_text).strip("\n"), field="proposed_text")
+    reason = visible_line(rationale, field="rationale")
     if not reason:
         raise DomainError(str(_l("Explain why you propose this change.")), field="rationale")
     if len(reason) > MAX_RATIONALE or len(proposed) > MAX_BODY:
@@ -738,14 +751,16 @@ def decide_amendment(
         raise DomainError(str(_l("This amendment was withdrawn.")))
     if amendment.applied_in_version_id is not None:
         raise Conflict(str(_l("This amendment is already part of a version.")))
-    why = (reason or "").strip()
+    why = visible_line(reason, field="reason")
     if not why:
         raise DomainError(str(_l("Give the reason for this decision.")), field="reason")
     adopted: str | None
     if decision == AmendmentState.ACCEPTED:
-        adopted = amendment.proposed_text
+        adopted = require_visible(amendment.proposed_text, field="decision")
     elif decision == AmendmentState.ACCEPTED_IN_PART:
-        adopted = canonicalise(adopted_text or "").strip("\n")
+        adopted = require_visible(
+            canonicalise(adopted_text or "").strip("\n"), field="adopted_text"
+        )
         if not adopted and amendment.is_insertion:
             raise DomainError(str(_l("Enter the text that is adopted.")), field="adopted_text")
         if adopted == amendment.proposed_text:
@@ -950,7 +965,7 @@ def apply_amendments(
         )
     if not plan.body.strip():
         raise DomainError(str(_l("The amendments would leave no text.")))
-    summary = change_summary.strip() or str(
+    summary = visible_line(change_summary, field="change_summary") or str(
         _l(
             "Amendments %(numbers)s applied.",
             numbers=", ".join(str(a.number) for a in plan.ready),
@@ -984,7 +999,7 @@ def rebase_amendment(
     position = db.session.get(Position, amendment.position_id)
     assert position is not None and position.latest is not None
     latest = position.latest
-    adopted = canonicalise(adopted_text).strip("\n")
+    adopted = require_visible(canonicalise(adopted_text).strip("\n"), field="adopted_text")
     if amendment.is_insertion:
         _range(latest, anchor, None)
         if not adopted:
@@ -1167,9 +1182,9 @@ def _replies_text(thread: Thread) -> str:
 
 def disposition_csv(report: DispositionReport, labels: dict[str, str]) -> str:
     """One row per amendment and per comment; UTF-8 with a byte-order mark so that
-    spreadsheet programs read the accents correctly."""
+    spreadsheet programs read the accents correctly. Every cell opens as text (csvsafe)."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csvsafe.writer(out)
     writer.writerow(
         [
             str(_l("Kind")),

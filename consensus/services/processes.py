@@ -37,6 +37,7 @@ from consensus.models import (
 )
 from consensus.services import audit
 from consensus.services.errors import Conflict, DomainError
+from consensus.services.visible import visible_line
 
 MAX_THEMES = 12
 
@@ -107,8 +108,8 @@ def create_process(
     _check_rule(decision_rule, quorum, qualified_share_percent)
     process = Process(
         slug=slug or _unique_slug(title),
-        title=title.strip(),
-        purpose=purpose.strip(),
+        title=visible_line(title, field="title"),
+        purpose=visible_line(purpose, field="purpose"),
         state=ProcessState.DRAFT,
         decision_rule=decision_rule,
         quorum=quorum,
@@ -179,8 +180,8 @@ def update_process(
         "hide_tally_until_closed": process.hide_tally_until_closed,
         "require_clearance": process.require_clearance,
     }
-    process.title = title.strip()
-    process.purpose = purpose.strip()
+    process.title = visible_line(title, field="title")
+    process.purpose = visible_line(purpose, field="purpose")
     process.decision_rule = decision_rule
     process.quorum = quorum
     process.qualified_share_percent = (
@@ -235,7 +236,8 @@ def add_participant(
             str(_l("Organisations cannot be added after an endorsement round has opened.")),
             field="organisation_id",
         )
-    if process.state != ProcessState.DRAFT and not reason.strip():
+    reason = visible_line(reason, field="reason")
+    if process.state != ProcessState.DRAFT and not reason:
         raise DomainError(str(_l("Give a reason for adding this organisation.")), field="reason")
     if not organisation.active:
         raise DomainError(str(_l("This organisation is not active.")), field="organisation_id")
@@ -271,7 +273,8 @@ def remove_participant(
         raise DomainError(
             str(_l("Organisations cannot be removed after an endorsement round has opened."))
         )
-    if not reason.strip():
+    reason = visible_line(reason, field="reason")
+    if not reason:
         raise DomainError(str(_l("Give a reason for removing this organisation.")), field="reason")
     participation = next(
         (
@@ -341,7 +344,8 @@ def conclude_process(process: Process, *, actor: User) -> None:
 
 def withdraw_process(process: Process, *, actor: User, reason: str) -> None:
     _require_editable(process)
-    if not reason.strip():
+    reason = visible_line(reason, field="reason")
+    if not reason:
         raise DomainError(str(_l("Give a reason for withdrawing the process.")), field="reason")
     now = utcnow()
     for round_ in process.rounds:
@@ -435,8 +439,8 @@ def add_round(
     round_ = Round(
         sequence=sequence,
         type=RoundType(type),
-        title=title.strip(),
-        instructions=instructions.strip(),
+        title=visible_line(title, field="title"),
+        instructions=visible_line(instructions, field="instructions"),
         opens_at=opens_at,
         closes_at=closes_at,
         state=RoundState.SCHEDULED,
@@ -488,7 +492,8 @@ def update_round(
         "opens_at": round_.opens_at,
         "closes_at": round_.closes_at,
     }
-    round_.title, round_.instructions = title.strip(), instructions.strip()
+    round_.title = visible_line(title, field="title")
+    round_.instructions = visible_line(instructions, field="instructions")
     round_.opens_at, round_.closes_at = opens_at, closes_at
     after = {
         "title": round_.title,
@@ -589,7 +594,8 @@ def extend_deadline(round_: Round, *, actor: User, closes_at: datetime, reason: 
     """A later deadline, with a reason everyone can see."""
     if round_.state == RoundState.CLOSED:
         raise DomainError(str(_l("A closed round cannot be extended.")))
-    if not reason.strip():
+    reason = visible_line(reason, field="reason")
+    if not reason:
         raise DomainError(str(_l("Give a reason for the extension.")), field="reason")
     now = utcnow()
     if closes_at <= round_.closes_at or closes_at <= now:
@@ -638,13 +644,17 @@ def tick(now: datetime | None = None) -> int:
         .scalars()
         .all()
     )
+    # Locked like the rounds above: every worker of every instance runs the clock, and a
+    # second tick at the same moment waits here, then finds the process published already.
     due_publications = (
         db.session.execute(
-            select(Process).where(
+            select(Process)
+            .where(
                 Process.publish_at <= now,
                 Process.published_at.is_(None),
                 Process.state != ProcessState.WITHDRAWN,
             )
+            .with_for_update(of=Process)
         )
         .scalars()
         .all()

@@ -21,8 +21,11 @@ from consensus.extensions import db
 from consensus.models import User, UserSession, utcnow
 from consensus.services import audit
 
-# Refresh last_seen_at at most this often, so reading pages does not write on every request.
+# Refresh last_seen_at at most this often, so reading pages does not write on every request;
+# with a short idle timeout at most a tenth of it, so that an active session never runs out
+# (a 1-minute timeout and a refresh once a minute ended it at 60 s despite a request every 20 s).
 TOUCH_SECONDS = 60
+TOUCH_FRACTION_OF_IDLE = 10
 
 
 def hash_token(token: str) -> str:
@@ -35,6 +38,11 @@ def idle_timeout() -> timedelta:
 
 def max_age() -> timedelta:
     return timedelta(hours=int(current_app.config["SESSION_MAX_HOURS"]))
+
+
+def touch_interval() -> timedelta:
+    """How stale last_seen_at may get before a request refreshes it."""
+    return min(timedelta(seconds=TOUCH_SECONDS), idle_timeout() / TOUCH_FRACTION_OF_IDLE)
 
 
 def is_current(user_session: UserSession, now: datetime | None = None) -> bool:
@@ -93,8 +101,8 @@ _CURRENT = (
 def find_current(token: str | None) -> UserSession | None:
     """The open session for this cookie token, or None if unknown, ended or expired.
 
-    Touches last_seen_at (at most once a minute) and commits that small write itself: it
-    runs from the user loader, before the view has changed anything.
+    Touches last_seen_at (at most once a minute, see touch_interval) and commits that small
+    write itself: it runs from the user loader, before the view has changed anything.
     """
     if not token or not isinstance(token, str) or len(token) > 100:
         return None
@@ -107,7 +115,7 @@ def find_current(token: str | None) -> UserSession | None:
     now = utcnow()
     if found is None or not is_current(found, now):
         return None
-    if now - found.last_seen_at >= timedelta(seconds=TOUCH_SECONDS):
+    if now - found.last_seen_at >= touch_interval():
         try:
             db.session.execute(
                 update(UserSession).where(UserSession.id == found.id).values(last_seen_at=now)

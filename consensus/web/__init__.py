@@ -30,7 +30,7 @@ from werkzeug.exceptions import HTTPException
 from consensus import transactions
 from consensus.extensions import db, login_manager
 from consensus.models import User
-from consensus.text import excerpt, render_markdown
+from consensus.text import excerpt, render_markdown, visible
 
 log = logging.getLogger("consensus.web")
 
@@ -158,6 +158,7 @@ def init_app(app: Flask) -> None:
         calendar,
         endorsements,
         main,
+        ops,
         positions,
         processes,
         public,
@@ -180,7 +181,11 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(public.bp)
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(signing.bp)
+    ops.init_app(app)
 
+    # What you see is what you sign: no output value may hide a character or reorder what
+    # is shown (consensus.text.visible). Set before any template is compiled.
+    app.jinja_env.finalize = visible
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["excerpt"] = excerpt
     app.jinja_env.filters["datetime"] = format_moment
@@ -203,8 +208,8 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def apply_the_clock() -> None:
         """Rounds open and close at their times even without cron: one cheap query."""
-        if request.endpoint == "static":
-            return
+        if request.endpoint == "static" or request.blueprint == "ops":
+            return  # files, and probes that must not depend on (or wait for) the clock
         from consensus import fragments
         from consensus.models import utcnow
         from consensus.services import processes

@@ -6,7 +6,6 @@ public sees only signed checkpoints and how to check them.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from flask import (
@@ -30,13 +29,14 @@ from wtforms.validators import Length, Optional, ValidationError
 from consensus import permissions
 from consensus.extensions import db, login_manager
 from consensus.models import AuditEvent, Checkpoint, Organisation, User
+from consensus.resources import resource_path
 from consensus.services import checkpoints
 from consensus.timeutil import end_of_day, start_of_day
 
 bp = Blueprint("audit", __name__)
 PAGE_SIZE = 50
 PUBLIC_CHECKPOINTS = 20
-VERIFIER = Path(__file__).resolve().parents[2] / "tools" / "verify_audit.py"
+VERIFIER = resource_path("tools") / "verify_audit.py"
 
 ACTION_LABELS = {
     "user.created": _l("Person added"),

@@ -73,6 +73,7 @@ from consensus.models import (
 from consensus.permissions import ACTION_ROUND_TYPES, Action
 from consensus.services import positions as service
 from consensus.services.errors import DomainError
+from consensus.services.visible import require_visible
 from consensus.web.labels import ROUND_STATE_LABELS
 from consensus.web.processes import load_process, load_round
 from consensus.web.utils import attach_error, latest_started_round, round_closed_page, too_late
@@ -754,13 +755,20 @@ def new_version(slug: str, position_id: int) -> str | Response | tuple[str, int]
         organisation = _organisation(form.organisation_id.data)
         if request.form.get("action") == "preview":
             body = service.canonicalise(form.body.data or "")
-            blocks = service.split_blocks(body)
-            previous = [(p.anchor, p.text) for p in latest.paragraphs]
-            anchors = service.assign_anchors(blocks, previous)
-            preview = {
-                "sha256": service.sha256_hex(body),
-                "changes": service.diff_blocks(previous, list(zip(anchors, blocks, strict=True))),
-            }
+            try:
+                require_visible(body, field="body")  # the preview already says what is refused
+            except DomainError as error:
+                _fail(form, error)
+            else:
+                blocks = service.split_blocks(body)
+                previous = [(p.anchor, p.text) for p in latest.paragraphs]
+                anchors = service.assign_anchors(blocks, previous)
+                preview = {
+                    "sha256": service.sha256_hex(body),
+                    "changes": service.diff_blocks(
+                        previous, list(zip(anchors, blocks, strict=True))
+                    ),
+                }
         else:
             try:
                 version = service.create_version(

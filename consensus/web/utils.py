@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
-from flask import redirect, url_for
+from flask import after_this_request, copy_current_request_context, g, redirect, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
+from consensus.extensions import db
 from consensus.models import Process, Round, RoundState, RoundType, utcnow
 from consensus.services.errors import DomainError
+
+log = logging.getLogger("consensus.web")
 
 
 def safe_next(target: str | None, fallback_endpoint: str = "main.index") -> str:
@@ -85,3 +89,37 @@ def round_closed_page(message: str, back_url: str, title: str | None = None) -> 
         ),
         409,
     )
+
+
+def after_the_response(job: Callable[[], None], *, what: str) -> None:
+    """Run `job` once this request's answer has been sent, in a copy of the request's
+    context (its client address, session and language; its own database transaction).
+
+    The WSGI server calls it when it closes the response, which gunicorn and Werkzeug do
+    after the last byte has been written: the client neither waits for the job nor can time
+    it (issue 25: whether a reset address is known must not show in the answer's timing).
+    The job commits itself; if it fails, its transaction is rolled back and the error is
+    logged with the request id, never shown (the answer is already out).
+    """
+    request_id = str(g.get("request_id", "-"))
+
+    def guarded() -> None:
+        g.request_id = request_id
+        try:
+            job()
+        except Exception:
+            db.session.rollback()
+            log.exception("%s failed after the response, request id %s", what, request_id)
+
+    run = copy_current_request_context(guarded)
+
+    def on_close() -> None:
+        try:
+            run()
+        except Exception:  # entering the copied context failed; nothing to roll back
+            log.exception("%s failed after the response, request id %s", what, request_id)
+
+    @after_this_request
+    def attach(response: Response) -> Response:
+        response.call_on_close(on_close)
+        return response

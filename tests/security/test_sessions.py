@@ -13,7 +13,7 @@ from consensus.models import AuditEvent, User, UserSession, utcnow
 from consensus.services import accounts
 from consensus.web import SESSION_TOKEN_KEY
 from tests.factories import PASSWORD, make_user
-from tests.helpers import give_session
+from tests.helpers import give_session, set_production_environment
 
 NEW_PASSWORD = "a much longer secret 42"  # noqa: S105 - test password
 
@@ -113,6 +113,27 @@ def test_idle_timeout(app, client):
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
+def test_a_short_idle_timeout_does_not_end_an_active_session(app, client):
+    """3.3.2 with CONSENSUS_SESSION_IDLE_MINUTES=1: a request every 20 seconds keeps the
+    session alive for as long as it goes on (the last-used time is refreshed after a tenth
+    of the timeout, not once a minute); a minute without one ends it."""
+    app.config["SESSION_IDLE_MINUTES"] = 1
+    give_session(app, client, make_user())
+
+    def time_passes(seconds: int) -> None:
+        row = db.session.execute(select(UserSession)).scalar_one()
+        row.created_at -= timedelta(seconds=seconds)
+        row.last_seen_at -= timedelta(seconds=seconds)
+        db.session.commit()
+
+    for _ in range(6):  # two minutes of activity, a request every 20 seconds
+        time_passes(20)
+        assert client.get("/account").status_code == 200
+    time_passes(61)
+    response = client.get("/account")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
 def test_absolute_lifetime(app, client):
     """3.3.2: even an active session ends CONSENSUS_SESSION_MAX_HOURS after login."""
     app.config["SESSION_MAX_HOURS"] = 12
@@ -196,8 +217,9 @@ def test_session_cookie_attributes_in_production(monkeypatch, tmp_path):
     """3.4.1-3.4.3: Secure, HttpOnly and SameSite on the session cookie."""
     from consensus.config import load_config
 
-    monkeypatch.setenv("CONSENSUS_ENV", "production")
+    set_production_environment(monkeypatch)
     monkeypatch.setenv("CONSENSUS_SECRET_KEY", "k" * 48)
+    monkeypatch.setenv("CONSENSUS_BASE_URL", "https://consensus.example.org")
     config = load_config(str(tmp_path))
     assert config["SESSION_COOKIE_SECURE"] and config["SESSION_COOKIE_HTTPONLY"]
     assert config["SESSION_COOKIE_SAMESITE"] == "Lax"

@@ -11,8 +11,9 @@ from consensus import create_app
 from consensus.config import ConfigError, load_config
 from consensus.extensions import db
 from consensus.models import AuditEvent, Base, Membership, Organisation, User
+from tests.conftest import TEST_CONFIG
 from tests.factories import PASSWORD, make_user
-from tests.helpers import give_session
+from tests.helpers import give_session, set_production_environment
 
 
 def test_security_headers_on_every_response(client):
@@ -117,11 +118,12 @@ def test_error_pages_show_no_traceback(fresh_app):
 
 
 def test_production_demands_a_secret_key(monkeypatch, tmp_path):
-    monkeypatch.setenv("CONSENSUS_ENV", "production")
+    set_production_environment(monkeypatch)
     monkeypatch.delenv("CONSENSUS_SECRET_KEY", raising=False)
     with pytest.raises(ConfigError):
         load_config(str(tmp_path))
     monkeypatch.setenv("CONSENSUS_SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("CONSENSUS_BASE_URL", "https://consensus.example.org")
     config = load_config(str(tmp_path))
     assert config["SESSION_COOKIE_SECURE"] is True
     assert config["DEMO_PASSWORD_ALLOWED"] is False
@@ -256,3 +258,20 @@ def test_breadcrumb_trails_are_one_list_of_links_on_every_page(client, login_as)
     assert 'href="/admin/"' in trail or 'href="/admin"' in trail
     assert "aria-current" not in trail
     assert " / " not in trail
+
+
+def test_an_instance_names_itself_only_when_told(app, client, database_url):
+    """Behind a load balancer each instance may say who answered (CONSENSUS_INSTANCE_NAME);
+    without a name no header tells the world anything."""
+    assert "X-Consensus-Instance" not in client.get("/login").headers
+    named = create_app(
+        {**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, "INSTANCE_NAME": "web-2"}
+    )
+    with named.app_context():
+        try:
+            answers = [named.test_client().get(path) for path in ("/login", "/no-such-page")]
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+    assert [a.headers.get("X-Consensus-Instance") for a in answers] == ["web-2", "web-2"]
+    assert [a.status_code for a in answers] == [200, 404]

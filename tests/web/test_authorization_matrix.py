@@ -41,6 +41,11 @@ MATRIX: dict[str, dict[str, str]] = {
     "main.set_locale":                {"POST": "R R R R R R R"},
     "main.notices_read":              {"POST": "L R R R R R R"},
     "wellknown.security_txt":         {"GET": "200 200 200 200 200 200 200"},
+    # probes and metrics (docs/operations.md): no login; /metrics needs its bearer token and
+    # does not exist without CONSENSUS_METRICS_TOKEN (tests/web/test_ops.py)
+    "ops.healthz":                    {"GET": "200 200 200 200 200 200 200"},
+    "ops.readyz":                     {"GET": "200 200 200 200 200 200 200"},
+    "ops.metrics":                    {"GET": "404 404 404 404 404 404 404"},
     "static":                         {"GET": "200 200 200 200 200 200 200"},
     # auth
     "auth.login":                     {"GET": "200 R R R R R R", "POST": "200 R R R R R R"},

@@ -39,7 +39,7 @@ COUNT_NOUNS = (
     "organisations|people|persons|events|amendments|comments|paragraphs|minutes|hours|days"
     "|rounds|stances|checkpoints|versions|signatures|keys|sessions|processes|reservations"
 )
-ORDINAL_NAMES = {"n", "v", "a", "b", "id", "number", "new", "old", "seq"}
+ORDINAL_NAMES = {"n", "v", "a", "b", "id", "number", "new", "old", "seq", "line", "column"}
 
 
 def _words(html: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -343,6 +345,51 @@ def test_scheduled_publication_happens_on_time(world):
     service.tick(utcnow() + timedelta(hours=1, seconds=1))
     db.session.commit()
     assert process.visibility == Visibility.PUBLISHED and process.is_published
+
+
+def test_two_clocks_at_once_publish_a_process_once(app, world):
+    """Every worker of every instance runs the clock; two ticks at the same moment (one
+    waiting for the other's commit) must not publish the same process twice."""
+    process = open_process(world)
+    service.schedule_publication(
+        process, actor=world["facilitator"], at=utcnow() + timedelta(hours=1)
+    )
+    db.session.commit()
+    process_id, due = process.id, utcnow() + timedelta(hours=1, seconds=1)
+    first_ticked, changes, errors = threading.Event(), {}, []
+
+    def clock(name: str) -> None:
+        # A request context of a POST: on SQLite its transaction begins IMMEDIATE, as a
+        # changing request's does; PostgreSQL decides by its row locks.
+        with app.test_request_context("/", method="POST"):
+            try:
+                if name == "second":
+                    first_ticked.wait(10)
+                changes[name] = service.tick(due)
+                if name == "first":
+                    first_ticked.set()
+                    time.sleep(0.3)  # the second clock is running into us meanwhile
+                db.session.commit()
+            except Exception as error:  # reported below, with its type
+                errors.append(error)
+                first_ticked.set()
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=clock, args=(n,)) for n in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert changes == {"first": 1, "second": 0}
+    db.session.rollback()
+    published = db.session.execute(
+        select(func.count(AuditEvent.seq)).where(
+            AuditEvent.action == "process.published", AuditEvent.object_id == str(process_id)
+        )
+    ).scalar_one()
+    assert published == 1
 
 
 def test_calendar_feed_at_a_secret_resettable_address(client, login_as, world):

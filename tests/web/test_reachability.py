@@ -34,6 +34,9 @@ REACHED_OTHERWISE: dict[str, str] = {
     "signing.public_signatures": "the signing round page and the round links, once the "
     "process is published (tests/web/test_signing_web.py)",
     "public.retally_script": "a download on every published outcome page (test_public.py)",
+    "ops.healthz": "asked by load balancers and container health checks (docs/operations.md)",
+    "ops.readyz": "asked by load balancers and container health checks (docs/operations.md)",
+    "ops.metrics": "scraped by Prometheus with its bearer token (docs/operations.md)",
 }
 
 # Pages a role may open but has no reason to look for: (role, endpoint) -> why.
