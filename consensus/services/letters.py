@@ -1,4 +1,4 @@
-"""The joint letter as a PDF: laid out by WeasyPrint (PDF/A-3b), signed by pyHanko.
+"""The joint letter as a PDF: laid out by WeasyPrint (PDF/A-3a, tagged), signed by pyHanko.
 
 Each organisation's signature is an incremental PAdES update that also draws a visible
 stamp (signer, title, organisation, time) into the organisation's box in the signatories
@@ -126,7 +126,7 @@ def render_letter(content: LetterContent) -> RenderedLetter:
         # WeasyPrint opens its sRGB profile for PDF/A and never closes it (a
         # ResourceWarning when the file object is freed, inside this call).
         warnings.simplefilter("ignore", ResourceWarning)
-        pdf = document.write_pdf(pdf_variant="pdf/a-3b")
+        pdf = document.write_pdf(pdf_variant="pdf/a-3a")
     assert pdf is not None
     return RenderedLetter(pdf=bytes(pdf), boxes=boxes)
 

@@ -1451,7 +1451,7 @@ def disposition_pdf(slug: str, round_id: int) -> Response:
 
     report = _report(slug, round_id)
     html = render_template("positions/disposition_pdf.html", report=report, process=report.process)
-    pdf = HTML(string=html, url_fetcher=_refuse_fetch).write_pdf()
+    pdf = HTML(string=html, url_fetcher=_refuse_fetch).write_pdf(pdf_variant="pdf/ua-1")
     response = Response(pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="{_filename(report, "pdf")}"'
     return response
