@@ -47,7 +47,8 @@ from consensus.permissions import Action
 from consensus.services import endorsements as service
 from consensus.services.errors import DomainError
 from consensus.timeutil import from_local_input, to_local_input
-from consensus.web.processes import load_process, load_round
+from consensus.web.loaders import load_process
+from consensus.web.processes import load_round
 from consensus.web.utils import attach_error, too_late
 
 bp = Blueprint("endorsements", __name__)

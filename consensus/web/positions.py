@@ -75,7 +75,8 @@ from consensus.services import positions as service
 from consensus.services.errors import DomainError
 from consensus.services.visible import require_visible
 from consensus.web.labels import ROUND_STATE_LABELS
-from consensus.web.processes import load_process, load_round
+from consensus.web.loaders import load_process
+from consensus.web.processes import load_round
 from consensus.web.utils import attach_error, latest_started_round, round_closed_page, too_late
 
 bp = Blueprint("positions", __name__, url_prefix="/processes/<slug>/positions")
