@@ -117,11 +117,15 @@ def rounds_group() -> None:
 @with_appcontext
 def rounds_tick() -> None:
     """Open and close rounds whose time has come (run from cron, e.g. every minute)."""
-    from consensus.services import processes
+    from consensus.services import processes, signing
 
     changes = processes.tick()
+    # A signing round lays its letter out as it opens; one that has none yet gets it here.
+    letters = signing.ensure_letters_of_open_rounds()
     db.session.commit()
     click.echo(f"{changes} change(s) applied.")
+    if letters:
+        click.echo(f"{letters} letter(s) laid out.")
 
 
 @click.group("keys")

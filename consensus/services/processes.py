@@ -526,6 +526,8 @@ def _open(round_: Round, *, actor: User | None, at: datetime) -> None:
         payload={"process": round_.process_id, "type": round_.type.value},
         origin=None if actor else "clock",
     )
+    for hook in ROUND_OPENED_HOOKS:
+        hook(round_, actor)
 
 
 def _close(round_: Round, *, actor: User | None, at: datetime, why: str) -> None:
@@ -546,6 +548,9 @@ def _close(round_: Round, *, actor: User | None, at: datetime, why: str) -> None
 
 # Later features (outcomes, signing) react to a round closing; they register here.
 ROUND_CLOSED_HOOKS: list[Callable[[Round, User | None], None]] = []
+# Work that belongs to a round's opening (e.g. the signing round's letter), in the same
+# transaction: by the facilitator's request or by the clock, never by a later page view.
+ROUND_OPENED_HOOKS: list[Callable[[Round, User | None], None]] = []
 # Checks before a round may open (e.g. clearance before endorsement); raise DomainError.
 ROUND_OPEN_CHECKS: list[Callable[[Round], None]] = []
 

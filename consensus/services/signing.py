@@ -925,7 +925,9 @@ def prepare_statement(
     if not decision:
         raise Forbidden(decision.reason)
     _check_key_for(key, organisation, actor)
-    letter = _letter_to_sign(process, round_, actor=actor)
+    letter = letter_of(round_)  # laid out when the round opened; a download only reads
+    if letter is None:
+        raise DomainError(str(_l("The letter exists once the signing round has opened.")))
     return _statement_bytes(
         process,
         letter,
@@ -1373,11 +1375,60 @@ def _on_round_closed(round_: Round, actor: User | None) -> None:
     checkpoints.make_checkpoint(actor)
 
 
+def _on_round_opened(round_: Round, actor: User | None) -> None:
+    """A signing round lays its letter out as it opens (the facilitator's request or the
+    clock), so that the signing page and the statement download only read it. Nothing to
+    sign (no adopted version, nobody eligible): no letter, and the page says so."""
+    if round_.type != RoundType.SIGNING:
+        return
+    process = round_.process
+    if letter_of(round_) is not None or not eligible_organisations(process, round_):
+        return
+    try:
+        with db.session.begin_nested():
+            ensure_letter(process, round_, actor=actor)
+    except DomainError:
+        return
+
+
+def ensure_letters_of_open_rounds() -> int:
+    """Lay out the letter of every open signing round that has none yet (a round opened
+    before letters were laid out at opening, or whose letter could not be laid out then):
+    run by `flask rounds tick`. Returns how many were laid out."""
+    laid_out = 0
+    for round_ in db.session.execute(
+        select(Round).where(Round.type == RoundType.SIGNING, Round.state == RoundState.OPEN)
+    ).scalars():
+        if letter_of(round_) is None:
+            _on_round_opened(round_, None)
+            laid_out += letter_of(round_) is not None
+    return laid_out
+
+
+def record_failed_reauthentication(
+    round_: Round, organisation: Organisation, *, actor: User, reason: str
+) -> None:
+    """A platform signature refused at re-authentication (wrong password or code, or
+    another rule): a security event in the audit trail, in its own transaction (the
+    refused signature's was rolled back)."""
+    audit.record(
+        "cosignature.reauthentication_failed",
+        actor=db.session.get(User, actor.id),
+        object_type="round",
+        object_id=round_.id,
+        organisation_id=organisation.id,
+        result="failure",
+        payload={"reason": reason},
+    )
+
+
 def register() -> None:
     """Hook into processes (status table, round closing). Idempotent."""
     processes.STATUS_PROVIDERS[RoundType.SIGNING] = _signing_status
     if _on_round_closed not in processes.ROUND_CLOSED_HOOKS:
         processes.ROUND_CLOSED_HOOKS.append(_on_round_closed)
+    if _on_round_opened not in processes.ROUND_OPENED_HOOKS:
+        processes.ROUND_OPENED_HOOKS.append(_on_round_opened)
 
 
 register()

@@ -213,6 +213,7 @@ def init_app(app: Flask) -> None:
         from consensus import fragments
         from consensus.models import utcnow
         from consensus.services import processes
+        from consensus.web import usecase
 
         # The next due moment only moves with an audited change: cached by the log's head for
         # pages, and for at most a minute (a deadline edited outside the application is
@@ -224,9 +225,10 @@ def init_app(app: Flask) -> None:
         else:
             with transactions.reads_before_the_view():
                 due = processes.next_due_at()
-        if due is not None and due <= utcnow() and processes.something_is_due():
-            processes.tick()
-            db.session.commit()  # the commit also makes the fragment cache read the new head
+        if due is not None and due <= utcnow():
+            # The clock service, not the view: its own transaction, committed before the
+            # view runs (consensus.web.usecase.run_the_clock).
+            usecase.run_the_clock()
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> tuple[str, int]:

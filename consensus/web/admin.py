@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, or_, select
@@ -24,9 +24,8 @@ from consensus.models import Membership, MembershipRole, Organisation, Organisat
 from consensus.models.base import utcnow
 from consensus.notifications import notify_security_change
 from consensus.services import accounts, organisations
-from consensus.services.errors import DomainError
 from consensus.timeutil import end_of_day, last_day, local_day, start_of_day
-from consensus.web.utils import attach_error
+from consensus.web.usecase import run
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50
@@ -80,21 +79,21 @@ def organisations_list() -> str:
 def organisation_new() -> str | Response:
     form = OrganisationForm()
     if form.validate_on_submit():
-        try:
-            organisation = organisations.create_organisation(
-                actor=current_user,
-                name=form.name.data or "",
-                short_name=form.short_name.data or "",
-                slug=form.slug.data or "",
-                kind=OrganisationKind(form.kind.data),
-                active=form.active.data,
-            )
-        except DomainError as error:
-            db.session.rollback()
-            attach_error(form, error)
-        else:
-            db.session.commit()
-            flash(_("Organisation %(name)s has been added.", name=organisation.name), "success")
+        done = run(
+            organisations.create_organisation,
+            actor=current_user,
+            name=form.name.data or "",
+            short_name=form.short_name.data or "",
+            slug=form.slug.data or "",
+            kind=OrganisationKind(form.kind.data),
+            active=form.active.data,
+            form=form,
+            success=lambda organisation: _(
+                "Organisation %(name)s has been added.", name=organisation.name
+            ),
+        )
+        if done:
+            organisation = done.value
             return redirect(url_for("admin.organisation_edit", organisation_id=organisation.id))
     return render_template("admin/organisation_form.html", form=form, organisation=None)
 
@@ -107,22 +106,19 @@ def organisation_edit(organisation_id: int) -> str | Response:
     if request.method == "GET":
         form.kind.data = organisation.kind.value
     if form.validate_on_submit():
-        try:
-            organisations.update_organisation(
-                organisation,
-                actor=current_user,
-                name=form.name.data or "",
-                short_name=form.short_name.data or "",
-                slug=form.slug.data or "",
-                kind=OrganisationKind(form.kind.data),
-                active=form.active.data,
-            )
-        except DomainError as error:
-            db.session.rollback()
-            attach_error(form, error)
-        else:
-            db.session.commit()
-            flash(_("The changes have been saved."), "success")
+        done = run(
+            organisations.update_organisation,
+            organisation,
+            actor=current_user,
+            name=form.name.data or "",
+            short_name=form.short_name.data or "",
+            slug=form.slug.data or "",
+            kind=OrganisationKind(form.kind.data),
+            active=form.active.data,
+            form=form,
+            success=_("The changes have been saved."),
+        )
+        if done:
             return redirect(url_for("admin.organisation_edit", organisation_id=organisation.id))
     members = db.session.execute(
         select(Membership, User)
@@ -159,22 +155,20 @@ def users_list() -> str:
 def user_new() -> str | Response:
     form = UserCreateForm()
     if form.validate_on_submit():
-        try:
-            user = accounts.create_user(
-                actor=current_user,
-                email=form.email.data or "",
-                display_name=form.display_name.data or "",
-                password=form.password.data or "",
-                is_admin=form.is_admin.data,
-                is_facilitator=form.is_facilitator.data,
-                active=form.active.data,
-            )
-        except DomainError as error:
-            db.session.rollback()
-            attach_error(form, error)
-        else:
-            db.session.commit()
-            flash(_("%(name)s has been added.", name=user.display_name), "success")
+        done = run(
+            accounts.create_user,
+            actor=current_user,
+            email=form.email.data or "",
+            display_name=form.display_name.data or "",
+            password=form.password.data or "",
+            is_admin=form.is_admin.data,
+            is_facilitator=form.is_facilitator.data,
+            active=form.active.data,
+            form=form,
+            success=lambda user: _("%(name)s has been added.", name=user.display_name),
+        )
+        if done:
+            user = done.value
             return redirect(url_for("admin.user_edit", user_id=user.id))
     return render_template("admin/user_form.html", form=form, person=None)
 
@@ -203,22 +197,19 @@ def user_edit(user_id: int) -> str | Response:
     assert isinstance(user, User)
     form = UserForm(obj=user)
     if form.validate_on_submit():
-        try:
-            accounts.update_user(
-                user,
-                actor=current_user,
-                email=form.email.data or "",
-                display_name=form.display_name.data or "",
-                is_admin=form.is_admin.data,
-                is_facilitator=form.is_facilitator.data,
-                active=form.active.data,
-            )
-        except DomainError as error:
-            db.session.rollback()
-            attach_error(form, error)
-        else:
-            db.session.commit()
-            flash(_("The changes have been saved."), "success")
+        done = run(
+            accounts.update_user,
+            user,
+            actor=current_user,
+            email=form.email.data or "",
+            display_name=form.display_name.data or "",
+            is_admin=form.is_admin.data,
+            is_facilitator=form.is_facilitator.data,
+            active=form.active.data,
+            form=form,
+            success=_("The changes have been saved."),
+        )
+        if done:
             return redirect(url_for("admin.user_edit", user_id=user.id))
     return render_template(
         "admin/user_form.html",
@@ -234,15 +225,20 @@ def user_edit(user_id: int) -> str | Response:
 def user_reset_2fa(user_id: int) -> Response:
     user = _get_or_404(User, user_id)
     assert isinstance(user, User)
-    if EmptyForm().validate_on_submit() and user.totp_enabled:
-        accounts.disable_totp(user, actor=current_user)
-        db.session.commit()
-        notify_security_change(user, "totp_disabled")
-        flash(
-            _("Two-factor authentication of %(name)s has been reset.", name=user.display_name),
-            "success",
+    if (
+        EmptyForm().validate_on_submit()
+        and user.totp_enabled
+        and run(
+            accounts.disable_totp,
+            user,
+            actor=current_user,
+            success=_(
+                "Two-factor authentication of %(name)s has been reset.", name=user.display_name
+            ),
         )
-    return redirect(url_for("admin.user_edit", user_id=user.id))
+    ):
+        notify_security_change(user, "totp_disabled")
+    return redirect(url_for("admin.user_edit", user_id=user_id))
 
 
 # --- Memberships -----------------------------------------------------------------------------
@@ -258,24 +254,19 @@ def membership_new(user_id: int) -> str | Response:
         if organisation is None:
             form.organisation_id.errors = [_("Choose an organisation.")]
         else:
-            try:
-                organisations.add_membership(
-                    actor=current_user,
-                    user=user,
-                    organisation=organisation,
-                    role=MembershipRole(form.role.data),
-                    title=form.title.data or "",
-                    valid_from=start_of_day(form.valid_from.data) if form.valid_from.data else None,
-                    valid_until=end_of_day(form.valid_until.data)
-                    if form.valid_until.data
-                    else None,
-                )
-            except DomainError as error:
-                db.session.rollback()
-                attach_error(form, error)
-            else:
-                db.session.commit()
-                flash(_("The membership has been added."), "success")
+            done = run(
+                organisations.add_membership,
+                actor=current_user,
+                user=user,
+                organisation=organisation,
+                role=MembershipRole(form.role.data),
+                title=form.title.data or "",
+                valid_from=start_of_day(form.valid_from.data) if form.valid_from.data else None,
+                valid_until=end_of_day(form.valid_until.data) if form.valid_until.data else None,
+                form=form,
+                success=_("The membership has been added."),
+            )
+            if done:
                 return redirect(url_for("admin.user_edit", user_id=user.id))
     user_form = UserForm(obj=user, formdata=None)
     return render_template(
@@ -299,21 +290,18 @@ def membership_edit(membership_id: int) -> str | Response:
         form.valid_from.data = local_day(membership.valid_from) if membership.valid_from else None
         form.valid_until.data = last_day(membership.valid_until) if membership.valid_until else None
     if form.validate_on_submit():
-        try:
-            organisations.update_membership(
-                membership,
-                actor=current_user,
-                role=MembershipRole(form.role.data),
-                title=form.title.data or "",
-                valid_from=start_of_day(form.valid_from.data) if form.valid_from.data else None,
-                valid_until=end_of_day(form.valid_until.data) if form.valid_until.data else None,
-            )
-        except DomainError as error:
-            db.session.rollback()
-            attach_error(form, error)
-        else:
-            db.session.commit()
-            flash(_("The membership has been changed."), "success")
+        done = run(
+            organisations.update_membership,
+            membership,
+            actor=current_user,
+            role=MembershipRole(form.role.data),
+            title=form.title.data or "",
+            valid_from=start_of_day(form.valid_from.data) if form.valid_from.data else None,
+            valid_until=end_of_day(form.valid_until.data) if form.valid_until.data else None,
+            form=form,
+            success=_("The membership has been changed."),
+        )
+        if done:
             return redirect(url_for("admin.user_edit", user_id=membership.user_id))
     return render_template(
         "admin/membership_form.html", form=form, membership=membership, end_form=EmptyForm()
@@ -325,12 +313,11 @@ def membership_end(membership_id: int) -> Response:
     membership = _get_or_404(Membership, membership_id)
     assert isinstance(membership, Membership)
     if EmptyForm().validate_on_submit():
-        try:
-            organisations.end_membership(membership, actor=current_user, at=utcnow())
-        except DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-        else:
-            db.session.commit()
-            flash(_("The membership has ended."), "success")
+        run(
+            organisations.end_membership,
+            membership,
+            actor=current_user,
+            at=utcnow(),
+            success=_("The membership has ended."),
+        )
     return redirect(url_for("admin.user_edit", user_id=membership.user_id))

@@ -32,6 +32,7 @@ from consensus.models import AuditEvent, Checkpoint, Organisation, User
 from consensus.resources import resource_path
 from consensus.services import checkpoints
 from consensus.timeutil import end_of_day, start_of_day
+from consensus.web.loaders import load_organisation
 
 bp = Blueprint("audit", __name__)
 PAGE_SIZE = 50
@@ -326,11 +327,7 @@ def _head_summary() -> dict[str, Any]:
 
 def _organisation_for_member(slug: str) -> Organisation:
     """The organisation by its slug, if the user may see its audit trail (else 404 / 403)."""
-    organisation = db.session.execute(
-        select(Organisation).where(Organisation.slug == slug)
-    ).scalar_one_or_none()
-    if organisation is None:
-        abort(404)
+    organisation = load_organisation(slug)
     permissions.require(permissions.can_view_organisation(current_user, organisation))
     return organisation
 

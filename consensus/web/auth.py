@@ -42,9 +42,9 @@ from consensus.mail import MailError, send_mail, writes_to_console
 from consensus.models import User, UserSession
 from consensus.notifications import notify_security_change
 from consensus.services import accounts, sessions
-from consensus.services.errors import DomainError
 from consensus.web import SESSION_TOKEN_KEY
-from consensus.web.utils import after_the_response, attach_error, redirect_next, safe_next
+from consensus.web.usecase import run
+from consensus.web.utils import after_the_response, redirect_next, safe_next
 
 bp = Blueprint("auth", __name__)
 
@@ -80,10 +80,43 @@ def _start_session(user: User, method: str) -> None:
     """A fresh session at login: a new server-side session id, nothing from before survives
     except the language (no session fixation)."""
     _fresh_cookie_session()
-    session[SESSION_TOKEN_KEY] = sessions.start(user, method=method)
+    session[SESSION_TOKEN_KEY] = run(_log_in, user, method).value
     login_user(user)
+
+
+def _log_in(user: User, method: str) -> str:
+    """The use case behind a login: a server-side session and its audit event."""
+    token = sessions.start(user, method=method)
     accounts.record_login(user, method=method)
-    db.session.commit()
+    return token
+
+
+def _check_password(email: str, password: str) -> User | None:
+    """The person with this address and password; a wrong one is recorded."""
+    user = accounts.authenticate(email, password)
+    if user is None:
+        accounts.record_failed_login(email, reason="bad_credentials")
+    return user
+
+
+def _check_second_factor(user: User, code: str) -> str | None:
+    """The second factor used (spent once); a wrong code is recorded."""
+    method = accounts.verify_second_factor(user, code)
+    if method is None:
+        accounts.record_failed_login(user.email, reason="bad_second_factor")
+    return method
+
+
+def _log_out(user: User, user_session: UserSession | None) -> None:
+    if user_session is not None:
+        sessions.end(user_session, reason="logout")
+    accounts.record_logout(user)
+
+
+def _change_password(user: User, current_password: str, new_password: str) -> str:
+    """Every session ends with the change; the one asking continues under a new id."""
+    accounts.change_password(user, current_password=current_password, new_password=new_password)
+    return sessions.start(user, method="password_change")
 
 
 def _current_session() -> UserSession | None:
@@ -96,8 +129,7 @@ def too_many_attempts(error: Exception) -> tuple[str, int]:
     from where), then show the usual 429 page."""
     db.session.rollback()
     email = request.form.get("email", "") if request.method == "POST" else ""
-    accounts.record_login_throttled(email, endpoint=request.endpoint or "")
-    db.session.commit()
+    run(accounts.record_login_throttled, email, endpoint=request.endpoint or "")
     return render_template("errors/429.html", error=error), 429
 
 
@@ -118,10 +150,8 @@ def login() -> str | Response:
         return redirect_next(request.args.get("next"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = accounts.authenticate(form.email.data or "", form.password.data or "")
+        user = run(_check_password, form.email.data or "", form.password.data or "").value
         if user is None:
-            accounts.record_failed_login(form.email.data or "", reason="bad_credentials")
-            db.session.commit()
             form.form_errors.append(_("The email address or password is not correct."))
         elif user.totp_enabled:
             session["pending_2fa"] = {
@@ -130,7 +160,6 @@ def login() -> str | Response:
                 "at": time.time(),
                 "next": safe_next(request.args.get("next")),
             }
-            db.session.commit()
             return redirect(url_for("auth.login_code"))
         else:
             _start_session(user, "password")
@@ -155,10 +184,8 @@ def login_code() -> str | Response:
         return redirect(url_for("auth.login"))
     form = SecondFactorForm()
     if form.validate_on_submit():
-        method = accounts.verify_second_factor(user, form.code.data or "")
+        method = run(_check_second_factor, user, form.code.data or "").value
         if method is None:
-            accounts.record_failed_login(user.email, reason="bad_second_factor")
-            db.session.commit()
             form.code.errors = [_("That code is not correct.")]
         else:
             target = pending["next"]
@@ -173,11 +200,7 @@ def login_code() -> str | Response:
 def logout() -> Response:
     form = EmptyForm()
     if form.validate_on_submit() and current_user.is_authenticated:
-        user_session = _current_session()
-        if user_session is not None:
-            sessions.end(user_session, reason="logout")
-        accounts.record_logout(current_user)
-        db.session.commit()
+        run(_log_out, current_user, _current_session())
         logout_user()
         _fresh_cookie_session()
         flash(_("You are logged out."), "success")
@@ -212,15 +235,15 @@ def end_other_sessions() -> Response:
     """Log out all other sessions, e.g. after using a shared or lost device."""
     current = _current_session()
     if EmptyForm().validate_on_submit() and current is not None:
-        count = sessions.end_other_sessions(current_user, current=current)
-        db.session.commit()
-        flash(
-            ngettext(
+        run(
+            sessions.end_other_sessions,
+            current_user,
+            current=current,
+            success=lambda count: ngettext(
                 "%(num)d other session has been logged out.",
                 "%(num)d other sessions have been logged out.",
                 count,
             ),
-            "success",
         )
     return redirect(url_for("auth.account"))
 
@@ -230,20 +253,16 @@ def end_other_sessions() -> Response:
 def change_password() -> str | Response:
     form = PasswordChangeForm()
     if form.validate_on_submit():
-        try:
-            accounts.change_password(
-                current_user,
-                current_password=form.current_password.data or "",
-                new_password=form.new_password.data or "",
-            )
-        except DomainError as error:
-            db.session.rollback()
-            attach_error(form, error)
-        else:
-            # Every session ended with the change; this one continues under a new id.
-            user = current_user._get_current_object()
-            session[SESSION_TOKEN_KEY] = sessions.start(user, method="password_change")
-            db.session.commit()
+        user = current_user._get_current_object()
+        changed = run(
+            _change_password,
+            user,
+            form.current_password.data or "",
+            form.new_password.data or "",
+            form=form,
+        )
+        if changed:
+            session[SESSION_TOKEN_KEY] = changed.value
             login_user(user)  # follow the new generation
             notify_security_change(user, "password_changed")
             flash(
@@ -275,13 +294,11 @@ def totp_setup() -> str | Response:
         session["totp_pending"] = secret
     form = TotpConfirmForm()
     if form.validate_on_submit():
-        try:
-            codes = accounts.confirm_totp_enrolment(current_user, secret, form.code.data or "")
-        except DomainError as error:
-            db.session.rollback()
-            attach_error(form, error)
-        else:
-            db.session.commit()
+        enrolled = run(
+            accounts.confirm_totp_enrolment, current_user, secret, form.code.data or "", form=form
+        )
+        if enrolled:
+            codes = enrolled.value
             session.pop("totp_pending", None)
             notify_security_change(current_user, "totp_enabled")
             return render_template("auth/recovery_codes.html", codes=codes, enrolled=True)
@@ -297,19 +314,16 @@ def totp_disable() -> str | Response:
     if not current_user.totp_enabled:
         return redirect(url_for("auth.account"))
     form = TotpDisableForm()
-    if form.validate_on_submit():
-        try:
-            accounts.disable_totp(
-                current_user, actor=current_user, password=form.password.data or ""
-            )
-        except DomainError as error:
-            db.session.rollback()
-            attach_error(form, error)
-        else:
-            db.session.commit()
-            notify_security_change(current_user, "totp_disabled")
-            flash(_("Two-factor authentication is off."), "success")
-            return redirect(url_for("auth.account"))
+    if form.validate_on_submit() and run(
+        accounts.disable_totp,
+        current_user,
+        actor=current_user,
+        password=form.password.data or "",
+        form=form,
+        success=_("Two-factor authentication is off."),
+    ):
+        notify_security_change(current_user, "totp_disabled")
+        return redirect(url_for("auth.account"))
     return render_template("auth/totp_disable.html", form=form)
 
 
@@ -319,13 +333,10 @@ def recovery_codes() -> str | Response:
     form = EmptyForm()
     if not form.validate_on_submit():
         return redirect(url_for("auth.account"))
-    try:
-        codes = accounts.regenerate_recovery_codes(current_user)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
+    regenerated = run(accounts.regenerate_recovery_codes, current_user)
+    if not regenerated:
         return redirect(url_for("auth.account"))
-    db.session.commit()
+    codes = regenerated.value
     notify_security_change(current_user, "recovery_codes")
     return render_template("auth/recovery_codes.html", codes=codes, enrolled=False)
 
@@ -370,8 +381,7 @@ def forgot_password() -> str | Response:
 def _mail_reset_link(email: str, minutes: int) -> None:
     """Issue a reset token for a known, active address and mail its link (after the
     response). A mail failure is logged in send_mail; nobody is told either way."""
-    issued = accounts.request_password_reset(email, minutes=minutes)
-    db.session.commit()
+    issued = run(accounts.request_password_reset, email, minutes=minutes).value
     if issued is None:
         return
     user, token = issued
@@ -392,14 +402,9 @@ def reset_password(token: str) -> str | Response | tuple[str, int]:
         return render_template("auth/reset_invalid.html"), 404
     form = ResetPasswordForm()
     if form.validate_on_submit():
-        try:
-            reset_user = accounts.reset_password(token, form.new_password.data or "")
-        except DomainError as error:
-            db.session.rollback()
-            attach_error(form, error)
-        else:
-            db.session.commit()
-            notify_security_change(reset_user, "password_reset")
+        reset = run(accounts.reset_password, token, form.new_password.data or "", form=form)
+        if reset:
+            notify_security_change(reset.value, "password_reset")
             if current_user.is_authenticated:
                 logout_user()
             _fresh_cookie_session()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from icalendar import Calendar, Event
@@ -22,6 +22,7 @@ from consensus.models import (
     utcnow,
 )
 from consensus.services import processes as service
+from consensus.web.usecase import run
 
 bp = Blueprint("calendar", __name__)
 
@@ -101,7 +102,9 @@ def settings() -> str:
 @login_required
 def reset() -> Response:
     if EmptyForm().validate_on_submit():
-        service.reset_calendar_token(current_user)
-        db.session.commit()
-        flash(_("Your calendar has a new address. The old address no longer works."), "success")
+        run(
+            service.reset_calendar_token,
+            current_user,
+            success=_("Your calendar has a new address. The old address no longer works."),
+        )
     return redirect(url_for("calendar.settings"))

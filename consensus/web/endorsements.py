@@ -45,10 +45,11 @@ from consensus.models import (
 )
 from consensus.permissions import Action
 from consensus.services import endorsements as service
-from consensus.services.errors import DomainError
 from consensus.timeutil import from_local_input, to_local_input
-from consensus.web.processes import load_process, load_round
-from consensus.web.utils import attach_error, too_late
+from consensus.web.loaders import load_process
+from consensus.web.processes import load_round
+from consensus.web.usecase import run
+from consensus.web.utils import too_late
 
 bp = Blueprint("endorsements", __name__)
 
@@ -454,36 +455,35 @@ def cast(slug: str, round_id: int) -> Response | tuple[str, int]:
         organisation = db.session.get(Organisation, form.organisation_id.data)
         if organisation is None:
             abort(400)
-        try:
-            service.cast_stance(
-                round_,
-                actor=current_user,
-                organisation=organisation,
-                kind=StanceKind(form.kind.data),
-                text=form.text.data or "",
-            )
-        except DomainError as error:
-            db.session.rollback()
-            late = too_late(round_, _("Your stance was not recorded."))
-            if late:
-                flash(late, "error")
-                return _endorsement_page(process, round_, 409)
-            if error.status_code == 403:
-                abort(403)
-            attach_error(form, error)
-            return _endorsement_page(
-                process, round_, 409 if error.status_code == 409 else 422, stance_form=form
-            )
-        # The message is made before the commit: afterwards the organisation would be read
-        # again, in a transaction that takes SQLite's write lock for the rest of the request.
-        message = _(
-            "Recorded: %(org)s — %(stance)s.",
-            org=organisation.name,
-            stance=service.STANCE_LABELS[StanceKind(form.kind.data)],
+        # The message is made before the commit (run does): afterwards the organisation
+        # would be read again, in a transaction that takes SQLite's write lock for the rest
+        # of the request.
+        cast = run(
+            service.cast_stance,
+            round_,
+            actor=current_user,
+            organisation=organisation,
+            kind=StanceKind(form.kind.data),
+            text=form.text.data or "",
+            form=form,
+            success=lambda _stance: _(
+                "Recorded: %(org)s — %(stance)s.",
+                org=organisation.name,
+                stance=service.STANCE_LABELS[StanceKind(form.kind.data)],
+            ),
         )
-        db.session.commit()
-        flash(message, "success")
-        return redirect(url_for("endorsements.endorsement", slug=slug, round_id=round_id))
+        if cast:
+            return redirect(url_for("endorsements.endorsement", slug=slug, round_id=round_id))
+        assert cast.error is not None
+        late = too_late(round_, _("Your stance was not recorded."))
+        if late:
+            flash(late, "error")
+            return _endorsement_page(process, round_, 409)
+        if cast.error.status_code == 403:
+            abort(403)
+        return _endorsement_page(
+            process, round_, 409 if cast.error.status_code == 409 else 422, stance_form=form
+        )
     return _endorsement_page(process, round_, 422, stance_form=form)
 
 
@@ -496,21 +496,16 @@ def statement(slug: str, round_id: int) -> Response | tuple[str, int]:
     if outcome is None:
         abort(404)
     form = OutcomeStatementForm()
-    if form.validate_on_submit():
-        try:
-            service.set_outcome_statement(
-                outcome,
-                actor=current_user,
-                statement=form.statement.data or "",
-                review_on=form.review_on.data,
-            )
-        except DomainError as error:
-            db.session.rollback()
-            attach_error(form, error)
-        else:
-            db.session.commit()
-            flash(_("The outcome statement has been saved."), "success")
-            return redirect(url_for("endorsements.endorsement", slug=slug, round_id=round_id))
+    if form.validate_on_submit() and run(
+        service.set_outcome_statement,
+        outcome,
+        actor=current_user,
+        statement=form.statement.data or "",
+        review_on=form.review_on.data,
+        form=form,
+        success=_("The outcome statement has been saved."),
+    ):
+        return redirect(url_for("endorsements.endorsement", slug=slug, round_id=round_id))
     return _endorsement_page(process, round_, 422, statement_form=form)
 
 
@@ -567,22 +562,18 @@ def clear(slug: str, round_id: int) -> Response | tuple[str, int]:
         organisation = db.session.get(Organisation, form.organisation_id.data)
         if organisation is None:
             abort(400)
-        try:
-            service.record_clearance(
-                round_,
-                actor=current_user,
-                organisation=organisation,
-                decision=ClearanceDecision(form.decision.data),
-                remarks=form.remarks.data or "",
-            )
-        except DomainError as error:
-            db.session.rollback()
-            if error.status_code == 403:
-                abort(403)
-            attach_error(form, error)
+        if not run(
+            service.record_clearance,
+            round_,
+            actor=current_user,
+            organisation=organisation,
+            decision=ClearanceDecision(form.decision.data),
+            remarks=form.remarks.data or "",
+            form=form,
+            forbidden_is_403=True,
+            success=lambda _clearance: _("Recorded for %(org)s.", org=organisation.name),
+        ):
             return _clearance_page(process, round_, 422, form)
-        db.session.commit()
-        flash(_("Recorded for %(org)s.", org=organisation.name), "success")
         return redirect(url_for("endorsements.clearance", slug=slug, round_id=round_id))
     return _clearance_page(process, round_, 422, form)
 
@@ -654,30 +645,23 @@ def delegate() -> Response | tuple[str, int]:
         substitute = db.session.get(User, form.delegate_id.data)
         if organisation is None or substitute is None:
             abort(400)
-        try:
-            service.create_delegation(
-                actor=current_user,
-                organisation=organisation,
-                delegate=substitute,
-                valid_from=from_local_input(form.valid_from.data),
-                valid_until=from_local_input(form.valid_until.data),
-                note=form.note.data or "",
-            )
-        except DomainError as error:
-            db.session.rollback()
-            if error.status_code == 403:
-                abort(403)
-            attach_error(form, error)
-            return _delegations_page(422, form)
-        db.session.commit()
-        flash(
-            _(
+        if not run(
+            service.create_delegation,
+            actor=current_user,
+            organisation=organisation,
+            delegate=substitute,
+            valid_from=from_local_input(form.valid_from.data),
+            valid_until=from_local_input(form.valid_until.data),
+            note=form.note.data or "",
+            form=form,
+            forbidden_is_403=True,
+            success=lambda _delegation: _(
                 "%(name)s is now substitute for %(org)s.",
                 name=substitute.display_name,
                 org=organisation.name,
             ),
-            "success",
-        )
+        ):
+            return _delegations_page(422, form)
         return redirect(url_for("endorsements.delegations"))
     return _delegations_page(422, form)
 
@@ -691,12 +675,10 @@ def revoke(delegation_id: int) -> Response:
         abort(404)
     if not EmptyForm().validate_on_submit():
         abort(400)
-    try:
-        service.revoke_delegation(delegation, actor=current_user)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(_("The delegation has been revoked."), "success")
+    run(
+        service.revoke_delegation,
+        delegation,
+        actor=current_user,
+        success=_("The delegation has been revoked."),
+    )
     return redirect(url_for("endorsements.delegations"))

@@ -23,6 +23,7 @@ from consensus.extensions import db
 from consensus.forms import EmptyForm
 from consensus.models import Notice, utcnow
 from consensus.services import accounts, processes
+from consensus.web.usecase import run
 from consensus.web.utils import redirect_next
 
 bp = Blueprint("main", __name__)
@@ -78,8 +79,7 @@ def index() -> str:
 @login_required
 def notices_read() -> Response:
     if EmptyForm().validate_on_submit():
-        processes.mark_notices_read(current_user)
-        db.session.commit()
+        run(processes.mark_notices_read, current_user)
     return redirect(url_for("main.index"))
 
 
@@ -93,8 +93,7 @@ def set_locale() -> Response:
         abort(400)
     session["locale"] = locale
     if current_user.is_authenticated:
-        accounts.set_locale(current_user, locale)
-        db.session.commit()
+        run(accounts.set_locale, current_user, locale)
     return redirect_next(request.form.get("next"))
 
 

@@ -75,7 +75,9 @@ from consensus.services import positions as service
 from consensus.services.errors import DomainError
 from consensus.services.visible import require_visible
 from consensus.web.labels import ROUND_STATE_LABELS
-from consensus.web.processes import load_process, load_round
+from consensus.web.loaders import load_process
+from consensus.web.processes import load_round
+from consensus.web.usecase import run
 from consensus.web.utils import attach_error, latest_started_round, round_closed_page, too_late
 
 bp = Blueprint("positions", __name__, url_prefix="/processes/<slug>/positions")
@@ -328,14 +330,6 @@ def _partial() -> bool:
     return bool(htmx) and not htmx.boosted
 
 
-def _fail(form: object | None, error: DomainError) -> None:
-    db.session.rollback()
-    if form is None:
-        flash(error.message, "error")
-    else:
-        attach_error(form, error)  # type: ignore[arg-type]
-
-
 def _version_url(
     process: Process,
     position: Position,
@@ -400,17 +394,18 @@ def new(slug: str) -> str | Response | tuple[str, int]:
     permissions.require(_can_manage(process))
     form = NewPositionForm()
     if form.validate_on_submit():
-        try:
-            position = service.create_position(
-                process, actor=current_user, body=form.body.data or "", **_metadata_from(form)
-            )
-        except DomainError as error:
-            _fail(form, error)
-        else:
-            db.session.commit()
-            flash(_("The position has been created as version 1."), "success")
+        created = run(
+            service.create_position,
+            process,
+            actor=current_user,
+            body=form.body.data or "",
+            form=form,
+            success=_("The position has been created as version 1."),
+            **_metadata_from(form),
+        )
+        if created:
             return redirect(
-                url_for("positions.version", slug=slug, position_id=position.id, number=1)
+                url_for("positions.version", slug=slug, position_id=created.value.id, number=1)
             )
     status = 400 if form.errors else 200
     return render_template("positions/form.html", form=form, process=process, position=None), status
@@ -434,15 +429,16 @@ def edit(slug: str, position_id: int) -> str | Response | tuple[str, int]:
     permissions.require(_can_manage(process))
     position = load_position(process, position_id)
     form = PositionForm(obj=position)
-    if form.validate_on_submit():
-        try:
-            service.update_position(position, process, actor=current_user, **_metadata_from(form))  # type: ignore[arg-type]
-        except DomainError as error:
-            _fail(form, error)
-        else:
-            db.session.commit()
-            flash(_("The letter details have been saved."), "success")
-            return redirect(url_for("positions.show", slug=slug, position_id=position.id))
+    if form.validate_on_submit() and run(
+        service.update_position,
+        position,
+        process,
+        actor=current_user,
+        form=form,
+        success=_("The letter details have been saved."),
+        **_metadata_from(form),
+    ):
+        return redirect(url_for("positions.show", slug=slug, position_id=position_id))
     status = 400 if form.errors else 200
     return render_template(
         "positions/form.html", form=form, process=process, position=position
@@ -758,7 +754,7 @@ def new_version(slug: str, position_id: int) -> str | Response | tuple[str, int]
             try:
                 require_visible(body, field="body")  # the preview already says what is refused
             except DomainError as error:
-                _fail(form, error)
+                attach_error(form, error)  # a preview writes nothing: nothing to roll back
             else:
                 blocks = service.split_blocks(body)
                 previous = [(p.anchor, p.text) for p in latest.paragraphs]
@@ -770,21 +766,19 @@ def new_version(slug: str, position_id: int) -> str | Response | tuple[str, int]
                     ),
                 }
         else:
-            try:
-                version = service.create_version(
-                    position,
-                    process,
-                    actor=current_user,
-                    body=form.body.data or "",
-                    change_summary=form.change_summary.data or "",
-                    organisation=organisation,
-                )
-            except DomainError as error:
-                _fail(form, error)
-            else:
-                db.session.commit()
-                flash(_("Version %(n)d has been created.", n=version.number), "success")
-                return redirect(_version_url(process, position, version))
+            created = run(
+                service.create_version,
+                position,
+                process,
+                actor=current_user,
+                body=form.body.data or "",
+                change_summary=form.change_summary.data or "",
+                organisation=organisation,
+                form=form,
+                success=lambda version: _("Version %(n)d has been created.", n=version.number),
+            )
+            if created:
+                return redirect(_version_url(process, position, created.value))
     status = 400 if form.errors else 200
     return render_template(
         "positions/version_form.html",
@@ -811,20 +805,17 @@ def pin(slug: str, position_id: int, number: int) -> Response:
         flash(_("Choose a scheduled round."), "error")
     else:
         round_ = load_round(process, form.round_id.data)
-        try:
-            service.pin_version(round_, version, actor=current_user)
-        except DomainError as error:
-            _fail(None, error)
-        else:
-            db.session.commit()
-            flash(
-                _(
-                    "\u201c%(round)s\u201d will be about version %(n)d.",
-                    round=round_.title,
-                    n=number,
-                ),
-                "success",
-            )
+        run(
+            service.pin_version,
+            round_,
+            version,
+            actor=current_user,
+            success=lambda _pinned: _(
+                "\u201c%(round)s\u201d will be about version %(n)d.",
+                round=round_.title,
+                n=number,
+            ),
+        )
     return redirect(_version_url(process, position, version))
 
 
@@ -910,24 +901,22 @@ def comment_new(slug: str, position_id: int, number: int) -> str | Response | tu
     if parent is not None:
         anchor = parent.paragraph_anchor
     if form.validate_on_submit():
-        try:
-            comment = service.add_comment(
-                version,
-                process,
-                actor=current_user,
-                body=form.body.data or "",
-                organisation=_organisation(form.organisation_id.data),
-                paragraph_anchor=anchor,
-                parent=parent,
-            )
-        except DomainError as error:
-            _fail(form, error)
-        else:
-            db.session.commit()
+        posted = run(
+            service.add_comment,
+            version,
+            process,
+            actor=current_user,
+            body=form.body.data or "",
+            organisation=_organisation(form.organisation_id.data),
+            paragraph_anchor=anchor,
+            parent=parent,
+            form=form,
+            success=None if _partial() else _("Your comment has been posted."),
+        )
+        if posted:
             if _partial():
                 return _thread_response(process, position, version, anchor)
-            flash(_("Your comment has been posted."), "success")
-            return redirect(_comment_url(process, position, version, comment))
+            return redirect(_comment_url(process, position, version, posted.value))
     if _partial():
         return _thread_response(process, position, version, anchor, form=form, status=422)
     return render_template(
@@ -1014,17 +1003,17 @@ def comment_edit(slug: str, position_id: int, comment_id: int) -> str | Response
         )
     permissions.require(service.can_edit_comment(current_user, comment))
     form = CommentEditForm(obj=comment)
-    if form.validate_on_submit():
-        try:
-            service.edit_comment(comment, actor=current_user, body=form.body.data or "")
-        except DomainError as error:
-            _fail(form, error)
-        else:
-            db.session.commit()
-            if _partial():
-                return _comment_fragment(process, position, comment)
-            flash(_("Your comment has been changed."), "success")
-            return redirect(_comment_url(process, position, version, comment))
+    if form.validate_on_submit() and run(
+        service.edit_comment,
+        comment,
+        actor=current_user,
+        body=form.body.data or "",
+        form=form,
+        success=None if _partial() else _("Your comment has been changed."),
+    ):
+        if _partial():
+            return _comment_fragment(process, position, comment)
+        return redirect(_comment_url(process, position, version, comment))
     template = "positions/_comment_edit.html" if _partial() else "positions/comment_edit.html"
     status = 422 if form.errors and _partial() else 400 if form.errors else 200
     return render_template(
@@ -1042,15 +1031,17 @@ def comment_remove(slug: str, position_id: int, comment_id: int) -> str | Respon
     if not EmptyForm().validate_on_submit():
         abort(400)
     version = next(v for v in position.versions if v.id == comment.version_id)
-    try:
-        service.remove_comment(comment, process, actor=current_user)
-    except DomainError as error:
-        _fail(None, error)
-    else:
-        db.session.commit()
-        if _partial():
-            return _comment_fragment(process, position, comment)
-        flash(_("The comment has been removed."), "success")
+    if (
+        run(
+            service.remove_comment,
+            comment,
+            process,
+            actor=current_user,
+            success=None if _partial() else _("The comment has been removed."),
+        )
+        and _partial()
+    ):
+        return _comment_fragment(process, position, comment)
     return redirect(_comment_url(process, position, version, comment))
 
 
@@ -1157,29 +1148,27 @@ def amendment_new(slug: str, position_id: int, number: int) -> str | Response | 
                 form.proposed_text.data = paragraph.text
     if form.validate_on_submit():
         insert = form.kind.data == "insert"
-        try:
-            amendment = service.propose_amendment(
-                version,
-                process,
-                actor=current_user,
-                organisation=_organisation(form.organisation_id.data),  # type: ignore[arg-type]
-                proposed_text=form.proposed_text.data or "",
-                rationale=form.rationale.data or "",
-                paragraph_anchor=None if insert else form.paragraph.data,
-                end_anchor=None if insert else (form.end_paragraph.data or None),
-                insert_after_anchor=form.paragraph.data if insert else None,
-            )
-        except DomainError as error:
-            _fail(form, error)
-        else:
-            db.session.commit()
-            flash(_("Amendment %(n)d has been submitted.", n=amendment.number), "success")
+        proposed = run(
+            service.propose_amendment,
+            version,
+            process,
+            actor=current_user,
+            organisation=_organisation(form.organisation_id.data),
+            proposed_text=form.proposed_text.data or "",
+            rationale=form.rationale.data or "",
+            paragraph_anchor=None if insert else form.paragraph.data,
+            end_anchor=None if insert else (form.end_paragraph.data or None),
+            insert_after_anchor=form.paragraph.data if insert else None,
+            form=form,
+            success=lambda amendment: _("Amendment %(n)d has been submitted.", n=amendment.number),
+        )
+        if proposed:
             return redirect(
                 url_for(
                     "positions.amendment",
                     slug=slug,
-                    position_id=position.id,
-                    number=amendment.number,
+                    position_id=position_id,
+                    number=proposed.value.number,
                 )
             )
     status = 400 if form.errors else 200
@@ -1260,31 +1249,25 @@ def amendment_decide(slug: str, position_id: int, number: int) -> Response | tup
     amendment = load_amendment(position, number)
     form = DecisionForm()
     if form.validate_on_submit():
-        try:
-            service.decide_amendment(
-                amendment,
-                process,
-                actor=current_user,
-                decision=AmendmentState(form.decision.data),
-                reason=form.reason.data or "",
-                adopted_text=form.adopted_text.data,
-            )
-        except DomainError as error:
-            _fail(form, error)
-            amendment = load_amendment(position, number)
-        else:
-            db.session.commit()
-            flash(
-                _(
-                    "Amendment %(n)d: %(decision)s.",
-                    n=number,
-                    decision=STATE_LABELS[amendment.state],
-                ),
-                "success",
-            )
+        if run(
+            service.decide_amendment,
+            amendment,
+            process,
+            actor=current_user,
+            decision=AmendmentState(form.decision.data),
+            reason=form.reason.data or "",
+            adopted_text=form.adopted_text.data,
+            form=form,
+            success=lambda _decided: _(
+                "Amendment %(n)d: %(decision)s.",
+                n=number,
+                decision=STATE_LABELS[amendment.state],
+            ),
+        ):
             return redirect(
-                url_for("positions.amendment", slug=slug, position_id=position.id, number=number)
+                url_for("positions.amendment", slug=slug, position_id=position_id, number=number)
             )
+        amendment = load_amendment(position, number)
     return _amendment_page(process, position, amendment, decision_form=form, status=400)
 
 
@@ -1297,13 +1280,12 @@ def amendment_withdraw(slug: str, position_id: int, number: int) -> Response:
     permissions.require(service.may_withdraw(current_user, amendment))
     if not EmptyForm().validate_on_submit():
         abort(400)
-    try:
-        service.withdraw_amendment(amendment, actor=current_user)
-    except DomainError as error:
-        _fail(None, error)
-    else:
-        db.session.commit()
-        flash(_("Amendment %(n)d has been withdrawn.", n=number), "success")
+    run(
+        service.withdraw_amendment,
+        amendment,
+        actor=current_user,
+        success=_("Amendment %(n)d has been withdrawn.", n=number),
+    )
     return redirect(
         url_for("positions.amendment", slug=slug, position_id=position.id, number=number)
     )
@@ -1328,24 +1310,17 @@ def amendment_rebase(slug: str, position_id: int, number: int) -> str | Response
             target if latest.paragraph(target or "") else latest.paragraphs[0].anchor
         )
         form.adopted_text.data = amendment.adopted_text
-    if form.validate_on_submit():
-        try:
-            service.rebase_amendment(
-                amendment,
-                process,
-                actor=current_user,
-                anchor=form.paragraph.data or "",
-                adopted_text=form.adopted_text.data or "",
-            )
-        except DomainError as error:
-            _fail(form, error)
-        else:
-            db.session.commit()
-            flash(
-                _("Amendment %(n)d now applies to version %(v)d.", n=number, v=latest.number),
-                "success",
-            )
-            return redirect(url_for("positions.apply", slug=slug, position_id=position.id))
+    if form.validate_on_submit() and run(
+        service.rebase_amendment,
+        amendment,
+        process,
+        actor=current_user,
+        anchor=form.paragraph.data or "",
+        adopted_text=form.adopted_text.data or "",
+        form=form,
+        success=_("Amendment %(n)d now applies to version %(v)d.", n=number, v=latest.number),
+    ):
+        return redirect(url_for("positions.apply", slug=slug, position_id=position_id))
     conflict = service.find_conflict(amendment, latest)
     status = 400 if form.errors else 200
     return render_template(
@@ -1371,25 +1346,22 @@ def apply(slug: str, position_id: int) -> str | Response | tuple[str, int]:
     if request.method == "GET":
         form.preview_sha256.data = plan.sha256
     elif form.validate_on_submit():
-        try:
-            version = service.apply_amendments(
-                position,
-                process,
-                actor=current_user,
-                change_summary=form.change_summary.data or "",
-                expected_sha256=form.preview_sha256.data or "",
-            )
-        except DomainError as error:
-            _fail(form, error)
-            plan = service.plan_application(position, service.load_amendments(position.id))
-            form.preview_sha256.data = plan.sha256
-        else:
-            db.session.commit()
-            flash(
-                _("Version %(n)d has been created from the amendments.", n=version.number),
-                "success",
-            )
-            return redirect(_version_url(process, position, version))
+        applied = run(
+            service.apply_amendments,
+            position,
+            process,
+            actor=current_user,
+            change_summary=form.change_summary.data or "",
+            expected_sha256=form.preview_sha256.data or "",
+            form=form,
+            success=lambda version: _(
+                "Version %(n)d has been created from the amendments.", n=version.number
+            ),
+        )
+        if applied:
+            return redirect(_version_url(process, position, applied.value))
+        plan = service.plan_application(position, service.load_amendments(position.id))
+        form.preview_sha256.data = plan.sha256
     ordinals = {(v.id, p.anchor): p.ordinal for v in position.versions for p in v.paragraphs}
     status = 400 if form.errors else 200
     return render_template(

@@ -9,11 +9,11 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
-from consensus import fragments, permissions, transactions
+from consensus import fragments, permissions
 from consensus.extensions import db
 from consensus.forms import EmptyForm, choices
 from consensus.forms.processes import (
@@ -35,7 +35,6 @@ from consensus.models import (
     Organisation,
     Participation,
     Process,
-    ProcessFacilitator,
     ProcessState,
     ProcessTheme,
     Round,
@@ -47,9 +46,10 @@ from consensus.models import (
 from consensus.permissions import Action
 from consensus.services import processes as service
 from consensus.services import signing as signing_service
-from consensus.services.errors import DomainError
 from consensus.timeutil import from_local_input, to_local_input
-from consensus.web.utils import attach_error, too_late
+from consensus.web.loaders import load_process
+from consensus.web.usecase import run
+from consensus.web.utils import too_late
 
 bp = Blueprint("processes", __name__, url_prefix="/processes")
 
@@ -68,39 +68,6 @@ def labels() -> dict[str, object]:
     }
 
 
-# One query for the process with its facilitators and rounds (a handful of rows); the
-# facilitators' names are shown, their memberships never. Built once: nearly every page runs
-# it, and a reused statement keeps its cache key.
-_PROCESS_BY_SLUG = (
-    select(Process)
-    .where(Process.slug == bindparam("slug"))
-    .options(
-        joinedload(Process.facilitators)
-        .joinedload(ProcessFacilitator.user)
-        .lazyload(User.memberships),
-        joinedload(Process.rounds),
-    )
-)
-
-
-def load_process(slug: str) -> Process:
-    """404 for a missing process and for one this person may not see (no leak)."""
-    process = db.session.execute(_PROCESS_BY_SLUG, {"slug": slug}).unique().scalar_one_or_none()
-    if process is None:
-        abort(404)
-    if request.method in transactions.SAFE_METHODS:
-        # Hundreds of ids at national scale: kept for this state of the data. A changing
-        # request (its every write moves the audit head, so the cache would miss) asks only
-        # about the viewer's own organisations (Process.participating).
-        ids = fragments.value(
-            "participant-ids", process.id, compute=lambda: frozenset(process.participant_ids)
-        )
-        process.remember_participant_ids(ids)
-    if not permissions.can_view_process(current_user, process):
-        abort(404)
-    return process
-
-
 def load_round(process: Process, round_id: int) -> Round:
     round_ = next((r for r in process.rounds if r.id == round_id), None)
     if round_ is None:
@@ -110,14 +77,6 @@ def load_round(process: Process, round_id: int) -> Round:
 
 def require_manage(process: Process) -> None:
     permissions.require(permissions.can_manage_process(current_user, process))
-
-
-def _fail(form: object, error: DomainError) -> None:
-    db.session.rollback()
-    if form is None:
-        flash(error.message, "error")
-    else:
-        attach_error(form, error)  # type: ignore[arg-type]
 
 
 # --- List and create --------------------------------------------------------------------------
@@ -181,17 +140,15 @@ def new() -> str | Response:
     permissions.require(permissions.can_create_process(current_user))
     form = ProcessForm()
     if form.validate_on_submit():
-        try:
-            process = service.create_process(actor=current_user, **_rule_from(form))
-        except DomainError as error:
-            _fail(form, error)
-        else:
-            db.session.commit()
-            flash(
-                _("The process has been created. Invite organisations and plan the rounds."),
-                "success",
-            )
-            return redirect(url_for("processes.manage", slug=process.slug))
+        done = run(
+            service.create_process,
+            actor=current_user,
+            form=form,
+            success=_("The process has been created. Invite organisations and plan the rounds."),
+            **_rule_from(form),
+        )
+        if done:
+            return redirect(url_for("processes.manage", slug=done.value.slug))
     return render_template("processes/form.html", form=form, process=None)
 
 
@@ -420,13 +377,13 @@ def mark_complete(slug: str, round_id: int) -> Response | tuple[str, int]:
             return round_page(slug, round_id), 409
         return redirect(url_for("processes.round_page", slug=slug, round_id=round_id))
     assert organisation is not None
-    try:
-        service.mark_input_complete(round_, actor=current_user, organisation=organisation)
-    except DomainError as error:
-        _fail(None, error)
-    else:
-        db.session.commit()
-        flash(_("Recorded: the input of %(org)s is complete.", org=organisation.name), "success")
+    run(
+        service.mark_input_complete,
+        round_,
+        actor=current_user,
+        organisation=organisation,
+        success=_("Recorded: the input of %(org)s is complete.", org=organisation.name),
+    )
     return redirect(url_for("processes.round_page", slug=slug, round_id=round_id))
 
 
@@ -501,15 +458,15 @@ def edit(slug: str) -> str | Response:
     if request.method == "GET":
         form.themes.data = ", ".join(t.name for t in process.themes)
         form.decision_rule.data = process.decision_rule.value
-    if form.validate_on_submit():
-        try:
-            service.update_process(process, actor=current_user, **_rule_from(form))
-        except DomainError as error:
-            _fail(form, error)
-        else:
-            db.session.commit()
-            flash(_("The changes have been saved."), "success")
-            return redirect(url_for("processes.manage", slug=slug))
+    if form.validate_on_submit() and run(
+        service.update_process,
+        process,
+        actor=current_user,
+        form=form,
+        success=_("The changes have been saved."),
+        **_rule_from(form),
+    ):
+        return redirect(url_for("processes.manage", slug=slug))
     return render_template("processes/form.html", form=form, process=process)
 
 
@@ -523,18 +480,15 @@ def add_participant(slug: str) -> str | Response | tuple[str, int]:
         organisation = db.session.get(Organisation, form.organisation_id.data)
         if organisation is None:
             abort(400)
-        try:
-            service.add_participant(
-                process,
-                actor=current_user,
-                organisation=organisation,
-                reason=form.reason.data or "",
-            )
-        except DomainError as error:
-            _fail(form, error)
-        else:
-            db.session.commit()
-            flash(_("%(org)s has been invited.", org=organisation.name), "success")
+        if run(
+            service.add_participant,
+            process,
+            actor=current_user,
+            organisation=organisation,
+            reason=form.reason.data or "",
+            form=form,
+            success=_("%(org)s has been invited.", org=organisation.name),
+        ):
             return redirect(url_for("processes.manage", slug=slug))
     return _manage_page(process, 400, participant_form=form)
 
@@ -548,20 +502,16 @@ def remove_participant(slug: str, organisation_id: int) -> str | Response | tupl
     if organisation is None:
         abort(404)
     form = RemoveParticipantForm(prefix="r")
-    if form.validate_on_submit():
-        try:
-            service.remove_participant(
-                process,
-                actor=current_user,
-                organisation=organisation,
-                reason=form.reason.data or "",
-            )
-        except DomainError as error:
-            _fail(form, error)
-        else:
-            db.session.commit()
-            flash(_("%(org)s no longer takes part.", org=organisation.name), "success")
-            return redirect(url_for("processes.manage", slug=slug))
+    if form.validate_on_submit() and run(
+        service.remove_participant,
+        process,
+        actor=current_user,
+        organisation=organisation,
+        reason=form.reason.data or "",
+        form=form,
+        success=_("%(org)s no longer takes part.", org=organisation.name),
+    ):
+        return redirect(url_for("processes.manage", slug=slug))
     return _manage_page(process, 400, remove_form=form)
 
 
@@ -575,13 +525,14 @@ def add_facilitator(slug: str) -> str | Response | tuple[str, int]:
         user = db.session.get(User, form.user_id.data)
         if user is None:
             abort(400)
-        try:
-            service.add_facilitator(process, actor=current_user, user=user)
-        except DomainError as error:
-            _fail(form, error)
-        else:
-            db.session.commit()
-            flash(_("%(name)s now facilitates this process.", name=user.display_name), "success")
+        if run(
+            service.add_facilitator,
+            process,
+            actor=current_user,
+            user=user,
+            form=form,
+            success=_("%(name)s now facilitates this process.", name=user.display_name),
+        ):
             return redirect(url_for("processes.manage", slug=slug))
     return _manage_page(process, 400, facilitator_form=form)
 
@@ -593,18 +544,20 @@ def transition(slug: str, transition: str) -> Response:
     require_manage(process)
     if not EmptyForm().validate_on_submit():
         abort(400)
-    try:
-        if transition == "activate":
-            service.activate_process(process, actor=current_user)
-            message = _("The process has started.")
-        else:
-            service.conclude_process(process, actor=current_user)
-            message = _("The process has been concluded.")
-    except DomainError as error:
-        _fail(None, error)
+    if transition == "activate":
+        run(
+            service.activate_process,
+            process,
+            actor=current_user,
+            success=_("The process has started."),
+        )
     else:
-        db.session.commit()
-        flash(message, "success")
+        run(
+            service.conclude_process,
+            process,
+            actor=current_user,
+            success=_("The process has been concluded."),
+        )
     return redirect(url_for("processes.manage", slug=slug))
 
 
@@ -614,15 +567,15 @@ def withdraw(slug: str) -> str | Response | tuple[str, int]:
     process = load_process(slug)
     require_manage(process)
     form = WithdrawForm(prefix="w")
-    if form.validate_on_submit():
-        try:
-            service.withdraw_process(process, actor=current_user, reason=form.reason.data or "")
-        except DomainError as error:
-            _fail(form, error)
-        else:
-            db.session.commit()
-            flash(_("The process has been withdrawn."), "success")
-            return redirect(url_for("processes.show", slug=slug))
+    if form.validate_on_submit() and run(
+        service.withdraw_process,
+        process,
+        actor=current_user,
+        reason=form.reason.data or "",
+        form=form,
+        success=_("The process has been withdrawn."),
+    ):
+        return redirect(url_for("processes.show", slug=slug))
     return _manage_page(process, 400, withdraw_form=form)
 
 
@@ -634,18 +587,16 @@ def publish(slug: str) -> str | Response | tuple[str, int]:
     form = PublishForm(prefix="pub")
     if form.validate_on_submit():
         at = from_local_input(form.publish_at.data) if form.publish_at.data else None
-        try:
-            service.schedule_publication(process, actor=current_user, at=at)
-        except DomainError as error:
-            _fail(form, error)
-        else:
-            db.session.commit()
-            flash(
-                _("The process is published.")
-                if at is None
-                else _("Publication has been scheduled."),
-                "success",
-            )
+        if run(
+            service.schedule_publication,
+            process,
+            actor=current_user,
+            at=at,
+            form=form,
+            success=_("The process is published.")
+            if at is None
+            else _("Publication has been scheduled."),
+        ):
             return redirect(url_for("processes.manage", slug=slug))
     return _manage_page(process, 400, publish_form=form)
 
@@ -659,23 +610,21 @@ def round_new(slug: str) -> str | Response:
     process = load_process(slug)
     require_manage(process)
     form = RoundForm()
-    if form.validate_on_submit():
-        try:
-            round_ = service.add_round(
-                process,
-                actor=current_user,
-                type=RoundType(form.type.data),
-                title=form.title.data or "",
-                instructions=form.instructions.data or "",
-                opens_at=from_local_input(form.opens_at.data),
-                closes_at=from_local_input(form.closes_at.data),
-            )
-        except DomainError as error:
-            _fail(form, error)
-        else:
-            db.session.commit()
-            flash(_("Round \u201c%(title)s\u201d has been planned.", title=round_.title), "success")
-            return redirect(url_for("processes.manage", slug=slug))
+    if form.validate_on_submit() and run(
+        service.add_round,
+        process,
+        actor=current_user,
+        type=RoundType(form.type.data),
+        title=form.title.data or "",
+        instructions=form.instructions.data or "",
+        opens_at=from_local_input(form.opens_at.data),
+        closes_at=from_local_input(form.closes_at.data),
+        form=form,
+        success=lambda round_: _(
+            "Round \u201c%(title)s\u201d has been planned.", title=round_.title
+        ),
+    ):
+        return redirect(url_for("processes.manage", slug=slug))
     return render_template("processes/round_form.html", form=form, process=process, round=None)
 
 
@@ -690,22 +639,18 @@ def round_edit(slug: str, round_id: int) -> str | Response:
         form.type.data = round_.type.value
         form.opens_at.data = to_local_input(round_.opens_at)
         form.closes_at.data = to_local_input(round_.closes_at)
-    if form.validate_on_submit():
-        try:
-            service.update_round(
-                round_,
-                actor=current_user,
-                title=form.title.data or "",
-                instructions=form.instructions.data or "",
-                opens_at=from_local_input(form.opens_at.data),
-                closes_at=from_local_input(form.closes_at.data),
-            )
-        except DomainError as error:
-            _fail(form, error)
-        else:
-            db.session.commit()
-            flash(_("The changes have been saved."), "success")
-            return redirect(url_for("processes.manage", slug=slug))
+    if form.validate_on_submit() and run(
+        service.update_round,
+        round_,
+        actor=current_user,
+        title=form.title.data or "",
+        instructions=form.instructions.data or "",
+        opens_at=from_local_input(form.opens_at.data),
+        closes_at=from_local_input(form.closes_at.data),
+        form=form,
+        success=_("The changes have been saved."),
+    ):
+        return redirect(url_for("processes.manage", slug=slug))
     return render_template(
         "processes/round_form.html",
         form=form,
@@ -723,18 +668,10 @@ def round_transition(slug: str, round_id: int, transition: str) -> Response:
     round_ = load_round(process, round_id)
     if not EmptyForm().validate_on_submit():
         abort(400)
-    try:
-        if transition == "open":
-            service.open_round(round_, actor=current_user)
-            message = _("The round is open.")
-        else:
-            service.close_round(round_, actor=current_user)
-            message = _("The round is closed.")
-    except DomainError as error:
-        _fail(None, error)
+    if transition == "open":
+        run(service.open_round, round_, actor=current_user, success=_("The round is open."))
     else:
-        db.session.commit()
-        flash(message, "success")
+        run(service.close_round, round_, actor=current_user, success=_("The round is closed."))
     return redirect(
         request.form.get("back") == "round"
         and url_for("processes.round_page", slug=slug, round_id=round_id)
@@ -749,20 +686,16 @@ def round_extend(slug: str, round_id: int) -> str | Response:
     require_manage(process)
     round_ = load_round(process, round_id)
     form = ExtendForm(prefix="x")
-    if form.validate_on_submit():
-        try:
-            service.extend_deadline(
-                round_,
-                actor=current_user,
-                closes_at=from_local_input(form.closes_at.data),
-                reason=form.reason.data or "",
-            )
-        except DomainError as error:
-            _fail(form, error)
-        else:
-            db.session.commit()
-            flash(_("The deadline has been extended."), "success")
-            return redirect(url_for("processes.round_page", slug=slug, round_id=round_id))
+    if form.validate_on_submit() and run(
+        service.extend_deadline,
+        round_,
+        actor=current_user,
+        closes_at=from_local_input(form.closes_at.data),
+        reason=form.reason.data or "",
+        form=form,
+        success=_("The deadline has been extended."),
+    ):
+        return redirect(url_for("processes.round_page", slug=slug, round_id=round_id))
     round_form = RoundForm(obj=round_, formdata=None)
     round_form.type.data = round_.type.value
     round_form.opens_at.data = to_local_input(round_.opens_at)
@@ -784,18 +717,15 @@ def round_remind(slug: str, round_id: int) -> Response:
     round_ = load_round(process, round_id)
     if not EmptyForm().validate_on_submit():
         abort(400)
-    try:
-        count = service.send_reminder(process, round_, actor=current_user)
-    except DomainError as error:
-        _fail(None, error)
-    else:
-        db.session.commit()
-        flash(
-            ngettext(
-                "A reminder has been sent to %(num)d person.",
-                "A reminder has been sent to %(num)d people.",
-                count,
-            ),
-            "success",
-        )
+    run(
+        service.send_reminder,
+        process,
+        round_,
+        actor=current_user,
+        success=lambda count: ngettext(
+            "A reminder has been sent to %(num)d person.",
+            "A reminder has been sent to %(num)d people.",
+            count,
+        ),
+    )
     return redirect(url_for("processes.round_page", slug=slug, round_id=round_id))

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, render_template, stream_with_context
-from sqlalchemy import select
 
 from consensus import fragments
 from consensus.extensions import db
@@ -19,15 +18,9 @@ from consensus.forms.processes import RULE_LABELS
 from consensus.models import Process, Round, StanceKind
 from consensus.services import endorsements as service
 from consensus.web.endorsements import chart_bars
+from consensus.web.loaders import load_published_process
 
 bp = Blueprint("public", __name__, url_prefix="/public")
-
-
-def load_published(slug: str) -> Process:
-    process = db.session.execute(select(Process).where(Process.slug == slug)).scalar_one_or_none()
-    if process is None or not process.is_published:
-        abort(404)
-    return process
 
 
 @bp.get("/")
@@ -38,7 +31,7 @@ def index() -> str:
 @bp.get("/<slug>")
 @fragments.anonymous_page("public-process")
 def process(slug: str) -> str:
-    process = load_published(slug)
+    process = load_published_process(slug)
     body_html = fragments.html("public-process", process.id, render=lambda: _body(process))
     return render_template("public/process.html", process=process, body_html=body_html)
 
@@ -95,7 +88,7 @@ def board(slug: str) -> Response:
     if isinstance(cached, str):
         body: str | Iterator[str] = cached
     else:
-        process = load_published(slug)
+        process = load_published_process(slug)
 
         def lines() -> Iterator[str]:
             # Streamed (the board grows with every stance) and kept when it fits the cache.
@@ -114,7 +107,7 @@ def board(slug: str) -> Response:
 
 @bp.get("/<slug>/rule.json")
 def rule(slug: str) -> Response:
-    process = load_published(slug)
+    process = load_published_process(slug)
     body = json.dumps(service.rule_document(process), ensure_ascii=False, indent=2, sort_keys=True)
     response = Response(body + "\n", mimetype="application/json")
     response.headers["Content-Disposition"] = f'inline; filename="{process.slug}-rule.json"'

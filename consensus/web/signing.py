@@ -7,7 +7,6 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from consensus import permissions, transactions
 from consensus.extensions import db, limiter
@@ -27,12 +26,13 @@ from consensus.models import (
     Process,
     Round,
     SigningKey,
-    User,
     utcnow,
 )
 from consensus.services import bundle, signing
 from consensus.services.errors import DomainError
-from consensus.web.utils import attach_error, round_closed_page, too_late
+from consensus.web.loaders import load_organisation, load_process, load_published_process
+from consensus.web.usecase import run
+from consensus.web.utils import round_closed_page, too_late
 
 bp = Blueprint("signing", __name__)
 
@@ -49,31 +49,9 @@ def _organisation_by_id(org_id: int) -> Organisation:
     return organisation
 
 
-def _organisation_by_slug(slug: str) -> Organisation:
-    organisation = db.session.execute(
-        select(Organisation).where(Organisation.slug == slug)
-    ).scalar_one_or_none()
-    if organisation is None:
-        abort(404)
-    return organisation
-
-
-def load_process(slug: str) -> Process:
-    """404 for a missing process and for one this person may not see (no leak)."""
-    process = db.session.execute(select(Process).where(Process.slug == slug)).scalar_one_or_none()
-    if process is None or not permissions.can_view_process(current_user, process):
-        abort(404)
-    return process
-
-
 def load_public_process(slug: str) -> Process:
     """Published processes for everyone; participants see theirs before publication."""
-    process = db.session.execute(select(Process).where(Process.slug == slug)).scalar_one_or_none()
-    if process is None or not (
-        process.is_published or permissions.can_view_process(current_user, process)
-    ):
-        abort(404)
-    return process
+    return load_published_process(slug, or_visible=True)
 
 
 def _signing_round(process: Process) -> Round:
@@ -81,14 +59,6 @@ def _signing_round(process: Process) -> Round:
     if round_ is None:
         abort(404)
     return round_
-
-
-def _fail(form: object, error: DomainError) -> None:
-    db.session.rollback()
-    if form is None:
-        flash(error.message, "error")
-    else:
-        attach_error(form, error)  # type: ignore[arg-type]
 
 
 # --- Administrator: custody and certificates --------------------------------------------------
@@ -102,14 +72,15 @@ def admin_organisation(org_id: int) -> str | Response:
     form = CustodyForm(prefix="custody")
     if request.method == "GET":
         form.custody.data = signing.custody_of(organisation).value
-    elif form.validate_on_submit():
-        try:
-            signing.set_custody(organisation, KeyCustody(form.custody.data), actor=current_user)
-            db.session.commit()
-            flash(_("Custody saved."), "success")
-            return redirect(url_for("signing.admin_organisation", org_id=org_id))
-        except DomainError as error:
-            _fail(form, error)
+    elif form.validate_on_submit() and run(
+        signing.set_custody,
+        organisation,
+        KeyCustody(form.custody.data),
+        actor=current_user,
+        form=form,
+        success=_("Custody saved."),
+    ):
+        return redirect(url_for("signing.admin_organisation", org_id=org_id))
     return render_template(
         "signing/admin_organisation.html",
         organisation=organisation,
@@ -128,9 +99,12 @@ def issue_certificate(org_id: int) -> Response:
     permissions.require(permissions.can_administer(current_user))
     organisation = _organisation_by_id(org_id)
     if EmptyForm().validate_on_submit():
-        signing.issue_certificate(organisation, actor=current_user)
-        db.session.commit()
-        flash(_("A new certificate was issued."), "success")
+        run(
+            signing.issue_certificate,
+            organisation,
+            actor=current_user,
+            success=_("A new certificate was issued."),
+        )
     return redirect(url_for("signing.admin_organisation", org_id=org_id))
 
 
@@ -145,18 +119,16 @@ def upload_pkcs12(org_id: int) -> str | Response:
         if not name.endswith((".p12", ".pfx")):
             form.file.errors = [_("Upload a .p12 or .pfx file.")]
         else:
-            try:
-                signing.upload_pkcs12(
-                    organisation,
-                    actor=current_user,
-                    data=form.file.data.read(signing.PKCS12_MAX_BYTES + 1),
-                    password=form.password.data or "",
-                )
-                db.session.commit()
-                flash(_("The certificate was uploaded."), "success")
+            if run(
+                signing.upload_pkcs12,
+                organisation,
+                actor=current_user,
+                data=form.file.data.read(signing.PKCS12_MAX_BYTES + 1),
+                password=form.password.data or "",
+                form=form,
+                success=_("The certificate was uploaded."),
+            ):
                 return redirect(url_for("signing.admin_organisation", org_id=org_id))
-            except DomainError as error:
-                _fail(form, error)
     custody_form = CustodyForm(prefix="custody")
     custody_form.custody.data = signing.custody_of(organisation).value
     return render_template(
@@ -201,7 +173,7 @@ def _render_keys(
 @bp.get("/organisations/<slug>/keys")
 @login_required
 def keys(slug: str) -> tuple[str, int]:
-    organisation = _organisation_by_slug(slug)
+    organisation = load_organisation(slug)
     _require_key_manager(organisation)
     return _render_keys(organisation)
 
@@ -209,22 +181,19 @@ def keys(slug: str) -> tuple[str, int]:
 @bp.post("/organisations/<slug>/keys")
 @login_required
 def enrol_key(slug: str) -> Response | tuple[str, int]:
-    organisation = _organisation_by_slug(slug)
+    organisation = load_organisation(slug)
     _require_key_manager(organisation)
     form = EnrolKeyForm()
-    if form.validate_on_submit():
-        try:
-            signing.enrol_key(
-                organisation,
-                actor=current_user,
-                public_key_line=form.public_key.data or "",
-                label=form.label.data or "",
-            )
-            db.session.commit()
-            flash(_("Your key is enrolled."), "success")
-            return redirect(url_for("signing.keys", slug=slug))
-        except DomainError as error:
-            _fail(form, error)
+    if form.validate_on_submit() and run(
+        signing.enrol_key,
+        organisation,
+        actor=current_user,
+        public_key_line=form.public_key.data or "",
+        label=form.label.data or "",
+        form=form,
+        success=_("Your key is enrolled."),
+    ):
+        return redirect(url_for("signing.keys", slug=slug))
     return _render_keys(organisation, form, 400)
 
 
@@ -238,23 +207,18 @@ def _load_key(organisation: Organisation, key_id: int) -> SigningKey:
 @bp.post("/organisations/<slug>/keys/<int:key_id>/rotate")
 @login_required
 def rotate_key(slug: str, key_id: int) -> Response:
-    organisation = _organisation_by_slug(slug)
+    organisation = load_organisation(slug)
     _require_key_manager(organisation)
     key = _load_key(organisation, key_id)
     form = EnrolKeyForm() if key.custody == KeyCustody.SIGNER_HELD else EmptyForm()
     if form.validate_on_submit():
-        try:
-            signing.rotate_key(
-                key,
-                actor=current_user,
-                public_key_line=getattr(form, "public_key", None) and form.public_key.data or "",
-            )
-            db.session.commit()
-            flash(
-                _("The key was replaced. Signatures made with the old key stay valid."), "success"
-            )
-        except DomainError as error:
-            _fail(None, error)
+        run(
+            signing.rotate_key,
+            key,
+            actor=current_user,
+            public_key_line=getattr(form, "public_key", None) and form.public_key.data or "",
+            success=_("The key was replaced. Signatures made with the old key stay valid."),
+        )
     else:
         flash(_("Paste the new public key."), "error")
     return redirect(url_for("signing.keys", slug=slug))
@@ -263,17 +227,18 @@ def rotate_key(slug: str, key_id: int) -> Response:
 @bp.post("/organisations/<slug>/keys/<int:key_id>/revoke")
 @login_required
 def revoke_key(slug: str, key_id: int) -> Response:
-    organisation = _organisation_by_slug(slug)
+    organisation = load_organisation(slug)
     _require_key_manager(organisation)
     key = _load_key(organisation, key_id)
     form = RevokeKeyForm()
     if form.validate_on_submit():
-        try:
-            signing.revoke_key(key, actor=current_user, reason=form.reason.data or "")
-            db.session.commit()
-            flash(_("The key is revoked."), "success")
-        except DomainError as error:
-            _fail(None, error)
+        run(
+            signing.revoke_key,
+            key,
+            actor=current_user,
+            reason=form.reason.data or "",
+            success=_("The key is revoked."),
+        )
     else:
         flash(_("Give the reason for the revocation."), "error")
     return redirect(url_for("signing.keys", slug=slug))
@@ -321,31 +286,18 @@ def _round_page(
     ), status
 
 
-def _ensure_letter(process: Process, round_: Round) -> None:
-    """Lay the letter out on the first visit once the round is open (two first visitors at
-    once: the database keeps one, the other reloads it)."""
-    if signing.letter_of(round_) is not None or not signing.eligible_organisations(process, round_):
-        return
-    try:
-        signing.ensure_letter(process, round_, actor=current_user)  # type: ignore[arg-type]
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-    except DomainError:
-        db.session.rollback()
-
-
 @bp.get("/processes/<slug>/signing")
 @login_required
 def round_page(slug: str) -> tuple[str, int]:
     process = load_process(slug)
     round_ = _signing_round(process)
-    _ensure_letter(process, round_)
+    # The letter was laid out when the round opened (services.signing._on_round_opened):
+    # the page only reads.
     return _round_page(process, round_)
 
 
 def _acting_organisation(process: Process, round_: Round, org_slug: str) -> Organisation:
-    organisation = _organisation_by_slug(org_slug)
+    organisation = load_organisation(org_slug)
     decision = signing.may_sign(current_user, process, round_, organisation)  # type: ignore[arg-type]
     if not decision:
         late = too_late(round_, _("Nothing was signed."))
@@ -373,9 +325,7 @@ def statement(slug: str, org_slug: str) -> Response:
             key=key,  # type: ignore[arg-type]
         )
     except DomainError as error:
-        db.session.rollback()
         abort(error.status_code if error.status_code in (403, 404) else 400)
-    db.session.commit()  # the letter, if this laid it out
     return Response(
         data,
         mimetype="application/json",
@@ -392,24 +342,18 @@ def upload(slug: str, org_slug: str) -> Response | tuple[str, int]:
     round_ = _signing_round(process)
     organisation = _acting_organisation(process, round_, org_slug)
     form = UploadSignatureForm(prefix=f"up{organisation.id}")
-    if form.validate_on_submit():
-        try:
-            signing.accept_uploaded_signature(
-                process,
-                round_,
-                organisation,
-                actor=current_user,  # type: ignore[arg-type]
-                statement=form.statement.data.read(signing.STATEMENT_MAX_BYTES + 1),
-                signature=form.signature.data.read(signing.SIGNATURE_MAX_BYTES + 1),
-            )
-            db.session.commit()
-            flash(
-                _("The signature of %(org)s is verified and recorded.", org=organisation.name),
-                "success",
-            )
-            return redirect(url_for("signing.round_page", slug=slug))
-        except DomainError as error:
-            _fail(form, error)
+    if form.validate_on_submit() and run(
+        signing.accept_uploaded_signature,
+        process,
+        round_,
+        organisation,
+        actor=current_user,
+        statement=form.statement.data.read(signing.STATEMENT_MAX_BYTES + 1),
+        signature=form.signature.data.read(signing.SIGNATURE_MAX_BYTES + 1),
+        form=form,
+        success=_("The signature of %(org)s is verified and recorded.", org=organisation.name),
+    ):
+        return redirect(url_for("signing.round_page", slug=slug))
     return _round_page(process, round_, upload_forms={organisation.id: form}, status=400)
 
 
@@ -432,33 +376,26 @@ def platform_sign(slug: str, org_slug: str) -> Response | tuple[str, int]:
     organisation = _acting_organisation(process, round_, org_slug)
     form = ReauthForm(prefix=f"re{organisation.id}")
     if form.validate_on_submit():
-        try:
-            signing.sign_with_platform_key(
-                process,
-                round_,
-                organisation,
-                actor=current_user,  # type: ignore[arg-type]
-                proof=signing.ReAuthentication(
-                    form.password.data or "", form.code.data or "", checked
-                ),
-            )
-            db.session.commit()
-            flash(_("%(org)s has signed.", org=organisation.name), "success")
+        signed = run(
+            signing.sign_with_platform_key,
+            process,
+            round_,
+            organisation,
+            actor=current_user,
+            proof=signing.ReAuthentication(form.password.data or "", form.code.data or "", checked),
+            form=form,
+            success=_("%(org)s has signed.", org=organisation.name),
+        )
+        if signed:
             return redirect(url_for("signing.round_page", slug=slug))
-        except DomainError as error:
-            _fail(form, error)
-            from consensus.services import audit
-
-            audit.record(
-                "cosignature.reauthentication_failed",
-                actor=db.session.get(User, current_user.id),
-                object_type="round",
-                object_id=round_.id,
-                organisation_id=organisation.id,
-                result="failure",
-                payload={"reason": error.message},
-            )
-            db.session.commit()
+        assert signed.error is not None
+        run(
+            signing.record_failed_reauthentication,
+            round_,
+            organisation,
+            actor=current_user,
+            reason=signed.error.message,
+        )
     return _round_page(process, round_, reauth_forms={organisation.id: form}, status=400)
 
 
@@ -470,12 +407,12 @@ def withdraw(slug: str, signature_id: int) -> Response:
     if cosignature is None or cosignature.process_id != process.id:
         abort(404)
     if EmptyForm().validate_on_submit():
-        try:
-            signing.withdraw(cosignature, actor=current_user)  # type: ignore[arg-type]
-            db.session.commit()
-            flash(_("The signature was withdrawn."), "success")
-        except DomainError as error:
-            _fail(None, error)
+        run(
+            signing.withdraw,
+            cosignature,
+            actor=current_user,
+            success=_("The signature was withdrawn."),
+        )
     return redirect(url_for("signing.round_page", slug=slug))
 
 
