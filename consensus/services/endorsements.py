@@ -23,7 +23,6 @@ from consensus.models import (
     Clearance,
     ClearanceDecision,
     Delegation,
-    Membership,
     MembershipRole,
     Notice,
     Organisation,
@@ -595,10 +594,8 @@ def on_version_created(version: Version, actor: User | None) -> None:
         round_.version_id = version.id
         if round_.type == RoundType.ENDORSEMENT:
             acted = {s.organisation_id for s in current_stances(round_).values()}
-            roles = [MembershipRole.REPRESENTATIVE]
         else:
             acted = {c.organisation_id for c in current_clearances(round_).values()}
-            roles = [MembershipRole.OFFICIAL]
         audit.record(
             "round.version_changed",
             actor=actor,
@@ -610,7 +607,7 @@ def on_version_created(version: Version, actor: User | None) -> None:
                 "lapsed": sorted(acted),
             },
         )
-        _tell_organisations(round_, version, old, acted, roles)
+        _tell_organisations(round_, version, old, acted)
     db.session.flush()
 
 
@@ -619,37 +616,12 @@ def _tell_organisations(
     version: Version,
     old: Version | None,
     acted: set[int],
-    roles: list[MembershipRole],
 ) -> None:
+    """Everyone who can act for a participating organisation in this round (the rule
+    book: holders of the mandate and active substitutes, or officials for clearance)."""
     process = round_.process
-    now = utcnow()
-    participants = process.participant_ids
-    members = (
-        db.session.execute(
-            select(Membership).where(
-                Membership.organisation_id.in_(participants or {0}), Membership.role.in_(roles)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    # Substitutes hold the mandate too: tell them as well.
-    substitutes = []
-    if round_.type == RoundType.ENDORSEMENT:
-        substitutes = (
-            db.session.execute(
-                select(Delegation).where(
-                    Delegation.organisation_id.in_(participants or {0}),
-                    Delegation.revoked_at.is_(None),
-                    Delegation.valid_from <= now,
-                    Delegation.valid_until > now,
-                )
-            )
-            .scalars()
-            .all()
-        )
-    people = {(m.user_id, m.organisation_id) for m in members if m.is_valid_at(now)}
-    people |= {(d.delegate_id, d.organisation_id) for d in substitutes}
+    acting = permissions.who_can_act_many((round_, org_id) for org_id in process.participant_ids)
+    people = {(user_id, org_id) for (_, org_id), ids in acting.items() for user_id in ids}
     for user_id, org_id in sorted(people):
         if org_id in acted:
             message = _l(
