@@ -19,6 +19,7 @@ from consensus.permissions.acting import (
     can_act_in,
     may_act_in_round,
     membership_valid_at,
+    substituting_for,
     who_can_act,
     who_can_act_many,
 )
@@ -47,6 +48,19 @@ from consensus.permissions.core import (
     require,
     valid_memberships,
 )
+from consensus.permissions.delegations import (
+    can_revoke,
+    may_delegate,
+    represented_organisations,
+)
+from consensus.permissions.positions import (
+    can_edit_comment,
+    can_remove_comment,
+    comment_edit_window,
+    may_withdraw,
+    may_write_version,
+)
+from consensus.permissions.signing import may_sign
 
 __all__ = [
     "ACTION_ROLES",
@@ -62,6 +76,15 @@ __all__ = [
     "active_substitutes",
     "can_act_in",
     "can_administer",
+    "can_edit_comment",
+    "can_remove_comment",
+    "can_revoke",
+    "comment_edit_window",
+    "may_delegate",
+    "may_sign",
+    "may_withdraw",
+    "may_write_version",
+    "represented_organisations",
     "can_create_process",
     "can_manage_process",
     "can_see_tally",
@@ -76,6 +99,7 @@ __all__ = [
     "membership_in",
     "membership_valid_at",
     "require",
+    "substituting_for",
     "valid_memberships",
     "who_can_act",
     "who_can_act_many",

@@ -169,6 +169,23 @@ def who_can_act(organisation: Organisation, round_: Round, at: datetime | None =
     return who_can_act_many([(round_, organisation)], at)[(round_.id, organisation.id)]
 
 
+def substituting_for(user: AnyUser | None, at: datetime | None = None) -> frozenset[int]:
+    """The organisations this person holds the mandate of as an active substitute (and
+    does not represent in their own right). No query for someone who represents every
+    organisation they belong to: only a member without the mandate can be a substitute."""
+    moment = at or utcnow()
+    if not isinstance(user, User) or not user.is_authenticated or not user.active:
+        return frozenset()
+    candidates = {
+        m.organisation_id
+        for m in user.memberships
+        if m.is_valid_at(moment) and m.role != MembershipRole.REPRESENTATIVE
+    }
+    return frozenset(
+        org_id for org_id, _ in active_substitutes(candidates, moment, delegate_id=user.id)
+    )
+
+
 def can_act_in(
     user: AnyUser | None,
     pairs: Iterable[tuple[Round, Organisation]],
@@ -185,16 +202,10 @@ def can_act_in(
     if not isinstance(user, User) or not user.is_authenticated or not user.active:
         return set()
     memberships = {m.organisation_id: m for m in user.memberships if m.is_valid_at(moment)}
-    need_delegation = {
-        organisation.id
-        for round_, organisation in pairs
-        if ROUND_ACTIONS[round_.type] in MANDATE_ACTIONS
-        and organisation.id in memberships
-        and memberships[organisation.id].role != MembershipRole.REPRESENTATIVE
-    }
-    delegated = {
-        org_id for org_id, _ in active_substitutes(need_delegation, moment, delegate_id=user.id)
-    }
+    if any(ROUND_ACTIONS[round_.type] in MANDATE_ACTIONS for round_, _ in pairs):
+        delegated = substituting_for(user, moment)
+    else:
+        delegated = frozenset()
     acting = set()
     for round_, organisation in pairs:
         membership = memberships.get(organisation.id)

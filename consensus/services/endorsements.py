@@ -23,7 +23,6 @@ from consensus.models import (
     Clearance,
     ClearanceDecision,
     Delegation,
-    MembershipRole,
     Notice,
     Organisation,
     Outcome,
@@ -40,6 +39,7 @@ from consensus.models import (
     utcnow,
 )
 from consensus.permissions import Action
+from consensus.permissions.delegations import can_revoke  # noqa: F401  (the rule book)
 from consensus.services import audit, positions, processes
 from consensus.services.errors import Conflict, DomainError, Forbidden
 from consensus.services.visible import visible_line
@@ -667,9 +667,7 @@ def create_delegation(
     """A representative lends the mandate to another member of the same organisation for
     a period. Only a representative in their own right may (no chains of substitutes)."""
     now = utcnow()
-    if permissions.mandate_for(actor, organisation, now) is None or (
-        permissions.mandate_for(actor, organisation, now).is_substitute  # type: ignore[union-attr]
-    ):
+    if not permissions.may_delegate(actor, organisation, now):
         raise Forbidden(
             str(_l("Only a representative of this organisation can delegate its mandate."))
         )
@@ -725,16 +723,6 @@ def create_delegation(
     return delegation
 
 
-def can_revoke(user: User, delegation: Delegation) -> bool:
-    """The delegator, the substitute (declining), or any representative of the organisation."""
-    if delegation.revoked_at is not None:
-        return False
-    if user.id in {delegation.delegator_id, delegation.delegate_id}:
-        return True
-    mandate = permissions.mandate_for(user, delegation.organisation)
-    return mandate is not None and not mandate.is_substitute
-
-
 def revoke_delegation(delegation: Delegation, *, actor: User) -> None:
     if delegation.revoked_at is not None:
         raise DomainError(str(_l("This delegation was already revoked.")))
@@ -755,11 +743,7 @@ def revoke_delegation(delegation: Delegation, *, actor: User) -> None:
 def delegations_of(user: User) -> list[Delegation]:
     """Delegations this person gave or received, or that concern an organisation they
     represent (newest first)."""
-    represented = [
-        m.organisation_id
-        for m in permissions.valid_memberships(user)
-        if m.role == MembershipRole.REPRESENTATIVE
-    ]
+    represented = [o.id for o in permissions.represented_organisations(user)]
     return list(
         db.session.execute(
             select(Delegation)

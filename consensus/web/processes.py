@@ -46,7 +46,6 @@ from consensus.models import (
 )
 from consensus.permissions import Action
 from consensus.services import processes as service
-from consensus.services import signing as signing_service
 from consensus.services.errors import DomainError
 from consensus.timeutil import from_local_input, to_local_input
 from consensus.web.utils import attach_error, too_late
@@ -316,7 +315,7 @@ def primary_action(
 
     def may(organisation: Organisation) -> bool:
         if action == Action.SIGN:  # only organisations whose endorsement counted sign
-            return bool(signing_service.may_sign(current_user, process, round_, organisation))
+            return bool(permissions.may_sign(current_user, process, round_, organisation))
         return bool(permissions.gate(current_user, action, process, organisation, round_=round_))
 
     if any(may(o) for o in permissions.acting_organisations(current_user, process, action)):

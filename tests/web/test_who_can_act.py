@@ -172,3 +172,22 @@ def test_the_gate_and_the_query_agree_for_every_member(app):
             }
             assert allowed == expected, (round_type, org.name)
     db.session.rollback()
+
+
+def test_a_delegation_that_lapses_changes_the_cached_dashboard(app, login_as):
+    """The dashboard's to-do part is cached; a delegation ends at its time without
+    anything being written, and the substitute's to-do list follows at once."""
+    w = make_world()
+    org = w.orgs[0]
+    substitute = _substitute(w, org)
+    client = login_as(substitute)
+    page = client.get("/").text
+    assert w.process.title in page and "Heeft het mandaat (als plaatsvervanger)" in page
+    delegation = db.session.execute(
+        select(Delegation).where(Delegation.delegate_id == substitute.id)
+    ).scalar_one()
+    delegation.valid_until = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    page = client.get("/").text
+    assert w.process.title not in page and "Er wacht nu niets op u." in page
+    assert "Geen mandaat" in page
