@@ -948,7 +948,8 @@ def _on_round_closed(round_: Round, actor: User | None) -> None:
 
 
 def register() -> None:
-    """Hook into processes and positions. Idempotent."""
+    """Hook into processes and positions. Called once by consensus.hooks.register
+    (create_app); idempotent."""
     if _on_round_closed not in processes.ROUND_CLOSED_HOOKS:
         processes.ROUND_CLOSED_HOOKS.append(_on_round_closed)
     if require_clearance_before_endorsement not in processes.ROUND_OPEN_CHECKS:
@@ -958,6 +959,3 @@ def register() -> None:
     # RoundType.SIGNING: the signing feature registers its own provider the same way.
     if on_version_created not in positions.VERSION_CREATED_HOOKS:
         positions.VERSION_CREATED_HOOKS.append(on_version_created)
-
-
-register()

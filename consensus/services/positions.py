@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
-from consensus import csvsafe, permissions
+from consensus import csvsafe, events, permissions
 from consensus.extensions import db
 from consensus.models import (
     Amendment,
@@ -268,6 +268,14 @@ def _new_version(
             "amendments": [a.number for a in amendments],
         },
     )
+    events.record(
+        events.VersionPublished(
+            version_id=version.id,
+            position_id=position.id,
+            process_id=position.process_id,
+            number=version.number,
+        )
+    )
     db.session.flush()
     for hook in VERSION_CREATED_HOOKS:
         hook(version, actor)
@@ -334,8 +342,11 @@ def _pin_latest_on_open(round_: Round) -> None:
         round_.version_id = latest
 
 
-if _pin_latest_on_open not in processes.ROUND_OPEN_CHECKS:
-    processes.ROUND_OPEN_CHECKS.append(_pin_latest_on_open)
+def register() -> None:
+    """Hook into processes: a round opens about the latest version. Called once by
+    consensus.hooks.register (create_app); idempotent."""
+    if _pin_latest_on_open not in processes.ROUND_OPEN_CHECKS:
+        processes.ROUND_OPEN_CHECKS.append(_pin_latest_on_open)
 
 
 def round_version(process: Process, position: Position) -> tuple[Round | None, Version | None]:
@@ -739,6 +750,11 @@ def decide_amendment(
             "reason": why,
             "adopted_text": adopted,
         },
+    )
+    events.record(
+        events.AmendmentDecided(
+            amendment_id=amendment.id, position_id=amendment.position_id, state=decision.value
+        )
     )
     db.session.flush()
 

@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import lazyload
 
-from consensus import permissions
+from consensus import events, permissions
 from consensus.extensions import db
 from consensus.models import (
     DeadlineExtension,
@@ -525,6 +525,11 @@ def _open(round_: Round, *, actor: User | None, at: datetime) -> None:
         payload={"process": round_.process_id, "type": round_.type.value},
         origin=None if actor else "clock",
     )
+    events.record(
+        events.RoundOpened(
+            round_id=round_.id, process_id=round_.process_id, round_type=round_.type.value
+        )
+    )
 
 
 def _close(round_: Round, *, actor: User | None, at: datetime, why: str) -> None:
@@ -537,6 +542,11 @@ def _close(round_: Round, *, actor: User | None, at: datetime, why: str) -> None
         object_id=round_.id,
         payload={"process": round_.process_id, "type": round_.type.value, "why": why},
         origin=None if actor else "clock",
+    )
+    events.record(
+        events.RoundClosed(
+            round_id=round_.id, process_id=round_.process_id, round_type=round_.type.value
+        )
     )
     for hook in ROUND_CLOSED_HOOKS:
         hook(round_, actor)
@@ -785,8 +795,11 @@ def _completions(
     return {(round_id, org_id): (at, "") for round_id, org_id, at in rows}
 
 
-STATUS_PROVIDERS[RoundType.DRAFTING] = _completions
-STATUS_PROVIDERS[RoundType.CONSULTATION] = _completions
+def register() -> None:
+    """The frame's own providers: drafting and consultation rounds count "our input is
+    complete". Called once by consensus.hooks.register (create_app); idempotent."""
+    STATUS_PROVIDERS[RoundType.DRAFTING] = _completions
+    STATUS_PROVIDERS[RoundType.CONSULTATION] = _completions
 
 
 def acted_in(
@@ -976,6 +989,9 @@ def send_reminder(process: Process, round_: Round, *, actor: User) -> int:
         object_type="round",
         object_id=round_.id,
         payload={"organisations": sorted(o.id for o in waiting), "people": len(people)},
+    )
+    events.record(
+        events.ReminderSent(round_id=round_.id, process_id=process.id, people=tuple(people))
     )
     db.session.flush()
     return len(people)

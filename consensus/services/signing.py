@@ -1359,10 +1359,8 @@ def _on_round_closed(round_: Round, actor: User | None) -> None:
 
 
 def register() -> None:
-    """Hook into processes (status table, round closing). Idempotent."""
+    """Hook into processes (status table, round closing). Called once by
+    consensus.hooks.register (create_app); idempotent."""
     processes.STATUS_PROVIDERS[RoundType.SIGNING] = _signing_status
     if _on_round_closed not in processes.ROUND_CLOSED_HOOKS:
         processes.ROUND_CLOSED_HOOKS.append(_on_round_closed)
-
-
-register()

@@ -22,7 +22,6 @@ from consensus.forms.admin import (
 )
 from consensus.models import Membership, MembershipRole, Organisation, OrganisationKind, User
 from consensus.models.base import utcnow
-from consensus.notifications import notify_security_change
 from consensus.services import accounts, organisations
 from consensus.services.errors import DomainError
 from consensus.timeutil import end_of_day, last_day, local_day, start_of_day
@@ -237,7 +236,6 @@ def user_reset_2fa(user_id: int) -> Response:
     if EmptyForm().validate_on_submit() and user.totp_enabled:
         accounts.disable_totp(user, actor=current_user)
         db.session.commit()
-        notify_security_change(user, "totp_disabled")
         flash(
             _("Two-factor authentication of %(name)s has been reset.", name=user.display_name),
             "success",

@@ -40,7 +40,6 @@ from consensus.forms.accounts import (
 )
 from consensus.mail import MailError, send_mail, writes_to_console
 from consensus.models import User, UserSession
-from consensus.notifications import notify_security_change
 from consensus.services import accounts, sessions
 from consensus.services.errors import DomainError
 from consensus.web import SESSION_TOKEN_KEY
@@ -245,7 +244,6 @@ def change_password() -> str | Response:
             session[SESSION_TOKEN_KEY] = sessions.start(user, method="password_change")
             db.session.commit()
             login_user(user)  # follow the new generation
-            notify_security_change(user, "password_changed")
             flash(
                 _("Your password has been changed. Other sessions have been logged out."), "success"
             )
@@ -283,7 +281,6 @@ def totp_setup() -> str | Response:
         else:
             db.session.commit()
             session.pop("totp_pending", None)
-            notify_security_change(current_user, "totp_enabled")
             return render_template("auth/recovery_codes.html", codes=codes, enrolled=True)
     uri = accounts.provisioning_uri(current_user.email, secret)
     return render_template(
@@ -307,7 +304,6 @@ def totp_disable() -> str | Response:
             attach_error(form, error)
         else:
             db.session.commit()
-            notify_security_change(current_user, "totp_disabled")
             flash(_("Two-factor authentication is off."), "success")
             return redirect(url_for("auth.account"))
     return render_template("auth/totp_disable.html", form=form)
@@ -326,7 +322,6 @@ def recovery_codes() -> str | Response:
         flash(error.message, "error")
         return redirect(url_for("auth.account"))
     db.session.commit()
-    notify_security_change(current_user, "recovery_codes")
     return render_template("auth/recovery_codes.html", codes=codes, enrolled=False)
 
 
@@ -393,13 +388,12 @@ def reset_password(token: str) -> str | Response | tuple[str, int]:
     form = ResetPasswordForm()
     if form.validate_on_submit():
         try:
-            reset_user = accounts.reset_password(token, form.new_password.data or "")
+            accounts.reset_password(token, form.new_password.data or "")
         except DomainError as error:
             db.session.rollback()
             attach_error(form, error)
         else:
             db.session.commit()
-            notify_security_change(reset_user, "password_reset")
             if current_user.is_authenticated:
                 logout_user()
             _fresh_cookie_session()
