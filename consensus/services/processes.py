@@ -843,7 +843,7 @@ def dashboard_items(user: User) -> tuple[list[TodoItem], list[tuple[Process, Rou
     facilitators, how many organisations still have to act in their open rounds."""
     now = utcnow()
     memberships = [m for m in user.memberships if m.is_valid_at(now)]
-    org_roles = {m.organisation_id for m in memberships}
+    org_ids = {m.organisation_id for m in memberships}
     processes = (
         db.session.execute(
             select(Process)
@@ -851,7 +851,7 @@ def dashboard_items(user: User) -> tuple[list[TodoItem], list[tuple[Process, Rou
             .where(
                 Process.id.in_(
                     select(Participation.process_id).where(
-                        Participation.organisation_id.in_(list(org_roles) or [0]),
+                        Participation.organisation_id.in_(list(org_ids) or [0]),
                         Participation.removed_at.is_(None),
                     )
                 )
@@ -875,7 +875,7 @@ def dashboard_items(user: User) -> tuple[list[TodoItem], list[tuple[Process, Rou
     acted.update(
         acted_in(
             (r for p, r in open_rounds if user.id not in p.facilitator_ids),
-            organisation_ids=list(org_roles),
+            organisation_ids=list(org_ids),
         )
     )
     open_ids = [p.id for p, _ in open_rounds] or [0]
@@ -883,7 +883,7 @@ def dashboard_items(user: User) -> tuple[list[TodoItem], list[tuple[Process, Rou
     for participation in db.session.execute(
         select(Participation).where(
             Participation.process_id.in_(open_ids),
-            Participation.organisation_id.in_(list(org_roles) or [0]),
+            Participation.organisation_id.in_(list(org_ids) or [0]),
             Participation.removed_at.is_(None),
         )
     ).scalars():
