@@ -67,8 +67,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     fragments.init_app(app)
 
+    from consensus import hooks
     from consensus.web import init_app as init_web
 
+    hooks.register(app)
     init_web(app)
     cli.init_app(app)
 
@@ -80,7 +82,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     @app.context_processor
     def inject_locale() -> dict[str, Any]:
-        return {"current_locale": select_locale(), "request_path": request.full_path}
+        # Mail rendered by an event handler after a commit outside a request (the CLI,
+        # the clock) has no request path.
+        path = request.full_path if has_request_context() else ""
+        return {"current_locale": select_locale(), "request_path": path}
 
     logging.getLogger("consensus").setLevel(logging.INFO)
     proxy.init_app(app)  # the outermost WSGI layer: client address and our host first

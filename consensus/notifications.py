@@ -2,8 +2,10 @@
 
 ASVS 2.2.3 / 2.5.5: a password change or reset, and turning two-factor authentication on
 or off, are announced by e-mail so a person notices a take-over they did not do. The mail
-carries no secrets and no links that act; sending happens after the change is committed
-and a failure never undoes the change (it is logged by consensus.mail).
+carries no secrets and no links that act. The account services record a
+`events.SecurityChanged`; this handler (registered in create_app, consensus.hooks) sends the
+mail after the change is committed, never before, and a failure never undoes the change (it
+is logged by consensus.mail).
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ from flask import render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
+from consensus.events import SecurityChanged
 from consensus.mail import MailError, send_mail
-from consensus.models import User, utcnow
 
 
-def notify_security_change(user: User, change: str) -> None:
+def send_security_notice(event: SecurityChanged) -> None:
     """Tell the account holder, in their own language, what changed and when."""
-    with force_locale(user.locale), contextlib.suppress(MailError):
+    with force_locale(event.locale), contextlib.suppress(MailError):
         subjects = {
             "password_changed": _("Your Consensus password was changed"),
             "password_reset": _("Your Consensus password was reset"),
@@ -31,12 +33,12 @@ def notify_security_change(user: User, change: str) -> None:
             "recovery_codes": _("New recovery codes were made for your Consensus account"),
         }
         send_mail(
-            user.email,
-            subjects[change],
+            event.email,
+            subjects[event.change],
             render_template(
                 "auth/security_change_mail.txt",
-                user=user,
-                subject=subjects[change],
-                moment=utcnow(),
+                user=event,
+                subject=subjects[event.change],
+                moment=event.at,
             ),
         )

@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from consensus import events
 from consensus.extensions import db
 from consensus.models import PasswordResetToken, RecoveryCode, User, utcnow
 from consensus.services import audit, sessions
@@ -240,6 +241,18 @@ def update_user(
     return user
 
 
+def security_changed(user: User, change: str) -> events.SecurityChanged:
+    """The event that tells the account holder by e-mail, after the change is committed
+    (consensus.notifications.send_security_notice)."""
+    return events.SecurityChanged(
+        user_id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        locale=user.locale,
+        change=change,
+    )
+
+
 def change_password(user: User, *, current_password: str, new_password: str) -> None:
     """Changing the password ends every other session of this user."""
     if not user.password_hash or authenticate(user.email, current_password) is None:
@@ -252,6 +265,7 @@ def change_password(user: User, *, current_password: str, new_password: str) -> 
     user.session_generation += 1
     sessions.end_all(user, reason="password_changed")
     audit.record("user.password_changed", actor=user, object_type="user", object_id=user.id)
+    events.record(security_changed(user, "password_changed"))
     db.session.flush()
 
 
@@ -330,6 +344,7 @@ def reset_password(token: str, new_password: str) -> User:
     user.session_generation += 1
     sessions.end_all(user, reason="password_reset")
     audit.record("user.password_reset", actor=user, object_type="user", object_id=user.id)
+    events.record(security_changed(user, "password_reset"))
     db.session.flush()
     return user
 
@@ -414,6 +429,7 @@ def confirm_totp_enrolment(user: User, secret: str, code: str) -> list[str]:
     user.totp_enabled = True
     codes = _new_recovery_codes(user)
     audit.record("user.totp_enabled", actor=user, object_type="user", object_id=user.id)
+    events.record(security_changed(user, "totp_enabled"))
     db.session.flush()
     return codes
 
@@ -430,6 +446,7 @@ def disable_totp(user: User, *, actor: User, password: str | None = None) -> Non
     ).scalars():
         db.session.delete(code)
     audit.record("user.totp_disabled", actor=actor, object_type="user", object_id=user.id)
+    events.record(security_changed(user, "totp_disabled"))
     db.session.flush()
 
 
@@ -457,6 +474,7 @@ def regenerate_recovery_codes(user: User) -> list[str]:
     audit.record(
         "user.recovery_codes_regenerated", actor=user, object_type="user", object_id=user.id
     )
+    events.record(security_changed(user, "recovery_codes"))
     db.session.flush()
     return codes
 

@@ -23,8 +23,6 @@ from consensus.models import (
     Clearance,
     ClearanceDecision,
     Delegation,
-    Membership,
-    MembershipRole,
     Notice,
     Organisation,
     Outcome,
@@ -41,6 +39,7 @@ from consensus.models import (
     utcnow,
 )
 from consensus.permissions import Action
+from consensus.permissions.delegations import can_revoke  # noqa: F401  (the rule book)
 from consensus.services import audit, positions, processes
 from consensus.services.errors import Conflict, DomainError, Forbidden
 from consensus.services.visible import visible_line
@@ -595,10 +594,8 @@ def on_version_created(version: Version, actor: User | None) -> None:
         round_.version_id = version.id
         if round_.type == RoundType.ENDORSEMENT:
             acted = {s.organisation_id for s in current_stances(round_).values()}
-            roles = [MembershipRole.REPRESENTATIVE]
         else:
             acted = {c.organisation_id for c in current_clearances(round_).values()}
-            roles = [MembershipRole.OFFICIAL]
         audit.record(
             "round.version_changed",
             actor=actor,
@@ -610,7 +607,7 @@ def on_version_created(version: Version, actor: User | None) -> None:
                 "lapsed": sorted(acted),
             },
         )
-        _tell_organisations(round_, version, old, acted, roles)
+        _tell_organisations(round_, version, old, acted)
     db.session.flush()
 
 
@@ -619,37 +616,12 @@ def _tell_organisations(
     version: Version,
     old: Version | None,
     acted: set[int],
-    roles: list[MembershipRole],
 ) -> None:
+    """Everyone who can act for a participating organisation in this round (the rule
+    book: holders of the mandate and active substitutes, or officials for clearance)."""
     process = round_.process
-    now = utcnow()
-    participants = process.participant_ids
-    members = (
-        db.session.execute(
-            select(Membership).where(
-                Membership.organisation_id.in_(participants or {0}), Membership.role.in_(roles)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    # Substitutes hold the mandate too: tell them as well.
-    substitutes = []
-    if round_.type == RoundType.ENDORSEMENT:
-        substitutes = (
-            db.session.execute(
-                select(Delegation).where(
-                    Delegation.organisation_id.in_(participants or {0}),
-                    Delegation.revoked_at.is_(None),
-                    Delegation.valid_from <= now,
-                    Delegation.valid_until > now,
-                )
-            )
-            .scalars()
-            .all()
-        )
-    people = {(m.user_id, m.organisation_id) for m in members if m.is_valid_at(now)}
-    people |= {(d.delegate_id, d.organisation_id) for d in substitutes}
+    acting = permissions.who_can_act_many((round_, org_id) for org_id in process.participant_ids)
+    people = {(user_id, org_id) for (_, org_id), ids in acting.items() for user_id in ids}
     for user_id, org_id in sorted(people):
         if org_id in acted:
             message = _l(
@@ -695,9 +667,7 @@ def create_delegation(
     """A representative lends the mandate to another member of the same organisation for
     a period. Only a representative in their own right may (no chains of substitutes)."""
     now = utcnow()
-    if permissions.mandate_for(actor, organisation, now) is None or (
-        permissions.mandate_for(actor, organisation, now).is_substitute  # type: ignore[union-attr]
-    ):
+    if not permissions.may_delegate(actor, organisation, now):
         raise Forbidden(
             str(_l("Only a representative of this organisation can delegate its mandate."))
         )
@@ -753,16 +723,6 @@ def create_delegation(
     return delegation
 
 
-def can_revoke(user: User, delegation: Delegation) -> bool:
-    """The delegator, the substitute (declining), or any representative of the organisation."""
-    if delegation.revoked_at is not None:
-        return False
-    if user.id in {delegation.delegator_id, delegation.delegate_id}:
-        return True
-    mandate = permissions.mandate_for(user, delegation.organisation)
-    return mandate is not None and not mandate.is_substitute
-
-
 def revoke_delegation(delegation: Delegation, *, actor: User) -> None:
     if delegation.revoked_at is not None:
         raise DomainError(str(_l("This delegation was already revoked.")))
@@ -783,11 +743,7 @@ def revoke_delegation(delegation: Delegation, *, actor: User) -> None:
 def delegations_of(user: User) -> list[Delegation]:
     """Delegations this person gave or received, or that concern an organisation they
     represent (newest first)."""
-    represented = [
-        m.organisation_id
-        for m in permissions.valid_memberships(user)
-        if m.role == MembershipRole.REPRESENTATIVE
-    ]
+    represented = [o.id for o in permissions.represented_organisations(user)]
     return list(
         db.session.execute(
             select(Delegation)
@@ -992,7 +948,8 @@ def _on_round_closed(round_: Round, actor: User | None) -> None:
 
 
 def register() -> None:
-    """Hook into processes and positions. Idempotent."""
+    """Hook into processes and positions. Called once by consensus.hooks.register
+    (create_app); idempotent."""
     if _on_round_closed not in processes.ROUND_CLOSED_HOOKS:
         processes.ROUND_CLOSED_HOOKS.append(_on_round_closed)
     if require_clearance_before_endorsement not in processes.ROUND_OPEN_CHECKS:
@@ -1002,6 +959,3 @@ def register() -> None:
     # RoundType.SIGNING: the signing feature registers its own provider the same way.
     if on_version_created not in positions.VERSION_CREATED_HOOKS:
         positions.VERSION_CREATED_HOOKS.append(on_version_created)
-
-
-register()

@@ -8,24 +8,21 @@ can_* predicates), here as well as in the views, so no caller can skip it.
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
-from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
-from consensus import csvsafe, permissions
+from consensus import csvsafe, events, permissions
 from consensus.extensions import db
 from consensus.models import (
     Amendment,
     AmendmentState,
     Comment,
     CommentRevision,
-    MembershipRole,
     Organisation,
     Position,
     Process,
@@ -38,6 +35,14 @@ from consensus.models import (
     utcnow,
 )
 from consensus.permissions import Action
+from consensus.permissions.positions import (  # noqa: F401  (the rule book; old names kept)
+    DEFAULT_EDIT_MINUTES,
+    can_edit_comment,
+    can_remove_comment,
+    comment_edit_window,
+    may_withdraw,
+    may_write_version,
+)
 from consensus.services import audit, processes
 from consensus.services.canonical import (
     BlockChange,
@@ -69,17 +74,6 @@ VERSION_CREATED_HOOKS: list[Callable[[Version, User], None]] = []
 MAX_BODY = 200_000
 MAX_COMMENT = 10_000
 MAX_RATIONALE = 10_000
-DEFAULT_EDIT_MINUTES = 15
-
-
-def comment_edit_window() -> timedelta:
-    """How long an author may still edit a comment (CONSENSUS_COMMENT_EDIT_MINUTES)."""
-    minutes: object = None
-    if has_app_context():
-        minutes = current_app.config.get("COMMENT_EDIT_MINUTES")
-    if minutes is None:
-        minutes = os.environ.get("CONSENSUS_COMMENT_EDIT_MINUTES", DEFAULT_EDIT_MINUTES)
-    return timedelta(minutes=int(minutes))  # type: ignore[call-overload]
 
 
 # --- Positions and versions -------------------------------------------------------------------
@@ -212,17 +206,6 @@ def update_position(
     db.session.flush()
 
 
-def may_write_version(
-    user: User, process: Process, organisation: Organisation | None = None
-) -> bool:
-    """Facilitators write new versions; officials only while a drafting round is open."""
-    if permissions.can_manage_process(user, process):
-        return True
-    return organisation is not None and bool(
-        permissions.gate(user, Action.EDIT_DRAFT, process, organisation)
-    )
-
-
 def _paragraphs(
     body: str, previous: Sequence[tuple[str, str]], hints: Sequence[tuple[str, str]] = ()
 ) -> list[tuple[str, str]]:
@@ -284,6 +267,14 @@ def _new_version(
             "change_summary": version.change_summary,
             "amendments": [a.number for a in amendments],
         },
+    )
+    events.record(
+        events.VersionPublished(
+            version_id=version.id,
+            position_id=position.id,
+            process_id=position.process_id,
+            number=version.number,
+        )
     )
     db.session.flush()
     for hook in VERSION_CREATED_HOOKS:
@@ -351,8 +342,11 @@ def _pin_latest_on_open(round_: Round) -> None:
         round_.version_id = latest
 
 
-if _pin_latest_on_open not in processes.ROUND_OPEN_CHECKS:
-    processes.ROUND_OPEN_CHECKS.append(_pin_latest_on_open)
+def register() -> None:
+    """Hook into processes: a round opens about the latest version. Called once by
+    consensus.hooks.register (create_app); idempotent."""
+    if _pin_latest_on_open not in processes.ROUND_OPEN_CHECKS:
+        processes.ROUND_OPEN_CHECKS.append(_pin_latest_on_open)
 
 
 def round_version(process: Process, position: Position) -> tuple[Round | None, Version | None]:
@@ -453,31 +447,6 @@ def add_comment(
         },
     )
     return comment
-
-
-def can_edit_comment(user: User, comment: Comment, at: datetime | None = None) -> bool:
-    """Authors may correct their comment for a short while; after that it stands."""
-    moment = at or utcnow()
-    return (
-        isinstance(user, User)
-        and comment.author_id == user.id
-        and not comment.is_deleted
-        and moment - comment.created_at <= comment_edit_window()
-    )
-
-
-def can_remove_comment(
-    user: User, comment: Comment, process: Process, *, manages: bool | None = None
-) -> bool:
-    """The author, or a facilitator moderating; the removal leaves a tombstone.
-
-    `manages`: permissions.can_manage_process(user, process) when the caller already knows
-    it (a thread asks once, not once per comment)."""
-    if comment.is_deleted or not isinstance(user, User):
-        return False
-    if comment.author_id == user.id:
-        return True
-    return permissions.can_manage_process(user, process) if manages is None else manages
 
 
 def edit_comment(comment: Comment, *, actor: User, body: str) -> None:
@@ -608,19 +577,6 @@ def _range(version: Version, start: str, end: str | None) -> list[VersionParagra
             str(_l("The last paragraph must come after the first.")), field="end_paragraph"
         )
     return paragraphs[first : last + 1]
-
-
-def may_withdraw(user: User, amendment: Amendment) -> bool:
-    """The proposer, or a colleague who may propose for the same organisation."""
-    if amendment.state != AmendmentState.PENDING or not isinstance(user, User):
-        return False
-    if amendment.author_id == user.id:
-        return True
-    membership = permissions.membership_in(user, amendment.organisation)
-    return membership is not None and membership.role in {
-        MembershipRole.OFFICIAL,
-        MembershipRole.REPRESENTATIVE,
-    }
 
 
 def propose_amendment(
@@ -794,6 +750,11 @@ def decide_amendment(
             "reason": why,
             "adopted_text": adopted,
         },
+    )
+    events.record(
+        events.AmendmentDecided(
+            amendment_id=amendment.id, position_id=amendment.position_id, state=decision.value
+        )
     )
     db.session.flush()
 

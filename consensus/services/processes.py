@@ -14,12 +14,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import lazyload
 
+from consensus import events, permissions
 from consensus.extensions import db
 from consensus.models import (
     DeadlineExtension,
     DecisionRule,
-    Membership,
-    MembershipRole,
     Notice,
     Organisation,
     Participation,
@@ -528,6 +527,11 @@ def _open(round_: Round, *, actor: User | None, at: datetime) -> None:
     )
     for hook in ROUND_OPENED_HOOKS:
         hook(round_, actor)
+    events.record(
+        events.RoundOpened(
+            round_id=round_.id, process_id=round_.process_id, round_type=round_.type.value
+        )
+    )
 
 
 def _close(round_: Round, *, actor: User | None, at: datetime, why: str) -> None:
@@ -540,6 +544,11 @@ def _close(round_: Round, *, actor: User | None, at: datetime, why: str) -> None
         object_id=round_.id,
         payload={"process": round_.process_id, "type": round_.type.value, "why": why},
         origin=None if actor else "clock",
+    )
+    events.record(
+        events.RoundClosed(
+            round_id=round_.id, process_id=round_.process_id, round_type=round_.type.value
+        )
     )
     for hook in ROUND_CLOSED_HOOKS:
         hook(round_, actor)
@@ -791,8 +800,11 @@ def _completions(
     return {(round_id, org_id): (at, "") for round_id, org_id, at in rows}
 
 
-STATUS_PROVIDERS[RoundType.DRAFTING] = _completions
-STATUS_PROVIDERS[RoundType.CONSULTATION] = _completions
+def register() -> None:
+    """The frame's own providers: drafting and consultation rounds count "our input is
+    complete". Called once by consensus.hooks.register (create_app); idempotent."""
+    STATUS_PROVIDERS[RoundType.DRAFTING] = _completions
+    STATUS_PROVIDERS[RoundType.CONSULTATION] = _completions
 
 
 def acted_in(
@@ -836,7 +848,7 @@ def dashboard_items(user: User) -> tuple[list[TodoItem], list[tuple[Process, Rou
     facilitators, how many organisations still have to act in their open rounds."""
     now = utcnow()
     memberships = [m for m in user.memberships if m.is_valid_at(now)]
-    org_roles = {m.organisation_id: m.role for m in memberships}
+    org_ids = {m.organisation_id for m in memberships}
     processes = (
         db.session.execute(
             select(Process)
@@ -844,7 +856,7 @@ def dashboard_items(user: User) -> tuple[list[TodoItem], list[tuple[Process, Rou
             .where(
                 Process.id.in_(
                     select(Participation.process_id).where(
-                        Participation.organisation_id.in_(list(org_roles) or [0]),
+                        Participation.organisation_id.in_(list(org_ids) or [0]),
                         Participation.removed_at.is_(None),
                     )
                 )
@@ -868,7 +880,7 @@ def dashboard_items(user: User) -> tuple[list[TodoItem], list[tuple[Process, Rou
     acted.update(
         acted_in(
             (r for p, r in open_rounds if user.id not in p.facilitator_ids),
-            organisation_ids=list(org_roles),
+            organisation_ids=list(org_ids),
         )
     )
     open_ids = [p.id for p, _ in open_rounds] or [0]
@@ -876,7 +888,7 @@ def dashboard_items(user: User) -> tuple[list[TodoItem], list[tuple[Process, Rou
     for participation in db.session.execute(
         select(Participation).where(
             Participation.process_id.in_(open_ids),
-            Participation.organisation_id.in_(list(org_roles) or [0]),
+            Participation.organisation_id.in_(list(org_ids) or [0]),
             Participation.removed_at.is_(None),
         )
     ).scalars():
@@ -889,12 +901,22 @@ def dashboard_items(user: User) -> tuple[list[TodoItem], list[tuple[Process, Rou
         )
     ):
         participants.setdefault(process_id, []).append(organisation_id)
+    # The rule book decides who acts (roles, and substitutes for rounds that need the
+    # mandate); one query at most, for delegations to this person.
+    can_act = permissions.can_act_in(
+        user,
+        (
+            (round_, participation.organisation)
+            for process, round_ in open_rounds
+            for participation in own.get(process.id, [])
+        ),
+        now,
+    )
     todo: list[TodoItem] = []
     facilitated: list[tuple[Process, Round, int, int]] = []
     for process, round_ in open_rounds:
         for participation in sorted(own.get(process.id, []), key=lambda p: p.organisation.name):
-            role = org_roles.get(participation.organisation_id)
-            if role is not None and role in ROLES_FOR_ROUND[round_.type]:
+            if (round_.id, participation.organisation_id) in can_act:
                 todo.append(
                     TodoItem(
                         process,
@@ -934,35 +956,20 @@ def mark_input_complete(round_: Round, *, actor: User, organisation: Organisatio
     )
 
 
-ROLES_FOR_ROUND: dict[RoundType, set[MembershipRole]] = {
-    RoundType.DRAFTING: {MembershipRole.OFFICIAL, MembershipRole.REPRESENTATIVE},
-    RoundType.CONSULTATION: {MembershipRole.OFFICIAL, MembershipRole.REPRESENTATIVE},
-    RoundType.CLEARANCE: {MembershipRole.OFFICIAL},
-    RoundType.ENDORSEMENT: {MembershipRole.REPRESENTATIVE},
-    RoundType.SIGNING: {MembershipRole.REPRESENTATIVE},
-}
-
-
 def send_reminder(process: Process, round_: Round, *, actor: User) -> int:
     """An in-app notice to the people who can act for each organisation that has not yet
     acted. Returns the number of people reminded."""
     if not round_.is_open_at(utcnow()):
         raise DomainError(str(_l("Reminders can only be sent while the round is open.")))
-    waiting = {s.organisation.id for s in response_status(process, round_) if not s.acted}
+    waiting = [s.organisation for s in response_status(process, round_) if not s.acted]
     if not waiting:
         raise DomainError(str(_l("Every organisation has acted; nobody to remind.")))
-    now = utcnow()
-    members = (
-        db.session.execute(
-            select(Membership).where(
-                Membership.organisation_id.in_(waiting),
-                Membership.role.in_(ROLES_FOR_ROUND[round_.type]),
-            )
-        )
-        .scalars()
-        .all()
+    # The rule book says who acts: holders of the mandate and active substitutes,
+    # officials for clearance (never a query of our own).
+    acting = permissions.who_can_act_many((round_, organisation) for organisation in waiting)
+    people = sorted(
+        (user_id, org_id) for (_, org_id), user_ids in acting.items() for user_id in user_ids
     )
-    people = [m for m in members if m.is_valid_at(now)]
     message = str(
         _l(
             "Reminder from the facilitator: \u201c%(round)s\u201d in \u201c%(process)s"
@@ -971,13 +978,13 @@ def send_reminder(process: Process, round_: Round, *, actor: User) -> int:
             process=process.title,
         )
     )
-    for membership in people:
+    for user_id, organisation_id in people:
         db.session.add(
             Notice(
-                user_id=membership.user_id,
+                user_id=user_id,
                 process_id=process.id,
                 round_id=round_.id,
-                organisation_id=membership.organisation_id,
+                organisation_id=organisation_id,
                 message=message,
             )
         )
@@ -986,7 +993,10 @@ def send_reminder(process: Process, round_: Round, *, actor: User) -> int:
         actor=actor,
         object_type="round",
         object_id=round_.id,
-        payload={"organisations": sorted(waiting), "people": len(people)},
+        payload={"organisations": sorted(o.id for o in waiting), "people": len(people)},
+    )
+    events.record(
+        events.ReminderSent(round_id=round_.id, process_id=process.id, people=tuple(people))
     )
     db.session.flush()
     return len(people)

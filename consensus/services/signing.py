@@ -62,6 +62,7 @@ from consensus.models import (
     utcnow,
 )
 from consensus.permissions import Action
+from consensus.permissions.signing import may_sign  # noqa: F401  (the rule book)
 from consensus.services import audit, letters, processes
 from consensus.services.errors import Conflict, DomainError, Forbidden
 
@@ -642,22 +643,6 @@ def counted_stances(process: Process, round_: Round) -> list[Stance]:
 
 def eligible_organisations(process: Process, round_: Round) -> list[Organisation]:
     return [s.organisation for s in counted_stances(process, round_)]
-
-
-def may_sign(
-    user: User, process: Process, round_: Round, organisation: Organisation
-) -> permissions.Gate:
-    """The phase gate (open signing round, mandate) plus: this organisation's stance
-    counted for adoption of exactly this version."""
-    decision = permissions.gate(user, Action.SIGN, process, organisation, round_=round_)
-    if not decision:
-        return decision
-    if organisation.id not in {o.id for o in eligible_organisations(process, round_)}:
-        return permissions.Gate(
-            False,
-            str(_l("Only organisations whose endorsement counted for adoption sign this text.")),
-        )
-    return decision
 
 
 def signing_rounds(process: Process) -> list[Round]:
@@ -1423,12 +1408,10 @@ def record_failed_reauthentication(
 
 
 def register() -> None:
-    """Hook into processes (status table, round closing). Idempotent."""
+    """Hook into processes (status table, round closing). Called once by
+    consensus.hooks.register (create_app); idempotent."""
     processes.STATUS_PROVIDERS[RoundType.SIGNING] = _signing_status
     if _on_round_closed not in processes.ROUND_CLOSED_HOOKS:
         processes.ROUND_CLOSED_HOOKS.append(_on_round_closed)
     if _on_round_opened not in processes.ROUND_OPENED_HOOKS:
         processes.ROUND_OPENED_HOOKS.append(_on_round_opened)
-
-
-register()

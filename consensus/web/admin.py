@@ -22,7 +22,6 @@ from consensus.forms.admin import (
 )
 from consensus.models import Membership, MembershipRole, Organisation, OrganisationKind, User
 from consensus.models.base import utcnow
-from consensus.notifications import notify_security_change
 from consensus.services import accounts, organisations
 from consensus.timeutil import end_of_day, last_day, local_day, start_of_day
 from consensus.web.usecase import run
@@ -225,10 +224,8 @@ def user_edit(user_id: int) -> str | Response:
 def user_reset_2fa(user_id: int) -> Response:
     user = _get_or_404(User, user_id)
     assert isinstance(user, User)
-    if (
-        EmptyForm().validate_on_submit()
-        and user.totp_enabled
-        and run(
+    if EmptyForm().validate_on_submit() and user.totp_enabled:
+        run(
             accounts.disable_totp,
             user,
             actor=current_user,
@@ -236,8 +233,6 @@ def user_reset_2fa(user_id: int) -> Response:
                 "Two-factor authentication of %(name)s has been reset.", name=user.display_name
             ),
         )
-    ):
-        notify_security_change(user, "totp_disabled")
     return redirect(url_for("admin.user_edit", user_id=user_id))
 
 

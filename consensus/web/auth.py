@@ -40,7 +40,6 @@ from consensus.forms.accounts import (
 )
 from consensus.mail import MailError, send_mail, writes_to_console
 from consensus.models import User, UserSession
-from consensus.notifications import notify_security_change
 from consensus.services import accounts, sessions
 from consensus.web import SESSION_TOKEN_KEY
 from consensus.web.usecase import run
@@ -264,7 +263,6 @@ def change_password() -> str | Response:
         if changed:
             session[SESSION_TOKEN_KEY] = changed.value
             login_user(user)  # follow the new generation
-            notify_security_change(user, "password_changed")
             flash(
                 _("Your password has been changed. Other sessions have been logged out."), "success"
             )
@@ -300,7 +298,6 @@ def totp_setup() -> str | Response:
         if enrolled:
             codes = enrolled.value
             session.pop("totp_pending", None)
-            notify_security_change(current_user, "totp_enabled")
             return render_template("auth/recovery_codes.html", codes=codes, enrolled=True)
     uri = accounts.provisioning_uri(current_user.email, secret)
     return render_template(
@@ -322,7 +319,6 @@ def totp_disable() -> str | Response:
         form=form,
         success=_("Two-factor authentication is off."),
     ):
-        notify_security_change(current_user, "totp_disabled")
         return redirect(url_for("auth.account"))
     return render_template("auth/totp_disable.html", form=form)
 
@@ -337,7 +333,6 @@ def recovery_codes() -> str | Response:
     if not regenerated:
         return redirect(url_for("auth.account"))
     codes = regenerated.value
-    notify_security_change(current_user, "recovery_codes")
     return render_template("auth/recovery_codes.html", codes=codes, enrolled=False)
 
 
@@ -404,7 +399,6 @@ def reset_password(token: str) -> str | Response | tuple[str, int]:
     if form.validate_on_submit():
         reset = run(accounts.reset_password, token, form.new_password.data or "", form=form)
         if reset:
-            notify_security_change(reset.value, "password_reset")
             if current_user.is_authenticated:
                 logout_user()
             _fresh_cookie_session()

@@ -31,7 +31,6 @@ from consensus.models import (
     ClearanceDecision,
     Delegation,
     Membership,
-    MembershipRole,
     Organisation,
     Position,
     Process,
@@ -583,11 +582,7 @@ def clear(slug: str, round_id: int) -> Response | tuple[str, int]:
 
 def _represented(user: User) -> list[Organisation]:
     """Organisations this person represents in their own right (may delegate)."""
-    return [
-        m.organisation
-        for m in permissions.valid_memberships(user)
-        if m.role == MembershipRole.REPRESENTATIVE
-    ]
+    return permissions.represented_organisations(user)
 
 
 def _delegation_form(formdata: bool = True) -> DelegationForm | None:
@@ -623,7 +618,7 @@ def _delegations_page(status: int = 200, form: DelegationForm | None = None) -> 
         delegations=delegations,
         form=form if form is not None else _delegation_form(formdata=False),
         now=now,
-        can_revoke=lambda d: service.can_revoke(current_user, d),
+        can_revoke=lambda d: permissions.can_revoke(current_user, d),
         revoke_form=EmptyForm(),
     ), status
 

@@ -36,6 +36,7 @@ def index() -> str:
     memberships = sorted(
         permissions.valid_memberships(current_user), key=lambda m: m.organisation.name
     )
+    substituting = permissions.substituting_for(current_user)
     from consensus.forms.processes import ROUND_TYPE_LABELS
 
     def render_work() -> str:
@@ -47,12 +48,14 @@ def index() -> str:
             round_type_labels=ROUND_TYPE_LABELS,
         )
 
-    # Per person, and per set of memberships valid today (a membership can lapse at a date
-    # without anything being written).
+    # Per person, and per set of memberships valid today and of organisations they stand in
+    # for as a substitute (a membership or a delegation can lapse at a date without anything
+    # being written).
     work_html = fragments.part(
         "dashboard-work",
         current_user.id,
         frozenset(m.id for m in memberships),
+        substituting,
         render=render_work,
     )
     notices = (
@@ -68,6 +71,7 @@ def index() -> str:
     return render_template(
         "main/dashboard.html",
         memberships=memberships,
+        substituting=substituting,
         work_html=work_html,
         notices=notices,
         form=EmptyForm(),

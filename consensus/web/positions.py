@@ -97,8 +97,8 @@ def labels() -> dict[str, object]:
             "representative": str(ROLE_LABELS[MembershipRole.REPRESENTATIVE]),
             "facilitator": str(_l("Facilitator")),
         },
-        "can_edit_comment": service.can_edit_comment,
-        "can_remove_comment": service.can_remove_comment,
+        "can_edit_comment": permissions.can_edit_comment,
+        "can_remove_comment": permissions.can_remove_comment,
         "state_kinds": {
             "pending": "info",
             "accepted": "success",
@@ -482,7 +482,7 @@ def _thread_context(
         "version": version,
         "comment_form": comment_form,
         "now": utcnow(),
-        "edit_window": service.comment_edit_window(),
+        "edit_window": permissions.comment_edit_window(),
         "can_manage": _can_manage(process),
         "remove_form": EmptyForm(),
     }
@@ -987,7 +987,7 @@ def comment_edit(slug: str, position_id: int, comment_id: int) -> str | Response
     comment = load_comment(position, comment_id)
     version = next(v for v in position.versions if v.id == comment.version_id)
     if (
-        not service.can_edit_comment(current_user, comment)
+        not permissions.can_edit_comment(current_user, comment)
         and comment.author_id == current_user.id
         and not comment.is_deleted
     ):
@@ -1001,7 +1001,7 @@ def comment_edit(slug: str, position_id: int, comment_id: int) -> str | Response
                 title=_("Too late to change this comment"),
             )
         )
-    permissions.require(service.can_edit_comment(current_user, comment))
+    permissions.require(permissions.can_edit_comment(current_user, comment))
     form = CommentEditForm(obj=comment)
     if form.validate_on_submit() and run(
         service.edit_comment,
@@ -1027,7 +1027,7 @@ def comment_remove(slug: str, position_id: int, comment_id: int) -> str | Respon
     process = load_process(slug)
     position = load_position(process, position_id)
     comment = load_comment(position, comment_id)
-    permissions.require(service.can_remove_comment(current_user, comment, process))
+    permissions.require(permissions.can_remove_comment(current_user, comment, process))
     if not EmptyForm().validate_on_submit():
         abort(400)
     version = next(v for v in position.versions if v.id == comment.version_id)
@@ -1226,7 +1226,7 @@ def _amendment_page(
         applied=applied,
         ordinals={(v.id, p.anchor): p.ordinal for v in position.versions for p in v.paragraphs},
         decision_form=decision_form if can_decide else None,
-        may_withdraw=service.may_withdraw(current_user, amendment),
+        may_withdraw=permissions.may_withdraw(current_user, amendment),
         action_form=EmptyForm(),
         can_manage=_can_manage(process),
     ), status
@@ -1277,7 +1277,7 @@ def amendment_withdraw(slug: str, position_id: int, number: int) -> Response:
     process = load_process(slug)
     position = load_position(process, position_id)
     amendment = load_amendment(position, number)
-    permissions.require(service.may_withdraw(current_user, amendment))
+    permissions.require(permissions.may_withdraw(current_user, amendment))
     if not EmptyForm().validate_on_submit():
         abort(400)
     run(

@@ -45,7 +45,6 @@ from consensus.models import (
 )
 from consensus.permissions import Action
 from consensus.services import processes as service
-from consensus.services import signing as signing_service
 from consensus.timeutil import from_local_input, to_local_input
 from consensus.web.loaders import load_process
 from consensus.web.usecase import run
@@ -273,7 +272,7 @@ def primary_action(
 
     def may(organisation: Organisation) -> bool:
         if action == Action.SIGN:  # only organisations whose endorsement counted sign
-            return bool(signing_service.may_sign(current_user, process, round_, organisation))
+            return bool(permissions.may_sign(current_user, process, round_, organisation))
         return bool(permissions.gate(current_user, action, process, organisation, round_=round_))
 
     if any(may(o) for o in permissions.acting_organisations(current_user, process, action)):

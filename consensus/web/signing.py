@@ -261,7 +261,7 @@ def _round_page(
     acting = [
         o
         for o in eligible
-        if signing.may_sign(current_user, process, round_, o)  # type: ignore[arg-type]
+        if permissions.may_sign(current_user, process, round_, o)  # type: ignore[arg-type]
         or (o.id in current and permissions.holds_mandate(current_user, o))
     ]
     return render_template(
@@ -298,7 +298,7 @@ def round_page(slug: str) -> tuple[str, int]:
 
 def _acting_organisation(process: Process, round_: Round, org_slug: str) -> Organisation:
     organisation = load_organisation(org_slug)
-    decision = signing.may_sign(current_user, process, round_, organisation)  # type: ignore[arg-type]
+    decision = permissions.may_sign(current_user, process, round_, organisation)  # type: ignore[arg-type]
     if not decision:
         late = too_late(round_, _("Nothing was signed."))
         if late:

@@ -141,6 +141,7 @@ def test_the_edit_button_goes_when_the_edit_window_passes(app, login_as, monkeyp
     later = utcnow() + timedelta(minutes=16)
     monkeypatch.setattr("consensus.web.positions.utcnow", lambda: later)
     monkeypatch.setattr("consensus.services.positions.utcnow", lambda: later)
+    monkeypatch.setattr("consensus.permissions.positions.utcnow", lambda: later)
     assert edit not in client.get(page).text
 
 

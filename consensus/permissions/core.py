@@ -1,4 +1,4 @@
-"""Who may do what. Every view asks here; nothing else decides.
+"""The core of the rule book: memberships, the mandate, processes and the phase gate.
 
 Predicates are named can_* and take the acting user first. `require()` turns a refusal
 into a 403 so a view never forgets to stop.
@@ -243,15 +243,10 @@ def acting_organisations(
     actions that need the mandate, by delegation)."""
     memberships = valid_memberships(user, at)
     participants = process.participating(m.organisation_id for m in memberships)
-    roles = ACTION_ROLES[action]
     return [
         m.organisation
         for m in memberships
-        if m.organisation_id in participants
-        and (
-            m.role in roles
-            or (action in MANDATE_ACTIONS and mandate_for(user, m.organisation, at) is not None)
-        )
+        if m.organisation_id in participants and may_act_for(user, m.organisation, action, at)
     ]
 
 
@@ -290,12 +285,29 @@ def gate(
     membership = membership_in(user, organisation, moment)
     if membership is None:
         return _no(str(_l("You are not a member of this organisation.")))
-    if action in MANDATE_ACTIONS:
-        if mandate_for(user, organisation, moment) is None:
+    if not may_act_for(user, organisation, action, moment):
+        if action in MANDATE_ACTIONS:
             return _no(
                 str(_l("Only a representative with the organisation's mandate may do this."))
             )
-        return Gate(True)
-    if membership.role not in ACTION_ROLES[action]:
         return _no(str(_l("Your role in this organisation does not allow this.")))
     return Gate(True)
+
+
+def may_act_for(
+    user: AnyUser | None, organisation: Organisation, action: Action, at: datetime | None = None
+) -> bool:
+    """The one rule "may this person do `action` for this organisation" (the person side
+    of the gate, without the process and round checks).
+
+    A valid membership whose role may do it (ACTION_ROLES); for actions that need the
+    mandate, a substitute through an active delegation as well (mandate_for).
+    `permissions.acting.who_can_act` is the same rule as a query: a test holds them equal.
+    """
+    moment = at or utcnow()
+    membership = membership_in(user, organisation, moment)
+    if membership is None:
+        return False
+    if action in MANDATE_ACTIONS:
+        return mandate_for(user, organisation, moment) is not None
+    return membership.role in ACTION_ROLES[action]
