@@ -18,11 +18,12 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from consensus import fragments, permissions
+from consensus import permissions
 from consensus.extensions import db
 from consensus.forms import EmptyForm
 from consensus.models import Notice, utcnow
 from consensus.services import accounts, processes
+from consensus.web.pages import dashboard as dashboard_page
 from consensus.web.utils import redirect_next
 
 bp = Blueprint("main", __name__)
@@ -35,24 +36,8 @@ def index() -> str:
     memberships = sorted(
         permissions.valid_memberships(current_user), key=lambda m: m.organisation.name
     )
-    from consensus.forms.processes import ROUND_TYPE_LABELS
-
-    def render_work() -> str:
-        todo, facilitated = processes.dashboard_items(current_user)
-        return render_template(
-            "main/_dashboard_work.html",
-            todo=todo,
-            facilitated=facilitated,
-            round_type_labels=ROUND_TYPE_LABELS,
-        )
-
-    # Per person, and per set of memberships valid today (a membership can lapse at a date
-    # without anything being written).
-    work_html = fragments.part(
-        "dashboard-work",
-        current_user.id,
-        frozenset(m.id for m in memberships),
-        render=render_work,
+    work_html = dashboard_page.work(
+        current_user._get_current_object(), frozenset(m.id for m in memberships)
     )
     notices = (
         db.session.execute(

@@ -1,0 +1,35 @@
+"""The dashboard (main.index): the person's work — rounds to act in, processes they
+facilitate — is one cached part per person and set of memberships valid today."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from consensus.fragments import Part
+from consensus.models import User
+from consensus.web.pages import CachedPart, declare_key
+
+
+@declare_key
+@dataclass(frozen=True)
+class WorkKey:
+    """Per person, and per set of memberships valid today (a membership can lapse at a date
+    without anything being written)."""
+
+    user_id: int
+    membership_ids: frozenset[int]
+
+
+WORK = CachedPart("dashboard-work", "main/_dashboard_work.html", WorkKey)
+
+
+def work(user: User, membership_ids: frozenset[int]) -> Part:
+    """The work part for `user` (passed explicitly: the part renders without current_user)."""
+    from consensus.forms.processes import ROUND_TYPE_LABELS
+    from consensus.services import processes
+
+    def context() -> dict[str, object]:
+        todo, facilitated = processes.dashboard_items(user)
+        return {"todo": todo, "facilitated": facilitated, "round_type_labels": ROUND_TYPE_LABELS}
+
+    return WORK.part(WorkKey(user.id, membership_ids), context)
