@@ -123,6 +123,8 @@ _POSITION = (
         )
     )
 )
+
+
 def load_position(process: Process, position_id: int) -> Position:
     position = db.session.execute(
         _POSITION, {"position_id": position_id, "process_id": process.id}
@@ -484,6 +486,7 @@ def _thread_context(
         "comment_viewer": version_page.CommentViewer.of(
             current_user._get_current_object(),
             moderates=_can_manage(process),
+            now=utcnow(),
             edit_window=service.comment_edit_window(),
         ),
         "remove_form": EmptyForm(),
@@ -551,6 +554,7 @@ def version(slug: str, position_id: int, number: int) -> str:
         current_user._get_current_object(),
         version.id,
         moderates=bool(thread_context["can_manage"]),
+        now=thread_context["now"],  # type: ignore[arg-type]
         edit_window=thread_context["edit_window"],  # type: ignore[arg-type]
     )
 

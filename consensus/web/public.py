@@ -91,8 +91,8 @@ def _body_context(process: Process) -> dict[str, object]:
 def board(slug: str) -> Response:
     """One JSON object per line, every stance ever cast, in recorded order."""
     # Only a published process's board is ever kept, so a kept one needs no lookup.
-    key = public_page.BoardKey(slug)
-    cached = public_page.kept_board(key)
+    kept_board = public_page.KeptBoard(public_page.BoardKey(slug))
+    cached = kept_board.text()
     if cached is not None:
         body: str | Iterator[str] = cached
     else:
@@ -105,7 +105,7 @@ def board(slug: str) -> Response:
                 text = json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n"
                 kept.append(text)
                 yield text
-            public_page.keep_board(key, "".join(kept))
+            kept_board.keep("".join(kept))
 
         body = stream_with_context(lines())
     response = Response(body, mimetype="application/jsonl")

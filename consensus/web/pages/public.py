@@ -29,10 +29,16 @@ BODY = CachedPart("public-process", "public/_process_body.html", PublicProcessKe
 anonymous_process_page = fragments.anonymous_page("public-process")
 
 
-def kept_board(key: BoardKey) -> str | None:
-    found = fragments.get(fragments.key("public-board", key))
-    return found if isinstance(found, str) else None
+class KeptBoard:
+    """The board of one published process for this state of the data: its key is taken
+    once (the board is streamed, and kept when it fits the cache)."""
 
+    def __init__(self, key: BoardKey) -> None:
+        self._key = fragments.key("public-board", key)
 
-def keep_board(key: BoardKey, text: str) -> None:
-    fragments.put(fragments.key("public-board", key), text)
+    def text(self) -> str | None:
+        found = fragments.get(self._key)
+        return found if isinstance(found, str) else None
+
+    def keep(self, text: str) -> None:
+        fragments.put(self._key, text)

@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from sqlalchemy import bindparam, select
 
 from consensus.extensions import db
-from consensus.models import Comment, User, utcnow
+from consensus.models import Comment, User
 from consensus.web.pages import CachedPart, CachedValue, declare_key
 
 if TYPE_CHECKING:
@@ -57,20 +57,20 @@ class CommentViewer:
     user_id: int | None
     moderates: bool
     editable: frozenset[int] | None = None
-    edit_window: timedelta | None = None
+    edit_until: datetime | None = None  # comments created since then are editable
 
     @classmethod
-    def of(cls, user: object, *, moderates: bool, edit_window: timedelta) -> CommentViewer:
+    def of(cls, user: object, *, moderates: bool, now: datetime, edit_window: timedelta) -> Self:
         """For a response rendered per request (not cached)."""
         user_id = user.id if isinstance(user, User) else None
-        return cls(user_id, moderates, None, edit_window)
+        return cls(user_id, moderates, None, now - edit_window)
 
     def may_edit(self, comment: Comment) -> bool:
         if self.user_id is None or comment.is_deleted or comment.author_id != self.user_id:
             return False
         if self.editable is not None:
             return comment.id in self.editable
-        return self.edit_window is not None and utcnow() - comment.created_at <= self.edit_window
+        return self.edit_until is not None and comment.created_at >= self.edit_until
 
     def may_remove(self, comment: Comment) -> bool:
         if comment.is_deleted:
@@ -122,7 +122,7 @@ _OWN_COMMENTS = select(Comment.id, Comment.created_at).where(
 
 
 def comment_viewer(
-    user: object, version_id: int, *, moderates: bool, edit_window: timedelta
+    user: object, version_id: int, *, moderates: bool, now: datetime, edit_window: timedelta
 ) -> CommentViewer:
     """The cached page's CommentViewer: the viewer's own comments on this version (kept for
     this state of the data, like the page's parts), the edit window applied now."""
@@ -140,7 +140,6 @@ def comment_viewer(
     )
     if not own:
         return CommentViewer(None, moderates, frozenset())
-    now = utcnow()
     return CommentViewer(
         author_id, moderates, frozenset(i for i, at in own if now - at <= edit_window)
     )
