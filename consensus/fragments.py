@@ -93,6 +93,9 @@ class _NoViewer:
 
 _NO_USER = _NoViewer("current_user")
 _NO_SESSION = _NoViewer("the session")
+# What `g` holds about the viewer: flask_login's user (behind current_user) and this login's
+# session row (consensus.web.auth).
+_VIEWER_IN_G = {"_login_user": _NO_USER, "user_session": _NoViewer("the login session")}
 
 
 @contextmanager
@@ -106,18 +109,20 @@ def viewerless() -> Iterator[None]:
         yield
         return
     _presentation()
-    before = g.get("_login_user", _MISSING)
+    before = {name: g.get(name, _MISSING) for name in _VIEWER_IN_G}
     depth = g.get("_viewerless", 0)
-    g._login_user = _NO_USER
+    for name, stand_in in _VIEWER_IN_G.items():
+        setattr(g, name, stand_in)
     g._viewerless = depth + 1
     try:
         yield
     finally:
         g._viewerless = depth
-        if before is _MISSING:
-            g.pop("_login_user", None)
-        else:
-            g._login_user = before
+        for name, value in before.items():
+            if value is _MISSING:
+                g.pop(name, None)
+            else:
+                setattr(g, name, value)
 
 
 def _hide_session() -> dict[str, object]:

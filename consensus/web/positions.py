@@ -474,20 +474,22 @@ def _thread_context(
         and current is not None
         and current.type in {RoundType.DRAFTING, RoundType.CONSULTATION}
     )
+    now, edit_window, can_manage = utcnow(), service.comment_edit_window(), _can_manage(process)
     return {
         "can_start": can_start,
         "process": process,
         "position": position,
         "version": version,
         "comment_form": comment_form,
-        "now": utcnow(),
-        "edit_window": service.comment_edit_window(),
-        "can_manage": _can_manage(process),
+        "now": now,
+        "edit_window": edit_window,
+        "can_manage": can_manage,
+        # Edit and Remove buttons (the version page's cached threads get their own: its key)
         "comment_viewer": version_page.CommentViewer.of(
             current_user._get_current_object(),
-            moderates=_can_manage(process),
-            now=utcnow(),
-            edit_window=service.comment_edit_window(),
+            moderates=can_manage,
+            now=now,
+            edit_window=edit_window,
         ),
         "remove_form": EmptyForm(),
     }
