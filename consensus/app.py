@@ -10,6 +10,7 @@ from typing import Any
 
 import wtforms
 from flask import Flask, Response, has_request_context, request, session
+from flask_babel import get_locale
 from flask_login import current_user
 from flask_migrate import Migrate
 
@@ -82,10 +83,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     @app.context_processor
     def inject_locale() -> dict[str, Any]:
-        # Mail rendered by an event handler after a commit outside a request (the CLI,
-        # the clock) has no request path.
+        # The locale as Flask-Babel settled it (not the selector again: a cached part renders
+        # without a viewer, and the locale is in its key). Mail rendered by an event handler
+        # after a commit outside a request (the CLI, the clock) has no request path.
         path = request.full_path if has_request_context() else ""
-        return {"current_locale": select_locale(), "request_path": path}
+        return {"current_locale": str(get_locale()), "request_path": path}
 
     logging.getLogger("consensus").setLevel(logging.INFO)
     proxy.init_app(app)  # the outermost WSGI layer: client address and our host first

@@ -25,6 +25,14 @@ The cache is used only while the request has nothing uncommitted: no pending cha
 ORM session and no INSERT/UPDATE/DELETE since the last commit or rollback (a request that
 changed something renders from its own, uncommitted view of the data, which must never be
 kept under a key that names the committed state).
+Cached parts render without a viewer: while a part (or a cached value) is computed,
+`current_user` (the template variable and flask_login's proxy alike) and the template's
+`session` are a stand-in that raises ViewerInCachedPart on any use, so a part that reaches for
+the viewer fails loudly instead of showing one person's view to the next. What a part needs
+of the viewer is passed to it explicitly and is part of its key (consensus/web/pages/: one
+module per cached page, a typed key per part). The one exception is `anonymous_page`, whose
+key says the viewer is not logged in, which is all there is to know about them.
+
 Setting CONSENSUS_FRAGMENT_CACHE_MB=0 switches it off. After restoring a backup, restart the
 application: the cache lives in the workers' memory.
 """
@@ -35,7 +43,8 @@ import functools
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TypeVar
 
 from flask import Flask, Response, current_app, g, has_request_context, request, session
@@ -55,6 +64,78 @@ _TOKEN_PLACEHOLDER_BYTES = _TOKEN_PLACEHOLDER.encode()
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "WITH")
 _MISSING = object()
 _SLOT = "\x00slot:%s\x00"
+
+
+class ViewerInCachedPart(RuntimeError):
+    """A cached part (or value) asked who is looking: pass the fact explicitly, in its key."""
+
+
+class _NoViewer:
+    """Stands for the viewer while a cached part renders: every use of it raises."""
+
+    __slots__ = ("_what",)
+
+    def __init__(self, what: str) -> None:
+        object.__setattr__(self, "_what", what)
+
+    def _refuse(self, *_: object, **__: object) -> object:
+        raise ViewerInCachedPart(
+            f"a cached part used {object.__getattribute__(self, '_what')}: pass what it needs "
+            "explicitly and put it in the part's key (consensus/web/pages/)"
+        )
+
+    def __getattr__(self, name: str) -> object:
+        return self._refuse()
+
+    __bool__ = __call__ = __iter__ = __len__ = __contains__ = __getitem__ = _refuse  # type: ignore[assignment]
+    __str__ = __html__ = __eq__ = __hash__ = _refuse  # type: ignore[assignment]
+
+
+_NO_USER = _NoViewer("current_user")
+_NO_SESSION = _NoViewer("the session")
+# What `g` holds about the viewer: flask_login's user (behind current_user) and this login's
+# session row (consensus.web.auth).
+_VIEWER_IN_G = {"_login_user": _NO_USER, "user_session": _NoViewer("the login session")}
+
+
+@contextmanager
+def viewerless() -> Iterator[None]:
+    """Run a cached part's rendering (or computation) with no viewer to reach for.
+
+    The language and time zone are settled first (their selectors read the user; both are
+    in every key). Nested parts restore what the outer one had.
+    """
+    if not has_request_context():
+        yield
+        return
+    _presentation()
+    before = {name: g.get(name, _MISSING) for name in _VIEWER_IN_G}
+    depth = g.get("_viewerless", 0)
+    for name, stand_in in _VIEWER_IN_G.items():
+        setattr(g, name, stand_in)
+    g._viewerless = depth + 1
+    try:
+        yield
+    finally:
+        g._viewerless = depth
+        for name, value in before.items():
+            if value is _MISSING:
+                g.pop(name, None)
+            else:
+                setattr(g, name, value)
+
+
+def _hide_session() -> dict[str, object]:
+    """A context processor: templates rendered for a cached part see no session."""
+    return {"session": _NO_SESSION} if g.get("_viewerless") else {}
+
+
+def _without_viewer(render: Callable[[], T]) -> Callable[[], T]:
+    def run() -> T:
+        with viewerless():
+            return render()
+
+    return run
 
 
 class LRU:
@@ -107,6 +188,7 @@ def init_app(app: Flask) -> None:
         mib = 0
     app.extensions["consensus.fragments"] = LRU(mib * 1024 * 1024) if mib > 0 else None
     app.jinja_env.globals["fragment_slot"] = slot
+    app.context_processor(_hide_session)
 
     @app.teardown_request
     def forget_at_teardown(_error: BaseException | None) -> None:
@@ -114,6 +196,7 @@ def init_app(app: Flask) -> None:
         forget_state()
         g.pop("_fragment_writes", None)
         g.pop("_fragment_parts", None)
+        g.pop("_viewerless", None)
 
     app.after_request(splice_parts)
 
@@ -200,6 +283,7 @@ def value(name: str, *parts: Hashable, compute: Callable[[], T], size: int = 102
     database."""
     found_key = key(name, *parts)
     cache = _cache()
+    compute = _without_viewer(compute)
     if found_key is None or cache is None:
         return compute()
     found = cache.get(found_key, _MISSING)
@@ -245,7 +329,8 @@ def html(
     """
     found_key = key(name, *parts)
     token = _session_token() if found_key is not None else ""
-    return _filled(_stored(found_key, lambda: str(render()), token, _TOKEN_PLACEHOLDER), slots)
+    draw = _without_viewer(render)
+    return _filled(_stored(found_key, lambda: str(draw()), token, _TOKEN_PLACEHOLDER), slots)
 
 
 class Part:
@@ -290,9 +375,8 @@ def part(
     """As html(), kept as bytes (see Part); `fill` may change the bytes for this viewer."""
     found_key = key(name, *parts)
     token = _session_token().encode() if found_key is not None else b""
-    data = _stored(
-        found_key, lambda: str(render()).encode("utf-8"), token, _TOKEN_PLACEHOLDER_BYTES
-    )
+    draw = _without_viewer(render)
+    data = _stored(found_key, lambda: str(draw()).encode("utf-8"), token, _TOKEN_PLACEHOLDER_BYTES)
     for slot_name, fill_slot in (slots or {}).items():
         marker = (_SLOT % slot_name).encode()
         if marker in data:
@@ -343,11 +427,21 @@ def anonymous_page(name: str) -> Callable[[Callable[..., str]], Callable[..., st
 
             if current_user.is_authenticated or session.get("_flashes"):
                 return view(*args, **kwargs)
-            return html("page:" + name, request.full_path, render=lambda: view(*args, **kwargs))
+            return _anonymous_html(
+                "page:" + name, request.full_path, render=lambda: view(*args, **kwargs)
+            )
 
         return wrapper
 
     return decorate
+
+
+def _anonymous_html(name: str, path: str, render: Callable[[], str]) -> Markup:
+    """A whole page for a visitor who is not logged in: the key's fact ("anonymous") is all
+    there is to the viewer, so the layout may read current_user (its header says "log in")."""
+    found_key = key(name, "anonymous", path)
+    token = _session_token() if found_key is not None else ""
+    return rendered(_stored(found_key, lambda: str(render()), token, _TOKEN_PLACEHOLDER))
 
 
 def rendered(text: str) -> Markup:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 import uuid
 from datetime import UTC, datetime, tzinfo
 from urllib.parse import urlsplit
@@ -210,18 +209,16 @@ def init_app(app: Flask) -> None:
         """Rounds open and close at their times even without cron: one cheap query."""
         if request.endpoint == "static" or request.blueprint == "ops":
             return  # files, and probes that must not depend on (or wait for) the clock
-        from consensus import fragments
         from consensus.models import utcnow
         from consensus.services import processes
         from consensus.web import usecase
+        from consensus.web.pages import clock as clock_page
 
         # The next due moment only moves with an audited change: cached by the log's head for
         # pages, and for at most a minute (a deadline edited outside the application is
         # still honoured). Requests that change things always look afresh.
         if request.method in {"GET", "HEAD"}:
-            due = fragments.value(
-                "clock-next-due", int(time.time() // 60), compute=processes.next_due_at
-            )
+            due = clock_page.next_due_at()
         else:
             with transactions.reads_before_the_view():
                 due = processes.next_due_at()

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, lazyload
 from werkzeug.wrappers import Response
 
-from consensus import decision_rules, fragments, permissions
+from consensus import decision_rules, permissions
 from consensus.decision_rules import Reason, Rule
 from consensus.extensions import db, htmx
 from consensus.forms import EmptyForm, choices
@@ -46,6 +46,7 @@ from consensus.permissions import Action
 from consensus.services import endorsements as service
 from consensus.timeutil import from_local_input, to_local_input
 from consensus.web.loaders import load_process
+from consensus.web.pages import round as round_page
 from consensus.web.processes import load_round
 from consensus.web.usecase import run
 from consensus.web.utils import too_late
@@ -252,27 +253,21 @@ def _tally_context(
     }
 
 
-# Whether the viewer sees every stance, else which organisations' own stances they see.
-Facts = tuple[bool, frozenset[int] | None]
-
-
-def _viewer_facts(process: Process, round_: Round) -> Facts:
+def _viewer_facts(process: Process, round_: Round) -> round_page.SightKey:
     """What the tally and history depend on besides the data: whether this person sees every
     stance, and if not, which organisations' own stances they see."""
     visible = permissions.can_see_tally(current_user, process, round_)
-    return visible, None if visible else frozenset(_my_organisation_ids())
+    mine = None if visible else frozenset(_my_organisation_ids())
+    return round_page.SightKey(round_.id, visible, mine)
 
 
-def _tally_html(process: Process, round_: Round, facts: Facts | None = None) -> Markup:
-    visible, mine = facts or _viewer_facts(process, round_)
-    return fragments.html(
-        "endorsement-tally",
-        round_.id,
-        visible,
-        mine,
-        render=lambda: render_template(
-            "endorsements/_tally.html", **_tally_context(process, round_, visible, mine)
-        ),
+def _tally_html(
+    process: Process, round_: Round, facts: round_page.SightKey | None = None
+) -> Markup:
+    sight = facts or _viewer_facts(process, round_)
+    return round_page.TALLY.html(
+        sight,
+        lambda: _tally_context(process, round_, sight.sees_all, sight.own_organisation_ids),
     )
 
 
@@ -281,26 +276,29 @@ HISTORY_ON_PAGE = 50
 
 
 def _history_html(
-    process: Process, round_: Round, facts: Facts | None = None, *, everything: bool = False
+    process: Process,
+    round_: Round,
+    facts: round_page.SightKey | None = None,
+    *,
+    everything: bool = False,
 ) -> Markup:
-    visible, mine = facts or _viewer_facts(process, round_)
+    sight = facts or _viewer_facts(process, round_)
 
-    def render() -> str:
+    def context() -> dict[str, object]:
         history, total = service.stance_history(
-            round_, organisation_ids=mine, latest=None if everything else HISTORY_ON_PAGE
+            round_,
+            organisation_ids=sight.own_organisation_ids,
+            latest=None if everything else HISTORY_ON_PAGE,
         )
-        return render_template(
-            "endorsements/_history.html",
-            process=process,
-            round=round_,
-            history=history,
-            total=total,
-            everything=everything,
-        )
+        return {
+            "process": process,
+            "round": round_,
+            "history": history,
+            "total": total,
+            "everything": everything,
+        }
 
-    return fragments.html(
-        "endorsement-history", round_.id, visible, mine, everything, render=render
-    )
+    return round_page.HISTORY.html(round_page.HistoryKey(sight, everything), context)
 
 
 def _endorsement_page(
@@ -316,17 +314,16 @@ def _endorsement_page(
 
     loaded: dict[str, Version | None] = {}  # the version, when the body was rendered now
 
-    def render_body() -> str:
+    def body_context() -> dict[str, object]:
         loaded["version"] = _version(round_)
-        return render_template(
-            "endorsements/_round_body.html",
-            process=process,
-            round=round_,
-            outcome=service.outcome_for(round_) if closed else None,
-            version=loaded["version"],
-            needed=service.minimum_needed(process),
-            rule_labels=RULE_LABELS,
-        )
+        return {
+            "process": process,
+            "round": round_,
+            "outcome": service.outcome_for(round_) if closed else None,
+            "version": loaded["version"],
+            "needed": service.minimum_needed(process),
+            "rule_labels": RULE_LABELS,
+        }
 
     def render_stance() -> str:
         if "stance_form" in overrides:  # a form with the viewer's input and its errors
@@ -334,13 +331,14 @@ def _endorsement_page(
         # An empty form: the same for everyone who may speak for the same organisations, so
         # kept like the body (the CSRF token is put in per request).
         organisations = _allowed_organisations(process, round_, Action.ENDORSE) if is_open else []
-        return fragments.html(
-            "endorsement-stance-form",
-            round_.id,
-            tuple(o.id for o in organisations),
-            is_open,
-            can_manage,
-            render=lambda: render_stance_with(
+        if not organisations and not (is_open and not can_manage):
+            return ""
+        key = round_page.StanceFormKey(
+            round_.id, tuple(o.id for o in organisations), is_open, can_manage
+        )
+        return round_page.STANCE_FORM.html(
+            key,
+            lambda: stance_context(
                 _stance_form(process, round_, formdata=False, organisations=organisations)
                 if organisations
                 else None
@@ -350,19 +348,20 @@ def _endorsement_page(
     def render_stance_with(stance_form: StanceForm | None) -> str:
         if stance_form is None and not (is_open and not can_manage):
             return ""
-        return render_template(
-            "endorsements/_stance_section.html",
-            process=process,
-            round=round_,
-            stance_form=stance_form,
-            version_number=fragments.value(
-                "round-version-number",
-                round_.id,
+        return render_template("endorsements/_stance_section.html", **stance_context(stance_form))
+
+    def stance_context(stance_form: StanceForm | None) -> dict[str, object]:
+        return {
+            "process": process,
+            "round": round_,
+            "stance_form": stance_form,
+            "version_number": round_page.VERSION_NUMBER.get(
+                round_page.RoundKey(round_.id),
                 compute=lambda: _version_number(round_, loaded),
             ),
-            open=is_open,
-            can_manage=can_manage,
-        )
+            "open": is_open,
+            "can_manage": can_manage,
+        }
 
     def render_statement_form() -> str:
         if (
@@ -383,10 +382,9 @@ def _endorsement_page(
             statement_form=form,
         )
 
-    body_html = fragments.part(
-        "endorsement-round",
-        round_.id,
-        render=render_body,
+    body_html = round_page.BODY.part(
+        round_page.RoundKey(round_.id),
+        body_context,
         slots={"stance": render_stance, "statement-form": render_statement_form},
     )
     page = render_template(

@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
-from consensus import fragments, permissions, transactions
+from consensus import permissions, transactions
 from consensus.extensions import db
 from consensus.models import Organisation, Process, ProcessFacilitator, User
 
@@ -44,9 +44,9 @@ def load_process(slug: str) -> Process:
         # Hundreds of ids at national scale: kept for this state of the data. A changing
         # request (its every write moves the audit head, so the cache would miss) asks only
         # about the viewer's own organisations (Process.participating).
-        ids = fragments.value(
-            "participant-ids", process.id, compute=lambda: frozenset(process.participant_ids)
-        )
+        from consensus.web.pages import process as process_page
+
+        ids = process_page.participant_ids(process)
         process.remember_participant_ids(ids)
     if not permissions.can_view_process(current_user, process):
         abort(404)

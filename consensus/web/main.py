@@ -18,11 +18,12 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from consensus import fragments, permissions
+from consensus import permissions
 from consensus.extensions import db
 from consensus.forms import EmptyForm
 from consensus.models import Notice, utcnow
 from consensus.services import accounts, processes
+from consensus.web.pages import dashboard as dashboard_page
 from consensus.web.usecase import run
 from consensus.web.utils import redirect_next
 
@@ -37,26 +38,10 @@ def index() -> str:
         permissions.valid_memberships(current_user), key=lambda m: m.organisation.name
     )
     substituting = permissions.substituting_for(current_user)
-    from consensus.forms.processes import ROUND_TYPE_LABELS
-
-    def render_work() -> str:
-        todo, facilitated = processes.dashboard_items(current_user)
-        return render_template(
-            "main/_dashboard_work.html",
-            todo=todo,
-            facilitated=facilitated,
-            round_type_labels=ROUND_TYPE_LABELS,
-        )
-
-    # Per person, and per set of memberships valid today and of organisations they stand in
-    # for as a substitute (a membership or a delegation can lapse at a date without anything
-    # being written).
-    work_html = fragments.part(
-        "dashboard-work",
-        current_user.id,
-        frozenset(m.id for m in memberships),
-        substituting,
-        render=render_work,
+    # Per person, per set of memberships valid today and of organisations they stand in for
+    # as a substitute (a membership or a delegation can lapse at a date without a write).
+    work_html = dashboard_page.work(
+        current_user._get_current_object(), frozenset(m.id for m in memberships), substituting
     )
     notices = (
         db.session.execute(

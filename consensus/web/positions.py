@@ -12,7 +12,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from flask import (
@@ -34,7 +34,7 @@ from markupsafe import Markup
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import defer, joinedload, lazyload, selectinload
 
-from consensus import fragments, permissions
+from consensus import permissions
 from consensus.extensions import db, htmx
 from consensus.forms import EmptyForm, choices
 from consensus.forms.admin import ROLE_LABELS
@@ -76,6 +76,8 @@ from consensus.services.errors import DomainError
 from consensus.services.visible import require_visible
 from consensus.web.labels import ROUND_STATE_LABELS
 from consensus.web.loaders import load_process
+from consensus.web.pages import diff as diff_page
+from consensus.web.pages import version as version_page
 from consensus.web.processes import load_round
 from consensus.web.usecase import run
 from consensus.web.utils import attach_error, latest_started_round, round_closed_page, too_late
@@ -97,8 +99,6 @@ def labels() -> dict[str, object]:
             "representative": str(ROLE_LABELS[MembershipRole.REPRESENTATIVE]),
             "facilitator": str(_l("Facilitator")),
         },
-        "can_edit_comment": permissions.can_edit_comment,
-        "can_remove_comment": permissions.can_remove_comment,
         "state_kinds": {
             "pending": "info",
             "accepted": "success",
@@ -124,11 +124,6 @@ _POSITION = (
             joinedload(Version.created_by).lazyload(User.memberships),
         )
     )
-)
-_OWN_COMMENTS = select(Comment.id, Comment.created_at).where(
-    Comment.version_id == bindparam("version_id"),
-    Comment.author_id == bindparam("author_id"),
-    Comment.deleted_at.is_(None),
 )
 
 
@@ -231,7 +226,7 @@ def load_outline(process: Process, position_id: int) -> PositionOutline:
             ),
         )
 
-    outline = fragments.value("position-outline", process.id, position_id, compute=compute)
+    outline = version_page.outline(process.id, position_id, compute)
     if outline is None:
         abort(404)
     return outline
@@ -475,44 +470,25 @@ def _thread_context(
         and current is not None
         and current.type in {RoundType.DRAFTING, RoundType.CONSULTATION}
     )
+    now, edit_window, can_manage = utcnow(), service.comment_edit_window(), _can_manage(process)
     return {
         "can_start": can_start,
         "process": process,
         "position": position,
         "version": version,
         "comment_form": comment_form,
-        "now": utcnow(),
-        "edit_window": permissions.comment_edit_window(),
-        "can_manage": _can_manage(process),
+        "now": now,
+        "edit_window": edit_window,
+        "can_manage": can_manage,
+        # Edit and Remove buttons (the version page's cached threads get their own: its key)
+        "comment_viewer": version_page.CommentViewer.of(
+            current_user._get_current_object(),
+            moderates=can_manage,
+            now=now,
+            edit_window=edit_window,
+        ),
         "remove_form": EmptyForm(),
     }
-
-
-def _own_comment_facts(
-    version_id: int, edit_window: timedelta
-) -> tuple[int, frozenset[int]] | None:
-    """What the thread shows differently to the author of some of its comments: their Edit
-    buttons (while the edit window lasts) and Remove buttons. None for everyone else."""
-    if not current_user.is_authenticated:
-        return None
-    author_id = current_user.id
-    # Kept for this state of the data, like the page's parts; the edit window is applied
-    # to the current time on every request.
-    own = fragments.value(
-        "own-comments",
-        version_id,
-        author_id,
-        compute=lambda: tuple(
-            (comment_id, created_at)
-            for comment_id, created_at in db.session.execute(
-                _OWN_COMMENTS, {"version_id": version_id, "author_id": author_id}
-            )
-        ),
-    )
-    if not own:
-        return None
-    now = utcnow()
-    return current_user.id, frozenset(i for i, at in own if now - at <= edit_window)
 
 
 def _voice_slot(fid: str) -> Markup:
@@ -572,7 +548,15 @@ def version(slug: str, position_id: int, number: int) -> str:
     comment_form = thread_context["comment_form"]
     open_anchor = request.args.get("open", "")[:64]
 
-    def render_body() -> str:
+    comment_viewer = version_page.comment_viewer(
+        current_user._get_current_object(),
+        version.id,
+        moderates=bool(thread_context["can_manage"]),
+        now=thread_context["now"],  # type: ignore[arg-type]
+        edit_window=thread_context["edit_window"],  # type: ignore[arg-type]
+    )
+
+    def body_context() -> dict[str, object]:
         comment_counts = service.comment_counts(version.id)
         # A long discussion is sent when its paragraph is opened (positions.discussion):
         # 500 comments in closed <details> made a 414 KB page for every reader.
@@ -580,44 +564,40 @@ def version(slug: str, position_id: int, number: int) -> str:
         comments = service.load_comments(
             [version.id], anchors={None, open_anchor or None} if lazy else None
         )
-        return render_template(
-            "positions/_version_body.html",
-            threads=service.threads(comments),
-            comment_counts=comment_counts,
-            amendments_by_anchor=_amendments_by_anchor(amendments()),
-            can_propose=can_propose,
-            open_anchor=open_anchor,
-            lazy=lazy,
-            voice_slots=_voice_slot,
+        return {
+            "threads": service.threads(comments),
+            "comment_counts": comment_counts,
+            "amendments_by_anchor": _amendments_by_anchor(amendments()),
+            "can_propose": can_propose,
+            "open_anchor": open_anchor,
+            "lazy": lazy,
+            "voice_slots": _voice_slot,
             **orm_context(),
-        )
+            "comment_viewer": comment_viewer,
+        }
 
-    # The fragment depends on the data (the audit head) and on these facts of the viewer.
+    # The part depends on the data (the audit head) and on these facts of the viewer.
     # The longest part of any page (every thread of the version): kept and sent as bytes.
-    body = fragments.part(
-        "version-body",
+    body_key = version_page.VersionBodyKey(
         version.id,
-        thread_context["can_start"],
-        can_propose,
-        comment_form is not None,
-        thread_context["can_manage"],
-        _own_comment_facts(version.id, thread_context["edit_window"]),  # type: ignore[arg-type]
-        open_anchor,
-        render=render_body,
-        fill=_voice_filler(comment_form),
+        can_start=bool(thread_context["can_start"]),
+        can_propose=can_propose,
+        can_comment=comment_form is not None,
+        comments=comment_viewer,
+        open_anchor=open_anchor,
     )
-    aside_html = fragments.html(
-        "version-aside",
-        version.id,
-        thread_context["can_manage"],
-        pin_form is not None,
-        render=lambda: render_template(
-            "positions/_version_aside.html",
-            amendments=amendments(),
-            rounds_about=[r for r in process.rounds if r.version_id == version.id],
-            has_pin_form=pin_form is not None,
+    body = version_page.BODY.part(body_key, body_context, fill=_voice_filler(comment_form))
+    aside_key = version_page.VersionAsideKey(
+        version.id, bool(thread_context["can_manage"]), pin_form is not None
+    )
+    aside_html = version_page.ASIDE.html(
+        aside_key,
+        lambda: {
+            "amendments": amendments(),
+            "rounds_about": [r for r in process.rounds if r.version_id == version.id],
+            "has_pin_form": pin_form is not None,
             **orm_context(),
-        ),
+        },
         slots={
             "pin-form": lambda: (
                 render_template("positions/_pin_form.html", pin_form=pin_form, **thread_context)
@@ -628,17 +608,15 @@ def version(slug: str, position_id: int, number: int) -> str:
     )
     # The top (title, version bar, notices) follows from the outline and the open round
     # only: the same for every viewer of this state.
-    head_html = fragments.html(
-        "version-head",
-        version.id,
-        render=lambda: render_template(
-            "positions/_version_head.html",
-            current=current,
-            target=target,
-            process=process,
-            position=outline,
-            version=version,
-        ),
+    head_html = version_page.HEAD.html(
+        version_page.VersionKey(version.id),
+        lambda: {
+            "current": current,
+            "target": target,
+            "process": process,
+            "position": outline,
+            "version": version,
+        },
     )
     return render_template(
         "positions/version.html",
@@ -833,20 +811,19 @@ def diff(slug: str, position_id: int) -> str:
     old, new = outline.version(old_number), outline.version(new_number)
     view = "side" if request.args.get("view") == "side" else "inline"
 
-    def render_body() -> str:
+    def body_context() -> dict[str, object]:
         position = load_position(process, position_id)
-        return render_template(
-            "positions/_diff_body.html",
-            process=process,
-            position=position,
-            result=service.compare(
+        return {
+            "process": process,
+            "position": position,
+            "result": service.compare(
                 load_version(position, old.number), load_version(position, new.number)
             ),
-            view=view,
-        )
+            "view": view,
+        }
 
     # The same for every viewer; versions never change, the position's title may.
-    body_html = fragments.html("version-diff", old.id, new.id, view, render=render_body)
+    body_html = diff_page.BODY.html(diff_page.DiffKey(old.id, new.id, view), body_context)
     return render_template(
         "positions/diff.html",
         process=process,

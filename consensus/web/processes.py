@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
-from consensus import fragments, permissions
+from consensus import permissions
 from consensus.extensions import db
 from consensus.forms import EmptyForm, choices
 from consensus.forms.processes import (
@@ -47,6 +47,7 @@ from consensus.permissions import Action
 from consensus.services import processes as service
 from consensus.timeutil import from_local_input, to_local_input
 from consensus.web.loaders import load_process
+from consensus.web.pages import process as process_page
 from consensus.web.usecase import run
 from consensus.web.utils import too_late
 
@@ -164,26 +165,6 @@ def show(slug: str) -> str:
     if current is not None and current.is_open_at(utcnow()):
         act_form = _act_form(process, Action.MARK_INPUT_COMPLETE, current)
 
-    def render_body() -> str:
-        # The timeline says which deadlines were extended: every round's extensions at once.
-        db.session.execute(
-            select(Round)
-            .where(Round.process_id == process.id)
-            .options(selectinload(Round.extensions))
-        ).all()
-        return render_template(
-            "processes/_show_body.html",
-            process=process,
-            current=current,
-            can_manage=can_manage,
-            status_html=status_html(process, current) if current else "",
-            participants_html=fragments.html(
-                "process-participants",
-                process.id,
-                render=lambda: render_template("processes/_participants.html", process=process),
-            ),
-        )
-
     def render_act_form() -> str:
         if act_form is None or current is None:
             return ""
@@ -195,12 +176,12 @@ def show(slug: str) -> str:
         action = primary_action(process, current, can_manage)
         return render_template("processes/_primary_action.html", action=action)
 
-    body_html = fragments.part(
-        "process-page",
-        process.id,
-        can_manage,
-        render=render_body,
-        slots={"act-form": render_act_form, "primary-action": render_primary_action},
+    body_html = process_page.body(
+        process,
+        current,
+        can_manage=can_manage,
+        act_form=render_act_form,
+        primary_action=render_primary_action,
     )
     return render_template("processes/show.html", process=process, body_html=body_html)
 
@@ -287,17 +268,8 @@ def primary_action(
 
 
 def status_html(process: Process, round_: Round) -> Markup:
-    """Who has acted in a round: the same for every viewer, so one cached fragment."""
-    return fragments.html(
-        "round-status",
-        round_.id,
-        render=lambda: render_template(
-            "processes/_status.html",
-            process=process,
-            round=round_,
-            statuses=service.response_status(process, round_),
-        ),
-    )
+    """Who has acted in a round: the same for every viewer (consensus/web/pages/process.py)."""
+    return process_page.round_status(process, round_)
 
 
 def _act_form(process: Process, action: Action, round_: Round) -> ActForm | None:

@@ -12,13 +12,13 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, render_template, stream_with_context
 
-from consensus import fragments
 from consensus.extensions import db
 from consensus.forms.processes import RULE_LABELS
 from consensus.models import Process, Round, StanceKind
 from consensus.services import endorsements as service
 from consensus.web.endorsements import chart_bars
 from consensus.web.loaders import load_published_process
+from consensus.web.pages import public as public_page
 
 bp = Blueprint("public", __name__, url_prefix="/public")
 
@@ -29,14 +29,16 @@ def index() -> str:
 
 
 @bp.get("/<slug>")
-@fragments.anonymous_page("public-process")
+@public_page.anonymous_process_page
 def process(slug: str) -> str:
     process = load_published_process(slug)
-    body_html = fragments.html("public-process", process.id, render=lambda: _body(process))
+    body_html = public_page.BODY.html(
+        public_page.PublicProcessKey(process.id), lambda: _body_context(process)
+    )
     return render_template("public/process.html", process=process, body_html=body_html)
 
 
-def _body(process: Process) -> str:
+def _body_context(process: Process) -> dict[str, object]:
     """The page body: every outcome with its table, and the co-signatures checked."""
     outcomes = []
     for outcome in service.outcomes_of(process):
@@ -70,22 +72,21 @@ def _body(process: Process) -> str:
         )
     from consensus.web.signing import public_signature_context
 
-    return render_template(
-        "public/_process_body.html",
-        process=process,
-        outcomes=outcomes,
-        rule_labels=RULE_LABELS,
+    return {
+        "process": process,
+        "outcomes": outcomes,
+        "rule_labels": RULE_LABELS,
         **public_signature_context(process),
-    )
+    }
 
 
 @bp.get("/<slug>/board.jsonl")
 def board(slug: str) -> Response:
     """One JSON object per line, every stance ever cast, in recorded order."""
     # Only a published process's board is ever kept, so a kept one needs no lookup.
-    key = fragments.key("public-board", slug)
-    cached = fragments.get(key)
-    if isinstance(cached, str):
+    kept_board = public_page.KeptBoard(public_page.BoardKey(slug))
+    cached = kept_board.text()
+    if cached is not None:
         body: str | Iterator[str] = cached
     else:
         process = load_published_process(slug)
@@ -97,7 +98,7 @@ def board(slug: str) -> Response:
                 text = json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n"
                 kept.append(text)
                 yield text
-            fragments.put(key, "".join(kept))
+            kept_board.keep("".join(kept))
 
         body = stream_with_context(lines())
     response = Response(body, mimetype="application/jsonl")

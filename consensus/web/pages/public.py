@@ -1,0 +1,44 @@
+"""The public pages of published processes (public.process, public.board): the same for
+everyone; the process page is kept whole for visitors who are not logged in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from consensus import fragments
+from consensus.web.pages import CachedPart, declare_key
+
+
+@declare_key
+@dataclass(frozen=True)
+class PublicProcessKey:
+    process_id: int
+
+
+@declare_key
+@dataclass(frozen=True)
+class BoardKey:
+    """Only a published process's board is ever kept, so a kept one needs no lookup."""
+
+    slug: str
+
+
+BODY = CachedPart("public-process", "public/_process_body.html", PublicProcessKey)
+
+# The whole page for visitors who are not logged in (see fragments.anonymous_page).
+anonymous_process_page = fragments.anonymous_page("public-process")
+
+
+class KeptBoard:
+    """The board of one published process for this state of the data: its key is taken
+    once (the board is streamed, and kept when it fits the cache)."""
+
+    def __init__(self, key: BoardKey) -> None:
+        self._key = fragments.key("public-board", key)
+
+    def text(self) -> str | None:
+        found = fragments.get(self._key)
+        return found if isinstance(found, str) else None
+
+    def keep(self, text: str) -> None:
+        fragments.put(self._key, text)
