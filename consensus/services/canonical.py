@@ -108,10 +108,15 @@ def join_blocks(blocks: Sequence[str]) -> str:
     return canonicalise("\n\n".join(b.strip("\n") for b in blocks if b.strip()))
 
 
+ANCHOR_MAX = 40  # models.VersionParagraph.anchor
+
+
 def new_anchor(block: str, taken: set[str]) -> str:
-    """A short anchor derived from the block's text, unique within `taken`."""
+    """A short anchor derived from the block's text, unique within `taken`; at most
+    ANCHOR_MAX characters (the column's width: a fourth equal block once got the whole
+    digest, 66 characters, which PostgreSQL refused)."""
     digest = hashlib.sha256(block.encode("utf-8")).hexdigest()
-    for length in (8, 12, 16, 64):
+    for length in (8, 12, 16, 32):
         anchor = f"p-{digest[:length]}"
         if anchor not in taken:
             return anchor
