@@ -11,15 +11,18 @@ bp = Blueprint("wellknown", __name__)
 
 
 def security_txt_expires(now: datetime | None = None) -> str:
-    """CONSENSUS_SECURITY_TXT_EXPIRES (ISO 8601), or 180 days ahead; RFC 9116 requires it
-    and advises less than a year, so a forgotten file goes stale visibly."""
+    """CONSENSUS_SECURITY_TXT_EXPIRES (ISO 8601), or the start of the day (UTC) 180 days
+    ahead; RFC 9116 requires it and advises less than a year, so a forgotten file goes stale
+    visibly. A whole day, so the file is the same all day (for caches, and for every reader
+    within one second)."""
     configured = str(current_app.config.get("SECURITY_TXT_EXPIRES") or "").strip()
     if configured:
         moment = datetime.fromisoformat(configured.replace("Z", "+00:00"))
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
     else:
-        moment = (now or datetime.now(UTC)) + timedelta(days=180)
+        ahead = (now or datetime.now(UTC)) + timedelta(days=180)
+        moment = ahead.replace(hour=0, minute=0, second=0, microsecond=0)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
