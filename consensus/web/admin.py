@@ -254,10 +254,7 @@ def membership_new(user_id: int) -> str | Response:
                 actor=current_user,
                 user=user,
                 organisation=organisation,
-                role=MembershipRole(form.role.data),
-                title=form.title.data or "",
-                valid_from=start_of_day(form.valid_from.data) if form.valid_from.data else None,
-                valid_until=end_of_day(form.valid_until.data) if form.valid_until.data else None,
+                **_membership_terms(form),
                 form=form,
                 success=_("The membership has been added."),
             )
@@ -272,6 +269,17 @@ def membership_new(user_id: int) -> str | Response:
         now=utcnow(),
         empty_form=EmptyForm(),
     ), 400
+
+
+def _membership_terms(form: MembershipForm | MembershipEditForm) -> dict[str, object]:
+    """Role, job title and period as the membership services take them (dates typed in
+    Amsterdam; "valid until" includes its whole day)."""
+    return {
+        "role": MembershipRole(form.role.data),
+        "title": form.title.data or "",
+        "valid_from": start_of_day(form.valid_from.data) if form.valid_from.data else None,
+        "valid_until": end_of_day(form.valid_until.data) if form.valid_until.data else None,
+    }
 
 
 @bp.route("/memberships/<int:membership_id>", methods=["GET", "POST"])
@@ -289,10 +297,7 @@ def membership_edit(membership_id: int) -> str | Response:
             organisations.update_membership,
             membership,
             actor=current_user,
-            role=MembershipRole(form.role.data),
-            title=form.title.data or "",
-            valid_from=start_of_day(form.valid_from.data) if form.valid_from.data else None,
-            valid_until=end_of_day(form.valid_until.data) if form.valid_until.data else None,
+            **_membership_terms(form),
             form=form,
             success=_("The membership has been changed."),
         )

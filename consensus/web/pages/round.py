@@ -7,14 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from consensus.web.pages import CachedPart, CachedValue, declare_key
-
-
-@declare_key
-@dataclass(frozen=True)
-class RoundKey:
-    """Data only: the same for every viewer."""
-
-    round_id: int
+from consensus.web.pages.process import RoundKey  # data only, shared with the process page
 
 
 @declare_key
