@@ -69,10 +69,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     fragments.init_app(app)
 
     from consensus import hooks
+    from consensus.api import init_app as init_api
     from consensus.web import init_app as init_web
 
     hooks.register(app)
     init_web(app)
+    init_api(app)  # the REST API (/api/v1): after the pages, its own errors on its blueprints
     cli.init_app(app)
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):

@@ -31,6 +31,7 @@ def send_security_notice(event: SecurityChanged) -> None:
                 "Two-factor authentication was turned off for your Consensus account"
             ),
             "recovery_codes": _("New recovery codes were made for your Consensus account"),
+            "api_token_created": _("A personal access token was made for your Consensus account"),
         }
         send_mail(
             event.email,

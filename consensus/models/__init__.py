@@ -1,6 +1,7 @@
 """All models, imported here so Alembic and the app see one metadata."""
 
 from consensus.models.accounts import Membership, MembershipRole, RecoveryCode, User
+from consensus.models.api_tokens import ApiToken
 from consensus.models.audit import AuditEvent, AuditLogHead, Checkpoint, MerkleNode, PlatformKey
 from consensus.models.base import Base, utcnow
 from consensus.models.endorsements import (
@@ -49,6 +50,7 @@ from consensus.models.signatures import (
 )
 
 __all__ = [
+    "ApiToken",
     "CertificateAuthority",
     "CertificateSource",
     "CoSignature",

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from babel.dates import get_month_names
 from flask import (
     Flask,
+    Response,
     flash,
     g,
     has_request_context,
@@ -232,7 +233,12 @@ def init_app(app: Flask) -> None:
         return render_template("errors/400.html", csrf=True), 400
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
+    def http_error(error: HTTPException) -> tuple[str, int] | HTTPException | Response:
+        from consensus.api.core import on_routing_error
+
+        as_problem = on_routing_error(error)  # /api/v1/…: no route or method there
+        if as_problem is not None:
+            return as_problem
         code = error.code or 500
         if code in {400, 403, 404, 405, 413, 429}:
             return render_template(f"errors/{code}.html", error=error, back=_came_from()), code

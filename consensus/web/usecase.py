@@ -69,21 +69,48 @@ def run(
     - `forbidden_is_403`: a DomainError with status 403 (the service's own permission
       check) answers 403 instead of a message.
     """
-    try:
-        value = use_case(*args, **kwargs)
-    except DomainError as error:
-        db.session.rollback()
+    messages: list[str] = []
+
+    def make_message(value: T) -> None:
+        if success is not None:
+            messages.append(success(value) if callable(success) else success)
+
+    outcome = commit(use_case, *args, before_commit=make_message, **kwargs)
+    if outcome.error is not None:
+        error = outcome.error
         if forbidden_is_403 and error.status_code == 403:
             abort(403)
         if form is None:
             flash(error.message, "error")
         else:
             attach_error(form, error)
+        return outcome
+    for message in messages:
+        if message:
+            flash(message, category)
+    return outcome
+
+
+def commit(
+    use_case: Callable[..., T],
+    /,
+    *args: Any,
+    before_commit: Callable[[T], object] | None = None,
+    **kwargs: Any,
+) -> Outcome[T]:
+    """The commit point itself: run `use_case(*args, **kwargs)`, commit when it succeeds,
+    roll back on a DomainError (returned in the Outcome). `before_commit(value)` runs just
+    before the COMMIT, while what the value names is still loaded (a success message, or
+    the REST API's answer, consensus.api.usecase). `run` is this plus the page's ways of
+    showing the answer."""
+    try:
+        value = use_case(*args, **kwargs)
+    except DomainError as error:
+        db.session.rollback()
         return Outcome(error=error)
-    message = success(value) if callable(success) else success
+    if before_commit is not None:
+        before_commit(value)
     db.session.commit()
-    if message:
-        flash(message, category)
     return Outcome(value=value)
 
 

@@ -1,0 +1,342 @@
+"""The frame of the API: the OpenAPI-deriving Api, token authentication, scopes, rate limits,
+errors as application/problem+json (RFC 9457) and the API-Version header.
+
+Who is asking: an API request is authenticated by a personal access token only
+(`Authorization: Bearer cns_…`). A browser's session cookie is ignored here, so a page
+another site makes a browser load can never act through the API (the API is exempt from
+CSRF tokens precisely because no cookie counts). Without a token the request is anonymous:
+it reads published processes, and nothing else. The token's person becomes `current_user`
+for the request, so every rule of the rule book applies to them exactly as on the pages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_smorest import Api
+from flask_smorest import Blueprint as SmorestBlueprint
+from flask_smorest.utils import prepare_response
+from sqlalchemy.exc import IntegrityError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from consensus import transactions
+from consensus.api import PREFIX, VERSION
+from consensus.extensions import csrf, db, limiter, login_manager
+
+log = logging.getLogger("consensus.api")
+
+PROBLEM = "application/problem+json"
+SCOPES_HEADER = "X-Token-Scopes"
+
+# The blueprints of the API, created once (routes are attached at import of their module).
+BLUEPRINTS: list[SmorestBlueprint] = []
+
+
+def blueprint(name: str, description: str) -> SmorestBlueprint:
+    """A blueprint of the API (its name is the tag in the reference)."""
+    bp = SmorestBlueprint(f"api_{name}", __name__, url_prefix=PREFIX, description=description)
+    bp.name = f"api_{name}"
+    BLUEPRINTS.append(bp)
+    return bp
+
+
+def is_api_request() -> bool:
+    return request.path == PREFIX or request.path.startswith(PREFIX + "/")
+
+
+# --- Problems (RFC 9457) ---------------------------------------------------------------------
+
+
+def _title(status: int) -> str:
+    # The pages' own words where they fit an API (the same messages as the UI).
+    titles = {
+        400: _("The request could not be processed"),
+        401: _("Authentication needed"),
+        403: _("Not allowed"),
+        404: _("Not found"),
+        405: _("This action is not possible here"),
+        409: _("Someone else did this at the same moment"),
+        413: _("The file or text is too large"),
+        415: _("The request could not be processed"),
+        422: _("The data is not valid"),
+        429: _("Too many attempts"),
+        500: _("Sorry, something went wrong"),
+        503: _("Consensus is busy"),
+    }
+    return titles.get(status) or titles[500 if status >= 500 else 400]
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    *,
+    invalid: Mapping[str, list[str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """An application/problem+json answer: type, title, status, detail, instance, and for
+    invalid input `invalidParams` (NL GOV API Design Rules) with a reason per field."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": _title(status),
+        "status": status,
+        "instance": request.path,
+    }
+    if detail:
+        body["detail"] = detail
+    if invalid:
+        body["invalidParams"] = [
+            {"name": name, "reason": " ".join(str(r) for r in reasons)}
+            for name, reasons in sorted(invalid.items())
+        ]
+    response = current_app.response_class(
+        json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM
+    )
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """webargs/marshmallow messages ({location: {field: [..]}}) as field -> reasons."""
+    found: dict[str, list[str]] = {}
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            name = str(key) if not prefix else f"{prefix}.{key}"
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                found[name] = [str(v) for v in value]
+            else:
+                found.update(_flatten(value, name))
+    elif isinstance(messages, list):
+        found[prefix or "body"] = [str(m) for m in messages]
+    return found
+
+
+def http_problem(error: HTTPException) -> Response:
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    messages = data.get("messages") if isinstance(data, Mapping) else None
+    if messages:
+        # webargs: {"json": {"field": [...]}} or {"query": {...}}: drop the location level.
+        invalid: dict[str, list[str]] = {}
+        for value in messages.values() if isinstance(messages, Mapping) else [messages]:
+            invalid.update(_flatten(value))
+        detail = getattr(error, "api_detail", None) or _("Check the fields named below.")
+        return problem(status, detail, invalid=invalid)
+    detail = getattr(error, "api_detail", None)
+    headers: dict[str, str] = {}
+    if status == 405 and getattr(error, "valid_methods", None):
+        headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="consensus"'
+    if status == 429:
+        headers["Retry-After"] = "60"
+    return problem(status, detail, headers=headers)
+
+
+def refuse(status: int, detail: str | None = None) -> HTTPException:
+    """An HTTPException whose problem carries `detail` (the UI's message)."""
+    from werkzeug.exceptions import default_exceptions
+
+    error = default_exceptions[status]()
+    error.api_detail = detail  # type: ignore[attr-defined]
+    return error
+
+
+# --- Who is asking --------------------------------------------------------------------------
+
+
+def _authenticate() -> Response | None:
+    """First step of every API request: the token's person, or anonymous (never a cookie)."""
+    if not is_api_request():
+        return None
+    g.api_token_id = None
+    g.api_scopes = ()
+    g._login_user = login_manager.anonymous_user()
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return None
+    scheme, _sep, secret = header.partition(" ")
+    bearer = {"WWW-Authenticate": 'Bearer realm="consensus", error="invalid_token"'}
+    if scheme.lower() != "bearer" or not secret.strip():
+        return problem(
+            401, _("Send a personal access token as: Authorization: Bearer <token>."), headers=bearer
+        )
+    from consensus.services import accounts, api_tokens
+
+    with transactions.reads_before_the_view():
+        token = api_tokens.find_token(secret.strip())
+        if token is None:
+            return problem(
+                401, _("This token is not valid: it is unknown, expired or revoked."), headers=bearer
+            )
+        user = token.user
+        g.api_token_id = token.id
+        g.api_scopes = tuple(token.scope_list)
+        if accounts.needs_second_factor_enrolment(user, current_app.config["REQUIRE_2FA"]):
+            return problem(401, _("Set up two-factor authentication to continue."), headers=bearer)
+    g._login_user = user
+    if request.method not in transactions.SAFE_METHODS and "write" not in g.api_scopes:
+        return problem(
+            403,
+            _("This token may only read."),
+            headers={"WWW-Authenticate": 'Bearer realm="consensus", error="insufficient_scope"'},
+        )
+    return None
+
+
+def require_user() -> None:
+    """Writing needs a token (a cookie never counts here): 401 otherwise."""
+    if not current_user.is_authenticated:
+        raise refuse(401, _("Send a personal access token as: Authorization: Bearer <token>."))
+
+
+def _rate_key() -> str:
+    token_id = g.get("api_token_id")
+    return f"api-token:{token_id}" if token_id else f"api-ip:{request.remote_addr or '-'}"
+
+
+def _rate_limit() -> str:
+    return str(current_app.config.get("API_RATE_LIMIT") or "300/minute")
+
+
+# --- The Api --------------------------------------------------------------------------------
+
+
+class ConsensusApi(Api):  # type: ignore[misc]
+    """flask-smorest's Api with our errors: problem+json documented for every operation,
+    and no application-wide error handler (the pages keep theirs; the API's are on its
+    blueprints)."""
+
+    def _register_error_handlers(self) -> None:
+        return None
+
+    def _register_responses(self) -> None:
+        import http
+
+        from consensus.api.schemas import ProblemSchema
+
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = ProblemSchema
+            prepare_response(response, self.spec, PROBLEM)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "A problem (RFC 9457)", "schema": ProblemSchema}
+        prepare_response(response, self.spec, PROBLEM)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+api = ConsensusApi()
+
+
+def _error_handlers(bp: SmorestBlueprint) -> None:
+    @bp.errorhandler(HTTPException)
+    def api_http_error(error: HTTPException) -> Response:
+        return http_problem(error)
+
+    @bp.errorhandler(IntegrityError)
+    def api_lost_a_race(error: IntegrityError) -> Response:
+        db.session.rollback()
+        log.info("integrity conflict, request id %s: %s", g.get("request_id", "-"), error.orig)
+        return problem(409)
+
+    @bp.errorhandler(OperationalError)
+    def api_database_unavailable(error: OperationalError) -> Response:
+        db.session.rollback()
+        log.exception("database error, request id %s", g.get("request_id", "-"))
+        return problem(503, headers={"Retry-After": "5"})
+
+    @bp.errorhandler(Exception)
+    def api_unexpected_error(error: Exception) -> Response:
+        log.exception("unhandled error, request id %s", g.get("request_id", "-"))
+        try:
+            db.session.rollback()
+        except Exception:
+            log.exception("rollback failed, request id %s", g.get("request_id", "-"))
+        return problem(500, _("Request id: %(id)s", id=g.get("request_id", "-")))
+
+
+def init_app(app: Flask) -> None:
+    from consensus.api import (  # noqa: F401 - the modules attach their routes
+        audit,
+        dossier,
+        endorsements,
+        me,
+        positions,
+        processes,
+        reference,
+        signing,
+    )
+
+    app.config.setdefault("API_TITLE", "Consensus API")
+    app.config.setdefault("API_VERSION", VERSION)
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", PREFIX)
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault(
+        "API_SPEC_OPTIONS",
+        {
+            "info": {
+                "description": (
+                    "Read joint positions, versions, amendments, comments, stances, outcomes "
+                    "and signatures; comment, propose amendments, clear and cast stances. "
+                    "Authenticate with a personal access token (account page): "
+                    "`Authorization: Bearer <token>`. Published processes are readable "
+                    "without a token. Errors are application/problem+json (RFC 9457)."
+                ),
+                "license": {"name": "EUPL-1.2"},
+            },
+            "components": {
+                "securitySchemes": {
+                    "token": {"type": "http", "scheme": "bearer", "bearerFormat": "cns_…"}
+                }
+            },
+            "security": [{}, {"token": []}],
+            "servers": [{"url": "/"}],
+        },
+    )
+    app.config.setdefault("API_RATE_LIMIT", "300/minute")
+    api.init_app(app)
+    app.register_blueprint(reference.bp)
+    for bp in BLUEPRINTS:
+        if not getattr(bp, "_consensus_ready", False):
+            _error_handlers(bp)
+            limiter.limit(_rate_limit, key_func=_rate_key)(bp)
+            bp._consensus_ready = True  # type: ignore[attr-defined]
+        csrf.exempt(bp)
+        api.register_blueprint(bp)
+    # Who is asking is settled before anything else looks at current_user (the second
+    # factor's enrolment step, the rate limiter's key, the locale).
+    app.before_request_funcs.setdefault(None, []).insert(0, _authenticate)
+
+    @app.after_request
+    def api_version_header(response: Response) -> Response:
+        if is_api_request():
+            response.headers["API-Version"] = VERSION
+            response.vary.add("Authorization")
+        return response
+
+
+def on_routing_error(error: HTTPException) -> Response | None:
+    """For the application's error handler: an unknown address or method under the API's
+    prefix answers as a problem too, not as a page."""
+    if is_api_request():
+        return http_problem(error)
+    return None
+
+
+__all__ = [
+    "BLUEPRINTS",
+    "api",
+    "blueprint",
+    "init_app",
+    "problem",
+    "refuse",
+    "require_user",
+]
