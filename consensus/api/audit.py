@@ -50,9 +50,7 @@ def audit_events(slug: str, page: int, page_size: int) -> tuple[dict[str, Any], 
             "object_type": e.object_type,
             "object_id": e.object_id,
             "result": e.result,
-            "_links": {
-                "receipt": present.link("api_audit.audit_receipt", slug=slug, seq=e.seq)
-            },
+            "_links": {"receipt": present.link("api_audit.audit_receipt", slug=slug, seq=e.seq)},
         }
         for e in rows
     ]

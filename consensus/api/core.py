@@ -165,7 +165,9 @@ def _authenticate() -> Response | None:
     bearer = {"WWW-Authenticate": 'Bearer realm="consensus", error="invalid_token"'}
     if scheme.lower() != "bearer" or not secret.strip():
         return problem(
-            401, _("Send a personal access token as: Authorization: Bearer <token>."), headers=bearer
+            401,
+            _("Send a personal access token as: Authorization: Bearer <token>."),
+            headers=bearer,
         )
     from consensus.services import accounts, api_tokens
 
@@ -173,7 +175,9 @@ def _authenticate() -> Response | None:
         token = api_tokens.find_token(secret.strip())
         if token is None:
             return problem(
-                401, _("This token is not valid: it is unknown, expired or revoked."), headers=bearer
+                401,
+                _("This token is not valid: it is unknown, expired or revoked."),
+                headers=bearer,
             )
         user = token.user
         g.api_token_id = token.id

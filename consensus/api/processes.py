@@ -27,7 +27,9 @@ def processes(page: int, page_size: int) -> tuple[dict[str, Any], int, dict[str,
     """The processes you may see: published ones, and those the pages show you."""
     candidates = list(
         db.session.execute(
-            select(Process).options(selectinload(Process.themes)).order_by(Process.created_at.desc(), Process.id.desc())
+            select(Process)
+            .options(selectinload(Process.themes))
+            .order_by(Process.created_at.desc(), Process.id.desc())
         ).scalars()
     )
     Process.prime_participant_ids(candidates)

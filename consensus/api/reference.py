@@ -25,9 +25,7 @@ def _operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
             operation = item.get(method)
             if operation is None:
                 continue
-            body = (
-                operation.get("requestBody", {}).get("content", {}).get("application/json", {})
-            )
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
             responses = []
             for status, response in operation.get("responses", {}).items():
                 if "$ref" in response:

@@ -211,11 +211,11 @@ class CommentInputSchema(ApiSchema):
         metadata={"description": "The slug of the organisation you speak for."},
     )
     paragraph = fields.String(
-        load_default=None, validate=validate.Length(min=1, max=40), metadata={"description": "anchor"}
+        load_default=None,
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "anchor"},
     )
-    parent_id = fields.Integer(
-        load_default=None, validate=validate.Range(min=1, max=2**31 - 1)
-    )
+    parent_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
 
 
 class AmendmentInputSchema(ApiSchema):
@@ -273,8 +273,10 @@ class StancesSchema(ApiSchema):
     round = fields.Nested(RoundSchema, required=True)
     complete = fields.Boolean(
         required=True,
-        metadata={"description": "false: the tally is hidden until the round closes; "
-                  "only your own organisations' stances are listed"},
+        metadata={
+            "description": "false: the tally is hidden until the round closes; "
+            "only your own organisations' stances are listed"
+        },
     )
     tally = fields.Nested(TallySchema, allow_none=True)
     stances = fields.List(fields.Nested(StanceSchema), required=True)

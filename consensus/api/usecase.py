@@ -37,7 +37,10 @@ def perform(
     require_user()
     answer: list[Any] = []
     outcome = commit(
-        use_case, *args, actor=current_user, before_commit=lambda v: answer.append(present(v)),
+        use_case,
+        *args,
+        actor=current_user,
+        before_commit=lambda v: answer.append(present(v)),
         **kwargs,
     )
     if outcome.error is not None:

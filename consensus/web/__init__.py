@@ -153,6 +153,7 @@ def _came_from() -> str | None:
 def init_app(app: Flask) -> None:
     from consensus.web import (
         admin,
+        api_tokens,
         audit,
         auth,
         calendar,
@@ -181,6 +182,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(public.bp)
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(signing.bp)
+    app.register_blueprint(api_tokens.bp)
     ops.init_app(app)
 
     # What you see is what you sign: no output value may hide a character or reorder what

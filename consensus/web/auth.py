@@ -39,7 +39,7 @@ from consensus.forms.accounts import (
     TotpDisableForm,
 )
 from consensus.mail import MailError, send_mail, writes_to_console
-from consensus.models import User, UserSession
+from consensus.models import User, UserSession, utcnow
 from consensus.services import accounts, sessions
 from consensus.web import SESSION_TOKEN_KEY
 from consensus.web.usecase import run
@@ -208,7 +208,15 @@ def logout() -> Response:
 
 @bp.get("/account")
 @login_required
-def account() -> str:
+def account() -> str | tuple[str, int]:
+    return account_page()
+
+
+def account_page(token_form: object = None, status: int = 200) -> tuple[str, int]:
+    """The account page (also with a token form that did not validate, consensus.web.api_tokens)."""
+    from consensus.forms.api_tokens import TokenForm
+    from consensus.services import api_tokens
+
     current = _current_session()
     # Mandate holders enrol their own signing key before a signing round: link it here.
     mandates = sorted(
@@ -225,7 +233,10 @@ def account() -> str:
         mandates=mandates,
         sessions=sessions.active_sessions(current_user),
         current_session_id=current.id if current is not None else None,
-    )
+        api_tokens=api_tokens.tokens_of(current_user),
+        token_form=token_form or TokenForm(formdata=None),
+        now=utcnow(),
+    ), status
 
 
 @bp.post("/account/sessions/end-others")

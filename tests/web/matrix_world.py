@@ -95,6 +95,7 @@ class MatrixWorld:
             "key_id": 1,
             "signature_id": 1,
             "bundle_slug": self.participant.slug,
+            "token_id": 1,
         }
 
 

@@ -1,0 +1,31 @@
+"""The form that makes a personal access token for the REST API."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import RadioField, SelectField, StringField
+from wtforms.validators import DataRequired, Length
+
+from consensus.forms import choices
+from consensus.services.api_tokens import EXPIRY_DAYS
+
+
+class TokenForm(FlaskForm):
+    name = StringField(
+        _l("Name"),
+        validators=[DataRequired(_l("Give the token a name.")), Length(max=100)],
+        description=_l("So you recognise it later, e.g. the system that uses it."),
+    )
+    scopes = RadioField(
+        _l("What the token may do"),
+        choices=choices([("read", _l("Read only")), ("read write", _l("Read and write"))]),
+        default="read",
+        validators=[DataRequired(_l("Choose what the token may do."))],
+    )
+    days = SelectField(
+        _l("Expires after"),
+        choices=choices((d, _l("%(num)d days", num=d)) for d in EXPIRY_DAYS),
+        coerce=int,
+        default=90,
+    )
