@@ -9,10 +9,12 @@ from typing import Any
 
 from flask import Response, abort
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import select
 
+from consensus import permissions
 from consensus.api import present, schemas
-from consensus.api.core import blueprint, refuse
+from consensus.api.core import blueprint, refuse, require_user
 from consensus.api.usecase import perform
 from consensus.extensions import db
 from consensus.models import Amendment, Comment, Organisation, Position, RoundType
@@ -227,6 +229,9 @@ def amendment_withdraw(slug: str, position_id: int, amendment_number: int) -> di
     found_position = load_position(process, position_id)
     found: Amendment = load_amendment(found_position, amendment_number)
     numbers = _numbers(found_position)
+    require_user()
+    if not permissions.may_withdraw(current_user, found):  # as the page: refused first
+        raise refuse(403, _("Only the proposing organisation can withdraw this amendment."))
     return perform(
         service.withdraw_amendment, found, present=lambda _v: present.amendment(found, numbers)
     )
