@@ -31,9 +31,7 @@ def _verify_manifest(files: dict[str, bytes]) -> dict:
     for path, entry in listed.items():
         assert hashlib.sha256(files[path]).hexdigest() == entry["sha256"], path
         assert len(files[path]) == entry["size"]
-    sums = dict(
-        reversed(line.split("  ", 1)) for line in files["SHA256SUMS"].decode().splitlines()
-    )
+    sums = dict(reversed(line.split("  ", 1)) for line in files["SHA256SUMS"].decode().splitlines())
     assert sums == {path: entry["sha256"] for path, entry in listed.items()}
     return manifest
 
@@ -41,7 +39,7 @@ def _verify_manifest(files: dict[str, bytes]) -> dict:
 def test_the_dossier_of_a_consultation_holds_everything_and_its_hashes_verify(app, client):
     world = build_matrix_world()
     # A formula in a rationale must open as text in a spreadsheet.
-    world.amendment.rationale = "=HYPERLINK(\"https://example.org\")"
+    world.amendment.rationale = '=HYPERLINK("https://example.org")'
     db.session.commit()
     api = TokenClient(client, make_token(world.users["official"], scopes="read"))
     response = api.get(f"/processes/{world.process.slug}/dossier")
@@ -67,7 +65,8 @@ def test_the_dossier_of_a_consultation_holds_everything_and_its_hashes_verify(ap
     # A person who may not see the process gets no dossier (404: no leak).
     outsider = TokenClient(client, make_token(world.users["other_representative"]))
     assert outsider.get(f"/processes/{world.process.slug}/dossier").status_code == 404
-    assert TokenClient(client, None).get(f"/processes/{world.process.slug}/dossier").status_code == 404
+    anonymous = TokenClient(client, None)
+    assert anonymous.get(f"/processes/{world.process.slug}/dossier").status_code == 404
 
 
 def test_once_signed_the_dossier_holds_the_letter_and_the_bundle(app, client):
