@@ -9,7 +9,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from flask import request, url_for
+from flask import url_for
 
 from consensus.models import (
     Amendment,
@@ -63,13 +63,6 @@ def paginate(items: Sequence[Any], args: dict[str, int], endpoint: str, **values
 def link_header(page: dict) -> dict[str, str]:
     parts = [f'<{value["href"]}>; rel="{rel}"' for rel, value in page["_links"].items()]
     return {"Link": ", ".join(parts)}
-
-
-def page_args() -> dict[str, int]:
-    """Defaults for endpoints whose arguments were parsed by webargs already."""
-    return {"page": 1, "page_size": 20} | {
-        k: v for k, v in request.args.items() if k in {"page", "page_size"}
-    }
 
 
 # --- Presenting --------------------------------------------------------------------------------
