@@ -143,6 +143,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "REQUIRE_2FA": _env_bool("CONSENSUS_REQUIRE_2FA", production),
         "RATELIMIT_STORAGE_URI": os.environ.get("CONSENSUS_RATELIMIT_STORAGE_URI") or "memory://",
         "RATELIMIT_ENABLED": _env_bool("CONSENSUS_RATELIMIT_ENABLED", True),
+        # Requests per personal access token to the REST API (docs/api.md).
+        "API_RATE_LIMIT": os.environ.get("CONSENSUS_API_RATE_LIMIT") or "300/minute",
         "LOGIN_RATE_LIMIT": os.environ.get("CONSENSUS_LOGIN_RATE_LIMIT", "10 per 5 minutes"),
         "KEY_ENCRYPTION_KEY": os.environ.get("CONSENSUS_KEY_ENCRYPTION_KEY") or None,
         "AUDIT_ORIGIN": os.environ.get("CONSENSUS_AUDIT_ORIGIN") or PLACEHOLDER_AUDIT_ORIGIN,

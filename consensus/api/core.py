@@ -166,7 +166,7 @@ def _authenticate() -> Response | None:
     if scheme.lower() != "bearer" or not secret.strip():
         return problem(
             401,
-            _("Send a personal access token as: Authorization: Bearer <token>."),
+            _("Send a personal access token as: Authorization: Bearer [token]."),
             headers=bearer,
         )
     from consensus.services import accounts, api_tokens
@@ -197,7 +197,7 @@ def _authenticate() -> Response | None:
 def require_user() -> None:
     """Writing needs a token (a cookie never counts here): 401 otherwise."""
     if not current_user.is_authenticated:
-        raise refuse(401, _("Send a personal access token as: Authorization: Bearer <token>."))
+        raise refuse(401, _("Send a personal access token as: Authorization: Bearer [token]."))
 
 
 def _rate_key() -> str:
@@ -291,7 +291,7 @@ def init_app(app: Flask) -> None:
                     "Read joint positions, versions, amendments, comments, stances, outcomes "
                     "and signatures; comment, propose amendments, clear and cast stances. "
                     "Authenticate with a personal access token (account page): "
-                    "`Authorization: Bearer <token>`. Published processes are readable "
+                    "`Authorization: Bearer [token]`. Published processes are readable "
                     "without a token. Errors are application/problem+json (RFC 9457)."
                 ),
                 "license": {"name": "EUPL-1.2"},

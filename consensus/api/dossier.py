@@ -19,12 +19,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, abort, url_for
+from flask_login import current_user
 from sqlalchemy import select
 
-from consensus import csvsafe
+from consensus import csvsafe, permissions
 from consensus.api import present, schemas
 from consensus.api.core import VERSION, blueprint
-from consensus.api.endorsements import stances_data
+from consensus.api.endorsements import sees_every_stance, stances_data
 from consensus.api.positions import disposition_data
 from consensus.extensions import db
 from consensus.models import Position, Process, RoundType, Version
@@ -139,7 +140,18 @@ def _comments(positions: list[Position]) -> list[dict[str, Any]]:
 
 
 def _board(process: Process) -> list[dict[str, Any]]:
-    return list(endorsement_service.board_lines(process))
+    """Every stance ever cast, as the public board; for a viewer from whom the process hides
+    the tally of a round until it closes, only their own organisations' stances of it."""
+    lines = list(endorsement_service.board_lines(process))
+    hidden = {
+        r.sequence
+        for r in process.rounds
+        if r.type == RoundType.ENDORSEMENT and not sees_every_stance(process, r)
+    }
+    if not hidden:
+        return lines
+    mine = {m.organisation.slug for m in permissions.valid_memberships(current_user)}
+    return [line for line in lines if line["round"] not in hidden or line["organisation"] in mine]
 
 
 def _outcomes(process: Process) -> list[dict[str, Any]]:
@@ -295,6 +307,7 @@ _CSV = {"type": "string"}
 @bp.get("/processes/<slug>/open-data/stances.csv")
 @bp.response(200, _CSV, content_type="text/csv", description="Every stance ever cast.")
 def open_data_stances(slug: str) -> Response:
+    """Every stance ever cast in a published process (CSV)."""
     process = _published(slug)
     return _csv_response(
         _csv(STANCE_COLUMNS, _stance_rows(_board(process))), f"{process.slug}-stances.csv"
@@ -304,6 +317,7 @@ def open_data_stances(slug: str) -> Response:
 @bp.get("/processes/<slug>/open-data/amendments.csv")
 @bp.response(200, _CSV, content_type="text/csv", description="Amendments and decisions.")
 def open_data_amendments(slug: str) -> Response:
+    """The amendments of a published process with their decisions (CSV)."""
     process = _published(slug)
     return _csv_response(
         _csv(AMENDMENT_COLUMNS, _amendments(_positions(process))), f"{process.slug}-amendments.csv"

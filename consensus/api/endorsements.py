@@ -32,14 +32,14 @@ def _round_of_type(slug: str, round_id: int, kind: RoundType) -> tuple[Process, 
     return process, found
 
 
-def _sees_every_stance(process: Process, round_: Round) -> bool:
+def sees_every_stance(process: Process, round_: Round) -> bool:
     """The page's rule (permissions.can_see_tally); a published process shows every stance
     on its public board."""
     return process.is_published or permissions.can_see_tally(current_user, process, round_)
 
 
 def stances_data(process: Process, round_: Round) -> dict[str, Any]:
-    complete = _sees_every_stance(process, round_)
+    complete = sees_every_stance(process, round_)
     tally = service.round_tally(process, round_)
     mine = {m.organisation_id for m in permissions.valid_memberships(current_user)}
     rows = [

@@ -60,6 +60,7 @@ def positions(slug: str) -> list[dict[str, Any]]:
 @bp.get("/processes/<slug>/positions/<int:position_id>")
 @bp.response(200, schemas.PositionSchema)
 def position(slug: str, position_id: int) -> dict[str, Any]:
+    """One position with its versions."""
     process = present.load_readable_process(slug)
     return present.position(load_position(process, position_id))
 
@@ -80,6 +81,7 @@ def version(slug: str, position_id: int, number: int) -> dict[str, Any]:
     description="The exact canonical bytes: their SHA-256 is the version's hash.",
 )
 def version_markdown(slug: str, position_id: int, number: int) -> Response:
+    """The version's exact canonical bytes (Markdown): their SHA-256 is the version's hash."""
     process = present.load_readable_process(slug)
     found = load_version(load_position(process, position_id), number)
     data = found.body.encode("utf-8")
@@ -181,6 +183,7 @@ def amendments(
 @bp.get("/processes/<slug>/positions/<int:position_id>/amendments/<int:amendment_number>")
 @bp.response(200, schemas.AmendmentSchema)
 def amendment(slug: str, position_id: int, amendment_number: int) -> dict[str, Any]:
+    """One amendment with its decision and reason."""
     process = present.load_readable_process(slug)
     found = load_position(process, position_id)
     return present.amendment(load_amendment(found, amendment_number), _numbers(found))

@@ -12,6 +12,15 @@ from consensus.api import PREFIX, VERSION
 bp = Blueprint("api_reference", __name__)
 
 METHODS = ("get", "post", "put", "patch", "delete")
+TAG_ORDER = (
+    "api_processes",
+    "api_positions",
+    "api_endorsements",
+    "api_signing",
+    "api_audit",
+    "api_dossier",
+    "api_me",
+)
 
 
 def _schema_name(ref: str) -> str:
@@ -40,6 +49,9 @@ def _operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
                         "description": response.get("description", ""),
                         "media": media,
                         "schema": _schema_name(schema["$ref"]) if "$ref" in schema else "",
+                        "list_of": _schema_name(schema["items"]["$ref"])
+                        if "$ref" in schema.get("items", {})
+                        else "",
                     }
                 )
             found.append(
@@ -69,7 +81,15 @@ def reference() -> str:
 
     spec = api.spec.to_dict()
     operations = _operations(spec)
-    tags = [t for t in spec.get("tags", []) if any(o["tag"] == t["name"] for o in operations)]
+    order = {name: n for n, name in enumerate(TAG_ORDER)}
+    tags = sorted(
+        (
+            {**t, "title": t["name"].removeprefix("api_").capitalize()}
+            for t in spec.get("tags", [])
+            if any(o["tag"] == t["name"] for o in operations)
+        ),
+        key=lambda t: order.get(t["name"], len(order)),
+    )
     return render_template(
         "api/reference.html",
         spec=spec,

@@ -15,7 +15,6 @@ class TokenForm(FlaskForm):
     name = StringField(
         _l("Name"),
         validators=[DataRequired(_l("Give the token a name.")), Length(max=100)],
-        description=_l("So you recognise it later, e.g. the system that uses it."),
     )
     scopes = RadioField(
         _l("What the token may do"),

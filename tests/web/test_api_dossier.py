@@ -105,3 +105,33 @@ def test_once_signed_the_dossier_holds_the_letter_and_the_bundle(app, client):
     assert stances_csv.mimetype == "text/csv"
     assert len(list(csv.DictReader(io.StringIO(stances_csv.data.decode())))) == len(world.orgs)
     assert anonymous.get(f"/processes/{world.process.slug}/dossier").status_code == 200
+
+
+def test_a_hidden_tally_stays_hidden_in_the_api_and_the_dossier(app, client):
+    """While the round is open, a process that hides the tally shows each organisation only
+    its own stance: in `stances` and in the dossier's board (as on the round page)."""
+    from consensus.models import StanceKind
+    from consensus.services import endorsements
+    from tests.endorsement_support import make_world
+
+    world = make_world(2, hide_tally_until_closed=True)
+    mine, other = world.orgs
+    for org in world.orgs:
+        endorsements.cast_stance(
+            world.round, actor=world.reps[org.id], organisation=org, kind=StanceKind.ENDORSE
+        )
+    db.session.commit()
+    api = TokenClient(client, make_token(world.reps[mine.id], scopes="read"))
+    stances = api.get(f"/processes/{world.process.slug}/rounds/{world.round.id}/stances")
+    body = stances.get_json()
+    assert body["complete"] is False and body["tally"] is None
+    assert [s["organisation"] for s in body["stances"]] == [mine.slug]
+    files = _unzip(api.get(f"/processes/{world.process.slug}/dossier").data)
+    board = [json.loads(line) for line in files["board.jsonl"].decode().splitlines()]
+    assert [line["organisation"] for line in board] == [mine.slug]
+    assert other.slug not in files[f"stances/round-{world.round.sequence}.json"].decode()
+    # Once the round closes, everyone sees every stance.
+    processes.close_round(world.round, actor=world.facilitator)
+    db.session.commit()
+    files = _unzip(api.get(f"/processes/{world.process.slug}/dossier").data)
+    assert len(files["board.jsonl"].decode().splitlines()) == 2
