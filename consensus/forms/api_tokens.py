@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
@@ -24,7 +25,13 @@ class TokenForm(FlaskForm):
     )
     days = SelectField(
         _l("Expires after"),
-        choices=choices((d, _l("%(num)d days", num=d)) for d in EXPIRY_DAYS),
         coerce=int,
         default=90,
     )
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        # Worded per request, in the reader's language.
+        self.days.choices = choices(
+            (d, ngettext("%(num)d day", "%(num)d days", d)) for d in EXPIRY_DAYS
+        )
