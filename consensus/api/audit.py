@@ -24,6 +24,8 @@ EventPage = schemas.page_of(schemas.AuditEventSchema, "AuditEvent")
 
 
 def _organisation_for_member(slug: str) -> Organisation:
+    if "\x00" in slug:
+        abort(404)
     organisation = load_organisation(slug)
     if not permissions.can_view_organisation(current_user, organisation):
         # Anonymous: log in (a token); a person of another organisation: 403, as the page.

@@ -9,7 +9,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from flask import url_for
+from flask import abort, url_for
 
 from consensus.models import (
     Amendment,
@@ -28,6 +28,8 @@ from consensus.web.loaders import load_published_process
 
 
 def load_readable_process(slug: str) -> Process:
+    if "\x00" in slug:
+        abort(404)  # no process has it, and no database may be asked for it
     return load_published_process(slug, or_visible=True)
 
 

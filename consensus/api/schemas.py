@@ -9,6 +9,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from consensus.models import AmendmentState, ClearanceDecision, StanceKind
+from consensus.services.organisations import SLUG_RE
 
 
 def _camel(name: str) -> str:
@@ -199,8 +200,11 @@ class AmendmentSchema(ApiSchema):
     created_at = fields.DateTime(required=True)
 
 
-_TEXT = validate.Length(min=1, max=20000)
-_SLUG = validate.Length(min=1, max=80)
+# Text may hold anything a person can type, never NUL (no database stores it).
+_NO_NUL = validate.Regexp(r"^[^\x00]*$", error="NUL is not allowed.")
+_TEXT = [validate.Length(min=1, max=20000), _NO_NUL]
+_SLUG = validate.Regexp(SLUG_RE, error="Not an organisation's short address.")
+_ANCHOR = [validate.Length(min=1, max=40), _NO_NUL]
 
 
 class CommentInputSchema(ApiSchema):
@@ -220,11 +224,11 @@ class CommentInputSchema(ApiSchema):
 
 class AmendmentInputSchema(ApiSchema):
     organisation = fields.String(required=True, validate=_SLUG)
-    proposed_text = fields.String(required=True, validate=validate.Length(max=100000))
-    rationale = fields.String(required=True, validate=validate.Length(min=1, max=5000))
-    paragraph = fields.String(load_default=None, validate=validate.Length(min=1, max=40))
-    end_paragraph = fields.String(load_default=None, validate=validate.Length(min=1, max=40))
-    insert_after = fields.String(load_default=None, validate=validate.Length(min=1, max=40))
+    proposed_text = fields.String(required=True, validate=[validate.Length(max=100000), _NO_NUL])
+    rationale = fields.String(required=True, validate=[validate.Length(min=1, max=5000), _NO_NUL])
+    paragraph = fields.String(load_default=None, validate=_ANCHOR)
+    end_paragraph = fields.String(load_default=None, validate=_ANCHOR)
+    insert_after = fields.String(load_default=None, validate=_ANCHOR)
 
 
 # --- Rounds: disposition, stances, clearance, outcome ----------------------------------------
@@ -285,7 +289,7 @@ class StancesSchema(ApiSchema):
 class StanceInputSchema(ApiSchema):
     organisation = fields.String(required=True, validate=_SLUG)
     kind = fields.String(required=True, validate=validate.OneOf([k.value for k in StanceKind]))
-    text = fields.String(load_default="", validate=validate.Length(max=20000))
+    text = fields.String(load_default="", validate=[validate.Length(max=20000), _NO_NUL])
 
 
 class ClearanceSchema(ApiSchema):
@@ -308,7 +312,7 @@ class ClearanceInputSchema(ApiSchema):
     decision = fields.String(
         required=True, validate=validate.OneOf([d.value for d in ClearanceDecision])
     )
-    remarks = fields.String(load_default="", validate=validate.Length(max=20000))
+    remarks = fields.String(load_default="", validate=[validate.Length(max=20000), _NO_NUL])
 
 
 class OutcomeSchema(ApiSchema):

@@ -195,6 +195,13 @@ def test_bad_input_is_a_problem_naming_the_field_and_changes_nothing(app, client
     assert body["detail"]  # the service's own message: an objection needs a reason
     _problem(api.post(url, json={"organisation": "nobody", "kind": "endorse"}), 422)
     _problem(api.post(url, data="not json", content_type="application/json"), 400)
+    # NUL: no database stores it, and none is asked for it (PostgreSQL would refuse).
+    body = _problem(
+        api.post(url, json={"organisation": mine.slug, "kind": "object", "text": "a\x00b"}), 422
+    )
+    assert [p["name"] for p in body["invalidParams"]] == ["text"]
+    _problem(api.post(url, json={"organisation": "v\x00ng", "kind": "endorse"}), 422)
+    _problem(api.get("/processes/a%00b"), 404)
     assert _count(Stance) == before
 
 
