@@ -13,9 +13,9 @@ from sqlalchemy import select
 from consensus import permissions
 from consensus.api import present, schemas
 from consensus.api.core import blueprint, refuse
+from consensus.audit import checkpoints
 from consensus.extensions import db
 from consensus.models import AuditEvent, Organisation
-from consensus.services import checkpoints
 from consensus.web.loaders import load_organisation
 
 bp = blueprint("audit", "An organisation's audit trail and receipts with inclusion proofs.")

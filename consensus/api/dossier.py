@@ -22,18 +22,17 @@ from flask import Response, abort, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from consensus import csvsafe, permissions
+from consensus import permissions, signing
 from consensus.api import present, schemas
 from consensus.api.core import VERSION, blueprint
 from consensus.api.endorsements import sees_every_stance, stances_data
 from consensus.api.positions import disposition_data
 from consensus.extensions import db
+from consensus.formats import csvsafe
 from consensus.models import Position, Process, RoundType, Version
 from consensus.services import endorsements as endorsement_service
 from consensus.services import positions as position_service
-from consensus.services import signing
-from consensus.services.bundle import build as build_bundle
-from consensus.services.bundle import bundle_name
+from consensus.signing import bundle
 
 bp = blueprint("dossier", "The dossier (ZIP) of a process and open data of published ones.")
 
@@ -211,7 +210,7 @@ def dossier_files(process: Process) -> dict[str, bytes]:
     letter = signing.letter_of(signing_round) if signing_round is not None else None
     if signing_round is not None and letter is not None and letter.signed_pdf is not None:
         files[f"letter-{process.slug}.pdf"] = letter.signed_pdf
-        files[bundle_name(process)] = build_bundle(process, signing_round, letter)
+        files[bundle.bundle_name(process)] = bundle.build(process, signing_round, letter)
     return files
 
 

@@ -17,12 +17,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
 
-from consensus import events, permissions
+from consensus import audit, events, permissions
+from consensus.domain.visible import visible_line
 from consensus.extensions import db
 from consensus.models import ApiToken, User, utcnow
-from consensus.services import accounts, audit
+from consensus.services import accounts
 from consensus.services.errors import DomainError, Forbidden, NotFound
-from consensus.services.visible import visible_line
 
 PREFIX = "cns_"
 EXPIRY_DAYS = (7, 30, 90, 365)
