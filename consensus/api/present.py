@@ -9,7 +9,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from flask import abort, url_for
+from flask import abort, g, url_for
+from flask_login import current_user
 
 from consensus.models import (
     Amendment,
@@ -24,13 +25,26 @@ from consensus.models import (
     Stance,
     Version,
 )
+from consensus import permissions
 from consensus.web.loaders import load_published_process
 
 
 def load_readable_process(slug: str) -> Process:
     if "\x00" in slug:
         abort(404)  # no process has it, and no database may be asked for it
-    return load_published_process(slug, or_visible=True)
+    process = load_published_process(slug, or_visible=True)
+    # People's names are shown to those who see the process in the pages; a published
+    # process's public readers see organisations and roles, as on the public pages
+    # (officials' names are personal data the publication does not need).
+    g.api_names_visible = permissions.can_view_process(current_user, process)
+    return process
+
+
+def person(user: Any) -> str | None:
+    """A person's name for a reader who sees the process in the pages, else None."""
+    if user is None or not g.get("api_names_visible", False):
+        return None
+    return str(user.display_name)
 
 
 def link(endpoint: str, **values: Any) -> dict[str, str]:
@@ -125,7 +139,7 @@ def process(p: Process, positions: Sequence[Position]) -> dict[str, Any]:
             organisation(x.organisation)
             for x in sorted(p.current_participations, key=lambda x: x.organisation.name)
         ],
-        "facilitators": sorted(f.user.display_name for f in p.facilitators),
+        "facilitators": sorted(name for f in p.facilitators if (name := person(f.user))),
         "rounds": [round_(r) for r in sorted(p.rounds, key=lambda r: r.sequence)],
         "positions": [{"id": x.id, "title": x.title} for x in positions],
         "_links": links,
@@ -178,7 +192,7 @@ def comment(c: Comment, numbers: dict[int, int]) -> dict[str, Any]:
         "paragraph_anchor": c.paragraph_anchor,
         "parent_id": c.parent_id,
         "round_id": c.round_id,
-        "author": c.author.display_name if c.author_id is not None else None,
+        "author": person(c.author) if c.author_id is not None else None,
         "organisation": c.organisation.slug if c.organisation_id is not None else None,
         "author_role": c.author_role,
         "body": None if c.deleted_at is not None else c.body,
@@ -194,7 +208,7 @@ def amendment(a: Amendment, numbers: dict[int, int]) -> dict[str, Any]:
         "version_number": numbers.get(a.version_id, 0),
         "round_id": a.round_id,
         "organisation": a.organisation.slug,
-        "author": a.author.display_name if a.author_id is not None else None,
+        "author": person(a.author) if a.author_id is not None else None,
         "paragraph_anchor": a.paragraph_anchor,
         "end_anchor": a.end_anchor,
         "insert_after_anchor": a.insert_after_anchor,
@@ -204,7 +218,7 @@ def amendment(a: Amendment, numbers: dict[int, int]) -> dict[str, Any]:
         "state": a.state.value,
         "adopted_text": a.adopted_text,
         "decision_reason": a.decision_reason,
-        "decided_by": a.decided_by.display_name if a.decided_by_id is not None else None,
+        "decided_by": person(a.decided_by) if a.decided_by_id is not None else None,
         "decided_at": a.decided_at,
         "withdrawn_at": a.withdrawn_at,
         "created_at": a.created_at,

@@ -293,6 +293,30 @@ def test_pages_of_a_list_link_to_each_other(app, client):
     _problem(api.get(base, query_string={"pageSize": 1000}), 422)
 
 
+def test_public_readers_see_organisations_not_the_names_of_officials(app, client):
+    """A published process is open to everyone, as on the public pages: who commented is
+    shown as the organisation and role; the person's name only to those who see the process
+    in the pages (officials' names are personal data the publication does not need)."""
+    world = make_world(1, round_types=(RoundType.CONSULTATION,))
+    official = world.officials[world.orgs[0].id]
+    api = TokenClient(client, make_token(official))
+    position_id = api.get(f"/processes/{world.process.slug}").get_json()["positions"][0]["id"]
+    base = f"/processes/{world.process.slug}/positions/{position_id}/versions/1/comments"
+    posted = api.post(base, json={"body": "Graag scherper.", "organisation": world.orgs[0].slug})
+    assert posted.status_code == 201, posted.get_data(as_text=True)
+    _publish(world)
+
+    member_view = api.get(base).get_json()["items"][0]
+    assert member_view["author"] == official.display_name
+    public_view = client.get(f"{API}{base}").get_json()["items"][0]
+    assert public_view["author"] is None
+    assert public_view["organisation"] == world.orgs[0].slug
+    assert public_view["body"] == "Graag scherper."
+    public_process = client.get(f"{API}/processes/{world.process.slug}").get_json()
+    assert public_process["facilitators"] == []
+    assert official.display_name not in client.get(f"{API}{base}").get_data(as_text=True)
+
+
 def test_rate_limits_count_per_token(app, client):
     app.config["API_RATE_LIMIT"] = "3/minute"
     one, two = make_user("een@example.org"), make_user("twee@example.org")
