@@ -1128,8 +1128,19 @@ def disposition(process: Process, round_: Round) -> DispositionReport:
         organisations=sorted(entries.values(), key=lambda e: e.organisation.name),
         ordinals=ordinals,
         versions=versions,
-        generated_at=utcnow(),
+        generated_at=_state_as_of(round_, amendments, comments),
     )
+
+
+def _state_as_of(round_: Round, amendments: list[Amendment], comments: list[Comment]) -> datetime:
+    """The moment of the report's latest change: two reports of the same state are the same
+    report (byte for byte, as PDF too), and the date says how current it is."""
+    moments = [round_.opened_at, round_.closed_at]
+    for amendment in amendments:
+        moments += [amendment.created_at, amendment.decided_at, amendment.withdrawn_at]
+    for comment in comments:
+        moments += [comment.created_at, comment.edited_at, comment.deleted_at]
+    return max((m for m in moments if m is not None), default=round_.process.created_at)
 
 
 def _replies_text(thread: Thread) -> str:

@@ -128,3 +128,21 @@ def test_only_participants_see_the_report(client, login_as, app):
     login_as(w.person("x"))
     for suffix in ("", ".csv", ".pdf"):
         assert client.get(report_url(w, suffix)).status_code == 404
+
+
+def test_the_same_state_gives_the_same_pdf_dated_by_its_latest_change(
+    client, login_as, app, monkeypatch
+):
+    """The report is dated by its latest change, not by the moment of download: two
+    downloads of one state are byte for byte the same file (a cached page, a hash someone
+    noted), and the date tells how current it is."""
+    from datetime import timedelta
+
+    w = _round_with_input(app)
+    login_as(w.person("vng"))
+    first = client.get(report_url(w, ".pdf")).data
+    later = service.utcnow() + timedelta(hours=3)
+    monkeypatch.setattr("consensus.services.positions.utcnow", lambda: later)
+    assert client.get(report_url(w, ".pdf")).data == first
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(first)).pages)
+    assert "Stand van" in text
