@@ -11,6 +11,7 @@ import qrcode
 import qrcode.image.svg
 from flask import (
     Blueprint,
+    after_this_request,
     current_app,
     flash,
     g,
@@ -38,6 +39,7 @@ from consensus.forms.accounts import (
     TotpConfirmForm,
     TotpDisableForm,
 )
+from consensus.identity import throttle
 from consensus.mail import MailError, send_mail, writes_to_console
 from consensus.models import User, UserSession
 from consensus.services import accounts, sessions
@@ -77,10 +79,53 @@ def _fresh_cookie_session() -> None:
 
 def _start_session(user: User, method: str) -> None:
     """A fresh session at login: a new server-side session id, nothing from before survives
-    except the language (no session fixation)."""
+    except the language (no session fixation). The browser is remembered as one this
+    account logged in with (the throttle does not slow it down for this account)."""
     _fresh_cookie_session()
     session[SESSION_TOKEN_KEY] = run(_log_in, user, method).value
     login_user(user)
+    throttle.succeeded(user.email, request.remote_addr or "", device=_trusted_device(user.email))
+    token = throttle.device_token(user.email)
+
+    @after_this_request
+    def remember_device(response: Response) -> Response:
+        response.set_cookie(
+            throttle.device_cookie_name(),
+            token,
+            max_age=throttle.DEVICE_COOKIE_DAYS * 86400,
+            path="/",
+            secure=bool(current_app.config["SESSION_COOKIE_SECURE"]),
+            httponly=True,
+            samesite="Lax",
+        )
+        return response
+
+
+def _trusted_device(email: str) -> str | None:
+    return throttle.trusted_device(request.cookies.get(throttle.device_cookie_name()), email)
+
+
+def _count_failure(email: str) -> None:
+    throttle.failed(email, request.remote_addr or "", device=_trusted_device(email))
+
+
+def _account_throttled(email: str) -> str | None:
+    """The message when this account is being slowed down for this client (audited), or
+    None when its password or code may be checked now."""
+    verdict = throttle.check(email, request.remote_addr or "", device=_trusted_device(email))
+    if verdict.admitted:
+        return None
+    run(
+        accounts.record_login_throttled,
+        email,
+        endpoint=request.endpoint or "",
+        scope="account",
+    )
+    return _(
+        "There were too many failed attempts to log in to this account. Try again in "
+        "%(wait)s. A device you used to log in to this account before is not held up.",
+        wait=ngettext("%(num)d second", "%(num)d seconds", verdict.retry_after),
+    )
 
 
 def _log_in(user: User, method: str) -> str:
@@ -128,7 +173,7 @@ def too_many_attempts(error: Exception) -> tuple[str, int]:
     from where), then show the usual 429 page."""
     db.session.rollback()
     email = request.form.get("email", "") if request.method == "POST" else ""
-    run(accounts.record_login_throttled, email, endpoint=request.endpoint or "")
+    run(accounts.record_login_throttled, email, endpoint=request.endpoint or "", scope="address")
     return render_template("errors/429.html", error=error), 429
 
 
@@ -149,8 +194,14 @@ def login() -> str | Response:
         return redirect_next(request.args.get("next"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = run(_check_password, form.email.data or "", form.password.data or "").value
+        email = form.email.data or ""
+        refusal = _account_throttled(email)
+        if refusal is not None:
+            form.form_errors.append(refusal)
+            return render_template("auth/login.html", form=form), 429
+        user = run(_check_password, email, form.password.data or "").value
         if user is None:
+            _count_failure(email)
             form.form_errors.append(_("The email address or password is not correct."))
         elif user.totp_enabled:
             session["pending_2fa"] = {
@@ -183,8 +234,13 @@ def login_code() -> str | Response:
         return redirect(url_for("auth.login"))
     form = SecondFactorForm()
     if form.validate_on_submit():
+        refusal = _account_throttled(user.email)
+        if refusal is not None:
+            form.form_errors.append(refusal)
+            return render_template("auth/login_code.html", form=form), 429
         method = run(_check_second_factor, user, form.code.data or "").value
         if method is None:
+            _count_failure(user.email)
             form.code.errors = [_("That code is not correct.")]
         else:
             target = pending["next"]
