@@ -24,6 +24,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
@@ -39,9 +40,10 @@ from consensus.forms.accounts import (
     TotpConfirmForm,
     TotpDisableForm,
 )
-from consensus.identity import throttle
+from consensus.forms.identity import OrganisationLoginForm
+from consensus.identity import links, oidc, throttle
 from consensus.mail import MailError, send_mail, writes_to_console
-from consensus.models import User, UserSession
+from consensus.models import IdentityProvider, User, UserSession
 from consensus.services import accounts, sessions
 from consensus.web import SESSION_TOKEN_KEY
 from consensus.web.usecase import run
@@ -50,12 +52,16 @@ from consensus.web.utils import after_the_response, redirect_next, safe_next
 bp = Blueprint("auth", __name__)
 
 PENDING_2FA_SECONDS = 300
+OIDC_LOGOUT_KEY = "oidc_logout"
 # Endpoints a person who still has to enrol in 2FA may reach.
 _ENROLMENT_ALLOWED = {
     "auth.logout",
     "auth.totp_setup",
     "auth.login",
     "auth.login_code",
+    "identity.oidc_find",
+    "identity.oidc_start",
+    "identity.oidc_callback",
     "auth.forgot_password",
     "auth.reset_password",
     "wellknown.security_txt",
@@ -187,9 +193,41 @@ def enforce_second_factor_enrolment() -> Response | None:
     return None
 
 
+def render_login(form: LoginForm | None = None, sso_form: FlaskForm | None = None) -> str:
+    """The login page: the password form, and "Log in via <organisation>" for every
+    organisation with its own identity provider (with a form that finds it by e-mail)."""
+    return render_template(
+        "auth/login.html",
+        form=form or LoginForm(formdata=None),
+        sso_form=sso_form or OrganisationLoginForm(prefix="sso", formdata=None),
+        providers=links.enabled_providers(),
+    )
+
+
+def after_first_factor(
+    user: User, method: str, target: str | None, *, oidc_logout: dict | None = None
+) -> Response:
+    """The first factor passed (a password, or the organisation's provider): ask for the
+    second factor when the account has one, else start the session."""
+    if user.totp_enabled:
+        session["pending_2fa"] = {
+            "user": user.id,
+            "generation": user.session_generation,
+            "at": time.time(),
+            "next": target,
+            "method": method,
+            "oidc_logout": oidc_logout,
+        }
+        return redirect(url_for("auth.login_code"))
+    _start_session(user, method)
+    if oidc_logout is not None:
+        session[OIDC_LOGOUT_KEY] = oidc_logout
+    return redirect_next(target)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
-def login() -> str | Response:
+def login() -> str | Response | tuple[str, int]:
     if current_user.is_authenticated:
         return redirect_next(request.args.get("next"))
     form = LoginForm()
@@ -198,23 +236,24 @@ def login() -> str | Response:
         refusal = _account_throttled(email)
         if refusal is not None:
             form.form_errors.append(refusal)
-            return render_template("auth/login.html", form=form), 429
+            return render_login(form), 429
         user = run(_check_password, email, form.password.data or "").value
         if user is None:
             _count_failure(email)
             form.form_errors.append(_("The email address or password is not correct."))
-        elif user.totp_enabled:
-            session["pending_2fa"] = {
-                "user": user.id,
-                "generation": user.session_generation,
-                "at": time.time(),
-                "next": safe_next(request.args.get("next")),
-            }
-            return redirect(url_for("auth.login_code"))
+        elif (organisation := links.sso_organisation(user)) is not None:
+            run(links.refuse_password_login, user, organisation)
+            form.form_errors.append(
+                _(
+                    "%(organisation)s requires you to log in through its own login. Use "
+                    "“Log in via %(organisation)s” below; your password is not used.",
+                    organisation=organisation.short_name,
+                )
+            )
+            return render_login(form), 403
         else:
-            _start_session(user, "password")
-            return redirect_next(request.args.get("next"))
-    return render_template("auth/login.html", form=form)
+            return after_first_factor(user, "password", safe_next(request.args.get("next")))
+    return render_login(form)
 
 
 @bp.route("/login/code", methods=["GET", "POST"])
@@ -244,7 +283,9 @@ def login_code() -> str | Response:
             form.code.errors = [_("That code is not correct.")]
         else:
             target = pending["next"]
-            _start_session(user, f"password+{method}")
+            _start_session(user, f"{pending.get('method', 'password')}+{method}")
+            if pending.get("oidc_logout"):
+                session[OIDC_LOGOUT_KEY] = pending["oidc_logout"]
             if method == "recovery_code":
                 flash(_("You used a recovery code. Each code works only once."), "warning")
             return redirect_next(target)
@@ -253,13 +294,33 @@ def login_code() -> str | Response:
 
 @bp.post("/logout")
 def logout() -> Response:
+    """Log out here; after a login through an organisation's provider, also there
+    (RP-initiated logout: the browser goes to the provider, which comes back to our
+    start page)."""
     form = EmptyForm()
     if form.validate_on_submit() and current_user.is_authenticated:
+        provider_logout = _provider_logout_url(session.get(OIDC_LOGOUT_KEY))
         run(_log_out, current_user, _current_session())
         logout_user()
         _fresh_cookie_session()
         flash(_("You are logged out."), "success")
+        if provider_logout is not None:
+            return redirect(provider_logout)
     return redirect(url_for("main.index"))
+
+
+def _provider_logout_url(hint: dict | None) -> str | None:
+    if not hint:
+        return None
+    provider = db.session.get(IdentityProvider, hint.get("provider"))
+    if provider is None:
+        return None
+    return oidc.end_session_url(
+        provider.issuer,
+        str(hint.get("id_token", "")),
+        url_for("main.index", _external=True),
+        provider.client_id,
+    )
 
 
 @bp.get("/account")
