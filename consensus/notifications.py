@@ -31,6 +31,8 @@ def send_security_notice(event: SecurityChanged) -> None:
                 "Two-factor authentication was turned off for your Consensus account"
             ),
             "recovery_codes": _("New recovery codes were made for your Consensus account"),
+            "passkey_added": _("A passkey was added to your Consensus account"),
+            "passkey_removed": _("A passkey was removed from your Consensus account"),
         }
         send_mail(
             event.email,

@@ -159,6 +159,7 @@ def init_app(app: Flask) -> None:
         identity,
         main,
         ops,
+        passkeys,
         positions,
         processes,
         public,
@@ -182,6 +183,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(signing.bp)
     app.register_blueprint(identity.bp)
+    app.register_blueprint(passkeys.bp)
     ops.init_app(app)
 
     # What you see is what you sign: no output value may hide a character or reorder what

@@ -40,8 +40,8 @@ from consensus.forms.accounts import (
     TotpConfirmForm,
     TotpDisableForm,
 )
-from consensus.forms.identity import OrganisationLoginForm
-from consensus.identity import links, oidc, throttle
+from consensus.forms.identity import OrganisationLoginForm, PasskeyNameForm
+from consensus.identity import links, oidc, passkeys, throttle
 from consensus.mail import MailError, send_mail, writes_to_console
 from consensus.models import IdentityProvider, User, UserSession
 from consensus.services import accounts, sessions
@@ -209,7 +209,7 @@ def after_first_factor(
 ) -> Response:
     """The first factor passed (a password, or the organisation's provider): ask for the
     second factor when the account has one, else start the session."""
-    if user.totp_enabled:
+    if user.totp_enabled or passkeys.has_passkeys(user):
         session["pending_2fa"] = {
             "user": user.id,
             "generation": user.session_generation,
@@ -223,6 +223,39 @@ def after_first_factor(
     if oidc_logout is not None:
         session[OIDC_LOGOUT_KEY] = oidc_logout
     return redirect_next(target)
+
+
+def sso_refusal(user: User) -> str | None:
+    """When the person's organisation requires its own login: the refusal (audited) and
+    its message; None otherwise. Asked after a correct password or passkey only, so it
+    tells nothing to someone who has neither."""
+    organisation = links.sso_organisation(user)
+    if organisation is None:
+        return None
+    run(links.refuse_password_login, user, organisation)
+    return _(
+        "%(organisation)s requires you to log in through its own login. Use "
+        "“Log in via %(organisation)s” below; your password is not used.",
+        organisation=organisation.short_name,
+    )
+
+
+def start_session(user: User, method: str) -> None:
+    _start_session(user, method)
+
+
+def next_url(target: str | None) -> str:
+    return safe_next(target)
+
+
+def finish_second_factor(user: User, method: str) -> str:
+    """The second factor passed: start the session; where to go next."""
+    pending = session.get("pending_2fa") or {}
+    target = pending.get("next")
+    _start_session(user, f"{pending.get('method', 'password')}+{method}")
+    if pending.get("oidc_logout"):
+        session[OIDC_LOGOUT_KEY] = pending["oidc_logout"]
+    return safe_next(target)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -241,15 +274,8 @@ def login() -> str | Response | tuple[str, int]:
         if user is None:
             _count_failure(email)
             form.form_errors.append(_("The email address or password is not correct."))
-        elif (organisation := links.sso_organisation(user)) is not None:
-            run(links.refuse_password_login, user, organisation)
-            form.form_errors.append(
-                _(
-                    "%(organisation)s requires you to log in through its own login. Use "
-                    "“Log in via %(organisation)s” below; your password is not used.",
-                    organisation=organisation.short_name,
-                )
-            )
+        elif (refusal := sso_refusal(user)) is not None:
+            form.form_errors.append(refusal)
             return render_login(form), 403
         else:
             return after_first_factor(user, "password", safe_next(request.args.get("next")))
@@ -276,20 +302,27 @@ def login_code() -> str | Response:
         refusal = _account_throttled(user.email)
         if refusal is not None:
             form.form_errors.append(refusal)
-            return render_template("auth/login_code.html", form=form), 429
+            return _second_factor_page(user, form), 429
         method = run(_check_second_factor, user, form.code.data or "").value
         if method is None:
             _count_failure(user.email)
             form.code.errors = [_("That code is not correct.")]
         else:
-            target = pending["next"]
-            _start_session(user, f"{pending.get('method', 'password')}+{method}")
-            if pending.get("oidc_logout"):
-                session[OIDC_LOGOUT_KEY] = pending["oidc_logout"]
+            target = finish_second_factor(user, method)
             if method == "recovery_code":
                 flash(_("You used a recovery code. Each code works only once."), "warning")
             return redirect_next(target)
-    return render_template("auth/login_code.html", form=form)
+    return _second_factor_page(user, form)
+
+
+def _second_factor_page(user: User, form: SecondFactorForm) -> str:
+    """The code form when the account has TOTP, the passkey button when it has passkeys."""
+    return render_template(
+        "auth/login_code.html",
+        form=form,
+        totp=user.totp_enabled,
+        passkey=passkeys.has_passkeys(user),
+    )
 
 
 @bp.post("/logout")
@@ -339,6 +372,8 @@ def account() -> str:
     return render_template(
         "auth/account.html",
         form=EmptyForm(),
+        passkeys=passkeys.passkeys_of(current_user),
+        passkey_form=PasskeyNameForm(formdata=None),
         mandates=mandates,
         sessions=sessions.active_sessions(current_user),
         current_session_id=current.id if current is not None else None,
