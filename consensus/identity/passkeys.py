@@ -179,6 +179,24 @@ def remove_passkey(user: User, passkey: Passkey) -> None:
     db.session.flush()
 
 
+def remove_all_passkeys(user: User, *, actor: User) -> int:
+    """An administrator's reset for someone who lost their devices: every passkey goes."""
+    removed = passkeys_of(user)
+    for passkey in removed:
+        db.session.delete(passkey)
+    if removed:
+        audit.record(
+            "user.passkeys_reset",
+            actor=actor,
+            object_type="user",
+            object_id=user.id,
+            payload={"passkeys": [p.name for p in removed]},
+        )
+        events.record(accounts.security_changed(user, "passkey_removed"))
+    db.session.flush()
+    return len(removed)
+
+
 def authentication_options(user: User | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Options for navigator.credentials.get(): for this person's passkeys (second factor,
     signing), or for any discoverable one (a login without a password: `user` None)."""

@@ -514,8 +514,13 @@ def verify_second_factor(user: User, code: str) -> str | None:
 
 
 def needs_second_factor_enrolment(user: User, require_2fa: bool) -> bool:
-    """With 2FA enforced, admins, facilitators and representatives must enrol."""
+    """With 2FA enforced, admins, facilitators and representatives must enrol (an
+    authenticator app, or a passkey: consensus.identity.passkeys)."""
     if not require_2fa or user.totp_enabled:
+        return False
+    from consensus.models import Passkey
+
+    if db.session.scalar(select(Passkey.id).where(Passkey.user_id == user.id).limit(1)):
         return False
     if user.is_admin or user.is_facilitator:
         return True

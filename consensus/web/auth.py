@@ -62,6 +62,8 @@ _ENROLMENT_ALLOWED = {
     "identity.oidc_find",
     "identity.oidc_start",
     "identity.oidc_callback",
+    "passkeys.register_options",
+    "passkeys.register",
     "auth.forgot_password",
     "auth.reset_password",
     "wellknown.security_txt",

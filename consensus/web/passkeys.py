@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from consensus import permissions
 from consensus.extensions import db, limiter
 from consensus.forms import EmptyForm
 from consensus.forms.identity import PasskeyNameForm
@@ -154,8 +155,9 @@ def login() -> Response | tuple[Response, int]:
         return _refused(_("The passkey was not accepted."), 403)
     user = db.session.get(User, checked.value.user_id)
     assert user is not None
-    if auth.sso_refusal(user) is not None:
-        return _refused(auth.sso_refusal(user) or "", 403)
+    refusal = auth.sso_refusal(user)
+    if refusal is not None:
+        return _refused(refusal, 403)
     auth.start_session(user, "passkey")
     return jsonify({"redirect": auth.next_url(pending.get("next"))})
 
@@ -257,4 +259,22 @@ def passkey_facts() -> dict[str, Any]:
     def user_has_passkeys() -> bool:
         return bool(current_user.is_authenticated and passkeys.has_passkeys(current_user))
 
-    return {"user_has_passkeys": user_has_passkeys}
+    return {"user_has_passkeys": user_has_passkeys, "passkeys_of": passkeys.passkeys_of}
+
+
+@bp.post("/admin/users/<int:user_id>/passkeys-reset")
+@login_required
+def admin_remove_all(user_id: int) -> Response:
+    """An administrator removes every passkey of someone who lost their devices."""
+    permissions.require(permissions.can_administer(current_user))
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    if EmptyForm().validate_on_submit():
+        run(
+            passkeys.remove_all_passkeys,
+            user,
+            actor=current_user,
+            success=_("The passkeys of %(name)s have been removed.", name=user.display_name),
+        )
+    return redirect(url_for("admin.user_edit", user_id=user_id))
