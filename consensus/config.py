@@ -165,6 +165,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
             "CONSENSUS_LOGIN_ACCOUNT_MAX_DELAY_SECONDS", 900
         ),
         "KEY_ENCRYPTION_KEY": os.environ.get("CONSENSUS_KEY_ENCRYPTION_KEY") or None,
+        # Passkeys: the relying party ID; default the host name of the request (the base URL).
+        "WEBAUTHN_RP_ID": os.environ.get("CONSENSUS_WEBAUTHN_RP_ID") or None,
         "AUDIT_ORIGIN": os.environ.get("CONSENSUS_AUDIT_ORIGIN") or PLACEHOLDER_AUDIT_ORIGIN,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -184,8 +184,9 @@ def follow(browser: requests.Session, url: str, login: str = "", until: str = CA
 
 
 @contextmanager
-def real_provider(tmp_dir: Path) -> Iterator[RealProvider]:
-    """oidc-provider on one loopback port, our proxy (the issuer) on another."""
+def real_provider(tmp_dir: Path, *, site: str = "http://localhost") -> Iterator[RealProvider]:
+    """oidc-provider on one loopback port, our proxy (the issuer) on another; its one client
+    is us at `site` (the test client's http://localhost, or a live server's address)."""
     node = require_provider()
     key = RSAKey.generate_key(
         2048, parameters={"kid": "test-key-1", "use": "sig", "alg": "RS256"}, private=True
@@ -208,8 +209,8 @@ def real_provider(tmp_dir: Path) -> Iterator[RealProvider]:
                 {
                     "client_id": CLIENT_ID,
                     "client_secret": CLIENT_SECRET,
-                    "redirect_uris": [CALLBACK],
-                    "post_logout_redirect_uris": [AFTER_LOGOUT],
+                    "redirect_uris": [f"{site}/login/oidc/callback"],
+                    "post_logout_redirect_uris": [f"{site}/"],
                 }
             ]
         ),

@@ -328,7 +328,7 @@ def _second_factor_page(user: User, form: SecondFactorForm) -> str:
 
 
 @bp.post("/logout")
-def logout() -> Response:
+def logout() -> Response | str:
     """Log out here; after a login through an organisation's provider, also there
     (RP-initiated logout: the browser goes to the provider, which comes back to our
     start page)."""
@@ -338,10 +338,23 @@ def logout() -> Response:
         run(_log_out, current_user, _current_session())
         logout_user()
         _fresh_cookie_session()
-        flash(_("You are logged out."), "success")
         if provider_logout is not None:
-            return redirect(provider_logout)
+            return leaving_page(
+                provider_logout,
+                title=_("You are logged out"),
+                text=_("You are logged out of Consensus. Now also at your organisation's login."),
+                link_text=_("Continue"),
+            )
+        flash(_("You are logged out."), "success")
     return redirect(url_for("main.index"))
+
+
+def leaving_page(target: str, *, title: str, text: str, link_text: str) -> str:
+    """Send the browser on to another site after a form: with a link and an immediate
+    refresh, since the CSP (form-action 'self') stops a form's redirect elsewhere."""
+    return render_template(
+        "auth/leaving.html", target=target, title=title, text=text, link_text=link_text
+    )
 
 
 def _provider_logout_url(hint: dict | None) -> str | None:

@@ -67,12 +67,16 @@ def oidc_find() -> str | Response | tuple[str, int]:
     if form.validate_on_submit():
         provider = links.provider_for_email(form.email.data or "")
         if provider is not None:
-            return redirect(
+            name = provider.organisation.short_name
+            return auth.leaving_page(
                 url_for(
                     "identity.oidc_start",
                     slug=provider.organisation.slug,
                     next=safe_next(request.args.get("next")),
-                )
+                ),
+                title=_("Log in via %(organisation)s", organisation=name),
+                text=_("You are sent on to the login of %(organisation)s.", organisation=name),
+                link_text=_("Continue to the login of %(organisation)s", organisation=name),
             )
         form.email.errors = [
             _("No organisation with its own login is known for this email address.")

@@ -6,7 +6,9 @@ nonce, RP-initiated logout, and organisations that require it."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from html import escape, unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pyotp
@@ -123,9 +125,13 @@ def test_a_first_login_links_by_verified_email_then_logs_in(client, vng, provide
 
 
 def test_the_email_domain_finds_the_provider(client, vng):
+    # A page that sends the browser on (CSP form-action 'self' stops a form's redirect to
+    # the provider): a link and an immediate refresh to the organisation's login.
     response = client.post("/login/organisation", data={"sso-email": "Alice@Example.org"})
-    assert response.status_code == 302
-    assert response.headers["Location"].startswith("/login/via/vng")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert '<meta http-equiv="refresh" content="0; url=/login/via/vng' in page
+    assert 'href="/login/via/vng' in page
     unknown = client.post("/login/organisation", data={"sso-email": "bob@elsewhere.example"})
     assert unknown.status_code == 400
     assert "Voor dit e-mailadres is geen organisatie met een eigen inlog bekend." in (
@@ -227,7 +233,13 @@ def test_logout_also_ends_the_session_at_the_provider(client, vng, provider):
     browser = requests.Session()
     oidc_login(client, provider, "alice", browser=browser)
     response = client.post("/logout")
-    location = response.headers["Location"]
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    location = unescape(
+        re.search(r'id="continue-elsewhere"', page)
+        and re.search(r'href="([^"]+)" hx-boost="false" id="continue-elsewhere"', page).group(1)
+    )
+    assert f'content="0; url={escape(location)}"' in page
     assert location.startswith(f"{provider.issuer}/session/end?")
     query = parse_qs(urlsplit(location).query)
     assert query["post_logout_redirect_uri"] == ["http://localhost/"]
@@ -279,7 +291,7 @@ def test_the_second_factor_follows_the_organisations_login(client, vng, provider
     assert client.post("/login/code", data={"code": code}).status_code == 302
     assert client.get("/account").status_code == 200
     assert events("user.logged_in")[-1] == {"method": "oidc:vng+totp"}
-    assert client.post("/logout").headers["Location"].startswith(provider.issuer)
+    assert f'href="{provider.issuer}/session/end?' in client.post("/logout").get_data(as_text=True)
 
 
 def test_an_administrator_configures_the_provider(client, login_as, provider):
@@ -333,3 +345,13 @@ def test_the_operator_sets_a_provider_from_the_command_line(app, client, provide
     assert oidc_login(client, provider, "representative.vng").headers["Location"] == "/"
     unknown = runner.invoke(args=["identity", "provider", "nope", *arguments[3:]])
     assert unknown.exit_code == 1 and "nope" in unknown.output
+
+
+def test_the_ways_to_the_provider_are_not_boosted(client, vng):
+    """htmx would follow the redirect to the provider with a background request, which a
+    browser refuses (another origin): the link and the form navigate for real."""
+    page = client.get("/login").get_data(as_text=True)
+    listing = page[page.index('<ul class="c-login-organisation__list"') :]
+    assert listing.split(">")[0].endswith('hx-boost="false"')
+    form = page[page.index('action="/login/organisation"') :].split(">")[0]
+    assert 'hx-boost="false"' in form
