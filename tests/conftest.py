@@ -91,7 +91,7 @@ def app(_shared_app: Flask) -> Iterator[Flask]:
     # The limiter is one object for every app: an app a test built with limits off
     # (create_app → limiter.init_app) switched it off for the tests after it too.
     limiter.enabled = bool(app.config["RATELIMIT_ENABLED"])
-    fragments = app.extensions.get("consensus.fragments")
+    fragments = app.extensions.get("consensus.web.fragments")
     if fragments is not None:
         fragments.clear()
     with app.app_context():

@@ -13,6 +13,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from consensus import audit
 from consensus.crypto.keystore import KeystoreError, load_kek, seal, unseal
 from consensus.extensions import db
 from consensus.identity.oidc import Identity, ProviderSettings, issuer_is_acceptable
@@ -24,7 +25,7 @@ from consensus.models import (
     User,
     utcnow,
 )
-from consensus.services import accounts, audit
+from consensus.services import accounts
 from consensus.services.errors import DomainError
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")

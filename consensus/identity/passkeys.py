@@ -33,12 +33,12 @@ from flask import current_app, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from consensus import events
+from consensus import audit, events
+from consensus.domain.visible import visible_line
 from consensus.extensions import db
 from consensus.models import Passkey, User, utcnow
-from consensus.services import accounts, audit
+from consensus.services import accounts
 from consensus.services.errors import DomainError, Forbidden
-from consensus.services.visible import visible_line
 
 MAX_PASSKEYS = 20
 RP_NAME = "Consensus"
@@ -274,7 +274,7 @@ def sign_after_passkey(
 ) -> Any:
     """Co-sign with the organisation's platform-held key, re-authenticated by one of the
     signer's own passkeys (with user verification) in this same transaction."""
-    from consensus.services import signing
+    from consensus import signing
 
     verify_passkey(state, response, user=actor)
     return signing.sign_with_platform_key(

@@ -23,13 +23,12 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from consensus import permissions
+from consensus import permissions, signing
 from consensus.extensions import db, limiter
 from consensus.forms import EmptyForm
 from consensus.forms.identity import PasskeyNameForm
 from consensus.identity import passkeys
 from consensus.models import Passkey, User
-from consensus.services import signing
 from consensus.web import auth
 from consensus.web.loaders import load_process
 from consensus.web.usecase import run
