@@ -96,7 +96,7 @@ def test_passkeys_register_log_in_and_confirm_the_password(app, live_server, sit
     # Without a password: the passkey of the second device.
     log_out(page)
     page.goto(site + "/login")
-    page.get_by_role("button", name="Inloggen met een passkey").click()
+    page.get_by_role("button", name="Passkey gebruiken om in te loggen").click()
     page.wait_for_url(site + "/")
     page.goto(site + "/account")
     expect(page.locator("h1")).to_have_text("Uw account")
