@@ -68,7 +68,7 @@ def test_answers_without_a_ceremony_are_refused(client, login_as):
     make_passkey(user)
     refused = client.post("/login/passkey", json={"credential": {"rawId": "AAAA"}})
     assert refused.status_code == 403
-    assert refused.get_json() == {"error": "De passkey is niet geaccepteerd."}
+    assert refused.get_json() == {"error": "De passkey is niet aanvaard."}
     assert client.get("/account").status_code == 302
     client.post("/login/passkey/options")
     assert client.post("/login/passkey", data="not json").status_code == 403
