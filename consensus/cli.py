@@ -191,8 +191,74 @@ def audit_verify_command(workers: int | None) -> None:
     )
 
 
+@click.group("identity")
+def identity_group() -> None:
+    """Organisations' own logins (OpenID Connect)."""
+
+
+@identity_group.command("provider")
+@click.argument("slug")
+@click.option("--issuer", required=True, help="The provider's issuer URL.")
+@click.option("--client-id", required=True)
+@click.option(
+    "--client-secret",
+    envvar="CONSENSUS_OIDC_CLIENT_SECRET",
+    default="",
+    help="Stored encrypted (also from CONSENSUS_OIDC_CLIENT_SECRET); empty keeps the stored one.",
+)
+@click.option("--domains", required=True, help="Allowed e-mail domains, separated by spaces.")
+@click.option("--acr", default="", help="Required acr value (optional).")
+@click.option("--sso-required", is_flag=True, help="Refuse password logins of its members.")
+@click.option("--disable", is_flag=True, help="Switch the provider off.")
+@with_appcontext
+def identity_provider(
+    slug: str,
+    issuer: str,
+    client_id: str,
+    client_secret: str,
+    domains: str,
+    acr: str,
+    sso_required: bool,
+    disable: bool,
+) -> None:
+    """Set the OpenID provider of the organisation SLUG (as the admin page does)."""
+    from sqlalchemy import select
+
+    from consensus.identity import links
+    from consensus.models import Organisation
+
+    organisation = db.session.scalar(select(Organisation).where(Organisation.slug == slug))
+    if organisation is None:
+        raise click.ClickException(f"No organisation with the short address {slug!r}.")
+    try:
+        links.configure_provider(
+            organisation,
+            actor=None,
+            issuer=issuer,
+            client_id=client_id,
+            client_secret=client_secret or None,
+            allowed_domains=domains,
+            required_acr=acr or None,
+            sso_required=sso_required,
+            enabled=not disable,
+        )
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from error
+    db.session.commit()
+    click.echo(f"{organisation.short_name} logs in through {issuer}.")
+
+
 def init_app(app: Flask) -> None:
-    for command in (create_admin, demo_command, serve, rounds_group, keys_group, audit_group):
+    for command in (
+        create_admin,
+        demo_command,
+        serve,
+        rounds_group,
+        keys_group,
+        audit_group,
+        identity_group,
+    ):
         app.cli.add_command(command)
     from consensus.ops import backup
 

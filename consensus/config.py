@@ -36,6 +36,19 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
+    return number
+
+
 def _dev_secret_key(instance_path: Path) -> str:
     """Generate a secret key once per development instance and keep it there."""
     path = instance_path / "secret-key"
@@ -145,8 +158,17 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "RATELIMIT_ENABLED": _env_bool("CONSENSUS_RATELIMIT_ENABLED", True),
         # Requests per personal access token to the REST API (docs/api.md).
         "API_RATE_LIMIT": os.environ.get("CONSENSUS_API_RATE_LIMIT") or "300/minute",
-        "LOGIN_RATE_LIMIT": os.environ.get("CONSENSUS_LOGIN_RATE_LIMIT", "10 per 5 minutes"),
+        # Per client address: high enough for an office behind one address (ASVS 2.2.1);
+        # the per-account slowing is consensus.identity.throttle.
+        "LOGIN_RATE_LIMIT": os.environ.get("CONSENSUS_LOGIN_RATE_LIMIT", "100 per 5 minutes"),
+        "LOGIN_ACCOUNT_FREE_FAILURES": _env_int("CONSENSUS_LOGIN_ACCOUNT_FREE_FAILURES", 10),
+        "LOGIN_ACCOUNT_WINDOW_SECONDS": _env_int("CONSENSUS_LOGIN_ACCOUNT_WINDOW_SECONDS", 3600),
+        "LOGIN_ACCOUNT_MAX_DELAY_SECONDS": _env_int(
+            "CONSENSUS_LOGIN_ACCOUNT_MAX_DELAY_SECONDS", 900
+        ),
         "KEY_ENCRYPTION_KEY": os.environ.get("CONSENSUS_KEY_ENCRYPTION_KEY") or None,
+        # Passkeys: the relying party ID; default the host name of the request (the base URL).
+        "WEBAUTHN_RP_ID": os.environ.get("CONSENSUS_WEBAUTHN_RP_ID") or None,
         "AUDIT_ORIGIN": os.environ.get("CONSENSUS_AUDIT_ORIGIN") or PLACEHOLDER_AUDIT_ORIGIN,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -32,6 +32,8 @@ def send_security_notice(event: SecurityChanged) -> None:
             ),
             "recovery_codes": _("New recovery codes were made for your Consensus account"),
             "api_token_created": _("A personal access token was made for your Consensus account"),
+            "passkey_added": _("A passkey was added to your Consensus account"),
+            "passkey_removed": _("A passkey was removed from your Consensus account"),
         }
         send_mail(
             event.email,

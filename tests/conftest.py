@@ -88,6 +88,9 @@ def app(_shared_app: Flask) -> Iterator[Flask]:
     app = _shared_app
     config = dict(app.config)
     limiter.reset()
+    # The limiter is one object for every app: an app a test built with limits off
+    # (create_app → limiter.init_app) switched it off for the tests after it too.
+    limiter.enabled = bool(app.config["RATELIMIT_ENABLED"])
     fragments = app.extensions.get("consensus.web.fragments")
     if fragments is not None:
         fragments.clear()

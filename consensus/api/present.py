@@ -12,6 +12,7 @@ from typing import Any
 from flask import abort, g, url_for
 from flask_login import current_user
 
+from consensus import permissions
 from consensus.models import (
     Amendment,
     Clearance,
@@ -25,7 +26,6 @@ from consensus.models import (
     Stance,
     Version,
 )
-from consensus import permissions
 from consensus.web.loaders import load_published_process
 
 

@@ -12,6 +12,7 @@ from consensus.models.endorsements import (
     Stance,
     StanceKind,
 )
+from consensus.models.identity import ExternalIdentity, IdentityProvider, LinkStatus, Passkey
 from consensus.models.organisations import Organisation, OrganisationKind
 from consensus.models.positions import (
     Amendment,
@@ -100,4 +101,8 @@ __all__ = [
     "RecoveryCode",
     "User",
     "utcnow",
+    "ExternalIdentity",
+    "IdentityProvider",
+    "LinkStatus",
+    "Passkey",
 ]

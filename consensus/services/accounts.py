@@ -122,15 +122,21 @@ def record_failed_login(email: str, *, reason: str) -> None:
     )
 
 
-def record_login_throttled(email: str, *, endpoint: str) -> None:
-    """Too many attempts from one address: the throttle (our lockout) answered 429."""
+def record_login_throttled(email: str, *, endpoint: str, scope: str = "address") -> None:
+    """An attempt refused by a throttle (429): too many from one address (`scope`
+    "address"), or too many failures on one account lately ("account",
+    consensus.identity.throttle). Throttling slows down; it never locks anyone out."""
     audit.record(
         "user.login_throttled",
         actor=None,
         object_type="user",
         object_id="-",
         result="failure",
-        payload={"email": normalise_email(email)[:254], "endpoint": endpoint[:60]},
+        payload={
+            "email": normalise_email(email)[:254],
+            "endpoint": endpoint[:60],
+            "scope": scope,
+        },
     )
 
 
@@ -508,8 +514,13 @@ def verify_second_factor(user: User, code: str) -> str | None:
 
 
 def needs_second_factor_enrolment(user: User, require_2fa: bool) -> bool:
-    """With 2FA enforced, admins, facilitators and representatives must enrol."""
+    """With 2FA enforced, admins, facilitators and representatives must enrol (an
+    authenticator app, or a passkey: consensus.identity.passkeys)."""
     if not require_2fa or user.totp_enabled:
+        return False
+    from consensus.models import Passkey
+
+    if db.session.scalar(select(Passkey.id).where(Passkey.user_id == user.id).limit(1)):
         return False
     if user.is_admin or user.is_facilitator:
         return True

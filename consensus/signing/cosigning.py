@@ -198,6 +198,9 @@ class ReAuthentication:
     password: str
     code: str = ""
     checked: PasswordChecked | None = None
+    # Set only by consensus.identity.passkeys.sign_after_passkey, after it verified one of
+    # this user's passkeys (with user verification) in the same transaction.
+    passkey_user_id: int | None = None
 
 
 def check_password_first(actor: User, password: str) -> PasswordChecked | None:
@@ -226,8 +229,12 @@ def _still_checked(actor: User, checked: PasswordChecked | None) -> bool:
 
 
 def _reauthenticate(actor: User, proof: ReAuthentication) -> None:
-    """Password, and the second factor when enrolled: a stolen session alone cannot sign."""
+    """Password, and the second factor when enrolled: a stolen session alone cannot sign.
+    Or one of the signer's passkeys, which is both factors (issue 19)."""
     from consensus.services import accounts
+
+    if proof.passkey_user_id is not None and proof.passkey_user_id == actor.id:
+        return
 
     if not _still_checked(actor, proof.checked):
         user = accounts.authenticate(actor.email, proof.password)

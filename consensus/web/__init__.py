@@ -158,8 +158,10 @@ def init_app(app: Flask) -> None:
         auth,
         calendar,
         endorsements,
+        identity,
         main,
         ops,
+        passkeys,
         positions,
         processes,
         public,
@@ -183,6 +185,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(signing.bp)
     app.register_blueprint(api_tokens.bp)
+    app.register_blueprint(identity.bp)
+    app.register_blueprint(passkeys.bp)
     ops.init_app(app)
 
     # What you see is what you sign: no output value may hide a character or reorder what

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, or_, select
@@ -21,6 +21,7 @@ from consensus.forms.admin import (
     UserCreateForm,
     UserForm,
 )
+from consensus.identity import throttle
 from consensus.models import Membership, MembershipRole, Organisation, OrganisationKind, User
 from consensus.models.base import utcnow
 from consensus.services import accounts, organisations
@@ -58,6 +59,17 @@ def index() -> str:
         "users": db.session.scalar(select(func.count()).select_from(User)),
     }
     return render_template("admin/index.html", counts=counts)
+
+
+@bp.get("/throttled")
+def throttled_accounts() -> str:
+    """Accounts being slowed down after failed logins (nobody is locked out)."""
+    return render_template(
+        "admin/throttled.html",
+        accounts=throttle.throttled_accounts(),
+        free=current_app.config["LOGIN_ACCOUNT_FREE_FAILURES"],
+        window_minutes=int(current_app.config["LOGIN_ACCOUNT_WINDOW_SECONDS"]) // 60,
+    )
 
 
 # --- Organisations ---------------------------------------------------------------------------

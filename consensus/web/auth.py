@@ -11,6 +11,7 @@ import qrcode
 import qrcode.image.svg
 from flask import (
     Blueprint,
+    after_this_request,
     current_app,
     flash,
     g,
@@ -23,6 +24,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
@@ -38,8 +40,10 @@ from consensus.forms.accounts import (
     TotpConfirmForm,
     TotpDisableForm,
 )
+from consensus.forms.identity import OrganisationLoginForm, PasskeyNameForm
+from consensus.identity import links, oidc, passkeys, throttle
 from consensus.mail import MailError, send_mail, writes_to_console
-from consensus.models import User, UserSession, utcnow
+from consensus.models import IdentityProvider, User, UserSession, utcnow
 from consensus.services import accounts, sessions
 from consensus.web import SESSION_TOKEN_KEY
 from consensus.web.usecase import run
@@ -48,12 +52,18 @@ from consensus.web.utils import after_the_response, redirect_next, safe_next
 bp = Blueprint("auth", __name__)
 
 PENDING_2FA_SECONDS = 300
+OIDC_LOGOUT_KEY = "oidc_logout"
 # Endpoints a person who still has to enrol in 2FA may reach.
 _ENROLMENT_ALLOWED = {
     "auth.logout",
     "auth.totp_setup",
     "auth.login",
     "auth.login_code",
+    "identity.oidc_find",
+    "identity.oidc_start",
+    "identity.oidc_callback",
+    "passkeys.register_options",
+    "passkeys.register",
     "auth.forgot_password",
     "auth.reset_password",
     "wellknown.security_txt",
@@ -77,10 +87,53 @@ def _fresh_cookie_session() -> None:
 
 def _start_session(user: User, method: str) -> None:
     """A fresh session at login: a new server-side session id, nothing from before survives
-    except the language (no session fixation)."""
+    except the language (no session fixation). The browser is remembered as one this
+    account logged in with (the throttle does not slow it down for this account)."""
     _fresh_cookie_session()
     session[SESSION_TOKEN_KEY] = run(_log_in, user, method).value
     login_user(user)
+    throttle.succeeded(user.email, request.remote_addr or "", device=_trusted_device(user.email))
+    token = throttle.device_token(user.email)
+
+    @after_this_request
+    def remember_device(response: Response) -> Response:
+        response.set_cookie(
+            throttle.device_cookie_name(),
+            token,
+            max_age=throttle.DEVICE_COOKIE_DAYS * 86400,
+            path="/",
+            secure=bool(current_app.config["SESSION_COOKIE_SECURE"]),
+            httponly=True,
+            samesite="Lax",
+        )
+        return response
+
+
+def _trusted_device(email: str) -> str | None:
+    return throttle.trusted_device(request.cookies.get(throttle.device_cookie_name()), email)
+
+
+def _count_failure(email: str) -> None:
+    throttle.failed(email, request.remote_addr or "", device=_trusted_device(email))
+
+
+def _account_throttled(email: str) -> str | None:
+    """The message when this account is being slowed down for this client (audited), or
+    None when its password or code may be checked now."""
+    verdict = throttle.check(email, request.remote_addr or "", device=_trusted_device(email))
+    if verdict.admitted:
+        return None
+    run(
+        accounts.record_login_throttled,
+        email,
+        endpoint=request.endpoint or "",
+        scope="account",
+    )
+    return _(
+        "There were too many failed attempts to log in to this account. Try again in "
+        "%(wait)s. A device you used to log in to this account before is not held up.",
+        wait=ngettext("%(num)d second", "%(num)d seconds", verdict.retry_after),
+    )
 
 
 def _log_in(user: User, method: str) -> str:
@@ -128,7 +181,7 @@ def too_many_attempts(error: Exception) -> tuple[str, int]:
     from where), then show the usual 429 page."""
     db.session.rollback()
     email = request.form.get("email", "") if request.method == "POST" else ""
-    run(accounts.record_login_throttled, email, endpoint=request.endpoint or "")
+    run(accounts.record_login_throttled, email, endpoint=request.endpoint or "", scope="address")
     return render_template("errors/429.html", error=error), 429
 
 
@@ -142,28 +195,93 @@ def enforce_second_factor_enrolment() -> Response | None:
     return None
 
 
+def render_login(form: LoginForm | None = None, sso_form: FlaskForm | None = None) -> str:
+    """The login page: the password form, and "Log in via <organisation>" for every
+    organisation with its own identity provider (with a form that finds it by e-mail)."""
+    return render_template(
+        "auth/login.html",
+        form=form or LoginForm(formdata=None),
+        sso_form=sso_form or OrganisationLoginForm(prefix="sso", formdata=None),
+        providers=links.enabled_providers(),
+    )
+
+
+def after_first_factor(
+    user: User, method: str, target: str | None, *, oidc_logout: dict | None = None
+) -> Response:
+    """The first factor passed (a password, or the organisation's provider): ask for the
+    second factor when the account has one, else start the session."""
+    if user.totp_enabled or passkeys.has_passkeys(user):
+        session["pending_2fa"] = {
+            "user": user.id,
+            "generation": user.session_generation,
+            "at": time.time(),
+            "next": target,
+            "method": method,
+            "oidc_logout": oidc_logout,
+        }
+        return redirect(url_for("auth.login_code"))
+    _start_session(user, method)
+    if oidc_logout is not None:
+        session[OIDC_LOGOUT_KEY] = oidc_logout
+    return redirect_next(target)
+
+
+def sso_refusal(user: User) -> str | None:
+    """When the person's organisation requires its own login: the refusal (audited) and
+    its message; None otherwise. Asked after a correct password or passkey only, so it
+    tells nothing to someone who has neither."""
+    organisation = links.sso_organisation(user)
+    if organisation is None:
+        return None
+    run(links.refuse_password_login, user, organisation)
+    return _(
+        "%(organisation)s requires you to log in through its own login. Use "
+        "“Log in via %(organisation)s” below; your password is not used.",
+        organisation=organisation.short_name,
+    )
+
+
+def start_session(user: User, method: str) -> None:
+    _start_session(user, method)
+
+
+def next_url(target: str | None) -> str:
+    return safe_next(target)
+
+
+def finish_second_factor(user: User, method: str) -> str:
+    """The second factor passed: start the session; where to go next."""
+    pending = session.get("pending_2fa") or {}
+    target = pending.get("next")
+    _start_session(user, f"{pending.get('method', 'password')}+{method}")
+    if pending.get("oidc_logout"):
+        session[OIDC_LOGOUT_KEY] = pending["oidc_logout"]
+    return safe_next(target)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
-def login() -> str | Response:
+def login() -> str | Response | tuple[str, int]:
     if current_user.is_authenticated:
         return redirect_next(request.args.get("next"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = run(_check_password, form.email.data or "", form.password.data or "").value
+        email = form.email.data or ""
+        refusal = _account_throttled(email)
+        if refusal is not None:
+            form.form_errors.append(refusal)
+            return render_login(form), 429
+        user = run(_check_password, email, form.password.data or "").value
         if user is None:
+            _count_failure(email)
             form.form_errors.append(_("The email address or password is not correct."))
-        elif user.totp_enabled:
-            session["pending_2fa"] = {
-                "user": user.id,
-                "generation": user.session_generation,
-                "at": time.time(),
-                "next": safe_next(request.args.get("next")),
-            }
-            return redirect(url_for("auth.login_code"))
+        elif (refusal := sso_refusal(user)) is not None:
+            form.form_errors.append(refusal)
+            return render_login(form), 403
         else:
-            _start_session(user, "password")
-            return redirect_next(request.args.get("next"))
-    return render_template("auth/login.html", form=form)
+            return after_first_factor(user, "password", safe_next(request.args.get("next")))
+    return render_login(form)
 
 
 @bp.route("/login/code", methods=["GET", "POST"])
@@ -183,27 +301,74 @@ def login_code() -> str | Response:
         return redirect(url_for("auth.login"))
     form = SecondFactorForm()
     if form.validate_on_submit():
+        refusal = _account_throttled(user.email)
+        if refusal is not None:
+            form.form_errors.append(refusal)
+            return _second_factor_page(user, form), 429
         method = run(_check_second_factor, user, form.code.data or "").value
         if method is None:
+            _count_failure(user.email)
             form.code.errors = [_("That code is not correct.")]
         else:
-            target = pending["next"]
-            _start_session(user, f"password+{method}")
+            target = finish_second_factor(user, method)
             if method == "recovery_code":
                 flash(_("You used a recovery code. Each code works only once."), "warning")
             return redirect_next(target)
-    return render_template("auth/login_code.html", form=form)
+    return _second_factor_page(user, form)
+
+
+def _second_factor_page(user: User, form: SecondFactorForm) -> str:
+    """The code form when the account has TOTP, the passkey button when it has passkeys."""
+    return render_template(
+        "auth/login_code.html",
+        form=form,
+        totp=user.totp_enabled,
+        passkey=passkeys.has_passkeys(user),
+    )
 
 
 @bp.post("/logout")
-def logout() -> Response:
+def logout() -> Response | str:
+    """Log out here; after a login through an organisation's provider, also there
+    (RP-initiated logout: the browser goes to the provider, which comes back to our
+    start page)."""
     form = EmptyForm()
     if form.validate_on_submit() and current_user.is_authenticated:
+        provider_logout = _provider_logout_url(session.get(OIDC_LOGOUT_KEY))
         run(_log_out, current_user, _current_session())
         logout_user()
         _fresh_cookie_session()
+        if provider_logout is not None:
+            return leaving_page(
+                provider_logout,
+                title=_("You are logged out"),
+                text=_("You are logged out of Consensus. Now also at your organisation's login."),
+                link_text=_("Continue"),
+            )
         flash(_("You are logged out."), "success")
     return redirect(url_for("main.index"))
+
+
+def leaving_page(target: str, *, title: str, text: str, link_text: str) -> str:
+    """Send the browser on to another site after a form: with a link and an immediate
+    refresh, since the CSP (form-action 'self') stops a form's redirect elsewhere."""
+    return render_template(
+        "auth/leaving.html", target=target, title=title, text=text, link_text=link_text
+    )
+
+
+def _provider_logout_url(hint: dict | None) -> str | None:
+    if not hint:
+        return None
+    provider = db.session.get(IdentityProvider, hint.get("provider"))
+    if provider is None:
+        return None
+    return oidc.end_session_url(
+        provider.issuer,
+        str(hint.get("id_token", "")),
+        url_for("main.index", _external=True),
+        provider.client_id,
+    )
 
 
 @bp.get("/account")
@@ -230,6 +395,8 @@ def account_page(token_form: object = None, status: int = 200) -> tuple[str, int
     return render_template(
         "auth/account.html",
         form=EmptyForm(),
+        passkeys=passkeys.passkeys_of(current_user),
+        passkey_form=PasskeyNameForm(formdata=None),
         mandates=mandates,
         sessions=sessions.active_sessions(current_user),
         current_session_id=current.id if current is not None else None,

@@ -1,7 +1,7 @@
 """personal access tokens for the REST API
 
 Revision ID: 0009_api_tokens
-Revises: 0006_signatures
+Revises: 0008_identity
 Create Date: 2026-12-06 10:30:00
 
 """
@@ -13,7 +13,7 @@ import consensus.models.base
 
 # revision identifiers, used by Alembic.
 revision = '0009_api_tokens'
-down_revision = '0006_signatures'
+down_revision = '0008_identity'
 branch_labels = None
 depends_on = None
 

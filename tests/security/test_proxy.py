@@ -204,6 +204,7 @@ def test_behind_one_proxy_limits_and_audit_follow_the_real_client(public):
     session list name each client's own address. A forged X-Forwarded-For in front of the
     one nginx adds does not get the attacker out of the limit."""
     public.config["TRUSTED_PROXIES"] = 1
+    public.config["LOGIN_RATE_LIMIT"] = "10 per 5 minutes"  # the default is 100 (an office)
     make_user("victim@example.org")
     make_user("colleague@example.org")
     attacker = public.test_client()
@@ -246,6 +247,7 @@ def test_without_a_trusted_proxy_forwarded_headers_are_ignored(app):
     so it is ignored. A client cannot dodge the limit or put another address in the audit
     trail with it; another client (another address) is not affected by the first."""
     assert app.config["TRUSTED_PROXIES"] == 0
+    app.config["LOGIN_RATE_LIMIT"] = "10 per 5 minutes"  # the default is 100 (an office)
     make_user("rep@example.org")
     client = app.test_client()
     client.environ_base["REMOTE_ADDR"] = ATTACKER
@@ -300,11 +302,13 @@ def test_the_production_session_cookie_is_host_only(production_app):
     client.environ_base.update(NGINX)
     response = log_in(client, "rep@example.org", headers={"X-Forwarded-For": COLLEAGUE})
     assert response.status_code == 302
-    (cookie,) = response.headers.getlist("Set-Cookie")
-    assert cookie.startswith("__Host-session=")
-    attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
-    assert {"secure", "httponly", "path"} <= attributes and "domain" not in attributes
-    assert "Path=/;" in cookie or cookie.endswith("Path=/")
+    # The session cookie and the device cookie (consensus.identity.throttle): both host-only.
+    cookies = response.headers.getlist("Set-Cookie")
+    assert sorted(c.split("=")[0] for c in cookies) == ["__Host-device", "__Host-session"]
+    for cookie in cookies:
+        attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
+        assert {"secure", "httponly", "path"} <= attributes and "domain" not in attributes
+        assert "Path=/;" in cookie or cookie.endswith("Path=/")
     assert client.get_cookie("session") is None
     account = client.get("/account", headers={"X-Forwarded-For": COLLEAGUE})
     assert account.status_code == 200
