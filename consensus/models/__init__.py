@@ -11,6 +11,16 @@ from consensus.models.endorsements import (
     Stance,
     StanceKind,
 )
+from consensus.models.notifications import (
+    DeadlineWarning,
+    Delivery,
+    MailState,
+    NotificationKind,
+    NotificationPreference,
+    NotificationSettings,
+    OutgoingMail,
+    ProcessNotificationSettings,
+)
 from consensus.models.organisations import Organisation, OrganisationKind
 from consensus.models.positions import (
     Amendment,
@@ -49,6 +59,14 @@ from consensus.models.signatures import (
 )
 
 __all__ = [
+    "DeadlineWarning",
+    "Delivery",
+    "MailState",
+    "NotificationKind",
+    "NotificationPreference",
+    "NotificationSettings",
+    "OutgoingMail",
+    "ProcessNotificationSettings",
     "CertificateAuthority",
     "CertificateSource",
     "CoSignature",

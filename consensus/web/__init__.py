@@ -157,6 +157,7 @@ def init_app(app: Flask) -> None:
         calendar,
         endorsements,
         main,
+        notifications,
         ops,
         positions,
         processes,
@@ -180,6 +181,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(public.bp)
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(signing.bp)
+    app.register_blueprint(notifications.bp)
     ops.init_app(app)
 
     # What you see is what you sign: no output value may hide a character or reorder what

@@ -38,8 +38,8 @@ from consensus.forms.accounts import (
     TotpConfirmForm,
     TotpDisableForm,
 )
-from consensus.mail import MailError, send_mail, writes_to_console
 from consensus.models import User, UserSession
+from consensus.notifications.mail import MailError, send_mail, writes_to_console
 from consensus.services import accounts, sessions
 from consensus.web import SESSION_TOKEN_KEY
 from consensus.web.usecase import run
