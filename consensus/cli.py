@@ -165,7 +165,6 @@ def notifications_deliver(once: bool, interval: float, limit: int) -> None:
         signal.signal(signal.SIGINT, stop)
     while True:
         done = outbox.deliver_due(limit=limit)
-        db.session.remove()
         if once or done.total or done.digests:
             click.echo(
                 f"{done.sent} sent, {done.retried} to retry, {done.dead} dead,"

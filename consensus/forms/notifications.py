@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, StringField
 from wtforms.validators import Length
 
+from consensus.forms import choices
 from consensus.models import Delivery
 from consensus.notifications.preferences import DEFAULTS, LABELS, time_zones
 
@@ -23,13 +24,13 @@ class NotificationPreferencesForm(FlaskForm):
     digest_hour = SelectField(
         _l("Time of the daily summary"),
         coerce=int,
-        choices=[(hour, f"{hour:02d}:00") for hour in range(24)],
+        choices=choices((hour, f"{hour:02d}:00") for hour in range(24)),
     )
     time_zone = SelectField(_l("Time zone"), choices=[])
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.time_zone.choices = [(zone, zone.replace("_", " ")) for zone in time_zones()]
+        self.time_zone.choices = choices((zone, zone.replace("_", " ")) for zone in time_zones())
 
     def kind_fields(self) -> list[RadioField]:
         return [getattr(self, kind.value) for kind in DEFAULTS]
@@ -42,7 +43,9 @@ for _kind in DEFAULTS:
     setattr(
         NotificationPreferencesForm,
         _kind.value,
-        RadioField(LABELS[_kind], choices=DELIVERY_CHOICES, default=DEFAULTS[_kind].value),
+        RadioField(
+            LABELS[_kind], choices=choices(DELIVERY_CHOICES), default=DEFAULTS[_kind].value
+        ),
     )
 
 

@@ -189,7 +189,6 @@ def as_email(mail: OutgoingMail) -> EmailMessage:
     message["Subject"] = mail.subject
     message["Date"] = format_datetime(mail.created_at)
     message["Message-ID"] = mail.message_id
-    message["Content-Language"] = mail.language
     message["Auto-Submitted"] = "auto-generated"
     if mail.unsubscribe_url:
         # RFC 8058: a mail client may POST "List-Unsubscribe=One-Click" to this address.
@@ -200,12 +199,10 @@ def as_email(mail: OutgoingMail) -> EmailMessage:
         message.add_alternative(mail.body_html, subtype="html")
     if mail.calendar:
         message.add_attachment(
-            mail.calendar.encode(),
-            maintype="text",
-            subtype="calendar",
-            filename="deadline.ics",
-            params={"method": "PUBLISH"},
+            mail.calendar, subtype="calendar", filename="deadline.ics", params={"method": "PUBLISH"}
         )
+    # After the parts are made (making them moves Content-* headers into the first part).
+    message["Content-Language"] = mail.language
     return message
 
 
