@@ -72,9 +72,7 @@ def open_round_as_facilitator(w, login_as) -> None:
         closes_at=w.round.closes_at,
     )
     db.session.commit()
-    response = login_as(w.facilitator).post(
-        f"/processes/{w.process.slug}/rounds/{w.round.id}/open"
-    )
+    response = login_as(w.facilitator).post(f"/processes/{w.process.slug}/rounds/{w.round.id}/open")
     assert response.status_code == 302
 
 
@@ -93,7 +91,9 @@ def test_opening_an_endorsement_round_mails_exactly_the_mandate_holders(
     open_round_as_facilitator(w, login_as)
     assert smtp.messages == []  # written in the transaction, sent by the worker
     assert "3 sent" not in deliver(runner)
-    expected = sorted([w.reps[a.id].email, w.reps[b.id].email, w.reps[c.id].email, substitute.email])
+    expected = sorted(
+        [w.reps[a.id].email, w.reps[b.id].email, w.reps[c.id].email, substitute.email]
+    )
     assert smtp.recipients() == expected  # officials and the facilitator act in no endorsement
     (dutch,) = smtp.to(w.reps[a.id].email)
     assert dutch["Subject"] == f"Ronde open: \u201c{w.round.title}\u201d (Proces)"
@@ -180,8 +180,14 @@ def test_the_warning_days_are_set_per_process(app, runner, smtp):
     deadlines.set_warning_days(w.process, actor=w.facilitator, raw="1")
     db.session.commit()
     runner.invoke(args=["rounds", "tick"])  # two days before: no 3-day warning here
-    assert db.session.scalar(select(func.count()).select_from(OutgoingMail).where(
-        OutgoingMail.kind == NotificationKind.DEADLINE.value)) == 0
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(OutgoingMail)
+            .where(OutgoingMail.kind == NotificationKind.DEADLINE.value)
+        )
+        == 0
+    )
     with pytest.raises(Exception, match="1 en 60|1 and 60"):
         deadlines.set_warning_days(w.process, actor=w.facilitator, raw="drie")
 
@@ -233,7 +239,9 @@ def test_preferences_digest_and_off(app, login_as, runner, smtp):
     }
 
 
-def test_one_click_unsubscribe_turns_off_one_kind_without_login(app, client, login_as, runner, smtp):
+def test_one_click_unsubscribe_turns_off_one_kind_without_login(
+    app, client, login_as, runner, smtp
+):
     w = make_world(n=1)
     person = w.reps[w.orgs[0].id]
     deliver(runner)
@@ -257,7 +265,7 @@ def test_one_click_unsubscribe_turns_off_one_kind_without_login(app, client, log
     assert client.post(f"/notifications/unsubscribe/{forged}").status_code == 404
 
 
-# --- Delivery: outage, refusals, dead letters ------------------------------------------------------
+# --- Delivery: outage, refusals, dead letters ----------------------------------------------
 
 
 def test_smtp_outage_and_recovery_lose_nothing_and_send_nothing_twice(app, runner, smtp):
@@ -286,7 +294,9 @@ def test_smtp_outage_and_recovery_lose_nothing_and_send_nothing_twice(app, runne
     assert smtp.recipients() == expected
     ids = [m["Message-ID"] for m in smtp.messages]
     db.session.expire_all()
-    assert sorted(ids) == sorted(m.message_id for m in db.session.execute(select(OutgoingMail)).scalars())
+    assert sorted(ids) == sorted(
+        m.message_id for m in db.session.execute(select(OutgoingMail)).scalars()
+    )
 
 
 def test_a_temporary_refusal_is_retried_with_the_same_message_id(app, runner, smtp):
@@ -295,7 +305,11 @@ def test_a_temporary_refusal_is_retried_with_the_same_message_id(app, runner, sm
     now = utcnow()
     assert outbox.deliver_due(now).retried == 1
     mail = db.session.execute(select(OutgoingMail)).scalar_one()
-    assert (mail.attempts, mail.state, mail.last_error) == (1, MailState.QUEUED, "recipient refused (451)")
+    assert (mail.attempts, mail.state, mail.last_error) == (
+        1,
+        MailState.QUEUED,
+        "recipient refused (451)",
+    )
     assert mail.next_attempt_at == now + timedelta(minutes=1)
     assert outbox.deliver_due(now + timedelta(seconds=30)).total == 0  # backing off
     smtp.refuse = None
