@@ -43,9 +43,7 @@ for _kind in DEFAULTS:
     setattr(
         NotificationPreferencesForm,
         _kind.value,
-        RadioField(
-            LABELS[_kind], choices=choices(DELIVERY_CHOICES), default=DEFAULTS[_kind].value
-        ),
+        RadioField(LABELS[_kind], choices=choices(DELIVERY_CHOICES), default=DEFAULTS[_kind].value),
     )
 
 

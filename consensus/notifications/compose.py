@@ -48,8 +48,10 @@ def absolute_url(endpoint: str, **values: Any) -> str:
     config = current_app.config
     if has_request_context() or config.get("SERVER_NAME"):
         return url_for(endpoint, _external=True, **values)
+    anchor = values.pop("_anchor", None)
     adapter = current_app.url_map.bind("localhost", url_scheme="http")
-    return adapter.build(endpoint, values, force_external=True)
+    url = adapter.build(endpoint, values, force_external=True)
+    return f"{url}#{anchor}" if anchor else url
 
 
 def path_of(url: str) -> str:

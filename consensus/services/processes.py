@@ -546,13 +546,15 @@ def _close(round_: Round, *, actor: User | None, at: datetime, why: str) -> None
         payload={"process": round_.process_id, "type": round_.type.value, "why": why},
         origin=None if actor else "clock",
     )
+    for hook in ROUND_CLOSED_HOOKS:
+        hook(round_, actor)
+    # After the hooks: the event describes the whole close (the outcome is fixed), and its
+    # notification writer reads it in this transaction.
     events.record(
         events.RoundClosed(
             round_id=round_.id, process_id=round_.process_id, round_type=round_.type.value
         )
     )
-    for hook in ROUND_CLOSED_HOOKS:
-        hook(round_, actor)
     db.session.flush()
 
 

@@ -38,6 +38,9 @@ def smtp(app):
 
 
 def deliver(runner) -> str:
+    # The test's own reads end first: on SQLite the worker's writes would leave the test's
+    # open snapshot stale (as a request's, which begins afresh).
+    db.session.commit()
     result = runner.invoke(args=["notifications", "deliver", "--once"])
     assert result.exit_code == 0, result.output
     return result.output
@@ -373,3 +376,117 @@ def test_the_inbox_shows_notifications_with_an_unread_count(app, login_as):
     assert f"Ronde \u201c{w.round.title}\u201d van \u201cProces\u201d is geopend" in inbox
     assert client.post("/messages/read").status_code == 302
     assert "c-nav__count" not in client.get("/messages").text
+
+
+# --- The other triggers ---------------------------------------------------------------------------
+
+
+def _notified(kind: NotificationKind) -> set[int]:
+    return set(
+        db.session.execute(select(Notice.user_id).where(Notice.kind == kind.value)).scalars()
+    )
+
+
+def test_texts_new_version_amendment_decided_and_reply(app, runner, smtp):
+    from consensus.models import AmendmentState, Position
+    from consensus.services import positions
+
+    w = make_world(n=2, round_types=(RoundType.CONSULTATION,))
+    a, b = w.orgs
+    outsider = make_user()  # in no participating organisation
+    db.session.commit()
+    position = db.session.execute(select(Position)).scalar_one()
+    version = position.versions[0]
+    # A new version: everyone taking part (officials and representatives), not its author.
+    assert _notified(NotificationKind.NEW_VERSION) == {
+        *(u.id for u in w.reps.values()),
+        *(u.id for u in w.officials.values()),
+    }
+    assert w.facilitator.id not in _notified(NotificationKind.NEW_VERSION)
+    deliver(runner)
+    smtp.clear()
+    # An amendment of A, rejected with a reason: A's people hear it, with the reason.
+    amendment = positions.propose_amendment(
+        version,
+        w.process,
+        actor=w.officials[a.id],
+        organisation=a,
+        proposed_text="Eerste alinea, scherper.",
+        rationale="Duidelijker.",
+        paragraph_anchor=version.paragraphs[0].anchor,
+    )
+    db.session.commit()
+    positions.decide_amendment(
+        amendment,
+        w.process,
+        actor=w.facilitator,
+        decision=AmendmentState.REJECTED,
+        reason="Past niet bij de strekking.",
+    )
+    db.session.commit()
+    deliver(runner)
+    assert smtp.recipients() == sorted([w.reps[a.id].email, w.officials[a.id].email])
+    mail = smtp.to(w.officials[a.id].email)[0]
+    assert "niet overgenomen" in mail["Subject"]
+    assert "Reden: Past niet bij de strekking." in text_of(mail)
+    assert f"/amendments/{amendment.number}" in text_of(mail)
+    smtp.clear()
+    # A reply: the comment's author only.
+    comment = positions.add_comment(
+        version, w.process, actor=w.officials[a.id], body="Klopt dit?", organisation=a
+    )
+    db.session.commit()
+    positions.add_comment(
+        version,
+        w.process,
+        actor=w.officials[b.id],
+        body="Ja, dat klopt.",
+        organisation=b,
+        parent=comment,
+    )
+    db.session.commit()
+    deliver(runner)
+    (reply,) = smtp.messages
+    assert reply["To"] == w.officials[a.id].email
+    assert "Ja, dat klopt." in text_of(reply) and "#comment-" in text_of(reply)
+    assert outsider.id not in _notified(NotificationKind.COMMENT_REPLY)
+
+
+def test_outcome_signing_requested_letter_signed_and_published(app, login_as, runner, smtp):
+    from tests.signing_support import make_signing_world, sign_as
+
+    w = make_signing_world()
+    reps = {u.id for u in w.reps.values()}
+    # The endorsement round closed: its outcome to everyone taking part and the facilitator.
+    assert _notified(NotificationKind.OUTCOME) == reps | {w.facilitator.id}
+    # The signing round opened: the mandate holders are asked to sign.
+    assert _notified(NotificationKind.SIGNING_REQUESTED) == reps
+    deliver(runner)
+    outcome = [m for m in smtp.messages if m["Subject"].startswith("Aangenomen")]
+    assert sorted(m["To"] for m in outcome) == sorted(
+        [u.email for u in w.reps.values()] + [w.facilitator.email]
+    )
+    asked = [m for m in smtp.messages if "handtekening" in m["Subject"]]
+    assert len(asked) == 4 and "/signing" in text_of(asked[0])
+    # Fully signed only after the last organisation signed.
+    for org in w.orgs[:-1]:
+        sign_as(w, org)
+        db.session.commit()
+    assert _notified(NotificationKind.LETTER_SIGNED) == set()
+    sign_as(w, w.orgs[-1])
+    db.session.commit()
+    assert _notified(NotificationKind.LETTER_SIGNED) == reps | {w.facilitator.id}
+    # Published: everyone taking part and the facilitator (news: in the daily digest).
+    processes.close_round(w.signing, actor=w.facilitator)
+    processes.schedule_publication(w.process, actor=w.facilitator, at=None)
+    db.session.commit()
+    assert _notified(NotificationKind.PUBLISHED) == reps | {w.facilitator.id}
+    waiting = db.session.scalar(
+        select(func.count())
+        .select_from(Notice)
+        .where(
+            Notice.digest == "waiting",
+            Notice.kind.in_(["letter_signed", "process_published"]),
+        )
+    )
+    assert waiting == 2 * 5  # letter signed and published wait for the digest
