@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from consensus.extensions import db
@@ -50,8 +51,13 @@ def compose_due(now: datetime | None = None) -> int:
         )
         session.rollback()
         for user_id in waiting:
-            if _compose_for(session, user_id, now):
-                written += 1
+            try:
+                if _compose_for(session, user_id, now):
+                    written += 1
+            except OperationalError:
+                # SQLite: another worker wrote meanwhile (a stale snapshot); it composed
+                # this digest, or the next pass will.
+                session.rollback()
     return written
 
 

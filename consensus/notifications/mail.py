@@ -146,3 +146,10 @@ def is_permanent(error: BaseException | None) -> bool:
     if isinstance(cause, smtplib.SMTPSenderRefused | smtplib.SMTPDataError):
         return cause.smtp_code >= 500
     return False
+
+
+def is_about_the_recipient(error: BaseException | None) -> bool:
+    """The server answered, but about this message's recipient: the next message may
+    well go through (unlike a connection that failed)."""
+    cause = error.__cause__ if error is not None else None
+    return isinstance(cause, smtplib.SMTPRecipientsRefused)

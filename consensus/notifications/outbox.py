@@ -30,6 +30,7 @@ from email.utils import format_datetime
 from flask import current_app
 from flask_babel import force_locale
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from consensus.extensions import db
@@ -44,7 +45,13 @@ from consensus.models import (
     utcnow,
 )
 from consensus.notifications import compose, preferences
-from consensus.notifications.mail import Mailer, MailError, is_permanent, writes_to_console
+from consensus.notifications.mail import (
+    Mailer,
+    MailError,
+    is_about_the_recipient,
+    is_permanent,
+    writes_to_console,
+)
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +216,10 @@ def as_email(mail: OutgoingMail) -> EmailMessage:
 def _claim(
     session: Session, now: datetime, worker: str, *, user_id: int | None, kinds: set[str] | None
 ) -> int | None:
-    statement = (
+    """Take the next due message for this worker, in one statement: PostgreSQL skips the
+    rows other workers hold (FOR UPDATE SKIP LOCKED); SQLite runs the statement under its
+    one write lock. The claim is committed at once and lasts LEASE."""
+    candidate = (
         select(OutgoingMail.id)
         .where(
             OutgoingMail.state == MailState.QUEUED,
@@ -221,24 +231,31 @@ def _claim(
         .with_for_update(skip_locked=True)
     )
     if user_id is not None:
-        statement = statement.where(OutgoingMail.user_id == user_id)
+        candidate = candidate.where(OutgoingMail.user_id == user_id)
     if kinds is not None:
-        statement = statement.where(OutgoingMail.kind.in_(sorted(kinds)))
-    mail_id = session.execute(statement).scalar_one_or_none()
-    if mail_id is None:
-        session.rollback()
+        candidate = candidate.where(OutgoingMail.kind.in_(sorted(kinds)))
+    try:
+        mail_id = session.execute(
+            update(OutgoingMail)
+            .where(OutgoingMail.id == candidate.scalar_subquery())
+            .values(claimed_until=now + LEASE, claimed_by=worker)
+            .returning(OutgoingMail.id)
+        ).scalar_one_or_none()
+        session.commit()
+    except OperationalError:
+        session.rollback()  # SQLite busy beyond its timeout: the next pass tries again
         return None
-    claimed = session.execute(
+    return mail_id
+
+
+def _finish(session: Session, mail_id: int, worker: str, **values: object) -> None:
+    """Record the attempt's result, if the claim is still ours."""
+    session.execute(
         update(OutgoingMail)
-        .where(
-            OutgoingMail.id == mail_id,
-            OutgoingMail.state == MailState.QUEUED,
-            or_(OutgoingMail.claimed_until.is_(None), OutgoingMail.claimed_until < now),
-        )
-        .values(claimed_until=now + LEASE, claimed_by=worker)
-    ).rowcount
+        .where(OutgoingMail.id == mail_id, OutgoingMail.claimed_by == worker)
+        .values(claimed_until=None, claimed_by=None, **values)
+    )
     session.commit()
-    return mail_id if claimed == 1 else -1
 
 
 def deliver_due(
@@ -262,43 +279,51 @@ def deliver_due(
         result.digests = digest.compose_due(now)
     max_attempts = int(current_app.config["NOTIFICATIONS_MAX_ATTEMPTS"])
     with Session(db.engine) as session, Mailer() as mailer:
-        skipped = 0
-        while result.total < limit and skipped < 50:
+        while result.total < limit:
             mail_id = _claim(session, now, worker, user_id=user_id, kinds=kinds)
             if mail_id is None:
                 break
-            if mail_id == -1:  # another worker took it between our read and our claim
-                skipped += 1
-                continue
             mail = session.get(OutgoingMail, mail_id)
             assert mail is not None  # noqa: S101 - claimed above
+            message, attempts = as_email(mail), mail.attempts + 1
+            session.commit()  # no transaction stays open while the SMTP server answers
             try:
-                mailer.send(as_email(mail))
+                mailer.send(message)
             except MailError as error:
-                mail.attempts += 1
-                mail.last_error = str(error)[:300]
-                mail.claimed_until = None
-                mail.claimed_by = None
-                if is_permanent(error) or mail.attempts >= max_attempts:
-                    mail.state = MailState.DEAD
-                    result.dead += 1
-                    log.error(
-                        "mail %s is dead after %d attempt(s): %s", mail.id, mail.attempts, error
+                permanent = is_permanent(error)
+                if permanent or attempts >= max_attempts:
+                    _finish(
+                        session,
+                        mail_id,
+                        worker,
+                        attempts=attempts,
+                        last_error=str(error)[:300],
+                        state=MailState.DEAD,
                     )
-                    session.commit()
+                    result.dead += 1
+                    log.error("mail %s is dead after %d attempt(s): %s", mail_id, attempts, error)
                     continue
-                mail.next_attempt_at = now + backoff(mail.attempts)
+                _finish(
+                    session,
+                    mail_id,
+                    worker,
+                    attempts=attempts,
+                    last_error=str(error)[:300],
+                    next_attempt_at=now + backoff(attempts),
+                )
                 result.retried += 1
-                session.commit()
-                if not is_permanent(error) and "recipient" not in str(error):
+                if not is_about_the_recipient(error):
                     break  # the server is away: the rest waits for the next pass
                 continue
-            mail.state = MailState.SENT
-            mail.sent_at = utcnow()
-            mail.attempts += 1
-            mail.claimed_until = None
-            mail.last_error = ""
-            session.commit()
+            _finish(
+                session,
+                mail_id,
+                worker,
+                attempts=attempts,
+                last_error="",
+                state=MailState.SENT,
+                sent_at=utcnow(),
+            )
             result.sent += 1
     return result
 
