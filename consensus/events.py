@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 _PENDING = "consensus.events"
 _EXTENSION = "consensus.events"
 _WRITERS = "consensus.events.within"
+_AFTER_EACH = "consensus.events.after_each_commit"
 
 Handler = Callable[[Any], None]
 
@@ -193,7 +194,19 @@ def writers_for(app: Flask, event_type: type[Event]) -> list[Handler]:
     return list(app.extensions.get(_WRITERS, {}).get(event_type, []))
 
 
+def after_each_commit(app: Flask, callback: Callable[[], None]) -> None:
+    """Run `callback` once after a COMMIT that dispatched events, after their handlers
+    (e.g. "send what was queued"), however many events the transaction recorded."""
+    callbacks: list[Callable[[], None]] = app.extensions.setdefault(_AFTER_EACH, [])
+    if callback not in callbacks:
+        callbacks.append(callback)
+
+
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        # SQLAlchemy also says "after_commit" when a SAVEPOINT is released: the change is not
+        # durable yet, so its events wait for the outermost COMMIT.
+        return
     recorded = session.info.pop(_PENDING, [])
     if not recorded:
         return
@@ -211,6 +224,13 @@ def _after_commit(session: Session) -> None:
                     getattr(handler, "__qualname__", handler),
                     type(domain_event).__name__,
                 )
+    for callback in list(app.extensions.get(_AFTER_EACH, [])):
+        try:
+            callback()
+        except Exception:
+            log.exception(
+                "after-commit callback %s failed", getattr(callback, "__qualname__", callback)
+            )
 
 
 def _inside(transaction: SessionTransaction | None, savepoint: SessionTransaction) -> bool:

@@ -31,13 +31,5 @@ def register(app: Flask) -> None:
 
     for event_type, writer in triggers.WRITERS:
         events.within(app, event_type, writer)  # type: ignore[arg-type]
-        if event_type is not events.SecurityChanged:
-            events.on(app, event_type, _deliver_in_development)
     events.on(app, events.SecurityChanged, send_security_notice)
-    del outbox
-
-
-def _deliver_in_development(event: object) -> None:
-    from consensus.notifications import outbox
-
-    outbox.deliver_now()
+    events.after_each_commit(app, outbox.deliver_in_development)

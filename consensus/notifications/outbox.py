@@ -328,16 +328,26 @@ def deliver_due(
     return result
 
 
-def deliver_now(user_id: int | None = None, kinds: set[str] | None = None) -> None:
-    """After a commit: send what just became due at once (security notices always; every
-    message in development, where mail goes to the console and no worker runs)."""
+def deliver_now(user_id: int, kinds: set[str]) -> None:
+    """After a commit: send this person's messages of these kinds at once (security
+    notices); in development every message goes to the console anyway (below)."""
+    if writes_to_console():
+        return  # deliver_in_development, once after the commit's handlers
     try:
-        if writes_to_console():
-            deliver_due(limit=200)
-        elif kinds is not None:
-            deliver_due(limit=20, user_id=user_id, kinds=kinds, digests=False)
+        deliver_due(limit=20, user_id=user_id, kinds=kinds, digests=False)
     except Exception:
         log.exception("delivering at once failed; the worker will send the message")
+
+
+def deliver_in_development() -> None:
+    """Development without a mail server: no worker runs, so after each commit that
+    recorded events every queued message is written to the console at once."""
+    if not writes_to_console():
+        return
+    try:
+        deliver_due(limit=500)
+    except Exception:
+        log.exception("writing queued mail to the console failed")
 
 
 def queue_counts(session: Session | None = None) -> dict[str, int]:

@@ -200,3 +200,25 @@ def unsubscribe(user: User, kind: NotificationKind) -> None:
             payload={"kind": kind.value},
         )
     db.session.flush()
+
+
+def give_defaults(users: Iterable[User]) -> int:
+    """Settings rows with the defaults (digest at 08:00 Amsterdam time) for people who have
+    none yet, e.g. the demo world's; their per-kind choices stay the defaults (DEFAULTS).
+    Returns how many were added."""
+    ids = sorted({u.id for u in users})
+    have = set(
+        db.session.execute(
+            select(NotificationSettings.user_id).where(NotificationSettings.user_id.in_(ids or [0]))
+        ).scalars()
+    )
+    added = [
+        NotificationSettings(
+            user_id=user_id, digest_hour=DEFAULT_DIGEST_HOUR, time_zone=DEFAULT_TIME_ZONE
+        )
+        for user_id in ids
+        if user_id not in have
+    ]
+    db.session.add_all(added)
+    db.session.flush()
+    return len(added)
