@@ -1,4 +1,4 @@
-"""Time `flask audit verify` (services.audit_verify.verify_log) on a large synthetic log.
+"""Time `flask audit verify` (audit.verify.verify_log) on a large synthetic log.
 
 Builds a scratch database with N events inserted in bulk (with their leaf hashes, every
 stored Merkle node, the log head and ten signed checkpoints), then verifies it.
@@ -29,11 +29,15 @@ os.environ.setdefault("CONSENSUS_INSTANCE_PATH", tempfile.mkdtemp(prefix="audit-
 from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import insert, text  # noqa: E402
 
-from consensus import create_app  # noqa: E402
+from consensus import (
+    audit,  # noqa: E402
+    create_app,  # noqa: E402
+)
+from consensus.audit import checkpoints  # noqa: E402
+from consensus.audit import verify as audit_verify  # noqa: E402
 from consensus.crypto import merkle, sshsig  # noqa: E402
 from consensus.extensions import db  # noqa: E402
 from consensus.models import AuditEvent, AuditLogHead, Checkpoint, MerkleNode  # noqa: E402
-from consensus.services import audit, audit_verify, checkpoints  # noqa: E402
 
 ACTIONS = [
     "user.logged_in",

@@ -145,7 +145,8 @@ def app_context(env: dict[str, str]) -> Iterator[Any]:
     os.environ["CONSENSUS_RATELIMIT_ENABLED"] = "false"
     os.environ["CONSENSUS_REQUIRE_2FA"] = "false"
     sys.path.insert(0, str(ROOT))
-    from consensus import allocator, create_app
+    from consensus import create_app
+    from consensus.ops import allocator
 
     allocator.tune()  # as consensus.wsgi does under gunicorn
     yield create_app()
@@ -323,7 +324,7 @@ def instrument(app: Any, pages: list[Page], people: dict[str, Any]) -> dict[str,
     with app.app_context():
         engine = db.engine
     event.listen(engine, "before_cursor_execute", count)
-    cache = app.extensions.get("consensus.fragments")
+    cache = app.extensions.get("consensus.web.fragments")
 
     def prepare(page: Page, http: Any) -> dict[str, str] | None:
         """A POST's form with a fresh CSRF token (read outside the timed request)."""

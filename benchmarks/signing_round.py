@@ -36,6 +36,7 @@ def prepare(app: Any, organisation_ids: list[int]) -> tuple[str, list[str]]:
     """The new process's slug and the organisations' slugs, in the order given."""
     from sqlalchemy import func, select
 
+    from consensus import signing
     from consensus.extensions import db
     from consensus.models import (
         KeyCustody,
@@ -48,7 +49,7 @@ def prepare(app: Any, organisation_ids: list[int]) -> tuple[str, list[str]]:
         User,
         utcnow,
     )
-    from consensus.services import accounts, endorsements, positions, processes, signing
+    from consensus.services import accounts, endorsements, positions, processes
 
     with _as_a_changing_request(app):
         session = db.session

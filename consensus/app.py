@@ -14,10 +14,11 @@ from flask_babel import get_locale
 from flask_login import current_user
 from flask_migrate import Migrate
 
-from consensus import cli, fragments, i18n, proxy, security, transactions
+from consensus import cli, transactions
 from consensus.config import load_config
 from consensus.extensions import babel, csrf, db, htmx, limiter, login_manager
 from consensus.resources import resource_path
+from consensus.web import fragments, i18n, proxy, security
 
 
 def select_locale() -> str:

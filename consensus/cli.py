@@ -10,10 +10,13 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
 
+from consensus.audit import checkpoints
+from consensus.audit import verify as audit_verify
 from consensus.config import DEMO_PASSWORD
 from consensus.extensions import db
-from consensus.services import accounts, audit_verify, checkpoints, demo
+from consensus.services import accounts
 from consensus.services.errors import DomainError
+from consensus.worlds import demo
 
 
 def _refuse_demo_password(password: str) -> None:
@@ -66,7 +69,7 @@ def demo_command(password: str, scale: float | None) -> None:
     if scale is not None:
         import time
 
-        from consensus.services import scale as scale_world
+        from consensus.worlds import scale as scale_world
 
         if scale_world.scale_world_exists():
             click.echo("The scale world is already there; nothing to do.")
@@ -118,8 +121,9 @@ def rounds_group() -> None:
 def rounds_tick() -> None:
     """Open and close rounds whose time has come, and warn before deadlines (run from
     cron, e.g. every minute)."""
+    from consensus import signing
     from consensus.notifications import deadlines
-    from consensus.services import processes, signing
+    from consensus.services import processes
 
     changes = processes.tick()
     # A signing round lays its letter out as it opens; one that has none yet gets it here.
@@ -247,6 +251,6 @@ def init_app(app: Flask) -> None:
         notifications_group,
     ):
         app.cli.add_command(command)
-    from consensus import backup
+    from consensus.ops import backup
 
     backup.init_app(app)

@@ -52,7 +52,7 @@ def _dev_secret_key(instance_path: Path) -> str:
 def base_url_settings(base_url: str, *, production: bool = False) -> dict[str, Any]:
     """CONSENSUS_BASE_URL, the public address (`https://host[:port][/prefix]`), as Flask
     settings. Every absolute link (reset mail, calendar feed, security.txt) is built from it,
-    in a request (consensus.proxy) and outside one (SERVER_NAME, APPLICATION_ROOT,
+    in a request (consensus.web.proxy) and outside one (SERVER_NAME, APPLICATION_ROOT,
     PREFERRED_URL_SCHEME); requests naming another host are refused. Empty (development
     only): links follow the request's Host header and every host is served."""
     if not base_url.strip():
@@ -190,7 +190,7 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "ACCESSIBILITY_CONTACT": os.environ.get(
             "CONSENSUS_ACCESSIBILITY_CONTACT", "mailto:toegankelijkheid@consensus.example.org"
         ),
-        # Rendered parts of long pages kept per worker (consensus.fragments); 0 = off.
+        # Rendered parts of long pages kept per worker (consensus.web.fragments); 0 = off.
         "FRAGMENT_CACHE_MB": int(os.environ.get("CONSENSUS_FRAGMENT_CACHE_MB", 64)),
         # A version page shows every paragraph's discussion while the version has at most
         # this many comments; above, each is loaded when its paragraph is opened.
@@ -198,7 +198,7 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # Several instances behind a load balancer: each may name itself, and then answers
         # with an X-Consensus-Instance header (which instance served what; empty: no header).
         "INSTANCE_NAME": os.environ.get("CONSENSUS_INSTANCE_NAME", "").strip(),
-        # Behind a reverse proxy (consensus.proxy, docs/operations.md).
+        # Behind a reverse proxy (consensus.web.proxy, docs/operations.md).
         "TRUSTED_PROXIES": _trusted_proxies(),
         **base_url_settings(os.environ.get("CONSENSUS_BASE_URL", ""), production=production),
         # /metrics answers only to "Authorization: Bearer <token>"; unset, it does not exist.

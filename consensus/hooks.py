@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from consensus import events, notifications
-from consensus.services import endorsements, positions, processes, signing
+from consensus import events, notifications, signing
+from consensus.services import endorsements, positions, processes
 
 
 def register(app: Flask) -> None:

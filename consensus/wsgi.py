@@ -4,7 +4,7 @@ After the application is built, everything allocated so far (modules, templates,
 compiled SQL) is moved out of the garbage collector's view with `gc.freeze()`: otherwise
 every full collection walks those objects again, which costs milliseconds per request on
 long pages (issue 9). A request's own garbage is still collected as usual. The C allocator
-is tuned to keep large blocks in the worker's heap (see consensus.allocator).
+is tuned to keep large blocks in the worker's heap (see consensus.ops.allocator).
 
 Unsafe or missing settings (consensus.config.ConfigError) print one line on stderr and end
 the process with status 4, which gunicorn reads as "the application failed to load": it
@@ -16,9 +16,9 @@ from __future__ import annotations
 import gc
 import sys
 
-from consensus import allocator
 from consensus.app import create_app
 from consensus.config import ConfigError
+from consensus.ops import allocator
 
 APP_LOAD_ERROR = 4  # gunicorn's Arbiter.APP_LOAD_ERROR
 

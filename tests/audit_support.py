@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy import select, text
 
+from consensus import audit
 from consensus.crypto import merkle
 from consensus.extensions import db
 from consensus.models import AuditEvent
-from consensus.services import audit
 
 
 def add_events(

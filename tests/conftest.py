@@ -88,7 +88,7 @@ def app(_shared_app: Flask) -> Iterator[Flask]:
     app = _shared_app
     config = dict(app.config)
     limiter.reset()
-    fragments = app.extensions.get("consensus.fragments")
+    fragments = app.extensions.get("consensus.web.fragments")
     if fragments is not None:
         fragments.clear()
     with app.app_context():

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from consensus import signing
 from consensus.crypto import sshsig
 from consensus.extensions import db
 from consensus.models import (
@@ -21,7 +22,7 @@ from consensus.models import (
     User,
     utcnow,
 )
-from consensus.services import endorsements, positions, processes, signing
+from consensus.services import endorsements, positions, processes
 from tests.factories import make_membership, make_organisation, make_process, make_user
 
 BODY = """Geachte minister,

@@ -10,7 +10,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from consensus.forms import choices
 from consensus.models import KeyCustody
-from consensus.services.signing import (
+from consensus.signing import (
     CUSTODY_LABELS,
     PKCS12_MAX_BYTES,
     SIGNATURE_MAX_BYTES,

@@ -14,7 +14,7 @@ class AuditEvent(Base):
     """One change of state. `seq` is 1-based and gap-free; leaf index = seq - 1.
 
     The columns are what the pages filter on; `leaf_hash` commits to all of them through
-    the canonical entry bytes (see services.audit.canonical_entry), so editing any column
+    the canonical entry bytes (see audit.entry.canonical_entry), so editing any column
     by hand shows up in `audit verify`.
     """
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from consensus import events, permissions
+from consensus import audit, events, permissions
 from consensus.extensions import db
 from consensus.models import (
     DeadlineWarning,
@@ -25,7 +25,7 @@ from consensus.models import (
     User,
     utcnow,
 )
-from consensus.services import audit, processes
+from consensus.services import processes
 from consensus.services.errors import DomainError
 
 DEFAULT_DAYS = (3, 1)

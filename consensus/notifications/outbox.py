@@ -361,7 +361,7 @@ def queue_counts(session: Session | None = None) -> dict[str, int]:
 
 def requeue(mail: OutgoingMail, *, actor: User) -> None:
     """An administrator sends a dead message again (after fixing the cause)."""
-    from consensus.services import audit
+    from consensus import audit
     from consensus.services.errors import DomainError
 
     if mail.state != MailState.DEAD:

@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 
+from consensus import audit
 from consensus.extensions import db
 from consensus.models import (
     Delivery,
@@ -21,7 +22,6 @@ from consensus.models import (
     NotificationSettings,
     User,
 )
-from consensus.services import audit
 from consensus.services.errors import DomainError
 
 # What a person gets until they choose otherwise: what asks them to act comes at once,

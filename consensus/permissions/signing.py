@@ -28,7 +28,7 @@ def may_sign(
     if eligible_ids is None:
         # The counted stances are signing's data; imported here because the signing
         # service itself asks this rule book.
-        from consensus.services.signing import eligible_organisations
+        from consensus.signing.eligibility import eligible_organisations
 
         eligible_ids = {o.id for o in eligible_organisations(process, round_)}
     if organisation.id not in eligible_ids:

@@ -19,12 +19,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from consensus import events
+from consensus import audit, events
+from consensus.domain.visible import visible_line
 from consensus.extensions import db
 from consensus.models import PasswordResetToken, RecoveryCode, User, utcnow
-from consensus.services import audit, sessions
+from consensus.services import sessions
 from consensus.services.errors import Conflict, DomainError
-from consensus.services.visible import visible_line
 
 _hasher = PasswordHasher()
 # A real hash to verify against when the email is unknown, so timing does not reveal it.

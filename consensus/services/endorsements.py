@@ -17,7 +17,9 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer, joinedload, lazyload
 
-from consensus import decision_rules, permissions, transactions
+from consensus import audit, permissions, transactions
+from consensus.domain import decision_rules
+from consensus.domain.visible import visible_line
 from consensus.extensions import db
 from consensus.models import (
     Clearance,
@@ -40,9 +42,8 @@ from consensus.models import (
 )
 from consensus.permissions import Action
 from consensus.permissions.delegations import can_revoke  # noqa: F401  (the rule book)
-from consensus.services import audit, positions, processes
+from consensus.services import positions, processes
 from consensus.services.errors import Conflict, DomainError, Forbidden
-from consensus.services.visible import visible_line
 
 TEXT_REQUIRED = {StanceKind.ENDORSE_WITH_RESERVATIONS, StanceKind.OBJECT}
 MAX_TEXT = 5000
@@ -376,7 +377,7 @@ def fix_outcome(round_: Round, actor: User | None) -> Outcome | None:
         },
         origin=None if actor else "clock",
     )
-    from consensus.services import checkpoints
+    from consensus.audit import checkpoints
 
     outcome.checkpoint_id = checkpoints.make_checkpoint(actor).id
     db.session.flush()

@@ -8,11 +8,11 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from consensus import audit
+from consensus.domain.visible import visible_line
 from consensus.extensions import db
 from consensus.models import Membership, MembershipRole, Organisation, OrganisationKind, User
-from consensus.services import audit
 from consensus.services.errors import Conflict, DomainError
-from consensus.services.visible import visible_line
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 

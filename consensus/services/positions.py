@@ -16,8 +16,20 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
-from consensus import csvsafe, events, permissions
+from consensus import audit, events, permissions
+from consensus.domain.canonical import (
+    BlockChange,
+    assign_anchors,
+    canonicalise,
+    diff_blocks,
+    join_blocks,
+    sha256_hex,
+    split_blocks,
+    word_diff,
+)
+from consensus.domain.visible import require_visible, visible_line
 from consensus.extensions import db
+from consensus.formats import csvsafe
 from consensus.models import (
     Amendment,
     AmendmentState,
@@ -43,19 +55,8 @@ from consensus.permissions.positions import (  # noqa: F401  (the rule book; old
     may_withdraw,
     may_write_version,
 )
-from consensus.services import audit, processes
-from consensus.services.canonical import (
-    BlockChange,
-    assign_anchors,
-    canonicalise,
-    diff_blocks,
-    join_blocks,
-    sha256_hex,
-    split_blocks,
-    word_diff,
-)
+from consensus.services import processes
 from consensus.services.errors import Conflict, DomainError, Forbidden
-from consensus.services.visible import require_visible, visible_line
 
 __all__ = [
     "VERSION_CREATED_HOOKS",

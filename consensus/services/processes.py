@@ -14,7 +14,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import lazyload
 
-from consensus import events, permissions
+from consensus import audit, events, permissions
+from consensus.domain.visible import visible_line
 from consensus.extensions import db
 from consensus.models import (
     DeadlineExtension,
@@ -34,9 +35,7 @@ from consensus.models import (
     Visibility,
     utcnow,
 )
-from consensus.services import audit
 from consensus.services.errors import Conflict, DomainError
-from consensus.services.visible import visible_line
 
 MAX_THEMES = 12
 
@@ -705,7 +704,7 @@ def next_due_at() -> datetime | None:
 
     Only an audited change can move it (a round opened, closed, extended or planned, a
     publication scheduled), so the per-request check caches it by the audit log's head
-    (consensus.fragments) and compares it with the clock: no query on most requests.
+    (consensus.web.fragments) and compares it with the clock: no query on most requests.
     """
     moments = db.session.execute(_next_due_statement()).one()
     found = [m for m in moments if m is not None]

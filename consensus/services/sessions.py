@@ -17,9 +17,9 @@ from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
 
+from consensus import audit
 from consensus.extensions import db
 from consensus.models import User, UserSession, utcnow
-from consensus.services import audit
 
 # Refresh last_seen_at at most this often, so reading pages does not write on every request;
 # with a short idle timeout at most a tenth of it, so that an active session never runs out

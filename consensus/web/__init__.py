@@ -28,8 +28,8 @@ from werkzeug.exceptions import HTTPException
 
 from consensus import transactions
 from consensus.extensions import db, login_manager
+from consensus.formats.markdown import excerpt, render_markdown, visible
 from consensus.models import User
-from consensus.text import excerpt, render_markdown, visible
 
 log = logging.getLogger("consensus.web")
 
@@ -185,7 +185,7 @@ def init_app(app: Flask) -> None:
     ops.init_app(app)
 
     # What you see is what you sign: no output value may hide a character or reorder what
-    # is shown (consensus.text.visible). Set before any template is compiled.
+    # is shown (consensus.formats.markdown.visible). Set before any template is compiled.
     app.jinja_env.finalize = visible
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["excerpt"] = excerpt

@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, select
 from werkzeug.wrappers import Response
 
 from consensus import permissions
+from consensus.domain.timeutil import end_of_day, last_day, local_day, start_of_day
 from consensus.extensions import db, login_manager
 from consensus.forms import EmptyForm, choices
 from consensus.forms.admin import (
@@ -23,7 +24,6 @@ from consensus.forms.admin import (
 from consensus.models import Membership, MembershipRole, Organisation, OrganisationKind, User
 from consensus.models.base import utcnow
 from consensus.services import accounts, organisations
-from consensus.timeutil import end_of_day, last_day, local_day, start_of_day
 from consensus.web.usecase import run
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -27,11 +27,11 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
 from consensus import permissions
+from consensus.audit import checkpoints
+from consensus.domain.timeutil import end_of_day, start_of_day
 from consensus.extensions import db, login_manager
 from consensus.models import AuditEvent, Checkpoint, Organisation, User
 from consensus.resources import resource_path
-from consensus.services import checkpoints
-from consensus.timeutil import end_of_day, start_of_day
 from consensus.web.loaders import load_organisation
 
 bp = Blueprint("audit", __name__)
@@ -316,7 +316,7 @@ def _receipt_name(event: AuditEvent) -> str:
 
 
 def _head_summary() -> dict[str, Any]:
-    from consensus.services import audit
+    from consensus import audit
 
     size, root = audit.tree_head()
     return {"size": size, "root": root.hex(), "checkpoint": checkpoints.latest_checkpoint()}

@@ -16,8 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, lazyload
 from werkzeug.wrappers import Response
 
-from consensus import decision_rules, permissions
-from consensus.decision_rules import Reason, Rule
+from consensus import permissions
+from consensus.domain import decision_rules
+from consensus.domain.decision_rules import Reason, Rule
+from consensus.domain.timeutil import from_local_input, to_local_input
 from consensus.extensions import db, htmx
 from consensus.forms import EmptyForm, choices
 from consensus.forms.endorsements import (
@@ -44,7 +46,6 @@ from consensus.models import (
 )
 from consensus.permissions import Action
 from consensus.services import endorsements as service
-from consensus.timeutil import from_local_input, to_local_input
 from consensus.web.loaders import load_process
 from consensus.web.pages import round as round_page
 from consensus.web.processes import load_round

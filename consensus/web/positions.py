@@ -35,6 +35,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import defer, joinedload, lazyload, selectinload
 
 from consensus import permissions
+from consensus.domain.visible import require_visible
 from consensus.extensions import db, htmx
 from consensus.forms import EmptyForm, choices
 from consensus.forms.admin import ROLE_LABELS
@@ -73,7 +74,6 @@ from consensus.models import (
 from consensus.permissions import ACTION_ROUND_TYPES, Action
 from consensus.services import positions as service
 from consensus.services.errors import DomainError
-from consensus.services.visible import require_visible
 from consensus.web.labels import ROUND_STATE_LABELS
 from consensus.web.loaders import load_process
 from consensus.web.pages import diff as diff_page

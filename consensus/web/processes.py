@@ -14,6 +14,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from consensus import permissions
+from consensus.domain.timeutil import from_local_input, to_local_input
 from consensus.extensions import db
 from consensus.forms import EmptyForm, choices
 from consensus.forms.processes import (
@@ -45,7 +46,6 @@ from consensus.models import (
 )
 from consensus.permissions import Action
 from consensus.services import processes as service
-from consensus.timeutil import from_local_input, to_local_input
 from consensus.web.loaders import load_process
 from consensus.web.pages import process as process_page
 from consensus.web.usecase import run

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from consensus import permissions, transactions
+from consensus import permissions, signing, transactions
 from consensus.extensions import db, limiter
 from consensus.forms import EmptyForm
 from consensus.forms.signing import (
@@ -28,8 +28,8 @@ from consensus.models import (
     SigningKey,
     utcnow,
 )
-from consensus.services import bundle, signing
 from consensus.services.errors import DomainError
+from consensus.signing import bundle
 from consensus.web.loaders import load_organisation, load_process, load_published_process
 from consensus.web.usecase import run
 from consensus.web.utils import round_closed_page, too_late
@@ -291,7 +291,7 @@ def _round_page(
 def round_page(slug: str) -> tuple[str, int]:
     process = load_process(slug)
     round_ = _signing_round(process)
-    # The letter was laid out when the round opened (services.signing._on_round_opened):
+    # The letter was laid out when the round opened (signing.cosigning._on_round_opened):
     # the page only reads.
     return _round_page(process, round_)
 

@@ -45,39 +45,71 @@ def _login(page, base: str, email: str) -> None:
 def demo_pages(runner):
     assert runner.invoke(args=["demo"]).exit_code == 0
     strategy = db.session.execute(
-        select(Process).where(Process.slug == "digitaliseringsstrategie")).scalar_one()
-    position = db.session.execute(
-        select(Position).where(Position.process_id == strategy.id)).scalars().first()
+        select(Process).where(Process.slug == "digitaliseringsstrategie")
+    ).scalar_one()
+    position = (
+        db.session.execute(select(Position).where(Position.process_id == strategy.id))
+        .scalars()
+        .first()
+    )
     endorsement = db.session.execute(
-        select(Round).join(Process).where(Process.slug == "digitale-weerbaarheid",
-                                          Round.type == RoundType.ENDORSEMENT)).scalar_one()
+        select(Round)
+        .join(Process)
+        .where(Process.slug == "digitale-weerbaarheid", Round.type == RoundType.ENDORSEMENT)
+    ).scalar_one()
     consultation = db.session.execute(
-        select(Round).join(Process).where(Process.slug == "datastrategie",
-                                          Round.type == RoundType.CONSULTATION)).scalar_one()
+        select(Round)
+        .join(Process)
+        .where(Process.slug == "datastrategie", Round.type == RoundType.CONSULTATION)
+    ).scalar_one()
     base = "/processes/digitaliseringsstrategie"
     positions = f"{base}/positions/{position.id}"
     strategy_consultation = next(r for r in strategy.rounds if r.type == RoundType.CONSULTATION)
     vng = db.session.execute(select(Organisation).where(Organisation.slug == "vng")).scalar_one()
-    anonymous = ["/", "/login", "/public/", "/public/digitaliseringsstrategie", "/transparency",
-                 "/about", "/accessibility", "/password/forgot"]
+    anonymous = [
+        "/",
+        "/login",
+        "/public/",
+        "/public/digitaliseringsstrategie",
+        "/transparency",
+        "/about",
+        "/accessibility",
+        "/password/forgot",
+    ]
     return {
         "-": anonymous,
         "- en": anonymous,  # the same pages in English
         "representative.vng@example.org": [
-            "/", "/processes/", base, f"{positions}/versions/2",
-            f"{positions}/diff?from=1&to=2", f"{positions}/amendments",
+            "/",
+            "/processes/",
+            base,
+            f"{positions}/versions/2",
+            f"{positions}/diff?from=1&to=2",
+            f"{positions}/amendments",
             f"{base}/positions/rounds/{strategy_consultation.id}/disposition",
             f"/processes/digitale-weerbaarheid/rounds/{endorsement.id}/endorsement",
-            f"/processes/datastrategie/rounds/{consultation.id}", f"{base}/signing",
-            "/account", "/account/delegations", "/audit/vng",
+            f"/processes/datastrategie/rounds/{consultation.id}",
+            f"{base}/signing",
+            "/account",
+            "/account/delegations",
+            "/audit/vng",
         ],
         "facilitator@example.org": [
-            "/", f"{base}/manage", f"{base}/rounds/new", f"{base}/edit", "/processes/new",
+            "/",
+            f"{base}/manage",
+            f"{base}/rounds/new",
+            f"{base}/edit",
+            "/processes/new",
             "/processes/datastrategie",
         ],
-        "admin@example.org": ["/admin/", "/admin/users", "/admin/organisations", "/admin/audit",
-                              f"/admin/organisations/{vng.id}",
-                              f"/admin/organisations/{vng.id}/signing"],
+        "admin@example.org": [
+            "/admin/",
+            "/admin/users",
+            "/admin/organisations",
+            "/admin/audit",
+            f"/admin/organisations/{vng.id}",
+            f"/admin/organisations/{vng.id}/signing",
+        ],
     }
 
 

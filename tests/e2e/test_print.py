@@ -17,9 +17,7 @@ HIDDEN_ON_PAPER = ["nav", ".c-button", "form", ".c-breadcrumbs", ".c-footer__lin
 
 
 def _display(page, selector: str) -> list[str]:
-    return page.eval_on_selector_all(
-        selector, "els => els.map(e => getComputedStyle(e).display)"
-    )
+    return page.eval_on_selector_all(selector, "els => els.map(e => getComputedStyle(e).display)")
 
 
 def _assert_prints_as_a_document(page) -> None:
@@ -34,9 +32,13 @@ def _assert_prints_as_a_document(page) -> None:
 def test_letter_report_and_outcome_print_as_documents(browser, live_server, runner):
     assert runner.invoke(args=["demo"]).exit_code == 0
     strategy = db.session.execute(
-        select(Process).where(Process.slug == "digitaliseringsstrategie")).scalar_one()
-    position = db.session.execute(
-        select(Position).where(Position.process_id == strategy.id)).scalars().first()
+        select(Process).where(Process.slug == "digitaliseringsstrategie")
+    ).scalar_one()
+    position = (
+        db.session.execute(select(Position).where(Position.process_id == strategy.id))
+        .scalars()
+        .first()
+    )
     consultation = next(r for r in strategy.rounds if r.type == RoundType.CONSULTATION)
     base = "/processes/digitaliseringsstrategie"
     context = browser.new_context(locale="nl-NL")
@@ -62,7 +64,8 @@ def test_letter_report_and_outcome_print_as_documents(browser, live_server, runn
         _assert_prints_as_a_document(page)
         page.emulate_media(media="print")
         breaks = page.eval_on_selector_all(
-            ".c-report__item", "els => els.map(e => getComputedStyle(e).breakInside)")
+            ".c-report__item", "els => els.map(e => getComputedStyle(e).breakInside)"
+        )
         assert breaks and set(breaks) == {"avoid"}
         assert len(page.pdf(format="A4")) > 1000  # and it prints
     finally:

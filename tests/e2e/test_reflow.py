@@ -24,8 +24,12 @@ def test_pages_with_tables_reflow_at_320_pixels(browser, live_server, runner):
             page.goto(live_server + url)
             wide[url] = _page_width(page)
         _login(page, live_server, "representative.vng@example.org")
-        for url in ("/", "/processes/digitale-weerbaarheid", "/processes/datastrategie",
-                    "/account"):
+        for url in (
+            "/",
+            "/processes/digitale-weerbaarheid",
+            "/processes/datastrategie",
+            "/account",
+        ):
             page.goto(live_server + url)
             wide[url] = _page_width(page)
     finally:

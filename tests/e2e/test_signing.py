@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from consensus import signing
 from consensus.extensions import db
-from consensus.services import letters, signing
+from consensus.signing import documents as letters
 from tests.factories import PASSWORD
 from tests.signing_support import make_signing_world
 

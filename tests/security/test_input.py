@@ -21,7 +21,7 @@ from wtforms.validators import Length
 
 import consensus.forms
 from consensus import create_app
-from consensus.text import render_markdown
+from consensus.formats.markdown import render_markdown
 from consensus.web.utils import safe_next
 from tests.factories import PASSWORD, make_user
 

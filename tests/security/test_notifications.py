@@ -18,8 +18,10 @@ def _subjects(inbox) -> list[str]:  # noqa: F811
 def test_password_change_is_announced(client, login_as, inbox):  # noqa: F811
     user = make_user("mail@example.org")
     login_as(user)
-    response = client.post("/account/password", data={
-        "current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    response = client.post(
+        "/account/password",
+        data={"current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+    )
     assert response.status_code == 302
     assert _subjects(inbox) == ["Uw wachtwoord voor Consensus is gewijzigd"]
     (message,) = inbox.messages
@@ -32,8 +34,7 @@ def test_password_change_is_announced(client, login_as, inbox):  # noqa: F811
         assert NEW_PASSWORD not in part and PASSWORD not in part
 
 
-def test_two_factor_on_and_off_are_announced_in_the_users_language(client, login_as,
-                                                                   inbox):  # noqa: F811
+def test_two_factor_on_and_off_are_announced_in_the_users_language(client, login_as, inbox):  # noqa: F811
     user = make_user()
     user.locale = "en"
     db.session.commit()
@@ -54,7 +55,12 @@ def test_two_factor_on_and_off_are_announced_in_the_users_language(client, login
 
 def test_a_failed_change_sends_nothing(client, login_as, inbox):  # noqa: F811
     login_as(make_user())
-    client.post("/account/password", data={
-        "current_password": "not the password", "new_password": NEW_PASSWORD,
-        "confirm": NEW_PASSWORD})
+    client.post(
+        "/account/password",
+        data={
+            "current_password": "not the password",
+            "new_password": NEW_PASSWORD,
+            "confirm": NEW_PASSWORD,
+        },
+    )
     assert inbox.messages == []

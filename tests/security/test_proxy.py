@@ -1,7 +1,7 @@
 """Behind a reverse proxy (issue 25): absolute links come from CONSENSUS_BASE_URL and other
 hosts are refused; the rate limiter and the audit trail see the real client, with as many
 trusted proxies as configured (and none by default); the production session cookie is
-`__Host-session`. Requests go through the whole app (consensus.proxy wraps it), as from
+`__Host-session`. Requests go through the whole app (consensus.web.proxy wraps it), as from
 nginx (REMOTE_ADDR 127.0.0.1 plus its headers) and as from clients without a proxy."""
 
 from __future__ import annotations

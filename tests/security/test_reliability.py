@@ -22,6 +22,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, text
 
+from consensus import audit
+from consensus.audit import verify as audit_verify
 from consensus.extensions import db
 from consensus.models import (
     AuditEvent,
@@ -35,7 +37,6 @@ from consensus.models import (
     User,
     utcnow,
 )
-from consensus.services import audit, audit_verify
 from tests.endorsement_support import make_world
 from tests.factories import make_membership, make_organisation, make_process, make_user
 from tests.helpers import give_session

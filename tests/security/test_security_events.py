@@ -11,9 +11,10 @@ import time
 import pyotp
 from sqlalchemy import select
 
+from consensus.audit import checkpoints
 from consensus.extensions import db
 from consensus.models import AuditEvent, MembershipRole
-from consensus.services import accounts, checkpoints, organisations
+from consensus.services import accounts, organisations
 from consensus.web import SESSION_TOKEN_KEY
 from tests.factories import PASSWORD, make_membership, make_organisation, make_user
 

@@ -1,4 +1,4 @@
-"""consensus.allocator: large blocks stay in the worker's heap once tuned (glibc)."""
+"""consensus.ops.allocator: large blocks stay in the worker's heap once tuned (glibc)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ PROBE = textwrap.dedent(
         return mapped, libc.mallinfo2().arena >= heap
 
     before, _ = new_mappings(4)
-    from consensus import allocator
+    from consensus.ops import allocator
     tuned = allocator.tune()
     # Larger than anything freed so far: glibc's own sliding threshold cannot have covered it.
     after, kept = new_mappings(6)

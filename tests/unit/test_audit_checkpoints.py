@@ -15,10 +15,11 @@ import pytest
 import sshsig as sshsig_pkg
 from sqlalchemy import func, select
 
+from consensus import audit
+from consensus.audit import checkpoints
 from consensus.crypto import keystore, merkle
 from consensus.extensions import db
 from consensus.models import AuditEvent, Checkpoint, PlatformKey
-from consensus.services import audit, checkpoints
 from tests.audit_support import add_events, entries, memory_tree
 from tests.tools import require_tool
 

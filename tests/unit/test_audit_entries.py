@@ -1,21 +1,24 @@
-"""The verifier's fast canonical entries equal the service's; the checkpoint note format."""
+"""The one writer of the log's format (audit.entry) against its specification — JSON with
+sorted keys, no whitespace, ensure_ascii=False (docs/audit.md) — and the checkpoint note format."""
 
 from __future__ import annotations
 
 import base64
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consensus.services import audit
-from consensus.services.audit_verify import _time_text, fast_entry
-from consensus.services.checkpoints import (
+from consensus import audit
+from consensus.audit.checkpoints import (
     CheckpointFormatError,
     checkpoint_body,
     parse_checkpoint_body,
 )
+from consensus.audit.entry import Edge, leaf_input
+from consensus.crypto import merkle
 
 # Any text the database can hold (no lone surrogates; PostgreSQL refuses NUL in text).
 texts = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"))
@@ -38,10 +41,27 @@ ids = st.none() | st.integers(min_value=1, max_value=2**62)
     origin=texts,
     payload=texts,
 )
-def test_fast_entry_is_byte_for_byte_the_canonical_entry(
+def test_the_entry_is_byte_for_byte_its_specification(
     seq, moment, actor, organisation, action, object_type, object_id, result, origin, payload
 ):
-    expected = audit.canonical_entry(
+    specified = json.dumps(
+        {
+            "action": action,
+            "actor": actor,
+            "object_id": object_id,
+            "object_type": object_type,
+            "organisation": organisation,
+            "origin": origin,
+            "payload": payload,
+            "result": result,
+            "seq": seq,
+            "time": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
+    entry = audit.canonical_entry(
         seq=seq,
         created_at=moment,
         actor_id=actor,
@@ -53,8 +73,9 @@ def test_fast_entry_is_byte_for_byte_the_canonical_entry(
         origin=origin,
         payload=payload,
     )
+    assert entry == specified
     assert (
-        fast_entry(
+        leaf_input(
             seq,
             audit.format_time(moment),
             actor,
@@ -66,22 +87,39 @@ def test_fast_entry_is_byte_for_byte_the_canonical_entry(
             origin,
             payload,
         )
-        == expected
+        == b"\x00" + specified
     )
+
+
+@settings(max_examples=200)
+@given(st.lists(st.binary(min_size=32, max_size=32), max_size=70), st.integers(0, 70))
+def test_the_edge_gives_the_trees_root_and_resumes_from_its_frontier(leaves, cut):
+    """Appending through Edge (record, the scale world) gives RFC 9162's root, and an edge
+    rebuilt from a stored frontier goes on exactly where the first one stopped."""
+    cut = min(cut, len(leaves))
+    first = Edge(0, b"")
+    for leaf in leaves[:cut]:
+        first.append(leaf)
+    resumed = Edge(first.size, first.frontier())
+    for leaf in leaves[cut:]:
+        resumed.append(leaf)
+    assert resumed.size == len(leaves)
+    assert resumed.root() == merkle.root(leaves)
 
 
 def test_values_of_unexpected_types_take_the_general_path():
     moment = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-    odd = fast_entry(1, audit.format_time(moment), "7", None, "a", "b", "c", "d", "e", "{}")
+    odd = leaf_input(1, audit.format_time(moment), "7", None, "a", "b", "c", "d", "e", "{}")
     assert b'"actor":"7"' in odd  # a string where a number belongs is not silently "7"
-    assert odd != fast_entry(1, audit.format_time(moment), 7, None, "a", "b", "c", "d", "e", "{}")
+    assert odd != leaf_input(1, audit.format_time(moment), 7, None, "a", "b", "c", "d", "e", "{}")
 
 
 @given(moments, st.integers(-14 * 60, 14 * 60))
-def test_time_text_equals_format_time_in_any_zone(moment, offset_minutes):
+def test_the_time_is_utc_with_microseconds_in_any_zone(moment, offset_minutes):
     local = moment.astimezone(timezone(timedelta(minutes=offset_minutes)))
-    assert _time_text(local) == audit.format_time(moment)
-    assert _time_text(moment.replace(tzinfo=None)) == audit.format_time(moment)
+    specified = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert audit.format_time(local) == specified
+    assert audit.format_time(moment.replace(tzinfo=None)) == specified
 
 
 def test_checkpoint_note_round_trip():

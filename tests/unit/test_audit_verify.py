@@ -14,6 +14,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from consensus import audit
+from consensus.audit import checkpoints
+from consensus.audit import verify as audit_verify
 from consensus.crypto import merkle, sshsig
 from consensus.extensions import db
 from consensus.models import (
@@ -25,7 +28,7 @@ from consensus.models import (
     User,
     utcnow,
 )
-from consensus.services import accounts, audit, audit_verify, checkpoints, organisations
+from consensus.services import accounts, organisations
 from tests.audit_support import add_events, entries, run_sql
 from tests.factories import make_user
 

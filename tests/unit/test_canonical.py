@@ -8,7 +8,7 @@ import unicodedata
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from consensus.services.canonical import (
+from consensus.domain.canonical import (
     ANCHOR_MAX,
     assign_anchors,
     canonicalise,
@@ -145,9 +145,7 @@ def test_identical_blocks_get_distinct_anchors():
     assert len(set(anchors)) == 3
 
 
-@given(
-    st.lists(st.sampled_from(["0", "Tekst.", "Zie hierboven.", "0 "]), min_size=1, max_size=40)
-)
+@given(st.lists(st.sampled_from(["0", "Tekst.", "Zie hierboven.", "0 "]), min_size=1, max_size=40))
 def test_anchors_are_unique_and_fit_their_column_however_often_a_block_repeats(blocks):
     """Equal paragraphs get distinct anchors, each short enough for the database column
     (PostgreSQL refuses a longer one: a fifth equal paragraph once got a 66-character one)."""

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consensus.decision_rules import (
+from consensus.domain.decision_rules import (
     Kind,
     Reason,
     Rule,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consensus.services.canonical import diff_blocks, tokenize, word_diff
+from consensus.domain.canonical import diff_blocks, tokenize, word_diff
 
 words = st.lists(
     st.sampled_from(["de", "het", "gemeente", "provincie", ",", ".", " ", "  ", "\n", "é"]),

@@ -46,8 +46,17 @@ def test_the_glossary_fixes_the_terms_the_issue_names():
     rows = {english: dutch for english, dutch, _avoid in _rows()}
     assert rows["title (of a process, round or position)"] == "titel"
     assert rows["job title (of a membership)"] == "functie"
-    for term in ("traject", "ronde", "wijzigingsvoorstel", "besluitregel", "verwerkingsnota",
-                 "procesbegeleider", "bestuurder", "ambtenaar", "ambtelijk akkoord"):
+    for term in (
+        "traject",
+        "ronde",
+        "wijzigingsvoorstel",
+        "besluitregel",
+        "verwerkingsnota",
+        "procesbegeleider",
+        "bestuurder",
+        "ambtenaar",
+        "ambtelijk akkoord",
+    ):
         assert any(term in dutch for dutch in rows.values()), term
 
 
@@ -79,9 +88,12 @@ def test_title_fields_say_titel_and_job_titles_say_functie(client, login_as):
     world = make_world(2, round_types=(RoundType.CONSULTATION,))
     login_as(world.facilitator)
     slug = world.process.slug
-    for url in ("/processes/new", f"/processes/{slug}/rounds/new",
-                f"/processes/{slug}/positions/new",
-                f"/processes/{slug}/rounds/{world.round.id}/edit"):
+    for url in (
+        "/processes/new",
+        f"/processes/{slug}/rounds/new",
+        f"/processes/{slug}/positions/new",
+        f"/processes/{slug}/rounds/{world.round.id}/edit",
+    ):
         page = client.get(url).get_data(as_text=True)
         assert re.search(r"<label[^>]*>\s*Titel", page), url
         assert "Functie" not in page, url
@@ -89,8 +101,8 @@ def test_title_fields_say_titel_and_job_titles_say_functie(client, login_as):
     make_membership(make_user(), world.orgs[0], MembershipRole.OFFICIAL, title="Beleidsadviseur")
     login_as(admin)
     page = client.get(f"/admin/organisations/{world.orgs[0].id}").get_data(as_text=True)
-    assert "<th scope=\"col\">Functie</th>" in page
+    assert '<th scope="col">Functie</th>' in page
     rep = world.reps[world.orgs[0].id]
     login_as(rep)
     page = client.get("/").get_data(as_text=True)
-    assert "<th scope=\"col\">Functie</th>" in page and "Titel" not in page
+    assert '<th scope="col">Functie</th>' in page and "Titel" not in page

@@ -1,4 +1,4 @@
-"""The template translation callables (consensus.i18n) against Flask-Babel's own."""
+"""The template translation callables (consensus.web.i18n) against Flask-Babel's own."""
 
 from __future__ import annotations
 

@@ -7,9 +7,10 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import func, select
 
+from consensus.audit import verify as audit_verify
 from consensus.extensions import db
 from consensus.models import AuditEvent, Base, Organisation, OrganisationKind, Process, Stance
-from consensus.services import audit_verify, scale
+from consensus.worlds import scale
 from tests.conftest import _empty_all_tables
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2NhbGU$c2NhbGUtd29ybGQtdGVzdC1oYXNo"

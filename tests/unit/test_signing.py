@@ -11,6 +11,8 @@ import pytest
 from flask_babel import force_locale
 from sqlalchemy import select
 
+from consensus import signing
+from consensus.audit import verify as audit_verify
 from consensus.crypto import sshsig
 from consensus.extensions import db
 from consensus.models import (
@@ -25,8 +27,11 @@ from consensus.models import (
     StanceKind,
     User,
 )
-from consensus.services import audit_verify, letters, processes, signing
+from consensus.permissions.signing import may_sign
+from consensus.services import processes
 from consensus.services.errors import DomainError, Forbidden
+from consensus.signing import authority, keys
+from consensus.signing import documents as letters
 from tests.factories import PASSWORD
 from tests.signing_support import make_signing_world, sign_as
 
@@ -78,7 +83,7 @@ def test_all_four_sign_and_the_letter_carries_four_valid_pdf_signatures(app):
 def test_platform_key_is_sealed_never_plain(app):
     world = make_signing_world()
     key = world.keys[world.orgs[0].id]
-    private = signing._platform_private_key(key)
+    private = keys._platform_private_key(key)
     raw = private.private_bytes_raw()
     assert key.sealed_private_key.startswith("v1:")
     assert raw.hex() not in key.sealed_private_key and raw not in key.sealed_private_key.encode()
@@ -178,7 +183,7 @@ def test_only_organisations_whose_stance_counted_may_sign(app):
     )
     abstainer = world.orgs[3]
     with force_locale("en"):
-        gate = signing.may_sign(world.reps[abstainer.id], world.process, world.signing, abstainer)
+        gate = may_sign(world.reps[abstainer.id], world.process, world.signing, abstainer)
     assert not gate and "counted" in gate.reason
     with pytest.raises(Forbidden):
         sign_as(world, abstainer)
@@ -270,7 +275,7 @@ def test_uploaded_pkcs12_is_checked_and_used(app):
     with pytest.raises(DomainError):
         signing.upload_pkcs12(org, actor=admin, data=b"not pkcs12", password="")
     row = signing.issue_certificate(world.orgs[1], actor=admin)
-    private = serialization.load_der_private_key(signing._credentials(row).private_key_der, None)
+    private = serialization.load_der_private_key(authority._credentials(row).private_key_der, None)
     cert = x509.load_pem_x509_certificate(row.certificate_pem.encode())
     data = pkcs12.serialize_key_and_certificates(
         b"org", private, cert, None, serialization.BestAvailableEncryption(b"geheim")
@@ -349,6 +354,7 @@ def test_two_first_signers_at_once_both_sign_the_one_letter(app, monkeypatch):
     moment; the database keeps one and the other signer goes on with it (on PostgreSQL
     the second INSERT fails on the unique round; here the race is staged)."""
     from consensus.models import JointLetter
+    from consensus.signing import letter as letter_module
 
     world = make_signing_world()
     first, second = world.orgs[0], world.orgs[1]
@@ -363,7 +369,8 @@ def test_two_first_signers_at_once_both_sign_the_one_letter(app, monkeypatch):
             return None  # as if the other signer's letter was not committed yet
         return real_letter_of(round_)
 
-    monkeypatch.setattr(signing, "letter_of", letter_of_missing_it_once)
+    # The letter module lays out the letter when its own look-up finds none.
+    monkeypatch.setattr(letter_module, "letter_of", letter_of_missing_it_once)
     sign_as(world, second)
     db.session.commit()
     assert missed == [True]

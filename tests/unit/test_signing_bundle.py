@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from consensus import signing
 from consensus.crypto import sshsig
 from consensus.extensions import db
-from consensus.models import KeyCustody
-from consensus.services import bundle, letters, signing
+from consensus.models import KeyCustody, utcnow
+from consensus.signing import authority, bundle
+from consensus.signing import documents as letters
 from tests.signing_support import make_signing_world, sign_as
 from tests.tools import require_tool
 
@@ -224,7 +226,7 @@ def test_letter_and_four_pdf_signatures_and_validation_take_under_a_second(app):
     credentials = []
     for org in organisations:
         row = signing.issue_certificate(org, actor=None)
-        credentials.append(signing._credentials(row))
+        credentials.append(authority._credentials(row))
     db.session.commit()
     content = letters.LetterContent(
         title="Brief",
@@ -250,7 +252,7 @@ def test_letter_and_four_pdf_signatures_and_validation_take_under_a_second(app):
             credentials=creds,
             field_name=f"Signature-{org.slug}",
             box=rendered.boxes[org.slug],
-            stamp=letters.StampText("Naam", "Voorzitter", org.name, signing.utcnow(), "SHA256:x"),
+            stamp=letters.StampText("Naam", "Voorzitter", org.name, utcnow(), "SHA256:x"),
             reason="test",
             location="test",
         )

@@ -30,7 +30,9 @@ def _extracted() -> set[str]:
     ]
     for directory, pattern, method in sources:
         for _file, _line, message, _comments, _context in extract_from_dir(
-            str(directory), method_map=[(pattern, method)], keywords=KEYWORDS,
+            str(directory),
+            method_map=[(pattern, method)],
+            keywords=KEYWORDS,
         ):
             found.add(_msgid(message))
     return found
@@ -40,7 +42,8 @@ def test_every_ui_string_has_a_dutch_translation():
     with (CATALOG / "messages.po").open("rb") as handle:
         catalog = read_po(handle, locale="nl")
     translated = {
-        _msgid(m.id) for m in catalog
+        _msgid(m.id)
+        for m in catalog
         if m.id and not m.fuzzy and (all(m.string) if isinstance(m.string, tuple) else m.string)
     }
     missing = sorted(_extracted() - translated)

@@ -13,17 +13,17 @@ from flask_babel import force_locale
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consensus import csvsafe
-from consensus.services.canonical import (
+from consensus.domain.canonical import (
     canonicalise,
     hidden_characters,
     is_hidden,
     mark_hidden,
     sha256_hex,
 )
+from consensus.domain.visible import require_visible, visible_line
+from consensus.formats import csvsafe
+from consensus.formats.markdown import render_markdown
 from consensus.services.errors import DomainError
-from consensus.services.visible import require_visible, visible_line
-from consensus.text import render_markdown
 
 BIDI_CONTROLS = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
 INVISIBLE = [0x00AD, 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x180E, 0xFE0F, 0xE0041, 0x3164]

@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from consensus.audit import checkpoints
 from consensus.extensions import db
 from consensus.models import (
     Amendment,
@@ -26,7 +27,7 @@ from consensus.models import (
     User,
     utcnow,
 )
-from consensus.services import accounts, checkpoints, processes
+from consensus.services import accounts, processes
 from consensus.services import positions as position_service
 from tests.factories import make_membership, make_organisation, make_process, make_user
 from tests.helpers import give_session

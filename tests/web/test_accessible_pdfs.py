@@ -10,9 +10,11 @@ import subprocess
 
 from pypdf import PdfReader
 
+from consensus import signing
 from consensus.extensions import db
 from consensus.models import AmendmentState
-from consensus.services import letters, processes, signing
+from consensus.services import processes
+from consensus.signing import documents as letters
 from tests.signing_support import make_signing_world, sign_as
 from tests.tools import require_tool
 from tests.web.test_positions import build_world, decide, propose

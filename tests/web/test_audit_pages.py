@@ -9,10 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from consensus import audit
+from consensus.audit import checkpoints
 from consensus.crypto import merkle
 from consensus.extensions import db
 from consensus.models import AuditEvent, MembershipRole, utcnow
-from consensus.services import audit, checkpoints
 from tests.audit_support import add_events
 from tests.factories import make_membership, make_organisation, make_user
 

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from consensus.audit import checkpoints
 from consensus.crypto import merkle
 from consensus.extensions import db
 from consensus.models import MembershipRole
-from consensus.services import checkpoints
 from tests.audit_support import add_events
 from tests.factories import make_membership, make_organisation, make_user
 from tests.tools import require_tool

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from consensus import create_app, events, notifications
 from consensus.extensions import db
 from consensus.models import User
-from consensus.services import accounts, endorsements, positions, processes, signing
+from consensus.services import accounts, endorsements, positions, processes
+from consensus.signing import cosigning
 from tests.conftest import TEST_CONFIG
 from tests.factories import PASSWORD, make_user
 from tests.security.test_passwords import NEW_PASSWORD, Inbox, mail_server
@@ -187,7 +188,7 @@ def test_a_fresh_app_has_every_hook_registered_once(app, database_url, twice):
             fresh = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url})
         assert [
             endorsements._on_round_closed,
-            signing._on_round_closed,
+            cosigning._on_round_closed,
         ] == processes.ROUND_CLOSED_HOOKS
         assert [
             positions._pin_latest_on_open,
@@ -208,7 +209,8 @@ def test_a_fresh_app_has_every_hook_registered_once(app, database_url, twice):
 
 def test_importing_the_services_registers_nothing():
     code = (
-        "from consensus.services import endorsements, positions, processes, signing\n"
+        "from consensus import signing\n"
+        "from consensus.services import endorsements, positions, processes\n"
         "print(len(processes.ROUND_CLOSED_HOOKS), len(processes.ROUND_OPEN_CHECKS),"
         " len(processes.STATUS_PROVIDERS), len(positions.VERSION_CREATED_HOOKS))"
     )

@@ -1,4 +1,4 @@
-"""The fragment cache (consensus.fragments): long parts of pages rendered once per state of the
+"""The fragment cache (consensus.web.fragments): long parts of pages rendered once per state of the
 data, and never shown to someone they were not rendered for.
 
 These tests look for the ways a cache goes wrong in front of a user: a stale page after a
@@ -14,19 +14,19 @@ from datetime import timedelta
 
 from flask import Flask
 
-from consensus import fragments
+from consensus import audit
 from consensus.extensions import db
 from consensus.models import MembershipRole, StanceKind, utcnow
-from consensus.services import audit
 from consensus.services import endorsements as endorsement_service
 from consensus.services import positions as position_service
+from consensus.web import fragments
 from tests.endorsement_support import make_world
 from tests.helpers import give_session
 from tests.web.test_positions import build_world
 
 
 def _cache(app: Flask) -> fragments.LRU:
-    cache = app.extensions["consensus.fragments"]
+    cache = app.extensions["consensus.web.fragments"]
     assert cache is not None, "the tests run with the fragment cache on"
     return cache
 

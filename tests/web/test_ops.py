@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from consensus import create_app
+from consensus import audit, create_app
 from consensus.extensions import db
 from consensus.models import utcnow
 from consensus.models.processes import RoundType
-from consensus.services import audit
 from consensus.services import processes as process_service
 from tests.conftest import TEST_CONFIG
 from tests.factories import make_organisation, make_process, make_user

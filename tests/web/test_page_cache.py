@@ -82,7 +82,7 @@ def _get(app: Flask, viewer: Viewer, url: str) -> str:
 
 
 def _clear(app: Flask) -> None:
-    cache = app.extensions.get("consensus.fragments")
+    cache = app.extensions.get("consensus.web.fragments")
     assert cache is not None, "the page cache is on in tests"
     cache.clear()
 
@@ -130,7 +130,7 @@ def csrf_on(app: Flask) -> Flask:
 def test_every_page_is_the_same_cold_and_warm_for_every_kind_of_user(csrf_on):
     app = csrf_on
     world = build_matrix_world()
-    cache = app.extensions["consensus.fragments"]
+    cache = app.extensions["consensus.web.fragments"]
     found = _differences(app, world, GET_ROUTES)
     assert not found, "\n".join(found)
     assert cache.hits > 500, "the warm pages were served from the cache"
@@ -186,7 +186,7 @@ def test_a_cached_part_that_reaches_for_the_viewer_fails_loudly(app, template):
     from flask import render_template_string
     from flask_login import current_user
 
-    from consensus import fragments
+    from consensus.web import fragments
 
     with app.test_request_context("/"):
         with pytest.raises(fragments.ViewerInCachedPart):

@@ -95,11 +95,22 @@ def _body(paragraphs: list[str]) -> str:
 
 def test_the_diff_summary_counts_paragraphs_in_both_languages(client, login_as, app):
     w = build_world(body=_body(P))
-    v2 = [P[0], P[1].replace("gezamenlijke", "gedeelde"), P[2], P[3],
-          "Wij zien uit naar een vervolg.", "Met vriendelijke groet."]
+    v2 = [
+        P[0],
+        P[1].replace("gezamenlijke", "gedeelde"),
+        P[2],
+        P[3],
+        "Wij zien uit naar een vervolg.",
+        "Met vriendelijke groet.",
+    ]
     _new_version(w, _body(v2))
-    v3 = [v2[0].replace("strategie", "nationale strategie"), v2[1].replace("om", "naar"),
-          v2[2], v2[4], v2[5]]
+    v3 = [
+        v2[0].replace("strategie", "nationale strategie"),
+        v2[1].replace("om", "naar"),
+        v2[2],
+        v2[4],
+        v2[5],
+    ]
     _new_version(w, _body(v3))
     login_as(w.person("vng"))
     first = w.url("/diff?from=1&to=2")
@@ -133,12 +144,20 @@ def test_the_disposition_summary_counts_in_both_languages(client, login_as, app)
     for count in (0, 1, 2):
         if count:
             service.propose_amendment(
-                w.v1, w.process, actor=w.person("vng"), organisation=w.vng,
-                paragraph_anchor=paragraphs[count].anchor, proposed_text=f"Nieuw {count}.",
+                w.v1,
+                w.process,
+                actor=w.person("vng"),
+                organisation=w.vng,
+                paragraph_anchor=paragraphs[count].anchor,
+                proposed_text=f"Nieuw {count}.",
                 rationale="Beter.",
             )
             service.add_comment(
-                w.v1, w.process, actor=w.person("vng"), organisation=w.vng, body="Eens.",
+                w.v1,
+                w.process,
+                actor=w.person("vng"),
+                organisation=w.vng,
+                body="Eens.",
                 paragraph_anchor=paragraphs[count].anchor,
             )
             if count == 2:
@@ -159,7 +178,8 @@ def test_the_round_status_names_the_round_and_counts_in_both_languages(client, l
         make_membership(officials[-1], org, MembershipRole.OFFICIAL)
     now = utcnow()
     process = make_process(
-        facilitator, orgs,
+        facilitator,
+        orgs,
         rounds=[(RoundType.CONSULTATION, now - timedelta(minutes=5), now + timedelta(days=2))],
     )
     processes.tick()
@@ -184,8 +204,7 @@ def test_the_round_status_names_the_round_and_counts_in_both_languages(client, l
 
 
 @pytest.mark.parametrize("participants", [1, 2])
-def test_the_chart_title_counts_participants_in_both_languages(client, login_as, app,
-                                                               participants):
+def test_the_chart_title_counts_participants_in_both_languages(client, login_as, app, participants):
     w = make_world(participants)
     login_as(w.facilitator)
     url = f"/processes/{w.process.slug}/rounds/{w.round.id}/endorsement"
@@ -197,7 +216,6 @@ def test_the_chart_title_counts_participants_in_both_languages(client, login_as,
     else:
         assert "Standpunten van de 2 deelnemende organisaties" in nl
         assert "Stances of the 2 participating organisations" in en
-
 
 
 def test_the_administration_counts_organisations_and_people(client, login_as, app):
@@ -231,7 +249,7 @@ def test_the_stance_history_counts_stances_in_both_languages(client, login_as, a
     for count, kind in ((1, StanceKind.ABSTAIN), (2, StanceKind.ENDORSE)):
         endorsements.cast_stance(w.round, actor=w.reps[org.id], organisation=org, kind=kind)
         db.session.commit()
-        nl = ("1 standpunt in deze ronde" if count == 1 else "2 standpunten in deze ronde")
-        en = ("1 stance cast in this round" if count == 1 else "2 stances cast in this round")
+        nl = "1 standpunt in deze ronde" if count == 1 else "2 standpunten in deze ronde"
+        en = "1 stance cast in this round" if count == 1 else "2 stances cast in this round"
         assert nl in _get(client, url, "nl")
         assert en in _get(client, url, "en")

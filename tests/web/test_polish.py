@@ -8,9 +8,9 @@ import re
 from sqlalchemy import select
 
 from consensus.extensions import db
+from consensus.formats.markdown import excerpt, plain_text
 from consensus.models import Position
 from consensus.services import processes
-from consensus.text import excerpt, plain_text
 from tests.endorsement_support import make_world
 
 
@@ -66,22 +66,30 @@ def test_the_public_process_page_never_skips_a_heading_level(app, client):
     w = make_world(2, open_first=False, purpose="# Doel\n\nSamen.\n\n## Waarom\n\nOmdat.\n")
     position = db.session.scalar(select(Position).where(Position.process_id == w.process.id))
     positions.create_version(
-        position, w.process, actor=w.facilitator, change_summary="Kopjes.",
+        position,
+        w.process,
+        actor=w.facilitator,
+        change_summary="Kopjes.",
         body="# Brief\n\nGeachte minister,\n\n## Eén overheid\n\nTekst.\n\n### Detail\n\nMeer.\n",
     )
     db.session.commit()
     open_now(w.round, w.facilitator)
     for org in w.orgs:
         endorsements.cast_stance(
-            w.round, actor=w.reps[org.id], organisation=org,
-            kind=StanceKind.ENDORSE_WITH_RESERVATIONS, text="Met voorbehoud.",
+            w.round,
+            actor=w.reps[org.id],
+            organisation=org,
+            kind=StanceKind.ENDORSE_WITH_RESERVATIONS,
+            text="Met voorbehoud.",
         )
     db.session.commit()
     processes.close_round(w.round, actor=w.facilitator)
     db.session.commit()
     endorsements.set_outcome_statement(
-        endorsements.outcome_for(w.round), actor=w.facilitator,
-        statement="# Verklaring\n\nVastgesteld.\n", review_on=None,
+        endorsements.outcome_for(w.round),
+        actor=w.facilitator,
+        statement="# Verklaring\n\nVastgesteld.\n",
+        review_on=None,
     )
     processes.schedule_publication(w.process, actor=w.facilitator, at=None)
     db.session.commit()
@@ -96,15 +104,18 @@ def test_the_stance_history_table_has_a_caption(app, login_as):
 
     w = make_world(2)
     org = w.orgs[0]
-    endorsements.cast_stance(w.round, actor=w.reps[org.id], organisation=org,
-                             kind=StanceKind.ENDORSE)
+    endorsements.cast_stance(
+        w.round, actor=w.reps[org.id], organisation=org, kind=StanceKind.ENDORSE
+    )
     db.session.commit()
     client = login_as(w.reps[org.id])
-    for url in (f"/processes/{w.process.slug}/rounds/{w.round.id}/endorsement",
-                f"/processes/{w.process.slug}/rounds/{w.round.id}/endorsement/history"):
+    for url in (
+        f"/processes/{w.process.slug}/rounds/{w.round.id}/endorsement",
+        f"/processes/{w.process.slug}/rounds/{w.round.id}/endorsement/history",
+    ):
         page = client.get(url).get_data(as_text=True)
-        history = page[page.index("1 standpunt in deze ronde"):]
-        table = history[history.index("<table"):history.index("</table>")]
+        history = page[page.index("1 standpunt in deze ronde") :]
+        table = history[history.index("<table") : history.index("</table>")]
         assert f"<caption>Standpunten in “{w.round.title}”, oudste eerst</caption>" in table
 
 
@@ -139,8 +150,9 @@ def test_every_count_of_acted_rounds_names_the_round(app, login_as):
 
     w = make_world(2)
     org = w.orgs[0]
-    endorsements.cast_stance(w.round, actor=w.reps[org.id], organisation=org,
-                             kind=StanceKind.ENDORSE)
+    endorsements.cast_stance(
+        w.round, actor=w.reps[org.id], organisation=org, kind=StanceKind.ENDORSE
+    )
     db.session.commit()
     client = login_as(w.reps[org.id])
     dashboard = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", client.get("/").get_data(as_text=True)))
@@ -199,12 +211,18 @@ def test_each_role_has_one_primary_action_for_the_current_round(app, login_as):
 def test_the_accessibility_statement_is_linked_from_every_page_footer(app, client):
     for url in ("/", "/login", "/public/", "/about"):
         page = client.get(url).get_data(as_text=True)
-        footer = page[page.index("<footer"):]
+        footer = page[page.index("<footer") :]
         assert '<a href="/accessibility">Toegankelijkheid</a>' in footer, url
     page = client.get("/accessibility").get_data(as_text=True)
-    for text in ("Toegankelijkheidsverklaring", "WCAG", "EN 301 549",
-                 "Besluit digitale toegankelijkheid overheid", "Wat nog niet voldoet",
-                 "mailto:toegankelijkheid@consensus.example.org", "WCAG-EM"):
+    for text in (
+        "Toegankelijkheidsverklaring",
+        "WCAG",
+        "EN 301 549",
+        "Besluit digitale toegankelijkheid overheid",
+        "Wat nog niet voldoet",
+        "mailto:toegankelijkheid@consensus.example.org",
+        "WCAG-EM",
+    ):
         assert text in page, text
     client.post("/language", data={"locale": "en", "next": "/accessibility"})
     page = client.get("/accessibility").get_data(as_text=True)
@@ -217,8 +235,9 @@ def test_in_a_signing_round_only_eligible_organisations_get_the_sign_button(app,
     from consensus.models import StanceKind
     from tests.signing_support import make_signing_world
 
-    w = make_signing_world(stances=(StanceKind.ENDORSE, StanceKind.ENDORSE, StanceKind.ABSTAIN,
-                                    StanceKind.ENDORSE))
+    w = make_signing_world(
+        stances=(StanceKind.ENDORSE, StanceKind.ENDORSE, StanceKind.ABSTAIN, StanceKind.ENDORSE)
+    )
     url = f"/processes/{w.process.slug}"
     signer = login_as(w.reps[w.orgs[0].id]).get(url).get_data(as_text=True)
     assert _primary_buttons(signer) == [

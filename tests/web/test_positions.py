@@ -912,8 +912,6 @@ def test_links_to_a_comment_open_its_paragraph(client, login_as, world, app):
         data={"organisation_id": world.vng.id, "paragraph_anchor": anchor, "body": "Mee eens."},
     )
     comment = db.session.execute(select(Comment)).scalar_one()
-    assert response.headers["Location"].endswith(
-        f"/versions/1?open={anchor}#comment-{comment.id}"
-    )
+    assert response.headers["Location"].endswith(f"/versions/1?open={anchor}#comment-{comment.id}")
     page = client.get(response.headers["Location"]).text
     assert f'id="comment-{comment.id}"' in page and "Mee eens." in page

@@ -10,6 +10,7 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import func, select
 
+from consensus.domain.timeutil import to_local_input
 from consensus.extensions import db
 from consensus.models import (
     AuditEvent,
@@ -27,7 +28,6 @@ from consensus.models import (
 )
 from consensus.services import processes as service
 from consensus.services.errors import DomainError
-from consensus.timeutil import to_local_input
 from tests.factories import make_membership, make_organisation, make_process, make_user
 
 

@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from consensus.extensions import db
 from consensus.models import MembershipRole, Organisation, Position, Process, Stance, User
-from consensus.services import demo, positions
+from consensus.services import positions
+from consensus.worlds import demo
 
 SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "retally.py"
 

@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 
 from consensus.extensions import db
 from consensus.models import Comment, Position, Process, Round, RoundState, RoundType, User, Version
-from consensus.services import processes, scale
+from consensus.services import processes
+from consensus.worlds import scale
 from tests.conftest import _empty_all_tables
 from tests.helpers import give_session
 
@@ -28,7 +29,7 @@ HASH = "$argon2id$v=19$m=65536,t=3,p=4$YnVkZ2V0$YnVkZ2V0LXRlc3Qtbm90LWEtcmVhbC1o
 
 # The most statements each page may run (it runs the same number in both worlds): the
 # first request, which renders the long parts, and the next one, which finds them in the
-# fragment cache (consensus.fragments) because nothing changed in between. For the POST:
+# fragment cache (consensus.web.fragments) because nothing changed in between. For the POST:
 # the first stance and the one that supersedes it.
 BUDGETS = {
     "dashboard": (12, 3),

@@ -41,12 +41,17 @@ def test_serve_migrates_loads_the_demo_and_serves(tmp_path):
     flask = Path(sys.executable).with_name("flask")
     server = subprocess.Popen(
         [str(flask), "--app", "consensus", "serve", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         page = fetch_when_up(f"http://127.0.0.1:{port}/public/", server, 90)
         assert "Gezamenlijke inbreng op de nationale digitaliseringsstrategie" in page, (
-            server.stdout.read() if server.poll() is not None else "server did not answer")
+            server.stdout.read() if server.poll() is not None else "server did not answer"
+        )
         assert (tmp_path / "instance" / "consensus.sqlite").exists()
         fetch_when_up(f"http://127.0.0.1:{port}/no-such-page", server, 5)  # a 404 line too
     finally:

@@ -126,8 +126,13 @@ def test_late_comments_amendments_and_input_complete_say_so_with_a_link_back(app
     anchor = w.v1.paragraphs[1].anchor
     response = client.post(
         w.url(f"/versions/{w.v1.number}/amendments/new"),
-        data={"organisation_id": w.vng.id, "kind": "replace", "paragraph": anchor,
-              "proposed_text": "Nieuw.", "rationale": "Beter."},
+        data={
+            "organisation_id": w.vng.id,
+            "kind": "replace",
+            "paragraph": anchor,
+            "proposed_text": "Nieuw.",
+            "rationale": "Beter.",
+        },
     )
     page = _assert_says_closed(response, round_.title, "Uw wijzigingsvoorstel is niet ingediend.")
     assert f'href="{version_url}' in page
@@ -137,8 +142,10 @@ def test_late_comments_amendments_and_input_complete_say_so_with_a_link_back(app
         data={"organisation_id": w.vng.id},
     )
     _assert_says_closed(response, round_.title, "Uw inbreng is niet als compleet gemeld.")
-    completed = select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "round.input_completed"
+    completed = (
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(AuditEvent.action == "round.input_completed")
     )
     assert db.session.scalar(completed) == 0
 

@@ -8,10 +8,10 @@ import zipfile
 
 import pytest
 
+from consensus import signing
 from consensus.crypto import sshsig
 from consensus.extensions import db
-from consensus.models import KeyCustody, User
-from consensus.services import signing
+from consensus.models import KeyCustody, User, utcnow
 from consensus.services.errors import Forbidden
 from tests.factories import PASSWORD, make_user
 from tests.signing_support import make_signing_world, sign_as
@@ -158,7 +158,7 @@ def test_public_signatures_and_bundle(world, client):
     slug = world.process.slug
     assert client.get(f"/public/{slug}/signatures").status_code == 404  # not published
     world.process.visibility = "published"
-    world.process.published_at = signing.utcnow()
+    world.process.published_at = utcnow()
     db.session.commit()
     page = client.get(f"/public/{slug}/signatures")
     text = page.get_data(as_text=True)

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
+from consensus.domain.canonical import canonicalise, is_hidden, mark_hidden, sha256_hex
 from consensus.extensions import db
 from consensus.models import (
     Amendment,
@@ -29,10 +30,10 @@ from consensus.models import (
     Version,
     VersionParagraph,
 )
-from consensus.services import endorsements, letters, processes
+from consensus.services import endorsements, processes
 from consensus.services import positions as service
-from consensus.services.canonical import canonicalise, is_hidden, mark_hidden, sha256_hex
 from consensus.services.errors import DomainError
+from consensus.signing import documents as letters
 from tests.endorsement_support import make_world as make_endorsement_world
 from tests.signing_support import make_signing_world, sign_as
 from tests.tools import require_tool

@@ -1,11 +1,11 @@
-"""Cached pages: every use of the fragment cache (consensus.fragments) lives in this package,
+"""Cached pages: every use of the fragment cache (consensus.web.fragments) lives in this package,
 one module per cached page.
 
 Each cached part declares its name, its template and the type of its key: a frozen
 dataclass holding every fact of the viewer the part depends on (whether they manage the
 process, the organisations they speak for, their own comments...). The audit log's head
 (the state of the data), the language and the time zone are added to every key by
-consensus.fragments. A part renders without a viewer: `current_user` and the session raise
+consensus.web.fragments. A part renders without a viewer: `current_user` and the session raise
 ViewerInCachedPart while it renders, so what it needs of the viewer must come in through its
 key and context. Views compute the viewer's facts and call the page module.
 
@@ -23,7 +23,7 @@ from typing import Generic, TypeVar
 from flask import render_template
 from markupsafe import Markup
 
-from consensus import fragments
+from consensus.web import fragments
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consensus.fragments import Part
 from consensus.models import User
+from consensus.web.fragments import Part
 from consensus.web.pages import CachedPart, declare_key
 
 

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from consensus.extensions import db
-from consensus.fragments import Part
 from consensus.models import Process, Round
+from consensus.web.fragments import Part
 from consensus.web.pages import CachedPart, CachedValue, Slots, declare_key
 
 

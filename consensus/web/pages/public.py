@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consensus import fragments
+from consensus.web import fragments
 from consensus.web.pages import CachedPart, declare_key
 
 

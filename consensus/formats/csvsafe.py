@@ -23,7 +23,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from consensus.services.canonical import mark_hidden
+from consensus.domain.canonical import mark_hidden
 
 # First characters that make a spreadsheet read a cell as a formula (or hide that it is one).
 FORMULA_START = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")

@@ -19,7 +19,6 @@ could be rewritten by someone who also recomputes every hash; checkpoints held o
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from collections import defaultdict, deque
@@ -27,22 +26,23 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from multiprocessing import get_context
 from typing import Any
 
 from sqlalchemy import Connection, DateTime, Select, and_, create_engine, func, or_, select
 
-from consensus.crypto import merkle, sshsig
-from consensus.extensions import db
-from consensus.models import AuditEvent, AuditLogHead, Checkpoint, MerkleNode, PlatformKey
-from consensus.services import audit
-from consensus.services.checkpoints import (
+from consensus import audit
+from consensus.audit.checkpoints import (
     CHECKPOINT_PURPOSE,
     NAMESPACE,
     CheckpointFormatError,
     parse_checkpoint_body,
 )
+from consensus.audit.entry import format_time, leaf_input
+from consensus.crypto import merkle, sshsig
+from consensus.extensions import db
+from consensus.models import AuditEvent, AuditLogHead, Checkpoint, MerkleNode, PlatformKey
 
 BATCH = 20_000  # rows per fetch
 CHUNK_LEVEL = 14
@@ -50,7 +50,6 @@ CHUNK = 1 << CHUNK_LEVEL  # events hashed together, level by level: a perfect su
 JOB_EVENTS = 4 * CHUNK  # events per worker job
 PARALLEL_MIN_EVENTS = 400_000  # below this, starting workers costs more than it saves
 MAX_WORKERS = 8
-_encode_string = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
 _sha256 = hashlib.sha256
 
 
@@ -91,137 +90,6 @@ class _Stop(Exception):
         self.problem = problem
 
 
-# --- Canonical entries, fast --------------------------------------------------------------
-
-
-def _json_scalar(value: Any) -> str:
-    """json.dumps of one value as canonical_entry writes it (the general, slow path)."""
-    return json.dumps(value, ensure_ascii=False)
-
-
-_ENCODED: dict[str, str] = {}
-
-
-def _remember(value: str) -> str:
-    """The JSON form of a string field value, kept for the next events (a bounded memo)."""
-    text: str = _encode_string(value)  # TypeError for anything but a string
-    if type(value) is str and len(_ENCODED) < 10_000:
-        _ENCODED[value] = text
-    return text
-
-
-def fast_entry(
-    seq: int,
-    time_text: str,
-    actor_id: int | None,
-    organisation_id: int | None,
-    action: str,
-    object_type: str,
-    object_id: str,
-    result: str,
-    origin: str,
-    payload: str,
-) -> bytes:
-    """Byte for byte audit.canonical_entry (see _leaf_input, which the verifier uses)."""
-    return _leaf_input(
-        seq,
-        time_text,
-        actor_id,
-        organisation_id,
-        action,
-        object_type,
-        object_id,
-        result,
-        origin,
-        payload,
-    )[1:]
-
-
-def _leaf_input(
-    seq: int,
-    time_text: str,
-    actor_id: int | None,
-    organisation_id: int | None,
-    action: str,
-    object_type: str,
-    object_id: str,
-    result: str,
-    origin: str,
-    payload: str,
-) -> bytes:
-    """Byte for byte audit.canonical_entry (keys already in sorted order; `time_text` as
-    audit.format_time writes it), without a dict and the general JSON encoder.
-
-    A value of an unexpected type (only possible after a hand edit) takes the general path
-    and so yields whatever canonical_entry would; tests compare the two on random input.
-    """
-    enc = _encode_string
-    memo = _ENCODED
-    try:
-        # Action, object type, result and origin repeat endlessly: encode each value once.
-        action_text = memo.get(action) or _remember(action)
-        type_text = memo.get(object_type) or _remember(object_type)
-        result_text = memo.get(result) or _remember(result)
-        origin_text = memo.get(origin) or _remember(origin)
-        if type(seq) is not int:
-            raise TypeError("seq")
-        if actor_id is None:
-            actor_text = "null"
-        elif type(actor_id) is int:
-            actor_text = str(actor_id)
-        else:
-            raise TypeError("actor")
-        if organisation_id is None:
-            organisation_text = "null"
-        elif type(organisation_id) is int:
-            organisation_text = str(organisation_id)
-        else:
-            raise TypeError("organisation")
-        return (
-            f'\x00{{"action":{action_text},"actor":{actor_text},'
-            f'"object_id":{enc(object_id)},"object_type":{type_text},'
-            f'"organisation":{organisation_text},'
-            f'"origin":{origin_text},"payload":{enc(payload)},"result":{result_text},'
-            f'"seq":{seq},"time":"{time_text}"}}'
-        ).encode()
-    except TypeError:
-        names = (
-            "action",
-            "actor",
-            "object_id",
-            "object_type",
-            "organisation",
-            "origin",
-            "payload",
-            "result",
-            "seq",
-            "time",
-        )
-        values = (
-            action,
-            actor_id,
-            object_id,
-            object_type,
-            organisation_id,
-            origin,
-            payload,
-            result,
-            seq,
-            time_text,
-        )
-        body = ",".join(f'"{n}":{_json_scalar(v)}' for n, v in zip(names, values, strict=True))
-        return f"\x00{{{body}}}".encode("utf-8", "replace")
-
-
-def _time_text(moment: datetime) -> str:
-    """audit.format_time, several times faster (it runs once per event)."""
-    if moment.tzinfo is not None:
-        if moment.utcoffset():
-            moment = moment.astimezone(UTC)
-        moment = moment.replace(tzinfo=None)
-    return moment.isoformat(timespec="microseconds") + "Z"
-
-
 def _time_converter(conn: Connection) -> Any:
     """Raw database value of created_at -> the text in the canonical entry.
 
@@ -238,7 +106,7 @@ def _time_converter(conn: Connection) -> Any:
             if len(raw) == 26 and raw[10] == " " and raw[19] == ".":
                 return f"{raw[:10]}T{raw[11:]}Z"
             raw = processor(raw) if processor else datetime.fromisoformat(raw)
-        return _time_text(raw)
+        return format_time(raw)
 
     return convert
 
@@ -330,10 +198,10 @@ def _checked_leaves(rows: list[Any], after: int, time_of: Any) -> list[bytes]:
             after + len(rows) + 1,
         )
         raise _Stop(Problem(f"event {missing} is missing", seq=missing))
-    sha256, leaf_input = _sha256, _leaf_input  # b"\x00" + the canonical entry
+    sha256, entry = _sha256, leaf_input  # b"\x00" + the canonical entry (audit.entry)
     leaves = [
         sha256(
-            leaf_input(seq, time_of(created), actor, org, action, otype, oid, res, origin, payload)
+            entry(seq, time_of(created), actor, org, action, otype, oid, res, origin, payload)
         ).digest()
         for seq, created, actor, org, action, otype, oid, res, origin, payload, _ in rows
     ]

@@ -28,8 +28,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, func, select, text
 
-from consensus import decision_rules
+from consensus.audit.entry import Edge, canonical_entry, node_rows
 from consensus.crypto import merkle
+from consensus.domain import decision_rules
+from consensus.domain.canonical import join_blocks, new_anchor, sha256_hex
 from consensus.extensions import db
 from consensus.models import (
     Amendment,
@@ -61,8 +63,6 @@ from consensus.models import (
     VersionParagraph,
     Visibility,
 )
-from consensus.services import audit
-from consensus.services.canonical import join_blocks, new_anchor, sha256_hex
 
 DEFAULT_SEED = 20_261_128
 # History ends here; open rounds stay open for a year after it.
@@ -1264,77 +1264,49 @@ def _insert_rows(conn: Connection, world: _World) -> None:
 
 
 def _append_audit_events(conn: Connection, events: list[_Event]) -> int:
-    """Append the events in time order, exactly as audit.record would have, one by one."""
+    """Append the events in time order, exactly as audit.record would have, one by one:
+    the same entry writer and tree edge (audit.entry), in batches of plain rows."""
     head = conn.execute(
         select(AuditLogHead.size, AuditLogHead.frontier).where(AuditLogHead.id == 1)
     ).first()
-    size, frontier_bytes = (head.size, bytes(head.frontier)) if head else (0, b"")
-    last: dict[int, tuple[int, bytes]] = {
-        level: (index, hash_)
-        for (level, index), hash_ in audit._frontier_nodes(size, frontier_bytes).items()
-    }
-
-    def get_node(level: int, index: int) -> bytes:
-        stored_index, hash_ = last[level]
-        assert stored_index == index
-        return hash_
-
+    edge = Edge(head.size, bytes(head.frontier)) if head else Edge(0, b"")
     events.sort()
     event_rows: list[dict[str, Any]] = []
-    node_rows: list[dict[str, Any]] = []
+    nodes: list[dict[str, Any]] = []
     event_table = AuditEvent.__table__
     node_table = MerkleNode.__table__
     for event in events:
-        seq = size + 1
-        leaf = merkle.leaf_hash(
-            audit.canonical_entry(
-                seq=seq,
-                created_at=event.created_at,
-                actor_id=event.actor_id,
-                organisation_id=event.organisation_id,
-                action=event.action,
-                object_type=event.object_type,
-                object_id=event.object_id,
-                result="success",
-                origin=ORIGIN,
-                payload=event.payload,
-            )
-        )
-        event_rows.append(
-            {
-                "seq": seq,
-                "created_at": event.created_at,
-                "actor_id": event.actor_id,
-                "organisation_id": event.organisation_id,
-                "action": event.action,
-                "object_type": event.object_type,
-                "object_id": event.object_id,
-                "result": "success",
-                "origin": ORIGIN,
-                "payload": event.payload,
-                "leaf_hash": leaf,
-            }
-        )
-        for level, index, hash_ in merkle.nodes_completed_by_append(size, leaf, get_node):
-            last[level] = (index, hash_)
-            node_rows.append({"level": level, "index": index, "hash": hash_})
-        size += 1
+        values = {
+            "seq": edge.size + 1,
+            "created_at": event.created_at,
+            "actor_id": event.actor_id,
+            "organisation_id": event.organisation_id,
+            "action": event.action,
+            "object_type": event.object_type,
+            "object_id": event.object_id,
+            "result": "success",
+            "origin": ORIGIN,
+            "payload": event.payload,
+        }
+        leaf = merkle.leaf_hash(canonical_entry(**values))
+        event_rows.append({**values, "leaf_hash": leaf})
+        nodes.extend(node_rows(edge.append(leaf)))
         if len(event_rows) >= BATCH * 4:
             conn.execute(event_table.insert(), event_rows)  # type: ignore[attr-defined]
-            conn.execute(node_table.insert(), node_rows)  # type: ignore[attr-defined]
-            event_rows, node_rows = [], []
+            conn.execute(node_table.insert(), nodes)  # type: ignore[attr-defined]
+            event_rows, nodes = [], []
     if event_rows:
         conn.execute(event_table.insert(), event_rows)  # type: ignore[attr-defined]
-        conn.execute(node_table.insert(), node_rows)  # type: ignore[attr-defined]
-    known = {(level, index): hash_ for level, (index, hash_) in last.items()}
-    frontier = b"".join(h for _, h in audit._frontier_nodes_order(size, known))
+        conn.execute(node_table.insert(), nodes)  # type: ignore[attr-defined]
     head_table = AuditLogHead.__table__
     if head is None:
-        conn.execute(head_table.insert(), {"id": 1, "size": size, "frontier": frontier})  # type: ignore[attr-defined]
+        conn.execute(  # type: ignore[attr-defined]
+            head_table.insert(), {"id": 1, "size": edge.size, "frontier": edge.frontier()}
+        )
     else:
         conn.execute(
             head_table.update().where(head_table.c.id == 1),  # type: ignore[attr-defined]
-            {"size": size, "frontier": frontier},
+            {"size": edge.size, "frontier": edge.frontier()},
         )
     return len(events)
 

@@ -24,7 +24,7 @@ from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 from markupsafe import Markup
 
-from consensus.services.canonical import mark_hidden
+from consensus.domain.canonical import mark_hidden
 
 _md = (
     MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})

@@ -53,7 +53,7 @@ from markupsafe import Markup
 from sqlalchemy import Select, event, select
 
 from consensus.extensions import db
-from consensus.i18n import remembered_for_locale
+from consensus.web.i18n import remembered_for_locale
 
 T = TypeVar("T")
 S = TypeVar("S", str, bytes)
@@ -186,7 +186,7 @@ def init_app(app: Flask) -> None:
     # Off while templates reload on change (debug): a cached part would outlive its template.
     if app.debug or app.config.get("TEMPLATES_AUTO_RELOAD"):
         mib = 0
-    app.extensions["consensus.fragments"] = LRU(mib * 1024 * 1024) if mib > 0 else None
+    app.extensions["consensus.web.fragments"] = LRU(mib * 1024 * 1024) if mib > 0 else None
     app.jinja_env.globals["fragment_slot"] = slot
     app.context_processor(_hide_session)
 
@@ -222,7 +222,7 @@ def forget_state() -> None:
 
 
 def _cache() -> LRU | None:
-    return current_app.extensions.get("consensus.fragments")  # type: ignore[no-any-return]
+    return current_app.extensions.get("consensus.web.fragments")  # type: ignore[no-any-return]
 
 
 def state() -> tuple[int, bytes] | None:
@@ -448,8 +448,9 @@ def rendered(text: str) -> Markup:
     """Mark what render_template returned (Jinja with autoescape: every value in it escaped
     or itself sanitised) as HTML, so another template can include it as it is.
 
-    The one place besides consensus.text that makes Markup from a variable: only template
-    output may come here, never user text (the repository's semgrep rule allows this module).
+    The one place besides consensus.formats.markdown that makes Markup from a variable: only
+    template output may come here, never user text (the repository's semgrep rule allows
+    this module).
     """
     return Markup(text)  # noqa: S704  # nosec B704
 

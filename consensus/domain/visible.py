@@ -22,7 +22,7 @@ import unicodedata
 
 from flask_babel import lazy_gettext as _l
 
-from consensus.services.canonical import hidden_characters, markers_in
+from consensus.domain.canonical import hidden_characters, markers_in
 from consensus.services.errors import DomainError
 
 SHOWN = 5  # characters named in one message; the rest are counted

@@ -288,7 +288,7 @@ def diff_blocks(
 # show nothing, or that change the order in which the characters around them are shown
 # ("Trojan Source": abc<U+202E>fdp.exe<U+202C> reads "abcexe.pdf"), would let the visible
 # text differ from the signed bytes. New text containing them is refused (see
-# consensus.services.visible); text stored before that rule shows each of them as a visible
+# consensus.domain.visible); text stored before that rule shows each of them as a visible
 # marker ⟨U+202E⟩ on every page, PDF and export (mark_hidden, applied by the template
 # environment to every value it outputs). docs/signing.md states the rule.
 

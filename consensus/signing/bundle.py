@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 from flask_babel import force_locale
 
+from consensus import signing
+from consensus.domain.canonical import canonical_bytes
 from consensus.models import CoSignature, JointLetter, Process, Round, SigningKey, Version
-from consensus.services import signing
-from consensus.services.canonical import canonical_bytes
-from consensus.services.letters import render_template
+from consensus.signing.documents import render_template
 
 ZIP_TIME = (2000, 1, 1, 0, 0, 0)  # fixed, so the same content gives the same zip
 

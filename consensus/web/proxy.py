@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
     from flask import Flask
 
-log = logging.getLogger("consensus.proxy")
+log = logging.getLogger("consensus.web.proxy")
 
 UNKNOWN_HOST = (
     b"400 Bad Request\n\n"

@@ -28,11 +28,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import current_app
 from sqlalchemy import and_, or_, select
 
+from consensus import audit
+from consensus.audit.log import lock_head
 from consensus.crypto import merkle, sshsig
 from consensus.crypto.keystore import load_kek, open_ed25519, seal
 from consensus.extensions import db
 from consensus.models import AuditEvent, Checkpoint, MerkleNode, PlatformKey, User, utcnow
-from consensus.services import audit
 
 CHECKPOINT_PURPOSE = "checkpoint"
 NAMESPACE = "checkpoint@consensus"
@@ -78,7 +79,7 @@ def init_key(
     Rotation retires the old key but keeps it: old checkpoints name their key and stay
     verifiable. The log head is locked first, so two processes cannot both create a key.
     """
-    audit._lock_head()  # serialises with appends and with other key creations
+    lock_head()  # serialises with appends and with other key creations
     current = active_key(purpose)
     if current is not None and not rotate:
         return current, False
@@ -200,7 +201,7 @@ def make_checkpoint(actor: User | None = None, *, reuse_unchanged: bool = True) 
     checkpoint instead of signing the same tree again.
     """
     key = active_key() or init_key(actor=actor)[0]
-    audit._lock_head()  # size and root must belong together
+    lock_head()  # size and root must belong together
     size, root_hash = audit.tree_head()
     if reuse_unchanged:
         latest = latest_checkpoint()

@@ -27,6 +27,7 @@ from consensus.models import (
 )
 from consensus.models.endorsements import ClearanceDecision, StanceKind
 from consensus.services import accounts, organisations, processes
+from consensus.signing import cosigning
 
 
 @dataclass(frozen=True)
@@ -770,9 +771,9 @@ def _strategy_signing_chapter(ctx: DemoContext) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from flask import current_app
 
+    from consensus import signing
     from consensus.crypto import sshsig
     from consensus.models import KeyCustody
-    from consensus.services import signing
 
     process, facilitator = ctx.process, ctx.facilitator
     admin = db.session.execute(select(User).where(User.is_admin.is_(True))).scalars().first()
@@ -828,4 +829,6 @@ def _strategy_signing_chapter(ctx: DemoContext) -> None:
         else:
             signing.set_custody(organisation, KeyCustody.PLATFORM_HELD, actor=admin)
             # No person at the keyboard here, so no re-authentication (demo only).
-            signing._platform_sign(process, round_, organisation, actor=representative, proof=None)
+            cosigning._platform_sign(
+                process, round_, organisation, actor=representative, proof=None
+            )

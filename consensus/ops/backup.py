@@ -20,8 +20,8 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy.engine import make_url
 
+from consensus import audit
 from consensus.extensions import db
-from consensus.services import audit
 
 
 def _sqlite_path() -> Path | None:

@@ -1,0 +1,1 @@
+"""Output formats for user text: restricted Markdown to sanitised HTML, and safe CSV."""

@@ -1,0 +1,1 @@
+"""Worlds to work in: the demo world (the four associations) and the scale world (benchmarks)."""
