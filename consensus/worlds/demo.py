@@ -269,22 +269,23 @@ def _notification_chapter(
 ) -> None:
     """E-mail notifications (docs/notifications.md): everyone's settings are the defaults
     (immediately for what asks them to act, news in a digest at 08:00 Amsterdam time), and
-    UvW's representative lends the mandate to UvW's official for a month, so the demo has a
-    substitute whom round openings, reminders and deadline warnings reach too."""
+    IPO's representative lends the mandate to IPO's official for a month, so the demo has a
+    substitute whom round openings, reminders and deadline warnings reach too (IPO has not
+    yet taken its stance in the open endorsement round)."""
     from consensus.notifications import preferences
     from consensus.services import endorsements
 
     preferences.give_defaults(people.values())
-    uvw = organisations_by_slug["uvw"]
-    representative = people[("uvw", MembershipRole.REPRESENTATIVE)]
-    official = people[("uvw", MembershipRole.OFFICIAL)]
+    ipo = organisations_by_slug["ipo"]
+    representative = people[("ipo", MembershipRole.REPRESENTATIVE)]
+    official = people[("ipo", MembershipRole.OFFICIAL)]
     if not db.session.execute(
-        select(Delegation.id).where(Delegation.organisation_id == uvw.id)
+        select(Delegation.id).where(Delegation.organisation_id == ipo.id)
     ).first():
         now = utcnow()
         endorsements.create_delegation(
             actor=representative,
-            organisation=uvw,
+            organisation=ipo,
             delegate=official,
             valid_from=now - timedelta(days=1),
             valid_until=now + timedelta(days=30),
