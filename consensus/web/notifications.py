@@ -12,10 +12,11 @@ from werkzeug.wrappers import Response
 from consensus import permissions
 from consensus.extensions import csrf, db, limiter, login_manager
 from consensus.forms import EmptyForm
-from consensus.forms.notifications import NotificationPreferencesForm
+from consensus.forms.notifications import DeadlineWarningsForm, NotificationPreferencesForm
 from consensus.models import MailState, Notice, OutgoingMail
-from consensus.notifications import outbox, preferences
+from consensus.notifications import deadlines, outbox, preferences
 from consensus.services import processes
+from consensus.web.loaders import load_process
 from consensus.web.usecase import run
 
 bp = Blueprint("notifications", __name__)
@@ -107,6 +108,34 @@ def unsubscribe(token: str) -> str | tuple[str, int] | Response:
 # No CSRF token: RFC 8058 mail clients POST without a session. The signed token names one
 # person and one kind, and the only effect is turning that kind of e-mail off.
 csrf.exempt(unsubscribe)  # nosemgrep: consensus-csrf-exempt - one-click unsubscribe (above)
+
+
+# --- Facilitators: deadline warnings per process -----------------------------------------------
+
+
+@bp.app_template_global("deadline_warning_days")
+def deadline_warning_days(process_id: int) -> str:
+    """The process's warning days as the facilitator typed them ("3, 1")."""
+    return ", ".join(str(d) for d in deadlines.warning_days(process_id))
+
+
+@bp.post("/processes/<slug>/deadline-warnings")
+@login_required
+def deadline_warnings(slug: str) -> Response:
+    """How many days before a round's deadline the people who still have to act get an
+    e-mail (docs/notifications.md); a bad value is refused with a message, nothing changes."""
+    process = load_process(slug)
+    permissions.require(permissions.can_manage_process(current_user, process))
+    form = DeadlineWarningsForm()
+    if form.validate_on_submit():
+        run(
+            deadlines.set_warning_days,
+            process,
+            actor=current_user._get_current_object(),
+            raw=form.deadline_warning_days.data or "",
+            success=_("The deadline warnings are saved."),
+        )
+    return redirect(url_for("processes.manage", slug=slug, _anchor="deadline-warnings"))
 
 
 # --- Administrators: the mail queue -----------------------------------------------------------

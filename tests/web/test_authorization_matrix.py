@@ -77,6 +77,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "notifications.unsubscribe":      {"GET": "200 200 200 200 200 200 200",
                                        "POST": "200 200 200 200 200 200 200"},
     "notifications.mail_queue":       {"GET": "L 403 403 403 403 403 200"},
+    "notifications.deadline_warnings": {"POST": "L 403 403 403 404 R 403"},
     "notifications.mail_retry":       {"POST": "L 403 403 403 403 403 404"},
     "calendar.settings":              {"GET": "L 200 200 200 200 200 200"},
     "calendar.reset":                 {"POST": "L R R R R R R"},
@@ -232,6 +233,7 @@ URL_VALUES: dict[str, Callable[[MatrixWorld], dict[str, object]]] = {
 # Form data for POSTs (CSRF is off in tests); without an entry the form is empty.
 POST_DATA: dict[str, dict[str, str]] = {
     "main.set_locale": {"locale": "en", "next": "/"},
+    "notifications.deadline_warnings": {"deadline_warning_days": "3, 1"},
     "notifications.preferences": {
         **{kind.value: "immediate" for kind in SWITCHABLE},
         "digest_hour": "8",

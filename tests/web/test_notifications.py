@@ -490,3 +490,22 @@ def test_outcome_signing_requested_letter_signed_and_published(app, login_as, ru
         )
     )
     assert waiting == 2 * 5  # letter signed and published wait for the digest
+
+
+def test_the_facilitator_sets_the_warning_days_on_the_manage_page(app, login_as):
+    w = make_world(n=1)
+    client = login_as(w.facilitator)
+    page = client.get(f"/processes/{w.process.slug}/manage").text
+    assert 'value="3, 1"' in page and "E-mail voor een deadline" in page
+    url = f"/processes/{w.process.slug}/deadline-warnings"
+    assert client.post(url, data={"deadline_warning_days": "5, 2"}).status_code == 302
+    assert deadlines.warning_days(w.process.id) == (5, 2)
+    # Bad input: a clear message, nothing changed.
+    page = client.post(url, data={"deadline_warning_days": "morgen"}, follow_redirects=True)
+    assert "Geef hele dagen tussen 1 en 60" in page.text
+    assert deadlines.warning_days(w.process.id) == (5, 2)
+    # Not for a representative.
+    db.session.commit()
+    rep = login_as(w.reps[w.orgs[0].id])
+    assert rep.post(url, data={"deadline_warning_days": "1"}).status_code == 403
+    assert deadlines.warning_days(w.process.id) == (5, 2)
