@@ -30,6 +30,6 @@ def register(app: Flask) -> None:
     from consensus.notifications import outbox, triggers
 
     for event_type, writer in triggers.WRITERS:
-        events.within(app, event_type, writer)  # type: ignore[arg-type]
+        events.within(app, event_type, writer)
     events.on(app, events.SecurityChanged, send_security_notice)
     events.after_each_commit(app, outbox.deliver_in_development)

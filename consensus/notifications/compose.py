@@ -70,7 +70,7 @@ def new_message_id() -> str:
     return f"<{uuid.uuid4().hex}@{domain}>"
 
 
-def calendar_for(content: Content, language: str) -> str | None:
+def calendar_for(content: Content) -> str | None:
     """The deadline as an iCalendar (RFC 5545) event with a reminder a day before."""
     if content.deadline is None:
         return None

@@ -123,11 +123,11 @@ def notify(
     return len(users)
 
 
-def enqueue(user: User, kind: NotificationKind | str, content: compose.Content) -> OutgoingMail:
-    """A complete message for one person in the outbox (inside the caller's transaction)."""
-    kind = NotificationKind(kind) if kind in NotificationKind._value2member_map_ else kind
+def enqueue(user: User, kind: NotificationKind, content: compose.Content) -> OutgoingMail:
+    """A complete message for one person in the outbox (inside the caller's transaction).
+    Switchable kinds carry the one-click unsubscribe address; security notices do not."""
     unsubscribe_url = None
-    if isinstance(kind, NotificationKind) and kind in preferences.DEFAULTS:
+    if kind in preferences.DEFAULTS:
         unsubscribe_url = compose.absolute_url(
             "notifications.unsubscribe", token=preferences.unsubscribe_token(user.id, kind)
         )
@@ -140,14 +140,14 @@ def enqueue(user: User, kind: NotificationKind | str, content: compose.Content) 
     )
     mail = OutgoingMail(
         user_id=user.id,
-        kind=str(kind),
+        kind=kind.value,
         recipient=user.email,
         message_id=compose.new_message_id(),
         language=user.locale,
         subject=content.subject[:300],
         body_text=text,
         body_html=html,
-        calendar=compose.calendar_for(content, user.locale),
+        calendar=compose.calendar_for(content),
         unsubscribe_url=unsubscribe_url,
         state=MailState.QUEUED,
         attempts=0,

@@ -9,8 +9,9 @@ or who takes part for it (`who_takes_part_many`) — never from a list of our ow
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from flask_babel import format_datetime
 from flask_babel import gettext as _
@@ -515,7 +516,8 @@ def on_security_changed(event: events.SecurityChanged) -> None:
     notify(NotificationKind.SECURITY, [(event.user_id, None)], make)
 
 
-WRITERS: list[tuple[type[events.Event], object]] = [
+# Which writer handles which event (consensus.notifications.register wires them).
+WRITERS: list[tuple[type[events.Event], Callable[[Any], None]]] = [
     (events.RoundOpened, on_round_opened),
     (events.ReminderSent, on_reminder_sent),
     (events.DeadlineApproaching, on_deadline_approaching),
