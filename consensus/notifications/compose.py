@@ -46,10 +46,14 @@ def absolute_url(endpoint: str, **values: Any) -> str:
     clock, the worker). Without a base URL (development): the request's host, or
     http://localhost when there is no request."""
     config = current_app.config
-    if has_request_context() or config.get("SERVER_NAME"):
+    if has_request_context():
         return url_for(endpoint, _external=True, **values)
     anchor = values.pop("_anchor", None)
-    adapter = current_app.url_map.bind("localhost", url_scheme="http")
+    adapter = current_app.url_map.bind(
+        config.get("SERVER_NAME") or "localhost",
+        script_name=config.get("APPLICATION_ROOT") or "/",
+        url_scheme=config.get("PREFERRED_URL_SCHEME") or "http",
+    )
     url = adapter.build(endpoint, values, force_external=True)
     return f"{url}#{anchor}" if anchor else url
 

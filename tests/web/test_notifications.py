@@ -509,3 +509,16 @@ def test_the_facilitator_sets_the_warning_days_on_the_manage_page(app, login_as)
     rep = login_as(w.reps[w.orgs[0].id])
     assert rep.post(url, data={"deadline_warning_days": "1"}).status_code == 403
     assert deadlines.warning_days(w.process.id) == (5, 2)
+
+
+@pytest.mark.parametrize("base", ["https://consensus.example.org", "https://gov.example/consensus"])
+def test_links_in_mail_use_the_base_url_also_from_the_clock(app, runner, smtp, base):
+    from consensus.config import base_url_settings
+
+    app.config.update(base_url_settings(base))
+    w = make_world(n=1)  # opened outside a request, as the clock or a command would
+    deliver(runner)
+    (mail,) = smtp.messages
+    link = f"{base}/processes/{w.process.slug}/rounds/{w.round.id}"
+    assert link in text_of(mail)
+    assert str(mail["List-Unsubscribe"]).startswith(f"<{base}/notifications/unsubscribe/")
