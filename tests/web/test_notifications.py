@@ -462,7 +462,7 @@ def test_outcome_signing_requested_letter_signed_and_published(app, login_as, ru
     # The signing round opened: the mandate holders are asked to sign.
     assert _notified(NotificationKind.SIGNING_REQUESTED) == reps
     deliver(runner)
-    outcome = [m for m in smtp.messages if m["Subject"].startswith("Aangenomen")]
+    outcome = [m for m in smtp.messages if m["Subject"].startswith("Vastgesteld")]
     assert sorted(m["To"] for m in outcome) == sorted(
         [u.email for u in w.reps.values()] + [w.facilitator.email]
     )
