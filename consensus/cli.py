@@ -119,17 +119,66 @@ def rounds_group() -> None:
 @rounds_group.command("tick")
 @with_appcontext
 def rounds_tick() -> None:
-    """Open and close rounds whose time has come (run from cron, e.g. every minute)."""
+    """Open and close rounds whose time has come, and warn before deadlines (run from
+    cron, e.g. every minute)."""
     from consensus import signing
+    from consensus.notifications import deadlines
     from consensus.services import processes
 
     changes = processes.tick()
     # A signing round lays its letter out as it opens; one that has none yet gets it here.
     letters = signing.ensure_letters_of_open_rounds()
     db.session.commit()
+    # Deadline warnings to the people who still have to act (their own transaction: the
+    # rounds opened or closed above stand even if this fails).
+    warned = deadlines.warn_deadlines()
+    db.session.commit()
     click.echo(f"{changes} change(s) applied.")
     if letters:
         click.echo(f"{letters} letter(s) laid out.")
+    if warned:
+        click.echo(f"{warned} deadline warning(s) queued.")
+
+
+@click.group("notifications")
+def notifications_group() -> None:
+    """E-mail notifications (the outbox)."""
+
+
+@notifications_group.command("deliver")
+@click.option("--once", is_flag=True, help="One pass, then exit (cron); default: keep running.")
+@click.option("--interval", default=10.0, show_default=True, help="Seconds between passes.")
+@click.option("--limit", default=500, show_default=True, help="Most messages per pass.")
+@with_appcontext
+def notifications_deliver(once: bool, interval: float, limit: int) -> None:
+    """Send the queued notification mail (and the digests that are due) over SMTP.
+    Several workers may run at once on PostgreSQL (FOR UPDATE SKIP LOCKED)."""
+    import signal
+    import time
+
+    from consensus.notifications import outbox
+
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    if not once:
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+    while True:
+        done = outbox.deliver_due(limit=limit)
+        if once or done.total or done.digests:
+            click.echo(
+                f"{done.sent} sent, {done.retried} to retry, {done.dead} dead,"
+                f" {done.digests} digest(s) made."
+            )
+        if once or stopping:
+            return
+        deadline = time.monotonic() + interval
+        while not stopping and time.monotonic() < deadline:
+            time.sleep(min(0.5, interval))
 
 
 @click.group("keys")
@@ -258,6 +307,7 @@ def init_app(app: Flask) -> None:
         keys_group,
         audit_group,
         identity_group,
+        notifications_group,
     ):
         app.cli.add_command(command)
     from consensus.ops import backup

@@ -198,6 +198,12 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "MAIL_SSL": _env_bool("CONSENSUS_MAIL_SSL", False),
         "MAIL_SENDER": os.environ.get("CONSENSUS_MAIL_SENDER", "consensus@localhost"),
         "MAIL_TIMEOUT": float(os.environ.get("CONSENSUS_MAIL_TIMEOUT", 10)),
+        "MAIL_REPLY_TO": os.environ.get("CONSENSUS_MAIL_REPLY_TO", ""),
+        # The notification outbox (docs/notifications.md): attempts before a message is
+        # dead (back-off 1, 2, 4, … minutes, at most 30: 12 attempts span about 3.5 hours).
+        "NOTIFICATIONS_MAX_ATTEMPTS": int(
+            os.environ.get("CONSENSUS_NOTIFICATIONS_MAX_ATTEMPTS", 12)
+        ),
         "PASSWORD_RESET_MINUTES": int(os.environ.get("CONSENSUS_PASSWORD_RESET_MINUTES", 30)),
         # /.well-known/security.txt (RFC 9116); Expires is mandatory there.
         "SECURITY_CONTACT": (

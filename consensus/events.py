@@ -13,11 +13,16 @@ the SQLAlchemy session (`session.info`) until the transaction ends:
 Handlers are registered in create_app (consensus.hooks) with `on(app, EventType, handler)`.
 A handler that fails is logged and never breaks the request: the change stands.
 
+Writers (`within(app, EventType, writer)`) are the other side: they run inside the
+transaction, as the event is recorded, and write rows that commit or roll back with the
+change — the notification outbox (consensus.notifications) is written this way, so a
+message exists exactly when its cause does.
+
 Handlers get plain values, never ORM objects: after COMMIT the session's objects are
 expired and the session cannot run SQL inside the `after_commit` hook. A handler that
-needs the database reads it in a session of its own. In-app notices (`Notice` rows) are
-not events: they are written in the same transaction as the change (an outbox), by the
-service, for the people the rule book names (permissions.who_can_act).
+needs the database reads it in a session of its own. In-app notices (`Notice` rows) and
+the e-mail outbox are written in the same transaction as the change, by the services or by
+the notification writers, for the people the rule book names (permissions.who_can_act).
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ log = logging.getLogger(__name__)
 
 _PENDING = "consensus.events"
 _EXTENSION = "consensus.events"
+_WRITERS = "consensus.events.within"
+_AFTER_EACH = "consensus.events.after_each_commit"
 
 Handler = Callable[[Any], None]
 
@@ -105,6 +112,38 @@ class AmendmentDecided(Event):
     state: str
 
 
+@dataclass(frozen=True)
+class DeadlineApproaching(Event):
+    """The clock (`rounds tick`) found a round's deadline this many days away; `people`
+    are the ones who can act for the organisations that have not acted yet."""
+
+    round_id: int
+    process_id: int
+    days_before: int
+    people: tuple[tuple[int, int], ...]  # (user_id, organisation_id)
+
+
+@dataclass(frozen=True)
+class CommentReplied(Event):
+    comment_id: int
+    parent_id: int
+    version_id: int
+
+
+@dataclass(frozen=True)
+class CoSigned(Event):
+    """An organisation co-signed the letter of a signing round."""
+
+    round_id: int
+    process_id: int
+    organisation_id: int
+
+
+@dataclass(frozen=True)
+class ProcessPublished(Event):
+    process_id: int
+
+
 # --- Recording and dispatching ------------------------------------------------------------------
 
 
@@ -115,6 +154,12 @@ def record(domain_event: Event, session: Session | None = None) -> None:
         session.begin()  # the event belongs to a transaction: its commit tells, its rollback drops
     pending: list[tuple[SessionTransaction | None, Event]] = session.info.setdefault(_PENDING, [])
     pending.append((session.get_nested_transaction(), domain_event))
+    if has_app_context():
+        # Writers work inside the transaction (the outbox): what they write commits or rolls
+        # back with the change. Their errors are the change's errors.
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        for writer in writers_for(app, type(domain_event)):
+            writer(domain_event)
 
 
 def pending(session: Session | None = None) -> list[Event]:
@@ -135,7 +180,33 @@ def handlers_for(app: Flask, event_type: type[Event]) -> list[Handler]:
     return list(app.extensions.get(_EXTENSION, {}).get(event_type, []))
 
 
+def within(app: Flask, event_type: type[Event], writer: Handler) -> None:
+    """Register `writer` to run inside the transaction, when the event is recorded: it
+    writes rows that must commit or roll back with the change (the notification outbox).
+    Once per app; a second call is ignored."""
+    writers: dict[type[Event], list[Handler]] = app.extensions.setdefault(_WRITERS, {})
+    registered = writers.setdefault(event_type, [])
+    if writer not in registered:
+        registered.append(writer)
+
+
+def writers_for(app: Flask, event_type: type[Event]) -> list[Handler]:
+    return list(app.extensions.get(_WRITERS, {}).get(event_type, []))
+
+
+def after_each_commit(app: Flask, callback: Callable[[], None]) -> None:
+    """Run `callback` once after a COMMIT that dispatched events, after their handlers
+    (e.g. "send what was queued"), however many events the transaction recorded."""
+    callbacks: list[Callable[[], None]] = app.extensions.setdefault(_AFTER_EACH, [])
+    if callback not in callbacks:
+        callbacks.append(callback)
+
+
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        # SQLAlchemy also says "after_commit" when a SAVEPOINT is released: the change is not
+        # durable yet, so its events wait for the outermost COMMIT.
+        return
     recorded = session.info.pop(_PENDING, [])
     if not recorded:
         return
@@ -153,6 +224,13 @@ def _after_commit(session: Session) -> None:
                     getattr(handler, "__qualname__", handler),
                     type(domain_event).__name__,
                 )
+    for callback in list(app.extensions.get(_AFTER_EACH, [])):
+        try:
+            callback()
+        except Exception:
+            log.exception(
+                "after-commit callback %s failed", getattr(callback, "__qualname__", callback)
+            )
 
 
 def _inside(transaction: SessionTransaction | None, savepoint: SessionTransaction) -> bool:

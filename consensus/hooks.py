@@ -9,7 +9,8 @@ round; the features plug in here:
 - processes.ROUND_CLOSED_HOOKS: run when a round closes (fix the outcome, seal the letter);
 - positions.VERSION_CREATED_HOOKS: a new version moves open clearance/endorsement rounds.
 
-Domain events (consensus.events) get their handlers here too; they run after COMMIT.
+Domain events (consensus.events) get their handlers here too; they run after COMMIT. The
+notification outbox's writers (consensus.notifications) run inside the transaction.
 """
 
 from __future__ import annotations
@@ -29,4 +30,5 @@ def register(app: Flask) -> None:
     signing.register()
 
     events.init_app(app)
-    events.on(app, events.SecurityChanged, notifications.send_security_notice)
+    # The notification outbox: writers inside the transaction, delivery after COMMIT.
+    notifications.register(app)

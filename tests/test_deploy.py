@@ -111,7 +111,7 @@ def test_containerfile_parses_and_runs_the_checked_gunicorn_command():
 
 def test_compose_has_the_services_and_their_order():
     services = compose()["services"]
-    assert set(services) == {"migrate", "app", "cron", "db", "redis"}
+    assert set(services) == {"migrate", "app", "cron", "notifications", "db", "redis"}
     for name in ("migrate", "app", "cron"):
         assert services[name]["build"] == {"context": ".", "dockerfile": "Containerfile"}
     assert services["app"]["depends_on"]["migrate"]["condition"] == (

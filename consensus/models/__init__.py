@@ -13,6 +13,16 @@ from consensus.models.endorsements import (
     StanceKind,
 )
 from consensus.models.identity import ExternalIdentity, IdentityProvider, LinkStatus, Passkey
+from consensus.models.notifications import (
+    DeadlineWarning,
+    Delivery,
+    MailState,
+    NotificationKind,
+    NotificationPreference,
+    NotificationSettings,
+    OutgoingMail,
+    ProcessNotificationSettings,
+)
 from consensus.models.organisations import Organisation, OrganisationKind
 from consensus.models.positions import (
     Amendment,
@@ -52,6 +62,14 @@ from consensus.models.signatures import (
 
 __all__ = [
     "ApiToken",
+    "DeadlineWarning",
+    "Delivery",
+    "MailState",
+    "NotificationKind",
+    "NotificationPreference",
+    "NotificationSettings",
+    "OutgoingMail",
+    "ProcessNotificationSettings",
     "CertificateAuthority",
     "CertificateSource",
     "CoSignature",

@@ -324,7 +324,10 @@ class Notice(Base):
     """An in-app message for one person, e.g. a facilitator's reminder."""
 
     __tablename__ = "notice"
-    __table_args__ = (Index("ix_notice_user_unread", "user_id", "read_at"),)
+    __table_args__ = (
+        Index("ix_notice_user_unread", "user_id", "read_at"),
+        Index("ix_notice_digest", "digest", "user_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
@@ -336,6 +339,11 @@ class Notice(Base):
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]
+    # Written by consensus.notifications: the kind of notification, the page it is about
+    # (a path under the base URL) and, for a daily digest, "waiting" until it went out.
+    kind: Mapped[str | None] = mapped_column(String(40))
+    link: Mapped[str | None] = mapped_column(String(500))
+    digest: Mapped[str | None] = mapped_column(String(10))
 
 
 @functools.cache

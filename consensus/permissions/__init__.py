@@ -22,6 +22,7 @@ from consensus.permissions.acting import (
     substituting_for,
     who_can_act,
     who_can_act_many,
+    who_takes_part_many,
 )
 from consensus.permissions.core import (
     ACTION_ROLES,
@@ -103,4 +104,5 @@ __all__ = [
     "valid_memberships",
     "who_can_act",
     "who_can_act_many",
+    "who_takes_part_many",
 ]

@@ -224,3 +224,18 @@ def may_act_in_round(
 ) -> bool:
     """One person, one round: may they do the round's action for this organisation?"""
     return may_act_for(user, organisation, ROUND_ACTIONS[round_.type], at)
+
+
+def who_takes_part_many(
+    organisation_ids: Iterable[int], at: datetime | None = None
+) -> dict[int, set[int]]:
+    """{organisation_id: user ids} of the people who take part in a process for each
+    organisation: those who may contribute to its text (the drafting action's roles,
+    officials and representatives) with a valid membership and an active account. News about
+    a process (a new version, its outcome, its publication) goes to them; one query."""
+    ids = set(organisation_ids)
+    result: dict[int, set[int]] = {org_id: set() for org_id in ids}
+    roles = set(_roles_for(ROUND_ACTIONS[RoundType.DRAFTING]))
+    for org_id, user_id, _ in _members_acting(ids, roles, at or utcnow()):
+        result[org_id].add(user_id)
+    return result

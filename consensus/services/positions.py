@@ -447,6 +447,10 @@ def add_comment(
             "body": text,
         },
     )
+    if parent is not None:
+        events.record(
+            events.CommentReplied(comment_id=comment.id, parent_id=parent.id, version_id=version.id)
+        )
     return comment
 
 

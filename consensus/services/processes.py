@@ -396,6 +396,7 @@ def _publish(process: Process, *, actor: User | None, at: datetime) -> None:
         object_id=process.id,
         origin=None if actor else "clock",
     )
+    events.record(events.ProcessPublished(process_id=process.id))
 
 
 # --- Rounds -----------------------------------------------------------------------------------
@@ -544,13 +545,15 @@ def _close(round_: Round, *, actor: User | None, at: datetime, why: str) -> None
         payload={"process": round_.process_id, "type": round_.type.value, "why": why},
         origin=None if actor else "clock",
     )
+    for hook in ROUND_CLOSED_HOOKS:
+        hook(round_, actor)
+    # After the hooks: the event describes the whole close (the outcome is fixed), and its
+    # notification writer reads it in this transaction.
     events.record(
         events.RoundClosed(
             round_id=round_.id, process_id=round_.process_id, round_type=round_.type.value
         )
     )
-    for hook in ROUND_CLOSED_HOOKS:
-        hook(round_, actor)
     db.session.flush()
 
 
@@ -956,8 +959,8 @@ def mark_input_complete(round_: Round, *, actor: User, organisation: Organisatio
 
 
 def send_reminder(process: Process, round_: Round, *, actor: User) -> int:
-    """An in-app notice to the people who can act for each organisation that has not yet
-    acted. Returns the number of people reminded."""
+    """A reminder (in-app notice and e-mail, consensus.notifications) to the people who can
+    act for each organisation that has not yet acted. Returns the number of people reminded."""
     if not round_.is_open_at(utcnow()):
         raise DomainError(str(_l("Reminders can only be sent while the round is open.")))
     waiting = [s.organisation for s in response_status(process, round_) if not s.acted]
@@ -969,24 +972,8 @@ def send_reminder(process: Process, round_: Round, *, actor: User) -> int:
     people = sorted(
         (user_id, org_id) for (_, org_id), user_ids in acting.items() for user_id in user_ids
     )
-    message = str(
-        _l(
-            "Reminder from the facilitator: \u201c%(round)s\u201d in \u201c%(process)s"
-            "\u201d is waiting for your organisation.",
-            round=round_.title,
-            process=process.title,
-        )
-    )
-    for user_id, organisation_id in people:
-        db.session.add(
-            Notice(
-                user_id=user_id,
-                process_id=process.id,
-                round_id=round_.id,
-                organisation_id=organisation_id,
-                message=message,
-            )
-        )
+    # The in-app notice and the e-mail (each in the person's language, as they chose) are
+    # written by the notification writer of ReminderSent, in this transaction.
     audit.record(
         "round.reminder_sent",
         actor=actor,

@@ -94,7 +94,11 @@ def start(user: User, *, method: str) -> str:
 _CURRENT = (
     select(UserSession)
     .where(UserSession.token_hash == bindparam("token_hash"))
-    .options(joinedload(UserSession.user).joinedload(User.memberships))
+    .options(
+        joinedload(UserSession.user).joinedload(User.memberships),
+        # The header's count of unread messages, in the same statement.
+        joinedload(UserSession.user).undefer(User.unread_notices),  # type: ignore[attr-defined]
+    )
 )
 
 

@@ -27,7 +27,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from consensus import audit, permissions
+from consensus import audit, events, permissions
 from consensus.crypto import sshsig
 from consensus.crypto.keystore import KeystoreError
 from consensus.extensions import db
@@ -447,6 +447,9 @@ def _record_signature(
         custody=key.custody.value,
         letter_revision=letter.revision,
         letter_sha256=hashlib.sha256(letter.signed_pdf or b"").hexdigest(),
+    )
+    events.record(
+        events.CoSigned(round_id=round_.id, process_id=process.id, organisation_id=organisation.id)
     )
     return cosignature
 

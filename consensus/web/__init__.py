@@ -160,6 +160,7 @@ def init_app(app: Flask) -> None:
         endorsements,
         identity,
         main,
+        notifications,
         ops,
         passkeys,
         positions,
@@ -187,6 +188,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api_tokens.bp)
     app.register_blueprint(identity.bp)
     app.register_blueprint(passkeys.bp)
+    app.register_blueprint(notifications.bp)
     ops.init_app(app)
 
     # What you see is what you sign: no output value may hide a character or reorder what

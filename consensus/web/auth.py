@@ -42,8 +42,8 @@ from consensus.forms.accounts import (
 )
 from consensus.forms.identity import OrganisationLoginForm, PasskeyNameForm
 from consensus.identity import links, oidc, passkeys, throttle
-from consensus.mail import MailError, send_mail, writes_to_console
 from consensus.models import IdentityProvider, User, UserSession, utcnow
+from consensus.notifications.mail import MailError, send_mail, writes_to_console
 from consensus.services import accounts, sessions
 from consensus.web import SESSION_TOKEN_KEY
 from consensus.web.usecase import run

@@ -135,6 +135,17 @@ class _DatabaseFacts:
             select(func.count()).select_from(Round).where(Round.state == RoundState.OPEN)
         ).scalar_one()
         yield GaugeMetricFamily("consensus_rounds_open", "Rounds open now", value=open_rounds)
+        from consensus.notifications.outbox import queue_counts
+
+        mail = GaugeMetricFamily(
+            "consensus_mail_messages",
+            "Notification e-mail in the outbox by state (queued: waiting or retrying; dead: "
+            "undeliverable, see /admin/mail)",
+            labels=["state"],
+        )
+        for state, count in queue_counts().items():
+            mail.add_metric([state], count)
+        yield mail
 
 
 def _authorised() -> bool:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from consensus.extensions import db
 from consensus.models import (
     DecisionRule,
+    Delegation,
     Membership,
     MembershipRole,
     Organisation,
@@ -254,12 +255,42 @@ def build_demo_world(password: str) -> dict[str, int]:
         )
         if created:
             story(DemoContext(process, facilitator, organisations_by_slug, people))
+    _notification_chapter(organisations_by_slug, people)
     db.session.flush()
     return {
         "processes": len(db.session.execute(select(Process.id)).all()),
         "organisations": len(db.session.execute(select(Organisation.id)).all()),
         "users": len(db.session.execute(select(User.id)).all()),
     }
+
+
+def _notification_chapter(
+    organisations_by_slug: dict[str, Organisation], people: dict[tuple[str, MembershipRole], User]
+) -> None:
+    """E-mail notifications (docs/notifications.md): everyone's settings are the defaults
+    (immediately for what asks them to act, news in a digest at 08:00 Amsterdam time), and
+    IPO's representative lends the mandate to IPO's official for a month, so the demo has a
+    substitute whom round openings, reminders and deadline warnings reach too (IPO has not
+    yet taken its stance in the open endorsement round)."""
+    from consensus.notifications import preferences
+    from consensus.services import endorsements
+
+    preferences.give_defaults(people.values())
+    ipo = organisations_by_slug["ipo"]
+    representative = people[("ipo", MembershipRole.REPRESENTATIVE)]
+    official = people[("ipo", MembershipRole.OFFICIAL)]
+    if not db.session.execute(
+        select(Delegation.id).where(Delegation.organisation_id == ipo.id)
+    ).first():
+        now = utcnow()
+        endorsements.create_delegation(
+            actor=representative,
+            organisation=ipo,
+            delegate=official,
+            valid_from=now - timedelta(days=1),
+            valid_until=now + timedelta(days=30),
+            note="Tijdens het reces",
+        )
 
 
 # --- The stories of each demo process ---------------------------------------------------------

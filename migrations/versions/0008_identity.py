@@ -1,7 +1,7 @@
 """identity providers, external identities, passkeys
 
 Revision ID: 0008_identity
-Revises: 0006_signatures
+Revises: 0007_notifications
 Create Date: 2026-12-06 10:20:10.879226
 
 """
@@ -13,7 +13,7 @@ import consensus.models.base
 
 # revision identifiers, used by Alembic.
 revision = '0008_identity'
-down_revision = '0006_signatures'
+down_revision = '0007_notifications'
 branch_labels = None
 depends_on = None
 

@@ -92,6 +92,8 @@ def demo_pages(runner):
             f"{base}/signing",
             "/account",
             "/account/delegations",
+            "/account/notifications",
+            "/messages",
             "/audit/vng",
         ],
         "facilitator@example.org": [
@@ -109,6 +111,7 @@ def demo_pages(runner):
             "/admin/audit",
             f"/admin/organisations/{vng.id}",
             f"/admin/organisations/{vng.id}/signing",
+            "/admin/mail",
         ],
     }
 

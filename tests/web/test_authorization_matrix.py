@@ -20,6 +20,8 @@ from collections.abc import Callable
 import pytest
 from flask import Flask, url_for
 
+from consensus.models import NotificationKind
+from consensus.notifications.preferences import SWITCHABLE, unsubscribe_token
 from tests.web.matrix_world import ORDER, MatrixWorld, build_matrix_world
 
 COLUMNS = (
@@ -86,6 +88,18 @@ MATRIX: dict[str, dict[str, str]] = {
     "passkeys.admin_remove_all":      {"POST": "L 403 403 403 403 403 R"},
     # calendar (the feed is authorised by its secret token, not by a login)
     "calendar.feed":                  {"GET": "200 200 200 200 200 200 200"},
+    # notifications: the inbox and preferences are one's own; the one-click unsubscribe
+    # link works without a login (its signed token names the person and the kind); the
+    # mail queue is for administrators
+    "notifications.inbox":            {"GET": "L 200 200 200 200 200 200"},
+    "notifications.mark_read":        {"POST": "L R R R R R R"},
+    "notifications.preferences":      {"GET": "L 200 200 200 200 200 200",
+                                       "POST": "L R R R R R R"},
+    "notifications.unsubscribe":      {"GET": "200 200 200 200 200 200 200",
+                                       "POST": "200 200 200 200 200 200 200"},
+    "notifications.mail_queue":       {"GET": "L 403 403 403 403 403 200"},
+    "notifications.deadline_warnings": {"POST": "L 403 403 403 404 R 403"},
+    "notifications.mail_retry":       {"POST": "L 403 403 403 403 403 404"},
     "calendar.settings":              {"GET": "L 200 200 200 200 200 200"},
     "calendar.reset":                 {"POST": "L R R R R R R"},
     # administration: administrators only
@@ -241,6 +255,8 @@ URL_VALUES: dict[str, Callable[[MatrixWorld], dict[str, object]]] = {
     "identity.reject_link": lambda w: {"link_id": 1},
     "passkeys.rename": lambda w: {"passkey_id": 1},
     "passkeys.remove": lambda w: {"passkey_id": 1},
+    "notifications.unsubscribe": lambda w: {"token": _unsubscribe_token(w)},
+    "notifications.mail_retry": lambda w: {"mail_id": 999999},
     "processes.round_transition": lambda w: {"transition": "close"},
     **{
         f"endorsements.{name}": (lambda w: {"round_id": w.extra["endorsement_round"].id})  # type: ignore[attr-defined]
@@ -251,7 +267,19 @@ URL_VALUES: dict[str, Callable[[MatrixWorld], dict[str, object]]] = {
 # Form data for POSTs (CSRF is off in tests); without an entry the form is empty.
 POST_DATA: dict[str, dict[str, str]] = {
     "main.set_locale": {"locale": "en", "next": "/"},
+    "notifications.deadline_warnings": {"deadline_warning_days": "3, 1"},
+    "notifications.preferences": {
+        **{kind.value: "immediate" for kind in SWITCHABLE},
+        "digest_hour": "8",
+        "time_zone": "Europe/Amsterdam",
+    },
 }
+
+
+def _unsubscribe_token(world: MatrixWorld) -> str:
+    """The one-click link an e-mail to the official carries (reminders)."""
+    return unsubscribe_token(world.users["official"].id, NotificationKind.REMINDER)
+
 
 SAFE_METHODS = {"HEAD", "OPTIONS"}
 

@@ -218,3 +218,28 @@ def test_importing_the_services_registers_nothing():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert done.stdout.split() == ["0", "0", "0", "0"]
+
+
+def test_a_released_savepoint_does_not_dispatch(app):
+    """SQLAlchemy signals after_commit for a released SAVEPOINT too; the events wait for
+    the outermost COMMIT (a handler must never run while the change can still roll back)."""
+    seen: list[events.Event] = []
+
+    def look(event: events.Event) -> None:
+        seen.append(event)
+
+    events.on(app, events.RoundOpened, look)
+    try:
+        make_user("savepoint@example.org")
+        with db.session.begin_nested():
+            events.record(_opened())
+        assert seen == []  # released, not committed
+        db.session.rollback()
+        assert seen == []  # and it never happened
+        make_user("savepoint2@example.org")
+        with db.session.begin_nested():
+            events.record(_opened())
+        db.session.commit()
+        assert len(seen) == 1
+    finally:
+        app.extensions["consensus.events"][events.RoundOpened].remove(look)

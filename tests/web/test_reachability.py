@@ -27,6 +27,7 @@ REACHED_OTHERWISE: dict[str, str] = {
     "wellknown.security_txt": "/.well-known/security.txt, read by security researchers' tools",
     "auth.reset_password": "the link in the password-reset e-mail",
     "calendar.feed": "subscribed to by a calendar app, at the address calendar.settings shows",
+    "notifications.unsubscribe": "the one-click address in an e-mail's List-Unsubscribe header",
     "audit.verifier_script": "fetched with the curl command the transparency page shows",
     # Linked once the process has come that far (the matrix world has an open consultation):
     "endorsements.endorsement_history": "“See the whole history” on an endorsement round page "

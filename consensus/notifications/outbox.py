@@ -1,0 +1,382 @@
+"""The transactional outbox: notifications written with the change, mail sent by a worker.
+
+`notify()` runs inside the transaction of the change (from an event writer, see
+consensus.events.within): for each person it writes the in-app notice (the inbox) and, as
+the person chose, a complete message in `outgoing_mail` (at once), a notice waiting for the
+daily digest, or nothing more (off). Rolled back with the change, nothing remains; committed,
+nothing is lost.
+
+`deliver_due()` is the worker (`flask --app consensus notifications deliver`): it claims one
+due message at a time — `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several workers never
+take the same row, and a conditional update that also holds on SQLite —, commits the claim,
+hands the message to the SMTP server, and marks it sent. A failure is retried with
+exponential back-off (1, 2, 4 … minutes, at most 30); a permanent refusal (5xx) or too many
+attempts make it dead, which administrators see on /admin/mail. A worker that dies while
+holding a claim loses it after LEASE; the message is then sent by the next worker (the
+Message-ID stays the same, so a mail client shows a rare second copy as one).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from flask import current_app
+from flask_babel import force_locale
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from consensus.extensions import db
+from consensus.models import (
+    Delivery,
+    MailState,
+    Notice,
+    NotificationKind,
+    Organisation,
+    OutgoingMail,
+    User,
+    utcnow,
+)
+from consensus.notifications import compose, preferences
+from consensus.notifications.mail import (
+    Mailer,
+    MailError,
+    is_about_the_recipient,
+    is_permanent,
+    writes_to_console,
+)
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+MAX_BACKOFF = timedelta(minutes=30)
+
+# (user id, organisation id or None): a person, and whom they act for.
+Person = tuple[int, int | None]
+Maker = Callable[[User, list[Organisation]], compose.Content]
+
+
+def notify(
+    kind: NotificationKind,
+    people: Iterable[Person],
+    make: Maker,
+    *,
+    process_id: int | None = None,
+    round_id: int | None = None,
+) -> int:
+    """Write one notification per person (inbox + outbox as they chose); returns how many.
+
+    `make(user, organisations)` is called in the person's language and says what the
+    notification says; `organisations` are the ones the person acts for here."""
+    acting_for: dict[int, set[int]] = {}
+    for user_id, organisation_id in people:
+        acting_for.setdefault(user_id, set())
+        if organisation_id is not None:
+            acting_for[user_id].add(organisation_id)
+    if not acting_for:
+        return 0
+    users = (
+        db.session.execute(
+            select(User).where(User.id.in_(sorted(acting_for)), User.active.is_(True))
+        )
+        .scalars()
+        .all()
+    )
+    organisation_ids = {o for ids in acting_for.values() for o in ids}
+    organisations = {
+        o.id: o
+        for o in db.session.execute(
+            select(Organisation).where(Organisation.id.in_(sorted(organisation_ids) or [0]))
+        ).scalars()
+    }
+    deliveries = preferences.deliveries((u.id for u in users), kind)
+    for user in sorted(users, key=lambda u: u.id):
+        own = sorted(
+            (organisations[o] for o in acting_for[user.id] if o in organisations),
+            key=lambda o: o.name,
+        )
+        with force_locale(user.locale):
+            content = make(user, own)
+        delivery = deliveries[user.id]
+        db.session.add(
+            Notice(
+                user_id=user.id,
+                process_id=process_id,
+                round_id=round_id,
+                organisation_id=own[0].id if len(own) == 1 else None,
+                message=content.summary,
+                kind=kind.value,
+                link=compose.path_of(content.link) if content.link else None,
+                digest="waiting" if delivery == Delivery.DIGEST else None,
+            )
+        )
+        if delivery == Delivery.IMMEDIATE:
+            enqueue(user, kind, content)
+    db.session.flush()
+    return len(users)
+
+
+def enqueue(user: User, kind: NotificationKind, content: compose.Content) -> OutgoingMail:
+    """A complete message for one person in the outbox (inside the caller's transaction).
+    Switchable kinds carry the one-click unsubscribe address; security notices do not."""
+    unsubscribe_url = None
+    if kind in preferences.DEFAULTS:
+        unsubscribe_url = compose.absolute_url(
+            "notifications.unsubscribe", token=preferences.unsubscribe_token(user.id, kind)
+        )
+    text, html = compose.render(
+        content,
+        language=user.locale,
+        name=user.display_name,
+        unsubscribe_url=unsubscribe_url,
+        preferences_url=compose.absolute_url("notifications.preferences"),
+    )
+    mail = OutgoingMail(
+        user_id=user.id,
+        kind=kind.value,
+        recipient=user.email,
+        message_id=compose.new_message_id(),
+        language=user.locale,
+        subject=content.subject[:300],
+        body_text=text,
+        body_html=html,
+        calendar=compose.calendar_for(content),
+        unsubscribe_url=unsubscribe_url,
+        state=MailState.QUEUED,
+        attempts=0,
+        next_attempt_at=utcnow(),
+        last_error="",
+    )
+    db.session.add(mail)
+    return mail
+
+
+# --- The worker ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Pass:
+    """What one delivery pass did."""
+
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    digests: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.sent + self.retried + self.dead
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:80]
+
+
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4, 8, 16, 30, 30 … minutes after the 1st, 2nd, … failed attempt."""
+    return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+def as_email(mail: OutgoingMail) -> EmailMessage:
+    """The outbox row as the message on the wire (the same bytes on every attempt, bar
+    the Date header)."""
+    config = current_app.config
+    message = EmailMessage()
+    message["From"] = config["MAIL_SENDER"]
+    if config.get("MAIL_REPLY_TO"):
+        message["Reply-To"] = config["MAIL_REPLY_TO"]
+    message["To"] = mail.recipient
+    message["Subject"] = mail.subject
+    message["Date"] = format_datetime(mail.created_at)
+    message["Message-ID"] = mail.message_id
+    message["Auto-Submitted"] = "auto-generated"
+    if mail.unsubscribe_url:
+        # RFC 8058: a mail client may POST "List-Unsubscribe=One-Click" to this address.
+        message["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(mail.body_text)
+    if mail.body_html:
+        message.add_alternative(mail.body_html, subtype="html")
+    if mail.calendar:
+        message.add_attachment(
+            mail.calendar, subtype="calendar", filename="deadline.ics", params={"method": "PUBLISH"}
+        )
+    # After the parts are made (making them moves Content-* headers into the first part).
+    message["Content-Language"] = mail.language
+    return message
+
+
+def _claim(
+    session: Session, now: datetime, worker: str, *, user_id: int | None, kinds: set[str] | None
+) -> int | None:
+    """Take the next due message for this worker, in one statement: PostgreSQL skips the
+    rows other workers hold (FOR UPDATE SKIP LOCKED); SQLite runs the statement under its
+    one write lock. The claim is committed at once and lasts LEASE."""
+    candidate = (
+        select(OutgoingMail.id)
+        .where(
+            OutgoingMail.state == MailState.QUEUED,
+            OutgoingMail.next_attempt_at <= now,
+            or_(OutgoingMail.claimed_until.is_(None), OutgoingMail.claimed_until < now),
+        )
+        .order_by(OutgoingMail.next_attempt_at, OutgoingMail.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if user_id is not None:
+        candidate = candidate.where(OutgoingMail.user_id == user_id)
+    if kinds is not None:
+        candidate = candidate.where(OutgoingMail.kind.in_(sorted(kinds)))
+    try:
+        mail_id = session.execute(
+            update(OutgoingMail)
+            .where(OutgoingMail.id == candidate.scalar_subquery())
+            .values(claimed_until=now + LEASE, claimed_by=worker)
+            .returning(OutgoingMail.id)
+        ).scalar_one_or_none()
+        session.commit()
+    except OperationalError:
+        session.rollback()  # SQLite busy beyond its timeout: the next pass tries again
+        return None
+    return mail_id
+
+
+def _finish(session: Session, mail_id: int, worker: str, **values: object) -> None:
+    """Record the attempt's result, if the claim is still ours."""
+    session.execute(
+        update(OutgoingMail)
+        .where(OutgoingMail.id == mail_id, OutgoingMail.claimed_by == worker)
+        .values(claimed_until=None, claimed_by=None, **values)
+    )
+    session.commit()
+
+
+def deliver_due(
+    now: datetime | None = None,
+    *,
+    limit: int = 500,
+    worker: str | None = None,
+    user_id: int | None = None,
+    kinds: set[str] | None = None,
+    digests: bool = True,
+) -> Pass:
+    """One pass of the worker: compose the digests that are due, then send due messages
+    (at most `limit`), each claimed and marked in short transactions of its own session.
+    `now` lets tests move time on."""
+    from consensus.notifications import digest
+
+    now = now or utcnow()
+    worker = worker or worker_name()
+    result = Pass()
+    if digests and user_id is None:
+        result.digests = digest.compose_due(now)
+    max_attempts = int(current_app.config["NOTIFICATIONS_MAX_ATTEMPTS"])
+    with Session(db.engine) as session, Mailer() as mailer:
+        while result.total < limit:
+            mail_id = _claim(session, now, worker, user_id=user_id, kinds=kinds)
+            if mail_id is None:
+                break
+            mail = session.get(OutgoingMail, mail_id)
+            assert mail is not None  # noqa: S101 - claimed above
+            message, attempts = as_email(mail), mail.attempts + 1
+            session.commit()  # no transaction stays open while the SMTP server answers
+            try:
+                mailer.send(message)
+            except MailError as error:
+                permanent = is_permanent(error)
+                if permanent or attempts >= max_attempts:
+                    _finish(
+                        session,
+                        mail_id,
+                        worker,
+                        attempts=attempts,
+                        last_error=str(error)[:300],
+                        state=MailState.DEAD,
+                    )
+                    result.dead += 1
+                    log.error("mail %s is dead after %d attempt(s): %s", mail_id, attempts, error)
+                    continue
+                _finish(
+                    session,
+                    mail_id,
+                    worker,
+                    attempts=attempts,
+                    last_error=str(error)[:300],
+                    next_attempt_at=now + backoff(attempts),
+                )
+                result.retried += 1
+                if not is_about_the_recipient(error):
+                    break  # the server is away: the rest waits for the next pass
+                continue
+            _finish(
+                session,
+                mail_id,
+                worker,
+                attempts=attempts,
+                last_error="",
+                state=MailState.SENT,
+                sent_at=utcnow(),
+            )
+            result.sent += 1
+    return result
+
+
+def deliver_now(user_id: int, kinds: set[str]) -> None:
+    """After a commit: send this person's messages of these kinds at once (security
+    notices); in development every message goes to the console anyway (below)."""
+    if writes_to_console():
+        return  # deliver_in_development, once after the commit's handlers
+    try:
+        deliver_due(limit=20, user_id=user_id, kinds=kinds, digests=False)
+    except Exception:
+        log.exception("delivering at once failed; the worker will send the message")
+
+
+def deliver_in_development() -> None:
+    """Development without a mail server: no worker runs, so after each commit that
+    recorded events every queued message is written to the console at once."""
+    if not writes_to_console():
+        return
+    try:
+        deliver_due(limit=500)
+    except Exception:
+        log.exception("writing queued mail to the console failed")
+
+
+def queue_counts(session: Session | None = None) -> dict[str, int]:
+    """{state: number of messages} for /metrics and the administrators' page."""
+    session = session or db.session
+    counts = dict(
+        session.execute(select(OutgoingMail.state, func.count()).group_by(OutgoingMail.state)).all()
+    )
+    return {state.value: int(counts.get(state, 0)) for state in MailState}
+
+
+def requeue(mail: OutgoingMail, *, actor: User) -> None:
+    """An administrator sends a dead message again (after fixing the cause)."""
+    from consensus import audit
+    from consensus.services.errors import DomainError
+
+    if mail.state != MailState.DEAD:
+        from flask_babel import lazy_gettext as _l
+
+        raise DomainError(str(_l("Only a message that could not be delivered can be retried.")))
+    mail.state = MailState.QUEUED
+    mail.attempts = 0
+    mail.next_attempt_at = utcnow()
+    mail.claimed_until = None
+    audit.record(
+        "mail.requeued",
+        actor=actor,
+        object_type="outgoing_mail",
+        object_id=mail.id,
+        payload={"kind": mail.kind},
+    )
+    db.session.flush()

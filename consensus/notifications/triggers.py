@@ -1,0 +1,534 @@
+"""What triggers which notification, and to whom: the event writers.
+
+Each function here is registered with `events.within` (consensus.notifications.register):
+it runs inside the transaction that records the event and calls `outbox.notify`. The people
+always come from the rule book (consensus.permissions): who can act for an organisation in a
+round (`who_can_act_many`: mandate holders and active substitutes, officials for clearance),
+or who takes part for it (`who_takes_part_many`) — never from a list of our own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from consensus import events, permissions
+from consensus.extensions import db
+from consensus.models import (
+    Amendment,
+    AmendmentState,
+    Comment,
+    CoSignature,
+    NotificationKind,
+    Organisation,
+    Outcome,
+    Position,
+    Process,
+    Round,
+    RoundType,
+    User,
+    Version,
+)
+from consensus.notifications.compose import Content, absolute_url
+from consensus.notifications.outbox import Person, notify
+
+
+def _names(organisations: list[Organisation]) -> str:
+    names = [o.name for o in organisations]
+    if not names:
+        return _("your organisation")
+    if len(names) == 1:
+        return names[0]
+    return _("%(list)s and %(last)s", list=", ".join(names[:-1]), last=names[-1])
+
+
+def _moment(moment: datetime) -> str:
+    return format_datetime(moment, "d MMMM y, HH:mm")
+
+
+def _round_link(round_: Round, process: Process) -> str:
+    if round_.type == RoundType.SIGNING:
+        return absolute_url("signing.round_page", slug=process.slug)
+    return absolute_url("processes.round_page", slug=process.slug, round_id=round_.id)
+
+
+def _acting(round_: Round, organisation_ids: Iterable[int]) -> list[Person]:
+    acting = permissions.who_can_act_many((round_, org_id) for org_id in organisation_ids)
+    return sorted({(user_id, org_id) for (_, org_id), ids in acting.items() for user_id in ids})
+
+
+def _taking_part(organisation_ids: Iterable[int]) -> list[Person]:
+    people = permissions.who_takes_part_many(organisation_ids)
+    return sorted({(user_id, org_id) for org_id, ids in people.items() for user_id in ids})
+
+
+def _facilitators(process: Process) -> list[Person]:
+    return [(user_id, None) for user_id in sorted(process.facilitator_ids)]
+
+
+def _round_content(
+    round_: Round, process: Process, subject: str, paragraphs: list[str], label: str
+) -> Content:
+    return Content(
+        subject=subject,
+        paragraphs=paragraphs,
+        link=_round_link(round_, process),
+        link_label=label,
+        deadline=round_.closes_at,
+        calendar_uid=f"round-{round_.id}@consensus",
+        calendar_title=_(
+            "Deadline: %(round)s — %(process)s", round=round_.title, process=process.title
+        ),
+    )
+
+
+# --- Rounds -------------------------------------------------------------------------------------
+
+
+def on_round_opened(event: events.RoundOpened) -> None:
+    """A round opened: everyone who can act in it for a participating organisation (a
+    signing round asks for signatures)."""
+    round_ = db.session.get(Round, event.round_id)
+    if round_ is None:
+        return
+    process = round_.process
+    signing = round_.type == RoundType.SIGNING
+
+    def make(user: User, organisations: list[Organisation]) -> Content:
+        values = {
+            "round": round_.title,
+            "process": process.title,
+            "orgs": _names(organisations),
+            "deadline": _moment(round_.closes_at),
+        }
+        if signing:
+            subject = _("Your signature is requested: %(process)s", **values)
+            lines = [
+                _(
+                    "The signing round \u201c%(round)s\u201d of \u201c%(process)s\u201d has "
+                    "opened. You can co-sign the joint letter for %(orgs)s until %(deadline)s.",
+                    **values,
+                )
+            ]
+            label = _("Go to the signing page")
+        else:
+            subject = _("Round open: \u201c%(round)s\u201d (%(process)s)", **values)
+            lines = [
+                _(
+                    "The round \u201c%(round)s\u201d of \u201c%(process)s\u201d has opened. "
+                    "You can act for %(orgs)s until %(deadline)s.",
+                    **values,
+                )
+            ]
+            label = _("Open the round")
+        if round_.instructions:
+            lines.append(round_.instructions)
+        return _round_content(round_, process, subject, lines, label)
+
+    notify(
+        NotificationKind.SIGNING_REQUESTED if signing else NotificationKind.ROUND_OPENED,
+        _acting(round_, process.participant_ids),
+        make,
+        process_id=process.id,
+        round_id=round_.id,
+    )
+
+
+def on_reminder_sent(event: events.ReminderSent) -> None:
+    """The facilitator's reminder: the people named in the event, who are the rule book's
+    people for the organisations that have not acted (services.processes.send_reminder)."""
+    round_ = db.session.get(Round, event.round_id)
+    if round_ is None:
+        return
+    process = round_.process
+
+    def make(user: User, organisations: list[Organisation]) -> Content:
+        values = {
+            "round": round_.title,
+            "process": process.title,
+            "orgs": _names(organisations),
+            "deadline": _moment(round_.closes_at),
+        }
+        return _round_content(
+            round_,
+            process,
+            _("Reminder: \u201c%(round)s\u201d is waiting for %(orgs)s", **values),
+            [
+                _(
+                    "Reminder from the facilitator: \u201c%(round)s\u201d in \u201c%(process)s"
+                    "\u201d is waiting for your organisation.",
+                    **values,
+                ),
+                _("You can act for %(orgs)s until %(deadline)s.", **values),
+            ],
+            _("Open the round"),
+        )
+
+    notify(
+        NotificationKind.REMINDER,
+        event.people,
+        make,
+        process_id=process.id,
+        round_id=round_.id,
+    )
+
+
+def on_deadline_approaching(event: events.DeadlineApproaching) -> None:
+    round_ = db.session.get(Round, event.round_id)
+    if round_ is None:
+        return
+    process = round_.process
+
+    def make(user: User, organisations: list[Organisation]) -> Content:
+        values = {
+            "round": round_.title,
+            "process": process.title,
+            "orgs": _names(organisations),
+            "deadline": _moment(round_.closes_at),
+        }
+        return _round_content(
+            round_,
+            process,
+            _("Deadline approaching: \u201c%(round)s\u201d closes on %(deadline)s", **values),
+            [
+                _(
+                    "%(orgs)s has not acted yet in \u201c%(round)s\u201d of \u201c%(process)s"
+                    "\u201d. The round closes on %(deadline)s.",
+                    **values,
+                ),
+            ],
+            _("Open the round"),
+        )
+
+    notify(
+        NotificationKind.DEADLINE,
+        event.people,
+        make,
+        process_id=process.id,
+        round_id=round_.id,
+    )
+
+
+def on_round_closed(event: events.RoundClosed) -> None:
+    """An endorsement round closed: its outcome is fixed (by the round-closed hook, before
+    this event). Everyone taking part and the facilitators hear it."""
+    if event.round_type != RoundType.ENDORSEMENT.value:
+        return
+    outcome = db.session.execute(
+        select(Outcome).where(Outcome.round_id == event.round_id)
+    ).scalar_one_or_none()
+    round_ = db.session.get(Round, event.round_id)
+    if outcome is None or round_ is None:
+        return
+    process = round_.process
+
+    def make(user: User, organisations: list[Organisation]) -> Content:
+        values = {"round": round_.title, "process": process.title}
+        if outcome.adopted:
+            subject = _("Adopted: \u201c%(process)s\u201d", **values)
+            first = _(
+                "The endorsement round \u201c%(round)s\u201d of \u201c%(process)s\u201d has "
+                "closed: the position was adopted.",
+                **values,
+            )
+        else:
+            subject = _("Not adopted: \u201c%(process)s\u201d", **values)
+            first = _(
+                "The endorsement round \u201c%(round)s\u201d of \u201c%(process)s\u201d has "
+                "closed: the position was not adopted.",
+                **values,
+            )
+        tally = _(
+            "Endorsed: %(endorsed)d, with reservations: %(reservations)d, abstained: "
+            "%(abstained)d, objected: %(objected)d, no response: %(none)d.",
+            endorsed=outcome.endorsed,
+            reservations=outcome.with_reservations,
+            abstained=outcome.abstained,
+            objected=outcome.objected,
+            none=outcome.no_response,
+        )
+        return Content(
+            subject=subject,
+            paragraphs=[first, tally],
+            link=absolute_url("processes.round_page", slug=process.slug, round_id=round_.id),
+            link_label=_("See the outcome"),
+        )
+
+    notify(
+        NotificationKind.OUTCOME,
+        _taking_part(process.participant_ids) + _facilitators(process),
+        make,
+        process_id=process.id,
+        round_id=round_.id,
+    )
+
+
+# --- Texts ---------------------------------------------------------------------------------------
+
+
+def on_version_published(event: events.VersionPublished) -> None:
+    """A new version: everyone taking part for a participating organisation (its author
+    knows already)."""
+    version = db.session.get(Version, event.version_id)
+    process = db.session.get(Process, event.process_id)
+    if version is None or process is None:
+        return
+    position = version.position
+    people = [
+        person
+        for person in _taking_part(process.participant_ids) + _facilitators(process)
+        if person[0] != version.created_by_id
+    ]
+
+    def make(user: User, organisations: list[Organisation]) -> Content:
+        values = {"number": version.number, "title": position.title, "process": process.title}
+        lines = [
+            _(
+                "Version %(number)d of \u201c%(title)s\u201d in \u201c%(process)s\u201d has "
+                "been published.",
+                **values,
+            )
+        ]
+        if version.change_summary:
+            lines.append(_("What changed: %(summary)s", summary=version.change_summary))
+        return Content(
+            subject=_("Version %(number)d of \u201c%(title)s\u201d", **values),
+            paragraphs=lines,
+            link=absolute_url(
+                "positions.version",
+                slug=process.slug,
+                position_id=position.id,
+                number=version.number,
+            ),
+            link_label=_("Read version %(number)d", number=version.number),
+        )
+
+    notify(NotificationKind.NEW_VERSION, people, make, process_id=process.id)
+
+
+def on_amendment_decided(event: events.AmendmentDecided) -> None:
+    """An amendment was accepted or rejected: its proposer and the people taking part for
+    the proposing organisation, with the facilitator's reason."""
+    amendment = db.session.get(Amendment, event.amendment_id)
+    position = db.session.get(Position, event.position_id)
+    if amendment is None or position is None:
+        return
+    if amendment.state not in {AmendmentState.ACCEPTED, AmendmentState.REJECTED}:
+        return
+    process = db.session.get(Process, position.process_id)
+    assert process is not None  # noqa: S101 - a position belongs to a process
+    organisation = db.session.get(Organisation, amendment.organisation_id)
+    people = _taking_part([amendment.organisation_id])
+    if amendment.author_id is not None:
+        people.append((amendment.author_id, amendment.organisation_id))
+
+    def make(user: User, organisations: list[Organisation]) -> Content:
+        values = {
+            "number": amendment.number,
+            "org": organisation.name if organisation else "",
+            "title": position.title,
+        }
+        if amendment.state == AmendmentState.ACCEPTED:
+            subject = _("Amendment %(number)d accepted: \u201c%(title)s\u201d", **values)
+            first = _(
+                "Amendment %(number)d of %(org)s on \u201c%(title)s\u201d was accepted.",
+                **values,
+            )
+        else:
+            subject = _("Amendment %(number)d rejected: \u201c%(title)s\u201d", **values)
+            first = _(
+                "Amendment %(number)d of %(org)s on \u201c%(title)s\u201d was rejected.",
+                **values,
+            )
+        lines = [first]
+        if amendment.decision_reason:
+            lines.append(_("Reason: %(reason)s", reason=amendment.decision_reason))
+        return Content(
+            subject=subject,
+            paragraphs=lines,
+            link=absolute_url(
+                "positions.amendment",
+                slug=process.slug,
+                position_id=position.id,
+                number=amendment.number,
+            ),
+            link_label=_("See amendment %(number)d", number=amendment.number),
+        )
+
+    notify(NotificationKind.AMENDMENT_DECIDED, people, make, process_id=process.id)
+
+
+def on_comment_replied(event: events.CommentReplied) -> None:
+    """A reply to a comment: the parent comment's author (not when replying to oneself)."""
+    reply = db.session.get(Comment, event.comment_id)
+    parent = db.session.get(Comment, event.parent_id)
+    version = db.session.get(Version, event.version_id)
+    if reply is None or parent is None or version is None or parent.author_id is None:
+        return
+    if parent.author_id == reply.author_id:
+        return
+    position = version.position
+    process = db.session.get(Process, position.process_id)
+    assert process is not None  # noqa: S101 - a position belongs to a process
+    replier = db.session.get(User, reply.author_id) if reply.author_id else None
+    excerpt = " ".join(reply.body.split())
+    if len(excerpt) > 300:
+        excerpt = excerpt[:297] + "\u2026"
+
+    def make(user: User, organisations: list[Organisation]) -> Content:
+        values = {
+            "name": replier.display_name if replier else _("Someone"),
+            "number": version.number,
+            "title": position.title,
+        }
+        return Content(
+            subject=_("%(name)s replied to your comment on \u201c%(title)s\u201d", **values),
+            paragraphs=[
+                _(
+                    "%(name)s replied to your comment on version %(number)d of "
+                    "\u201c%(title)s\u201d.",
+                    **values,
+                ),
+                excerpt,
+            ],
+            link=absolute_url(
+                "positions.version",
+                slug=process.slug,
+                position_id=position.id,
+                number=version.number,
+                _anchor=f"comment-{reply.id}",
+            ),
+            link_label=_("Read the reply"),
+        )
+
+    notify(
+        NotificationKind.COMMENT_REPLY,
+        [(parent.author_id, parent.organisation_id)],
+        make,
+        process_id=process.id,
+    )
+
+
+# --- Signing and publication ----------------------------------------------------------------------
+
+
+def on_co_signed(event: events.CoSigned) -> None:
+    """The last participating organisation signed: the letter is complete. Everyone taking
+    part and the facilitators hear it once (a withdrawn and renewed signature could complete
+    it again; that is news too)."""
+    round_ = db.session.get(Round, event.round_id)
+    if round_ is None:
+        return
+    process = round_.process
+    signed = set(
+        db.session.execute(
+            select(CoSignature.organisation_id).where(
+                CoSignature.round_id == round_.id, CoSignature.withdrawn_at.is_(None)
+            )
+        ).scalars()
+    )
+    if not process.participant_ids or not set(process.participant_ids) <= signed:
+        return
+
+    def make(user: User, organisations: list[Organisation]) -> Content:
+        values = {"process": process.title}
+        return Content(
+            subject=_("The joint letter of \u201c%(process)s\u201d is fully signed", **values),
+            paragraphs=[
+                _(
+                    "Every participating organisation has co-signed the joint letter of "
+                    "\u201c%(process)s\u201d. The signed letter can be downloaded and verified.",
+                    **values,
+                )
+            ],
+            link=absolute_url("signing.round_page", slug=process.slug),
+            link_label=_("See the signed letter"),
+        )
+
+    notify(
+        NotificationKind.LETTER_SIGNED,
+        _taking_part(process.participant_ids) + _facilitators(process),
+        make,
+        process_id=process.id,
+        round_id=round_.id,
+    )
+
+
+def on_process_published(event: events.ProcessPublished) -> None:
+    process = db.session.get(Process, event.process_id)
+    if process is None:
+        return
+
+    def make(user: User, organisations: list[Organisation]) -> Content:
+        values = {"process": process.title}
+        return Content(
+            subject=_("Published: \u201c%(process)s\u201d", **values),
+            paragraphs=[_("The outcome of \u201c%(process)s\u201d is now public.", **values)],
+            link=absolute_url("public.process", slug=process.slug),
+            link_label=_("See the public page"),
+        )
+
+    notify(
+        NotificationKind.PUBLISHED,
+        _taking_part(process.participant_ids) + _facilitators(process),
+        make,
+        process_id=process.id,
+    )
+
+
+# --- Security -----------------------------------------------------------------------------------
+
+
+def security_subject(change: str) -> str:
+    subjects = {
+        "password_changed": _("Your Consensus password was changed"),
+        "password_reset": _("Your Consensus password was reset"),
+        "totp_enabled": _("Two-factor authentication was turned on for your Consensus account"),
+        "totp_disabled": _("Two-factor authentication was turned off for your Consensus account"),
+        "recovery_codes": _("New recovery codes were made for your Consensus account"),
+        "api_token_created": _("A personal access token was made for your Consensus account"),
+        "passkey_added": _("A passkey was added to your Consensus account"),
+        "passkey_removed": _("A passkey was removed from your Consensus account"),
+    }
+    return subjects[change]
+
+
+def on_security_changed(event: events.SecurityChanged) -> None:
+    """ASVS 2.2.3 / 2.5.5: the account holder hears of it, always (not switchable). The
+    mail carries no secrets and no links that act."""
+
+    def make(user: User, organisations: list[Organisation]) -> Content:
+        subject = security_subject(event.change)
+        return Content(
+            subject=subject,
+            paragraphs=[
+                f"{subject} ({_moment(event.at)}).",
+                _("Was this you? Then you need not do anything."),
+                _(
+                    'Was this not you? Reset your password at once via "Forgot your '
+                    'password?" on the login page, and tell the administrator of Consensus.'
+                ),
+            ],
+        )
+
+    notify(NotificationKind.SECURITY, [(event.user_id, None)], make)
+
+
+# Which writer handles which event (consensus.notifications.register wires them).
+WRITERS: list[tuple[type[events.Event], Callable[[Any], None]]] = [
+    (events.RoundOpened, on_round_opened),
+    (events.ReminderSent, on_reminder_sent),
+    (events.DeadlineApproaching, on_deadline_approaching),
+    (events.RoundClosed, on_round_closed),
+    (events.VersionPublished, on_version_published),
+    (events.AmendmentDecided, on_amendment_decided),
+    (events.CommentReplied, on_comment_replied),
+    (events.CoSigned, on_co_signed),
+    (events.ProcessPublished, on_process_published),
+    (events.SecurityChanged, on_security_changed),
+]
