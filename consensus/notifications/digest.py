@@ -12,8 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask_babel import force_locale
-from flask_babel import gettext as _
+from flask_babel import force_locale, ngettext
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -92,7 +91,11 @@ def _compose_for(session: Session, user_id: int, now: datetime) -> bool:
     base = compose.absolute_url("main.index").rstrip("/")
     items = [(n.message, f"{base}{n.link}" if n.link else "", n.created_at) for n in notices]
     with force_locale(user.locale):
-        subject = _("Consensus: your daily summary (%(count)d)", count=len(items))
+        subject = ngettext(
+            "Consensus: your daily summary (%(num)d message)",
+            "Consensus: your daily summary (%(num)d messages)",
+            len(items),
+        )
         text, html = compose.render_digest(
             items,
             language=user.locale,

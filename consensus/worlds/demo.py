@@ -10,16 +10,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
 from consensus.extensions import db
 from consensus.models import (
     DecisionRule,
     Delegation,
+    MailState,
     Membership,
     MembershipRole,
     Organisation,
     OrganisationKind,
+    OutgoingMail,
     Process,
     RoundType,
     User,
@@ -180,6 +182,7 @@ def _ensure_process(
 
 def build_demo_world(password: str) -> dict[str, int]:
     """Create whatever part of the demo world is missing. Returns how many of each exist."""
+    outbox_before = db.session.execute(select(func.max(OutgoingMail.id))).scalar() or 0
     _ensure_user("admin@example.org", "Beheerder Consensus", password, is_admin=True)
     facilitator = _ensure_user(
         "facilitator@example.org", "Anouk Hendriks", password, is_facilitator=True
@@ -256,6 +259,13 @@ def build_demo_world(password: str) -> dict[str, int]:
         if created:
             story(DemoContext(process, facilitator, organisations_by_slug, people))
     _notification_chapter(organisations_by_slug, people)
+    # The demo's history is made up: nobody is e-mailed about it (the notices stay in the
+    # inbox). Mail from what people do in the demo afterwards is sent as usual.
+    db.session.execute(
+        delete(OutgoingMail).where(
+            OutgoingMail.id > outbox_before, OutgoingMail.state == MailState.QUEUED
+        )
+    )
     db.session.flush()
     return {
         "processes": len(db.session.execute(select(Process.id)).all()),

@@ -34,6 +34,10 @@ NOT_COUNTS = {
     "quorum %(n)d",
     "In signed audit checkpoint #%(id)d",
     "Version %(n)d of %(total)d",  # which version of how many: an ordinal
+    "Give whole days between 1 and %(max)d, separated by commas.",  # a fixed limit
+    # Labelled figures ("Label: 3"): no noun agrees with the number.
+    "Endorsed: %(endorsed)d, with reservations: %(reservations)d, abstained: "
+    "%(abstained)d, objected: %(objected)d, no response: %(none)d.",
 }
 COUNT_NOUNS = (
     "organisations|people|persons|events|amendments|comments|paragraphs|minutes|hours|days"
