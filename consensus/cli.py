@@ -126,10 +126,14 @@ def rounds_tick() -> None:
     changes = processes.tick()
     # A signing round lays its letter out as it opens; one that has none yet gets it here.
     letters = signing.ensure_letters_of_open_rounds()
+    # A letter whose round closed while the timestamping service was down is sealed now.
+    sealed = signing.seal_letters_of_closed_rounds()
     db.session.commit()
     click.echo(f"{changes} change(s) applied.")
     if letters:
         click.echo(f"{letters} letter(s) laid out.")
+    if sealed:
+        click.echo(f"{sealed} letter(s) sealed.")
 
 
 @click.group("keys")

@@ -170,6 +170,10 @@ class OrganisationCertificate(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     retired_at: Mapped[datetime | None]
+    # Revoked by an administrator (key lost or compromised): listed on the CA's CRL from
+    # then on; the organisation cannot sign with it any more.
+    revoked_at: Mapped[datetime | None]
+    revocation_reason: Mapped[str] = mapped_column(Text, default="")
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
 
@@ -202,6 +206,8 @@ class JointLetter(Base):
     revision: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime | None]
+    # When the final letter got its validation data and document timestamp (PAdES B-LTA).
+    sealed_at: Mapped[datetime | None]
 
     version: Mapped[Version] = relationship(lazy="joined")
 
