@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,8 +112,9 @@ class LocalPki:
         return (self.folder / "certs" / f"{label}.cert.pem").read_text()
 
     def stop(self) -> None:
-        self.server.shutdown()  # type: ignore[attr-defined]
-        self.thread.join(5)
+        if self.thread.is_alive():
+            self.server.shutdown()  # type: ignore[attr-defined]
+            self.thread.join(5)
 
 
 def _free_port() -> int:
@@ -163,3 +165,83 @@ def _pem(der: bytes) -> str:
     from asn1crypto import pem
 
     return pem.armor("CERTIFICATE", der).decode()
+
+
+@dataclass
+class LocalCsc:
+    """certomancer-csc-dummy (PyPI) on loopback, over the same Certomancer PKI, behind a
+    small gate the dummy lacks: every call must carry `Authorization: Bearer <token>`
+    (401 otherwise), and while `declining` is set, credentials/authorize answers 403 (the
+    signer refused at the provider)."""
+
+    port: int
+    token: str
+    credential_id: str
+    loop: object
+    runner: object
+    thread: threading.Thread
+    declining: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        import asyncio
+
+        loop = self.loop
+        if not self.thread.is_alive():
+            return
+        future = asyncio.run_coroutine_threadsafe(self.runner.cleanup(), loop)  # type: ignore[attr-defined,arg-type]
+        future.result(10)
+        loop.call_soon_threadsafe(loop.stop)  # type: ignore[attr-defined]
+        self.thread.join(5)
+
+
+def start_local_csc(pki: LocalPki, token: str = "org-access-token") -> LocalCsc:
+    import asyncio
+
+    from aiohttp import web
+    from certomancer.registry import CertomancerConfig
+    from csc_dummy.csc_dummy_server import CSCWithCertomancer, DummyServiceParams
+
+    config = CertomancerConfig.from_file(str(pki.config_path), key_search_dir=str(pki.folder))
+    with warnings.catch_warnings():
+        # csc_dummy keeps its settings under string keys (aiohttp prefers AppKey).
+        warnings.filterwarnings(
+            "ignore", message="It is recommended to use web.AppKey", module="csc_dummy"
+        )
+        service = CSCWithCertomancer(
+            config, service_params=DummyServiceParams(hash_pinning_required=True)
+        )
+        service.register_routes()
+    port = _free_port()
+    holder: dict[str, object] = {}
+
+    @web.middleware
+    async def gate(request, handler):  # type: ignore[no-untyped-def]
+        if request.headers.get("Authorization") != f"Bearer {token}":
+            raise web.HTTPUnauthorized()
+        if request.path.endswith("/credentials/authorize") and holder["csc"].declining:  # type: ignore[attr-defined]
+            raise web.HTTPForbidden()
+        return await handler(request)
+
+    service.app.middlewares.append(gate)
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(service.app)
+    ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+        ready.set()
+        loop.run_forever()
+        loop.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready.wait(10)
+    csc = LocalCsc(port, token, f"{ARCH}/signer", loop, runner, thread)
+    holder["csc"] = csc
+    return csc

@@ -27,7 +27,7 @@ from consensus.models import (
     utcnow,
 )
 from consensus.services.errors import DomainError
-from consensus.signing import documents, longterm
+from consensus.signing import documents, longterm, remote
 from consensus.signing.authority import _credentials, current_certificate, issue_certificate
 from consensus.signing.eligibility import adopted_outcome, counted_stances, eligible_organisations
 
@@ -168,6 +168,36 @@ def _add_pdf_signature(letter: JointLetter, pdf: bytes, signature: CoSignature) 
     Any failure raises a DomainError and nothing is written (the caller's transaction
     rolls back, so the round stays as it was)."""
     organisation = signature.organisation
+    boxes = json.loads(letter.signature_boxes or "{}")
+    box = boxes.get(organisation.slug)
+    stamp = documents.StampText(
+        signer_name=signature.signer_name,
+        signer_title=signature.signer_title,
+        organisation_name=organisation.name,
+        signed_at=signature.signed_at,
+        fingerprint=signature.key.fingerprint,
+    )
+    reason = f"Medeondertekening namens {organisation.name}"
+    timestamper = longterm.timestamper()
+    access = remote.access_for(organisation)
+    if access is not None:
+        try:
+            with longterm.explained_failures(organisation.name):
+                return remote.sign_pdf_remotely(
+                    pdf,
+                    access=access,
+                    field_name=_field_name(organisation),
+                    box=tuple(box) if box else None,  # type: ignore[arg-type]
+                    stamp=stamp,
+                    reason=reason,
+                    location=organisation.name,
+                    timestamper=timestamper,
+                    validation_context=longterm.validation_context(fetching=True)
+                    if timestamper
+                    else None,
+                )
+        except remote.RemoteSigningFailed as error:
+            raise remote.explain(error, organisation.name) from error
     certificate = current_certificate(organisation) or issue_certificate(organisation, actor=None)
     if certificate.revoked_at is not None:
         raise DomainError(
@@ -179,23 +209,14 @@ def _add_pdf_signature(letter: JointLetter, pdf: bytes, signature: CoSignature) 
                 )
             )
         )
-    boxes = json.loads(letter.signature_boxes or "{}")
-    box = boxes.get(organisation.slug)
-    timestamper = longterm.timestamper()
     with longterm.explained_failures(organisation.name):
         return documents.sign_pdf(
             pdf,
             credentials=_credentials(certificate),
             field_name=_field_name(organisation),
             box=tuple(box) if box else None,  # type: ignore[arg-type]
-            stamp=documents.StampText(
-                signer_name=signature.signer_name,
-                signer_title=signature.signer_title,
-                organisation_name=organisation.name,
-                signed_at=signature.signed_at,
-                fingerprint=signature.key.fingerprint,
-            ),
-            reason=f"Medeondertekening namens {organisation.name}",
+            stamp=stamp,
+            reason=reason,
             location=organisation.name,
             timestamper=timestamper,
             validation_context=longterm.validation_context(fetching=True) if timestamper else None,

@@ -1,4 +1,4 @@
-"""qualified signing: certificate revocation, sealed (B-LTA) letters
+"""qualified signing: certificate revocation, sealed (B-LTA) letters, CSC remote signing
 
 Revision ID: 0010_qualified_signing
 Revises: 0006_signatures
@@ -6,11 +6,10 @@ Create Date: 2026-12-06 10:40:00
 
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import consensus.models.base
-
 
 # revision identifiers, used by Alembic.
 revision = "0010_qualified_signing"
@@ -33,9 +32,31 @@ def upgrade():
         batch.add_column(
             sa.Column("sealed_at", consensus.models.base.UTCDateTime(timezone=True), nullable=True)
         )
+    with op.batch_alter_table("signing_settings") as batch:
+        batch.add_column(
+            sa.Column("csc_enabled", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+        batch.add_column(
+            sa.Column("csc_service_url", sa.String(length=500), nullable=False, server_default="")
+        )
+        batch.add_column(
+            sa.Column(
+                "csc_credential_id", sa.String(length=300), nullable=False, server_default=""
+            )
+        )
+        batch.add_column(sa.Column("csc_sealed_token", sa.Text(), nullable=True))
+    with op.batch_alter_table("signing_settings") as batch:
+        batch.alter_column("csc_enabled", server_default=None)
+        batch.alter_column("csc_service_url", server_default=None)
+        batch.alter_column("csc_credential_id", server_default=None)
 
 
 def downgrade():
+    with op.batch_alter_table("signing_settings") as batch:
+        batch.drop_column("csc_sealed_token")
+        batch.drop_column("csc_credential_id")
+        batch.drop_column("csc_service_url")
+        batch.drop_column("csc_enabled")
     with op.batch_alter_table("joint_letter") as batch:
         batch.drop_column("sealed_at")
     with op.batch_alter_table("organisation_certificate") as batch:
