@@ -16,6 +16,7 @@ from consensus.forms.signing import (
     EnrolKeyForm,
     Pkcs12Form,
     ReauthForm,
+    RemoteSigningForm,
     RevokeKeyForm,
     UploadSignatureForm,
 )
@@ -27,10 +28,11 @@ from consensus.models import (
     Process,
     Round,
     SigningKey,
+    SigningSettings,
     utcnow,
 )
 from consensus.services.errors import DomainError
-from consensus.signing import bundle, longterm
+from consensus.signing import bundle, longterm, remote
 from consensus.web.loaders import load_organisation, load_process, load_published_process
 from consensus.web.usecase import run
 from consensus.web.utils import round_closed_page, too_late
@@ -89,6 +91,8 @@ def admin_organisation(org_id: int) -> str | Response:
         pkcs12_form=Pkcs12Form(prefix="p12"),
         issue_form=EmptyForm(),
         revoke_form=RevokeKeyForm(prefix="revoke"),
+        remote_form=_remote_form(organisation),
+        remote_settings=remote.csc_settings(organisation),
         certificate=signing.current_certificate(organisation),
         keys=signing.keys_of(organisation),
         custody=signing.custody_of(organisation),
@@ -140,6 +144,8 @@ def upload_pkcs12(org_id: int) -> str | Response:
         pkcs12_form=form,
         issue_form=EmptyForm(),
         revoke_form=RevokeKeyForm(prefix="revoke"),
+        remote_form=_remote_form(organisation),
+        remote_settings=remote.csc_settings(organisation),
         certificate=signing.current_certificate(organisation),
         keys=signing.keys_of(organisation),
         custody=signing.custody_of(organisation),
@@ -166,6 +172,53 @@ def revoke_certificate(org_id: int) -> Response:
     else:
         flash(_("Give the reason for the revocation."), "error")
     return redirect(url_for("signing.admin_organisation", org_id=org_id))
+
+
+def _remote_form(organisation: Organisation, form: RemoteSigningForm | None = None):  # type: ignore[no-untyped-def]
+    if form is not None:
+        return form
+    form = RemoteSigningForm(prefix="csc")
+    settings = db.session.get(SigningSettings, organisation.id)
+    if settings is not None:
+        form.enabled.data = settings.csc_enabled
+        form.service_url.data = settings.csc_service_url
+        form.credential_id.data = settings.csc_credential_id
+    return form
+
+
+@bp.post("/admin/organisations/<int:org_id>/signing/remote")
+@login_required
+def remote_signing(org_id: int) -> str | Response | tuple[str, int]:
+    permissions.require(permissions.can_administer(current_user))
+    organisation = _organisation_by_id(org_id)
+    form = RemoteSigningForm(prefix="csc")
+    if form.validate_on_submit() and run(
+        remote.set_csc,
+        organisation,
+        actor=current_user,
+        enabled=bool(form.enabled.data),
+        service_url=form.service_url.data or "",
+        credential_id=form.credential_id.data or "",
+        token=form.token.data or "",
+        form=form,
+        success=_("Remote signing saved."),
+    ):
+        return redirect(url_for("signing.admin_organisation", org_id=org_id))
+    custody_form = CustodyForm(prefix="custody")
+    custody_form.custody.data = signing.custody_of(organisation).value
+    return render_template(
+        "signing/admin_organisation.html",
+        organisation=organisation,
+        form=custody_form,
+        pkcs12_form=Pkcs12Form(prefix="p12"),
+        issue_form=EmptyForm(),
+        revoke_form=RevokeKeyForm(prefix="revoke"),
+        remote_form=form,
+        remote_settings=remote.csc_settings(organisation),
+        certificate=signing.current_certificate(organisation),
+        keys=signing.keys_of(organisation),
+        custody=signing.custody_of(organisation),
+    ), 400
 
 
 @bp.get("/pki/ca-<int:ca_id>.crl")

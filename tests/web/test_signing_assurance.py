@@ -79,3 +79,40 @@ def _crl_points(pem: str) -> str:
     cert = x509.load_pem_x509_certificate(pem.encode())
     points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     return " ".join(str(p.full_name[0].value) for p in points)
+
+
+def test_admin_connects_a_remote_signing_service(app, client, login_as):
+    from consensus.models import AuditEvent, SigningSettings
+    from consensus.signing import remote
+    from tests.factories import make_organisation, make_user
+
+    org = make_organisation("gem-a", name="Gemeente A")
+    admin = make_user(is_admin=True)
+    db.session.commit()
+    login_as(admin)
+    page = client.get(f"/admin/organisations/{org.id}/signing")
+    assert "Ondertekenen op afstand" in page.get_data(as_text=True)
+    refused = client.post(
+        f"/admin/organisations/{org.id}/signing/remote",
+        data={"csc-enabled": "y", "csc-service_url": "http://provider.example/csc"},
+    )
+    assert refused.status_code == 400
+    assert "https://" in refused.get_data(as_text=True)
+    assert remote.csc_settings(org) is None
+    saved = client.post(
+        f"/admin/organisations/{org.id}/signing/remote",
+        data={
+            "csc-enabled": "y",
+            "csc-service_url": "https://provider.example/csc/v1",
+            "csc-credential_id": "cred-42",
+            "csc-token": "geheim-token",
+        },
+    )
+    assert saved.status_code == 302
+    db.session.expire_all()
+    settings = db.session.get(SigningSettings, org.id)
+    assert settings.csc_enabled and settings.csc_credential_id == "cred-42"
+    assert "geheim-token" not in (settings.csc_sealed_token or "")
+    shown = client.get(f"/admin/organisations/{org.id}/signing").get_data(as_text=True)
+    assert "geheim-token" not in shown and "cred-42" in shown
+    assert db.session.query(AuditEvent).filter_by(action="signing.remote_set").count() == 1
