@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from asn1crypto import core as asn1_core
 from asn1crypto import pem as asn1_pem
 from asn1crypto import x509 as asn1_x509
 from flask import current_app
@@ -169,11 +170,26 @@ QC_SSCD = "0.4.0.1862.1.4"
 QC_STATEMENTS_EXTENSION = "1.3.6.1.5.5.7.1.3"
 
 
+class _QcStatement(asn1_core.Sequence):
+    _fields = [  # noqa: RUF012 - asn1crypto's declaration style
+        ("statement_id", asn1_core.ObjectIdentifier),
+        ("statement_info", asn1_core.Any, {"optional": True}),
+    ]
+
+
+class _QcStatements(asn1_core.SequenceOf):
+    _child_spec = _QcStatement
+
+
 def _qc_statements(cert: asn1_x509.Certificate) -> set[str]:
+    """The ids of the certificate's QC statements (RFC 3739, ETSI EN 319 412-5)."""
     for extension in cert["tbs_certificate"]["extensions"]:
         if extension["extn_id"].dotted == QC_STATEMENTS_EXTENSION:
-            value = extension["extn_value"].parsed
-            return {statement["statement_id"].dotted for statement in value}
+            try:
+                value = _QcStatements.load(bytes(extension["extn_value"].contents))
+                return {statement["statement_id"].dotted for statement in value}
+            except ValueError:
+                return set()
     return set()
 
 

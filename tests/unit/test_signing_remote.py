@@ -4,6 +4,10 @@ incrementally, a refused authorisation and a provider that is down change nothin
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import pytest
 from sqlalchemy import select
 
@@ -11,10 +15,12 @@ from consensus import signing
 from consensus.extensions import db
 from consensus.models import AuditEvent, JointLetter, SigningSettings
 from consensus.services.errors import DomainError, Forbidden
-from consensus.signing import documents, longterm, remote
+from consensus.signing import bundle, documents, longterm, remote
 from tests.factories import make_user
 from tests.pki_support import start_local_csc, start_local_pki
 from tests.signing_support import make_signing_world, sign_as
+from tests.tools import require_tool
+from tests.unit.test_signing_bundle import commands, run, unpack
 
 
 @pytest.fixture
@@ -50,7 +56,9 @@ def _connect(org, csc, *, token=None):
     db.session.commit()
 
 
-def test_an_organisation_signs_remotely_and_the_letter_is_sealed(configured, csc):
+def test_an_organisation_signs_remotely_and_the_letter_is_sealed(
+    configured, csc, pki, tmp_path, monkeypatch
+):
     world = make_signing_world()
     first = world.orgs[0]
     _connect(first, csc)
@@ -70,6 +78,26 @@ def test_an_organisation_signs_remotely_and_the_letter_is_sealed(configured, csc
     assert all(a.level == longterm.ADVANCED_PLATFORM_CA and a.valid for a in others)
     assert signing.current_certificate(first) is None  # no platform certificate was made
     assert letter.signed_pdf.startswith(letter.unsigned_pdf)
+    # The bundle's commands confirm it offline: provider, TSA and CRL server stopped.
+    monkeypatch.setenv(
+        "PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    )
+    for tool in ("pdfsig", "pyhanko"):
+        require_tool(tool)
+    data = bundle.build(world.process, world.signing, letter)
+    csc.stop()
+    pki.stop()
+    folder = unpack(data, tmp_path / "bundle")
+    verify = (folder / "VERIFY.md").read_text()
+    assert "advanced electronic signature (the organisation's own certificate)" in verify
+    lines = commands(verify)
+    (pdfsig,) = [c for c in lines if c.startswith("pdfsig")]
+    assert run(pdfsig, folder).stdout.count("Signature is Valid.") == 4
+    (ades,) = [c for c in lines if "adesverify" in c]
+    result = run(ades, folder)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("The signature is judged VALID.") == 4
+    assert "Gemeente Testdorp" in result.stdout
 
 
 def test_the_token_is_sealed_and_never_audited(configured, csc):
