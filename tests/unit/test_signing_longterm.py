@@ -229,3 +229,24 @@ def test_without_a_timestamping_service_the_clock_is_named(app):
     (a,) = longterm.assess(letter.signed_pdf).values()
     assert not a.timestamped
     assert a.valid and a.level == longterm.ADVANCED_PLATFORM_CA
+
+
+def test_a_round_closing_while_the_tsa_is_down_closes_and_is_sealed_later(tsa_app, local_pki):
+    from consensus.services import processes
+
+    world = make_signing_world()
+    for org in world.orgs[:2]:
+        sign_as(world, org)
+        db.session.commit()
+    tsa_app.config["TSA_URL"] = local_pki.prefix + "/no-such-tsa"
+    processes.close_round(world.signing, actor=world.facilitator)
+    db.session.commit()
+    letter = signing.letter_of(world.signing)
+    assert world.signing.state.value == "closed"
+    assert letter.sealed_at is None and not documents.has_document_timestamp(letter.signed_pdf)
+    tsa_app.config["TSA_URL"] = local_pki.tsa_url
+    assert signing.seal_letters_of_closed_rounds() == 1
+    db.session.commit()
+    letter = signing.letter_of(world.signing)
+    assert letter.sealed_at is not None and documents.has_document_timestamp(letter.signed_pdf)
+    assert signing.seal_letters_of_closed_rounds() == 0
