@@ -148,6 +148,9 @@ def sign_pdf_remotely(
     validation_context: object | None,
 ) -> bytes:
     """Like documents.sign_pdf, with the key at the CSC provider: only the hash leaves."""
+    # The stamp is laid out here, in the app context (the signing may run in a worker
+    # thread when this thread already runs an event loop).
+    stamp_pdf = documents.render_stamp(stamp, box[3] - box[1], box[4] - box[2]) if box else b""
     return documents._without_event_loop(
         lambda: asyncio.run(
             _sign_remotely(
@@ -156,6 +159,7 @@ def sign_pdf_remotely(
                 field_name,
                 box,
                 stamp,
+                stamp_pdf,
                 reason,
                 location,
                 timestamper,
@@ -171,6 +175,7 @@ async def _sign_remotely(
     field_name: str,
     box: tuple[int, float, float, float, float] | None,
     stamp: documents.StampText,
+    stamp_pdf: bytes,
     reason: str,
     location: str,
     timestamper: object | None,
@@ -215,7 +220,7 @@ async def _sign_remotely(
                 style = None
                 if box is not None:
                     page, x1, y1, x2, y2 = box
-                    handle.write(documents.render_stamp(stamp, x2 - x1, y2 - y1))
+                    handle.write(stamp_pdf)
                     handle.flush()
                     style = StaticStampStyle(
                         background=ImportedPdfPage(handle.name), border_width=0
