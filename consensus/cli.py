@@ -128,6 +128,8 @@ def rounds_tick() -> None:
     changes = processes.tick()
     # A signing round lays its letter out as it opens; one that has none yet gets it here.
     letters = signing.ensure_letters_of_open_rounds()
+    # A letter whose round closed while the timestamping service was down is sealed now.
+    sealed = signing.seal_letters_of_closed_rounds()
     db.session.commit()
     # Deadline warnings to the people who still have to act (their own transaction: the
     # rounds opened or closed above stand even if this fails).
@@ -136,6 +138,8 @@ def rounds_tick() -> None:
     click.echo(f"{changes} change(s) applied.")
     if letters:
         click.echo(f"{letters} letter(s) laid out.")
+    if sealed:
+        click.echo(f"{sealed} letter(s) sealed.")
     if warned:
         click.echo(f"{warned} deadline warning(s) queued.")
 

@@ -225,6 +225,16 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # Behind a reverse proxy (consensus.web.proxy, docs/operations.md).
         "TRUSTED_PROXIES": _trusted_proxies(),
         **base_url_settings(os.environ.get("CONSENSUS_BASE_URL", ""), production=production),
+        # Trusted time for PDF signatures (docs/signing.md): an RFC 3161 timestamping
+        # service. Set, every PAdES signature gets a signature timestamp (B-T) and the final
+        # letter validation data and a document timestamp (B-LTA); unset, signing times are
+        # the platform's clock and the page says so.
+        "TSA_URL": os.environ.get("CONSENSUS_TSA_URL", "").strip(),
+        "TSA_TIMEOUT": float(os.environ.get("CONSENSUS_TSA_TIMEOUT", 10)),
+        # A directory of trust anchors (PEM or DER certificates: a PKIoverheid root, the
+        # CAs of the EU trusted list an organisation relies on), read from disk, never
+        # fetched. The platform's own CA is always an anchor for its own certificates.
+        "TRUST_ANCHORS": os.environ.get("CONSENSUS_TRUST_ANCHORS", "").strip(),
         # /metrics answers only to "Authorization: Bearer <token>"; unset, it does not exist.
         "METRICS_TOKEN": os.environ.get("CONSENSUS_METRICS_TOKEN", ""),
     }

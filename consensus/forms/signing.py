@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired, FileSize
-from wtforms import PasswordField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from consensus.forms import choices
@@ -65,4 +65,25 @@ class UploadSignatureForm(FlaskForm):
     signature = FileField(
         _l("Its signature (statement-….json.sig)"),
         validators=[FileRequired(), FileSize(max_size=SIGNATURE_MAX_BYTES)],
+    )
+
+
+class RemoteSigningForm(FlaskForm):
+    """The organisation's CSC remote signing service (docs/signing.md)."""
+
+    enabled = BooleanField(_l("Sign the PDF at the organisation's own signing service (CSC)"))
+    service_url = StringField(
+        _l("Service address"),
+        description=_l("The CSC API base address, e.g. https://csc.provider.example/csc/v1"),
+        validators=[Optional(), Length(max=500)],
+    )
+    credential_id = StringField(
+        _l("Credential id"),
+        description=_l("The id of the signer's certificate and key at the provider."),
+        validators=[Optional(), Length(max=300)],
+    )
+    token = PasswordField(
+        _l("Access token"),
+        description=_l("Kept encrypted; leave empty to keep the stored one."),
+        validators=[Optional(), Length(max=4000)],
     )

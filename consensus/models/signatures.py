@@ -12,6 +12,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -51,6 +52,13 @@ class SigningSettings(Base):
         ForeignKey("organisation.id", ondelete="CASCADE"), primary_key=True
     )
     custody: Mapped[KeyCustody] = mapped_column(str_enum(KeyCustody))
+    # The PDF signature made remotely at the organisation's (qualified) trust service
+    # provider through the Cloud Signature Consortium API instead of with a certificate
+    # the platform holds (docs/signing.md). The access token is sealed with the KEK.
+    csc_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    csc_service_url: Mapped[str] = mapped_column(String(500), default="")
+    csc_credential_id: Mapped[str] = mapped_column(String(300), default="")
+    csc_sealed_token: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL")
@@ -170,6 +178,10 @@ class OrganisationCertificate(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     retired_at: Mapped[datetime | None]
+    # Revoked by an administrator (key lost or compromised): listed on the CA's CRL from
+    # then on; the organisation cannot sign with it any more.
+    revoked_at: Mapped[datetime | None]
+    revocation_reason: Mapped[str] = mapped_column(Text, default="")
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
 
@@ -202,6 +214,8 @@ class JointLetter(Base):
     revision: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime | None]
+    # When the final letter got its validation data and document timestamp (PAdES B-LTA).
+    sealed_at: Mapped[datetime | None]
 
     version: Mapped[Version] = relationship(lazy="joined")
 

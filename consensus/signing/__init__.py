@@ -7,6 +7,7 @@
 - documents: WeasyPrint layout and pyHanko PAdES signing/validation (no database);
 - cosigning: statements, re-authentication, signatures, withdrawal, round hooks;
 - verification: checking a co-signature (SSHSIG statement and PAdES signature);
+- longterm: trusted timestamps, trust anchors from files, CRLs, B-LTA, assurance levels;
 - bundle: the verification bundle anyone can check offline.
 
 This module names the public API of the parts, so callers say `signing.sign_with_platform_key`.
@@ -17,10 +18,12 @@ from consensus.signing.authority import (
     CERTIFICATE_VALIDITY,
     PKCS12_MAX_BYTES,
     all_ca_pem,
+    crl_der,
     current_ca,
     current_certificate,
     ensure_ca,
     issue_certificate,
+    revoke_certificate,
     trust_anchors_pem,
     upload_pkcs12,
 )
@@ -42,6 +45,7 @@ from consensus.signing.cosigning import (
     prepare_statement,
     record_failed_reauthentication,
     register,
+    seal_letters_of_closed_rounds,
     sign_with_platform_key,
     statement_dict,
     withdraw,
@@ -116,6 +120,9 @@ __all__ = [
     "ensure_ca",
     "ensure_letter",
     "ensure_letters_of_open_rounds",
+    "seal_letters_of_closed_rounds",
+    "crl_der",
+    "revoke_certificate",
     "iso",
     "issue_certificate",
     "keys_held_by",

@@ -189,16 +189,106 @@ def _store_certificate(
     return row
 
 
+CRL_VALIDITY = timedelta(days=7)
+
+
+def crl_url(ca: CertificateAuthority) -> str:
+    """Where the CA's certificate revocation list is published (the app serves it, see
+    consensus.web.signing): named in every certificate the CA issues."""
+    base = current_app.config.get("BASE_URL") or "http://localhost"
+    return f"{base}/pki/ca-{ca.id}.crl"
+
+
+def _ca_private_key(ca: CertificateAuthority) -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_der_private_key(
+        unseal(_kek(), ca.sealed_private_key, f"signing-ca:{ca.id}".encode()), password=None
+    )
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return key
+
+
+def crl_der(ca: CertificateAuthority) -> bytes:
+    """The CA's certificate revocation list, signed now (valid a week): every certificate
+    it issued that an administrator revoked, with the moment of revocation."""
+    ca_cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
+    now = utcnow()
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(now - timedelta(minutes=1))
+        .next_update(now + CRL_VALIDITY)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca_cert.public_key()  # type: ignore[arg-type]
+            ),
+            False,
+        )
+        .add_extension(x509.CRLNumber(int(now.timestamp())), False)
+    )
+    revoked = db.session.execute(
+        select(OrganisationCertificate)
+        .where(
+            OrganisationCertificate.ca_id == ca.id,
+            OrganisationCertificate.revoked_at.is_not(None),
+        )
+        .order_by(OrganisationCertificate.id)
+    ).scalars()
+    for row in revoked:
+        assert row.revoked_at is not None
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(int(row.serial, 16))
+            .revocation_date(row.revoked_at)
+            .build()
+        )
+    crl = builder.sign(_ca_private_key(ca), hashes.SHA256())
+    return crl.public_bytes(serialization.Encoding.DER)
+
+
+def all_crls_der() -> list[bytes]:
+    return [
+        crl_der(ca)
+        for ca in db.session.execute(
+            select(CertificateAuthority).order_by(CertificateAuthority.id)
+        ).scalars()
+    ]
+
+
+def revoke_certificate(
+    row: OrganisationCertificate, *, actor: User, reason: str
+) -> OrganisationCertificate:
+    """Revoke an organisation's certificate (key compromised, left the organisation). It is
+    listed on the CA's CRL from now on; signatures made with it before now stay valid at
+    their timestamped time; the organisation signs again only after a new certificate
+    was issued or uploaded."""
+    if not permissions.can_administer(actor):
+        raise Forbidden(str(_l("Only an administrator may do this.")))
+    if row.revoked_at is not None:
+        raise DomainError(str(_l("This certificate is already revoked.")))
+    reason = reason.strip()
+    if not reason:
+        raise DomainError(str(_l("Give the reason for the revocation.")), field="reason")
+    row.revoked_at = utcnow()
+    row.revocation_reason = reason[:2000]
+    db.session.flush()
+    audit.record(
+        "organisation_certificate.revoked",
+        actor=actor,
+        object_type="organisation_certificate",
+        object_id=row.id,
+        organisation_id=row.organisation_id,
+        payload={"serial": row.serial, "sha256": row.sha256, "reason": row.revocation_reason},
+    )
+    return row
+
+
 def issue_certificate(organisation: Organisation, *, actor: User | None) -> OrganisationCertificate:
     """A certificate for the organisation's PDF signatures from the platform's CA."""
     if actor is not None and not permissions.can_administer(actor):
         raise Forbidden(str(_l("Only an administrator may do this.")))
     ca = ensure_ca(actor)
     ca_cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
-    ca_key = serialization.load_der_private_key(
-        unseal(_kek(), ca.sealed_private_key, f"signing-ca:{ca.id}".encode()), password=None
-    )
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    ca_key = _ca_private_key(ca)
     private = ec.generate_private_key(ec.SECP256R1())
     now = utcnow()
     certificate = (
@@ -228,6 +318,19 @@ def issue_certificate(organisation: Organisation, *, actor: User | None) -> Orga
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(private.public_key()), False)
+        .add_extension(
+            x509.CRLDistributionPoints(
+                [
+                    x509.DistributionPoint(
+                        full_name=[x509.UniformResourceIdentifier(crl_url(ca))],
+                        relative_name=None,
+                        reasons=None,
+                        crl_issuer=None,
+                    )
+                ]
+            ),
+            False,
+        )
         .sign(ca_key, hashes.SHA256())
     )
     return _store_certificate(

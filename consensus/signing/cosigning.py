@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -58,8 +59,12 @@ from consensus.signing.letter import (
     _write_signed_pdf,
     current_signatures,
     ensure_letter,
+    letter_is_final,
     letter_of,
+    seal_letter,
 )
+
+log = logging.getLogger(__name__)
 
 NAMESPACE = "cosign@consensus"
 STATEMENT_FORMAT = "consensus-cosign/1"
@@ -438,6 +443,10 @@ def _record_signature(
     _write_signed_pdf(
         letter, _add_pdf_signature(letter, letter.signed_pdf or letter.unsigned_pdf, cosignature)
     )
+    if letter_is_final(process, round_):
+        # The last signature: validation data and a document timestamp (B-LTA). Should
+        # that fail, the signature fails with it (nothing half-done); it can be repeated.
+        seal_letter(letter, actor=actor)
     _audit_and_checkpoint(
         "cosignature.signed",
         cosignature,
@@ -527,6 +536,13 @@ def _on_round_closed(round_: Round, actor: User | None) -> None:
     letter = letter_of(round_)
     if letter is None:
         return
+    if letter.signed_pdf is not None and letter.sealed_at is None:
+        try:
+            with db.session.begin_nested():
+                seal_letter(_lock_letter(letter), actor=actor)
+        except DomainError as error:
+            # The round closes anyway; `flask rounds tick` tries the seal again.
+            log.warning("letter %s not sealed at closing: %s", letter.id, error)
     audit.record(
         "letter.finalised",
         actor=actor,
@@ -560,6 +576,27 @@ def _on_round_opened(round_: Round, actor: User | None) -> None:
             ensure_letter(process, round_, actor=actor)
     except DomainError:
         return
+
+
+def seal_letters_of_closed_rounds() -> int:
+    """Seal (B-LTA) the letters of closed signing rounds that are not sealed yet (the
+    timestamping service was down when the round closed): run by `flask rounds tick`."""
+    sealed = 0
+    for letter in db.session.execute(
+        select(JointLetter)
+        .join(Round, Round.id == JointLetter.round_id)
+        .where(
+            Round.state == RoundState.CLOSED,
+            JointLetter.signed_pdf.is_not(None),
+            JointLetter.sealed_at.is_(None),
+        )
+    ).scalars():
+        try:
+            with db.session.begin_nested():
+                sealed += seal_letter(_lock_letter(letter), actor=None)
+        except DomainError as error:
+            log.warning("letter %s not sealed: %s", letter.id, error)
+    return sealed
 
 
 def ensure_letters_of_open_rounds() -> int:

@@ -29,7 +29,8 @@ from pyhanko.pdf_utils.content import ImportedPdfPage
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.timestamps import TimeStamper
+from pyhanko.sign.validation import add_validation_info, validate_pdf_signature
 from pyhanko.stamp import StaticStampStyle
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -180,8 +181,15 @@ def sign_pdf(
     stamp: StampText,
     reason: str,
     location: str,
+    timestamper: TimeStamper | None = None,
+    validation_context: ValidationContext | None = None,
 ) -> bytes:
-    """Append one PAdES signature (with its visible stamp) as an incremental update."""
+    """Append one PAdES signature (with its visible stamp) as an incremental update.
+
+    With a `timestamper` the signature carries an RFC 3161 signature timestamp (PAdES
+    B-T). With a `validation_context` the signer's certificate is validated first (a
+    revoked or untrusted certificate raises, nothing is written) and its validation data
+    (certificates, CRLs/OCSP responses) is added to the document security store."""
     signer = signers.SimpleSigner(
         signing_cert=_asn1_cert(credentials.certificate_pem),
         signing_key=asn1_keys.PrivateKeyInfo.load(credentials.private_key_der),
@@ -195,11 +203,18 @@ def sign_pdf(
         reason=reason,
         location=location,
         subfilter=fields.SigSeedSubFilter.PADES,
+        embed_validation_info=validation_context is not None,
+        validation_context=validation_context,
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     output = io.BytesIO()
     if box is None:
-        pdf_signer = signers.PdfSigner(meta, signer, new_field_spec=fields.SigFieldSpec(field_name))
+        pdf_signer = signers.PdfSigner(
+            meta,
+            signer,
+            timestamper=timestamper,
+            new_field_spec=fields.SigFieldSpec(field_name),
+        )
         _without_event_loop(pdf_signer.sign_pdf, writer, output=output)
         return output.getvalue()
     page, x1, y1, x2, y2 = box
@@ -211,6 +226,7 @@ def sign_pdf(
         pdf_signer = signers.PdfSigner(
             meta,
             signer,
+            timestamper=timestamper,
             stamp_style=style,
             new_field_spec=fields.SigFieldSpec(field_name, on_page=page, box=(x1, y1, x2, y2)),
         )
@@ -253,3 +269,184 @@ def _validate_pdf(pdf: bytes, trust_pem: Sequence[str]) -> list[PdfSignatureChec
             )
         )
     return checks
+
+
+def seal_for_long_term(
+    pdf: bytes, *, timestamper: TimeStamper, validation_context: ValidationContext
+) -> bytes:
+    """PAdES B-LTA: add every signature's validation data (certificates and revocation
+    information, and those of their timestamps) to the document security store, then a
+    document timestamp over the whole, whose own validation data is added too. Each step
+    is an incremental update; the signatures are not touched."""
+    return _without_event_loop(_seal_for_long_term, pdf, timestamper, validation_context)
+
+
+def _seal_for_long_term(
+    pdf: bytes, timestamper: TimeStamper, validation_context: ValidationContext
+) -> bytes:
+    for index in range(len(PdfFileReader(io.BytesIO(pdf)).embedded_signatures)):
+        embedded = PdfFileReader(io.BytesIO(pdf)).embedded_signatures[index]
+        output = io.BytesIO()
+        add_validation_info(embedded, validation_context, output=output, force_write=True)
+        pdf = output.getvalue()
+    output = io.BytesIO()
+    signers.PdfTimeStamper(timestamper).timestamp_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(pdf)),
+        "sha256",
+        validation_context,
+        output=output,
+    )
+    return output.getvalue()
+
+
+@dataclass(frozen=True)
+class LongTermCheck:
+    """One signature judged as ETSI EN 319 102-1 says (pyHanko's AdES validation), offline:
+    trust from the given roots only, revocation from what the letter embeds plus the CRLs
+    given (so a revocation after the signature's timestamp is known and weighed)."""
+
+    field_name: str
+    signer_cert: asn1_x509.Certificate
+    passed: bool
+    indication: str
+    timestamped: bool
+    best_signature_time: datetime | None
+    trusted: bool
+    intact: bool
+    failure: str
+
+
+def check_long_term(
+    pdf: bytes, trust_roots: Sequence[asn1_x509.Certificate], crls_der: Sequence[bytes]
+) -> list[LongTermCheck]:
+    return _without_event_loop(_check_long_term, pdf, list(trust_roots), list(crls_der))
+
+
+def _check_long_term(
+    pdf: bytes, trust_roots: list[asn1_x509.Certificate], crls_der: list[bytes]
+) -> list[LongTermCheck]:
+    from asn1crypto import crl as asn1_crl
+    from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY
+    from pyhanko.sign.validation.ades import ades_lta_validation
+    from pyhanko.sign.validation.policy_decl import (
+        LocalKnowledge,
+        PdfSignatureValidationSpec,
+        RevinfoOnlineFetchingRule,
+        RevocationInfoGatheringSpec,
+        SignatureValidationSpec,
+    )
+    from pyhanko_certvalidator.authority import CertTrustAnchor
+    from pyhanko_certvalidator.context import CertValidationPolicySpec
+    from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
+    from pyhanko_certvalidator.policy_decl import (
+        REQUIRE_REVINFO,
+        CertRevTrustPolicy,
+        FreshnessReqType,
+    )
+    from pyhanko_certvalidator.registry import SimpleTrustManager
+    from pyhanko_certvalidator.revinfo.archival import CRLContainer
+
+    cert_policy = CertValidationPolicySpec(
+        trust_manager=SimpleTrustManager.build(
+            trust_roots=[CertTrustAnchor(root) for root in trust_roots]
+        ),
+        revinfo_policy=CertRevTrustPolicy(
+            REQUIRE_REVINFO,
+            freshness=None,
+            freshness_req_type=FreshnessReqType.MAX_DIFF_REVOCATION_VALIDATION,
+        ),
+    )
+    spec = PdfSignatureValidationSpec(
+        signature_validation_spec=SignatureValidationSpec(
+            cert_validation_policy=cert_policy,
+            revinfo_gathering_policy=RevocationInfoGatheringSpec(
+                online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY
+            ),
+            local_knowledge=LocalKnowledge(
+                known_crls=[CRLContainer(asn1_crl.CertificateList.load(der)) for der in crls_der]
+            ),
+        ),
+        diff_policy=DEFAULT_DIFF_POLICY,
+    )
+    reader = PdfFileReader(io.BytesIO(pdf))
+    checks = []
+    for embedded in reader.embedded_regular_signatures:
+        if not _has_signature_timestamp(embedded):
+            # No trusted time: judged now, as a basic signature (its claimed time proves
+            # nothing, so a certificate revoked since makes it invalid: that is honest).
+            basic = validate_pdf_signature(
+                embedded,
+                ValidationContext(
+                    trust_roots=trust_roots,
+                    crls=crls_der,
+                    allow_fetching=False,
+                    revocation_mode="hard-fail",
+                ),
+            )
+            checks.append(
+                LongTermCheck(
+                    field_name=embedded.field_name,
+                    signer_cert=embedded.signer_cert,
+                    passed=basic.bottom_line,
+                    indication="VALID" if basic.bottom_line else "INVALID",
+                    timestamped=False,
+                    best_signature_time=embedded.self_reported_timestamp,
+                    trusted=basic.trusted,
+                    intact=basic.intact,
+                    failure="" if basic.bottom_line else basic.summary(),
+                )
+            )
+            continue
+        result = asyncio.run(
+            ades_lta_validation(embedded, spec, timing_info=ValidationTimingInfo.now())
+        )
+        status = result.api_status
+        checks.append(
+            LongTermCheck(
+                field_name=embedded.field_name,
+                signer_cert=embedded.signer_cert,
+                passed=result.ades_subindic.status.name == "PASSED",
+                indication=result.ades_subindic.name,
+                timestamped=True,
+                best_signature_time=result.best_signature_time,
+                trusted=bool(status is not None and status.trusted),
+                intact=bool(status is not None and status.intact),
+                failure=result.failure_msg or "",
+            )
+        )
+    return checks
+
+
+def _has_signature_timestamp(embedded: object) -> bool:
+    from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
+
+    signer_info = embedded.signer_info  # type: ignore[attr-defined]
+    return any(True for _ in extract_tst_data_iter(signer_info, signed=False))
+
+
+def has_document_timestamp(pdf: bytes) -> bool:
+    reader = PdfFileReader(io.BytesIO(pdf))
+    return any(
+        signature.sig_object_type == "/DocTimeStamp" for signature in reader.embedded_signatures
+    )
+
+
+def timestamp_authority_certificates(pdf: bytes) -> list[asn1_x509.Certificate]:
+    """The certificates of the timestamping authorities whose tokens the letter carries
+    (signature timestamps and document timestamps), each once, in order of appearance."""
+    from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
+
+    found: dict[bytes, asn1_x509.Certificate] = {}
+    reader = PdfFileReader(io.BytesIO(pdf))
+    for embedded in reader.embedded_signatures:
+        tokens = [embedded.signed_data] if embedded.sig_object_type == "/DocTimeStamp" else []
+        tokens += list(extract_tst_data_iter(embedded.signer_info, signed=False))
+        for token in tokens:
+            for choice in token["certificates"]:
+                cert = choice.chosen
+                if not isinstance(cert, asn1_x509.Certificate):
+                    continue
+                usage = cert.extended_key_usage_value
+                if usage is not None and "time_stamping" in usage.native:
+                    found.setdefault(cert.sha256, cert)
+    return list(found.values())

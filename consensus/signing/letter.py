@@ -27,7 +27,7 @@ from consensus.models import (
     utcnow,
 )
 from consensus.services.errors import DomainError
-from consensus.signing import documents
+from consensus.signing import documents, longterm, remote
 from consensus.signing.authority import _credentials, current_certificate, issue_certificate
 from consensus.signing.eligibility import adopted_outcome, counted_stances, eligible_organisations
 
@@ -163,29 +163,69 @@ def _field_name(organisation: Organisation) -> str:
 
 
 def _add_pdf_signature(letter: JointLetter, pdf: bytes, signature: CoSignature) -> bytes:
+    """One organisation's PAdES signature on top of `pdf`: with a timestamping service
+    configured, validated first (a revoked certificate is refused) and timestamped (B-T).
+    Any failure raises a DomainError and nothing is written (the caller's transaction
+    rolls back, so the round stays as it was)."""
     organisation = signature.organisation
-    certificate = current_certificate(organisation) or issue_certificate(organisation, actor=None)
     boxes = json.loads(letter.signature_boxes or "{}")
     box = boxes.get(organisation.slug)
-    return documents.sign_pdf(
-        pdf,
-        credentials=_credentials(certificate),
-        field_name=_field_name(organisation),
-        box=tuple(box) if box else None,  # type: ignore[arg-type]
-        stamp=documents.StampText(
-            signer_name=signature.signer_name,
-            signer_title=signature.signer_title,
-            organisation_name=organisation.name,
-            signed_at=signature.signed_at,
-            fingerprint=signature.key.fingerprint,
-        ),
-        reason=f"Medeondertekening namens {organisation.name}",
-        location=organisation.name,
+    stamp = documents.StampText(
+        signer_name=signature.signer_name,
+        signer_title=signature.signer_title,
+        organisation_name=organisation.name,
+        signed_at=signature.signed_at,
+        fingerprint=signature.key.fingerprint,
     )
+    reason = f"Medeondertekening namens {organisation.name}"
+    timestamper = longterm.timestamper()
+    access = remote.access_for(organisation)
+    if access is not None:
+        try:
+            with longterm.explained_failures(organisation.name):
+                return remote.sign_pdf_remotely(
+                    pdf,
+                    access=access,
+                    field_name=_field_name(organisation),
+                    box=tuple(box) if box else None,  # type: ignore[arg-type]
+                    stamp=stamp,
+                    reason=reason,
+                    location=organisation.name,
+                    timestamper=timestamper,
+                    validation_context=longterm.validation_context(fetching=True)
+                    if timestamper
+                    else None,
+                )
+        except remote.RemoteSigningFailed as error:
+            raise remote.explain(error, organisation.name) from error
+    certificate = current_certificate(organisation) or issue_certificate(organisation, actor=None)
+    if certificate.revoked_at is not None:
+        raise DomainError(
+            str(
+                _l(
+                    "The certificate of %(org)s was revoked; an administrator must issue or "
+                    "upload a new one before it can sign. Nothing was signed.",
+                    org=organisation.name,
+                )
+            )
+        )
+    with longterm.explained_failures(organisation.name):
+        return documents.sign_pdf(
+            pdf,
+            credentials=_credentials(certificate),
+            field_name=_field_name(organisation),
+            box=tuple(box) if box else None,  # type: ignore[arg-type]
+            stamp=stamp,
+            reason=reason,
+            location=organisation.name,
+            timestamper=timestamper,
+            validation_context=longterm.validation_context(fetching=True) if timestamper else None,
+        )
 
 
 def _write_signed_pdf(letter: JointLetter, pdf: bytes | None) -> None:
     letter.signed_pdf = pdf
+    letter.sealed_at = None
     letter.revision += 1
     letter.updated_at = utcnow()
     db.session.flush()
@@ -198,3 +238,36 @@ def letter_is_final(process: Process, round_: Round) -> bool:
     signed = {s.organisation_id for s in current_signatures(round_)}
     eligible = {o.id for o in eligible_organisations(process, round_)}
     return bool(eligible) and eligible <= signed
+
+
+def seal_letter(letter: JointLetter, *, actor: User | None) -> bool:
+    """PAdES B-LTA for the final letter: every signature's validation data and a document
+    timestamp, as one more incremental update (the caller holds the letter's lock).
+    Without a timestamping service, or with nothing signed, there is nothing to seal."""
+    timestamper = longterm.timestamper()
+    if timestamper is None or letter.signed_pdf is None or letter.sealed_at is not None:
+        return False
+    with longterm.explained_failures(None):
+        sealed = documents.seal_for_long_term(
+            letter.signed_pdf,
+            timestamper=timestamper,
+            validation_context=longterm.validation_context(fetching=True),
+        )
+    letter.signed_pdf = sealed
+    letter.revision += 1
+    letter.sealed_at = utcnow()
+    letter.updated_at = letter.sealed_at
+    db.session.flush()
+    audit.record(
+        "letter.sealed",
+        actor=actor,
+        object_type="joint_letter",
+        object_id=letter.id,
+        payload={
+            "round": letter.round_id,
+            "signed_sha256": hashlib.sha256(sealed).hexdigest(),
+            "tsa": longterm.tsa_url(),
+        },
+        origin=None if actor else "clock",
+    )
+    return True

@@ -16,20 +16,23 @@ from consensus.forms.signing import (
     EnrolKeyForm,
     Pkcs12Form,
     ReauthForm,
+    RemoteSigningForm,
     RevokeKeyForm,
     UploadSignatureForm,
 )
 from consensus.models import (
+    CertificateAuthority,
     CoSignature,
     KeyCustody,
     Organisation,
     Process,
     Round,
     SigningKey,
+    SigningSettings,
     utcnow,
 )
 from consensus.services.errors import DomainError
-from consensus.signing import bundle
+from consensus.signing import bundle, longterm, remote
 from consensus.web.loaders import load_organisation, load_process, load_published_process
 from consensus.web.usecase import run
 from consensus.web.utils import round_closed_page, too_late
@@ -87,6 +90,9 @@ def admin_organisation(org_id: int) -> str | Response:
         form=form,
         pkcs12_form=Pkcs12Form(prefix="p12"),
         issue_form=EmptyForm(),
+        revoke_form=RevokeKeyForm(prefix="revoke"),
+        remote_form=_remote_form(organisation),
+        remote_settings=remote.csc_settings(organisation),
         certificate=signing.current_certificate(organisation),
         keys=signing.keys_of(organisation),
         custody=signing.custody_of(organisation),
@@ -137,10 +143,96 @@ def upload_pkcs12(org_id: int) -> str | Response:
         form=custody_form,
         pkcs12_form=form,
         issue_form=EmptyForm(),
+        revoke_form=RevokeKeyForm(prefix="revoke"),
+        remote_form=_remote_form(organisation),
+        remote_settings=remote.csc_settings(organisation),
         certificate=signing.current_certificate(organisation),
         keys=signing.keys_of(organisation),
         custody=signing.custody_of(organisation),
     ), 400
+
+
+@bp.post("/admin/organisations/<int:org_id>/signing/certificate/revoke")
+@login_required
+def revoke_certificate(org_id: int) -> Response:
+    permissions.require(permissions.can_administer(current_user))
+    organisation = _organisation_by_id(org_id)
+    certificate = signing.current_certificate(organisation)
+    if certificate is None:
+        abort(404)
+    form = RevokeKeyForm(prefix="revoke")
+    if form.validate_on_submit():
+        run(
+            signing.revoke_certificate,
+            certificate,
+            actor=current_user,
+            reason=form.reason.data or "",
+            success=_("The certificate is revoked."),
+        )
+    else:
+        flash(_("Give the reason for the revocation."), "error")
+    return redirect(url_for("signing.admin_organisation", org_id=org_id))
+
+
+def _remote_form(organisation: Organisation, form: RemoteSigningForm | None = None):  # type: ignore[no-untyped-def]
+    if form is not None:
+        return form
+    form = RemoteSigningForm(prefix="csc")
+    settings = db.session.get(SigningSettings, organisation.id)
+    if settings is not None:
+        form.enabled.data = settings.csc_enabled
+        form.service_url.data = settings.csc_service_url
+        form.credential_id.data = settings.csc_credential_id
+    return form
+
+
+@bp.post("/admin/organisations/<int:org_id>/signing/remote")
+@login_required
+def remote_signing(org_id: int) -> str | Response | tuple[str, int]:
+    permissions.require(permissions.can_administer(current_user))
+    organisation = _organisation_by_id(org_id)
+    form = RemoteSigningForm(prefix="csc")
+    if form.validate_on_submit() and run(
+        remote.set_csc,
+        organisation,
+        actor=current_user,
+        enabled=bool(form.enabled.data),
+        service_url=form.service_url.data or "",
+        credential_id=form.credential_id.data or "",
+        token=form.token.data or "",
+        form=form,
+        success=_("Remote signing saved."),
+    ):
+        return redirect(url_for("signing.admin_organisation", org_id=org_id))
+    custody_form = CustodyForm(prefix="custody")
+    custody_form.custody.data = signing.custody_of(organisation).value
+    return render_template(
+        "signing/admin_organisation.html",
+        organisation=organisation,
+        form=custody_form,
+        pkcs12_form=Pkcs12Form(prefix="p12"),
+        issue_form=EmptyForm(),
+        revoke_form=RevokeKeyForm(prefix="revoke"),
+        remote_form=form,
+        remote_settings=remote.csc_settings(organisation),
+        certificate=signing.current_certificate(organisation),
+        keys=signing.keys_of(organisation),
+        custody=signing.custody_of(organisation),
+    ), 400
+
+
+@bp.get("/pki/ca-<int:ca_id>.crl")
+def certificate_revocation_list(ca_id: int) -> Response:
+    """The platform CA's CRL (DER), signed when asked: the address every certificate the
+    CA issues names as its CRL distribution point. Public, like any CA's CRL."""
+    ca = db.session.get(CertificateAuthority, ca_id)
+    if ca is None:
+        abort(404)
+    return Response(
+        signing.crl_der(ca),
+        mimetype="application/pkix-crl",
+        headers={"Content-Disposition": f'attachment; filename="ca-{ca.id}.crl"'},
+    )
 
 
 # --- Keys of an organisation ------------------------------------------------------------------
@@ -457,10 +549,18 @@ def public_signature_context(process: Process) -> dict[str, object]:
         if round_ is not None and letter is not None
         else []
     )
+    assessed = longterm.assess(letter.signed_pdf) if letter is not None else {}
     return {
         "signing_round": round_,
         "letter": letter,
         "checks": checks,
+        # The PAdES signature of each organisation, judged offline against the configured
+        # trust anchors (docs/signing.md "Assurance").
+        "assessments": {
+            c.signature.organisation_id: assessed.get(f"Signature-{c.signature.organisation.slug}")
+            for c in checks
+        },
+        "sealed": letter is not None and letter.sealed_at is not None,
         "bundle_name": bundle.bundle_name(process),
         "final": round_ is not None and signing.letter_is_final(process, round_),
     }

@@ -211,6 +211,11 @@ MATRIX: dict[str, dict[str, str]] = {
                                        "POST": "L 403 403 403 403 403 200"},
     "signing.issue_certificate":      {"POST": "L 403 403 403 403 403 R"},
     "signing.upload_pkcs12":          {"POST": "L 403 403 403 403 403 400"},
+    # no certificate in this world yet: nothing to revoke
+    "signing.revoke_certificate":     {"POST": "L 403 403 403 403 403 404"},
+    "signing.remote_signing":         {"POST": "L 403 403 403 403 403 R"},
+    # a CA's CRL is public; this world has no CA yet
+    "signing.certificate_revocation_list": {"GET": "404 404 404 404 404 404 404"},
     "signing.round_page":             {"GET": "L 404 404 404 404 404 404"},
     "signing.letter_pdf":             {"GET": "L 404 404 404 404 404 404"},
     "signing.unsigned_pdf":           {"GET": "L 404 404 404 404 404 404"},
@@ -250,6 +255,7 @@ URL_VALUES: dict[str, Callable[[MatrixWorld], dict[str, object]]] = {
     "signing.enrol_key": lambda w: {"slug": w.participant.slug},
     "signing.revoke_key": lambda w: {"slug": w.participant.slug},
     "signing.rotate_key": lambda w: {"slug": w.participant.slug},
+    "signing.certificate_revocation_list": lambda w: {"ca_id": 1},
     "processes.transition": lambda w: {"transition": "conclude"},
     "identity.approve_link": lambda w: {"link_id": 1},
     "identity.reject_link": lambda w: {"link_id": 1},

@@ -34,6 +34,8 @@ REACHED_OTHERWISE: dict[str, str] = {
     "once the round has more stances than the page shows (tests/web/test_endorsements.py)",
     "signing.public_signatures": "the signing round page and the round links, once the "
     "process is published (tests/web/test_signing_web.py)",
+    "signing.certificate_revocation_list": "the CRL distribution point named in every "
+    "certificate the platform CA issues; fetched by PDF validators (docs/signing.md)",
     "public.retally_script": "a download on every published outcome page (test_public.py)",
     "ops.healthz": "asked by load balancers and container health checks (docs/operations.md)",
     "ops.readyz": "asked by load balancers and container health checks (docs/operations.md)",
