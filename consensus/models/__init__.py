@@ -3,6 +3,7 @@
 from consensus.models.accounts import Membership, MembershipRole, RecoveryCode, User
 from consensus.models.audit import AuditEvent, AuditLogHead, Checkpoint, MerkleNode, PlatformKey
 from consensus.models.base import Base, utcnow
+from consensus.models.drafting import Consolidation, ConsolidationMember
 from consensus.models.endorsements import (
     Clearance,
     ClearanceDecision,
@@ -49,6 +50,8 @@ from consensus.models.signatures import (
 )
 
 __all__ = [
+    "Consolidation",
+    "ConsolidationMember",
     "CertificateAuthority",
     "CertificateSource",
     "CoSignature",

@@ -35,6 +35,7 @@ from consensus.models import (
     AmendmentState,
     Comment,
     CommentRevision,
+    Consolidation,
     Organisation,
     Position,
     Process,
@@ -55,7 +56,7 @@ from consensus.permissions.positions import (  # noqa: F401  (the rule book; old
     may_withdraw,
     may_write_version,
 )
-from consensus.services import processes
+from consensus.services import drafting, processes
 from consensus.services.errors import Conflict, DomainError, Forbidden
 
 __all__ = [
@@ -711,6 +712,7 @@ def decide_amendment(
     why = visible_line(reason, field="reason")
     if not why:
         raise DomainError(str(_l("Give the reason for this decision.")), field="reason")
+    drafting.leave_consolidation(amendment, actor)
     adopted: str | None
     if decision == AmendmentState.ACCEPTED:
         adopted = require_visible(amendment.proposed_text, field="decision")
@@ -798,6 +800,7 @@ class ApplicationPlan:
     body: str
     sha256: str
     changes: list[BlockChange]
+    consolidations: tuple[Consolidation, ...] = ()
 
     @property
     def conflicting_ids(self) -> set[int]:
@@ -853,15 +856,45 @@ def find_conflict(
 
 def plan_application(position: Position, amendments: Sequence[Amendment]) -> ApplicationPlan:
     """Apply every accepted, not yet applied amendment to the latest version, in paragraph
-    order; conflicting ones are left out and listed."""
+    order; conflicting ones are left out and listed. A consolidation (a compromise text
+    for a group of overlapping amendments, services.drafting) is applied as one
+    replacement of the stretch its group covers, before the single amendments."""
     base = position.latest
     assert base is not None
-    candidates = [a for a in amendments if a.is_accepted and a.applied_in_version_id is None]
+    consolidated = drafting.consolidations_of(position.id)
+    candidates = [
+        a
+        for a in amendments
+        if a.is_accepted and a.applied_in_version_id is None and a.id not in consolidated
+    ]
     claimed: dict[str, int] = {}
     ready: list[Amendment] = []
     conflicts: list[AmendmentConflict] = []
-    replacements: dict[str, tuple[list[str], Amendment]] = {}
-    insertions: dict[str, list[Amendment]] = {}
+    replacements: dict[str, tuple[list[str], str]] = {}
+    insertions: dict[str, list[str]] = {}
+    applied_consolidations = []
+    by_id = {a.id: a for a in amendments}
+    for consolidation in sorted(set(consolidated.values()), key=lambda c: c.id):
+        members = [by_id[i] for i in consolidation.amendment_ids if i in by_id]
+        if not members:
+            continue
+        problem = drafting.consolidation_conflict(consolidation, base, claimed)
+        if problem is not None:
+            conflicts.extend(AmendmentConflict(m, problem, "") for m in members)
+            continue
+        applied_consolidations.append(consolidation)
+        ready.extend(members)
+        if consolidation.insertion:
+            insertions.setdefault(consolidation.paragraph_anchor, []).append(
+                consolidation.compromise_text
+            )
+            continue
+        covered = [
+            p.anchor for p in _range(base, consolidation.paragraph_anchor, consolidation.end_anchor)
+        ]
+        for anchor in covered:
+            claimed[anchor] = members[0].number
+        replacements[covered[0]] = (covered, consolidation.compromise_text)
     for amendment in candidates:
         conflict = find_conflict(amendment, base, claimed)
         if conflict is not None:
@@ -869,32 +902,35 @@ def plan_application(position: Position, amendments: Sequence[Amendment]) -> App
             continue
         ready.append(amendment)
         if amendment.is_insertion:
-            insertions.setdefault(amendment.insert_after_anchor or "", []).append(amendment)
+            insertions.setdefault(amendment.insert_after_anchor or "", []).append(
+                amendment.adopted_text or ""
+            )
             continue
         covered = [
             p.anchor for p in _range(base, amendment.paragraph_anchor or "", amendment.end_anchor)
         ]
         for anchor in covered:
             claimed[anchor] = amendment.number
-        replacements[covered[0]] = (covered, amendment)
+        replacements[covered[0]] = (covered, amendment.adopted_text or "")
     hints: list[tuple[str | None, str]] = []
     skip: set[str] = set()
     for paragraph in base.paragraphs:
         if paragraph.anchor in replacements:
-            covered, amendment = replacements[paragraph.anchor]
+            covered, text = replacements[paragraph.anchor]
             skip.update(covered)
-            for n, block in enumerate(split_blocks(amendment.adopted_text or "")):
+            for n, block in enumerate(split_blocks(text)):
                 hints.append((paragraph.anchor if n == 0 else None, block))
         elif paragraph.anchor not in skip:
             hints.append((paragraph.anchor, paragraph.text))
         for inserted in insertions.get(paragraph.anchor, []):
-            hints.extend((None, block) for block in split_blocks(inserted.adopted_text or ""))
+            hints.extend((None, block) for block in split_blocks(inserted))
     blocks = [text for _, text in hints]
     fixed = {i: anchor for i, (anchor, _) in enumerate(hints) if anchor is not None}
     previous = [(p.anchor, p.text) for p in base.paragraphs]
     anchored = list(zip(assign_anchors(blocks, previous, fixed), blocks, strict=True))
     body = join_blocks(blocks)
     paragraphs = _paragraphs(body, previous, anchored) if body else []
+    ready.sort(key=lambda a: a.number)
     return ApplicationPlan(
         base=base,
         ready=ready,
@@ -903,6 +939,7 @@ def plan_application(position: Position, amendments: Sequence[Amendment]) -> App
         body=body,
         sha256=sha256_hex(body),
         changes=diff_blocks(previous, paragraphs),
+        consolidations=tuple(applied_consolidations),
     )
 
 
@@ -933,7 +970,7 @@ def apply_amendments(
             numbers=", ".join(str(a.number) for a in plan.ready),
         )
     )
-    return _new_version(
+    version = _new_version(
         position,
         actor=actor,
         body=plan.body,
@@ -941,6 +978,10 @@ def apply_amendments(
         hints=plan.paragraphs,
         amendments=plan.ready,
     )
+    for consolidation in plan.consolidations:
+        consolidation.applied_in_version_id = version.id
+    db.session.flush()
+    return version
 
 
 def rebase_amendment(
@@ -1010,6 +1051,14 @@ class VersionDiff:
     changes: list[BlockChange]
 
     @property
+    def lines(self) -> drafting.DiffLines:
+        """Each row's line numbers in both versions (consensus.domain.lines)."""
+        return drafting.DiffLines(
+            [(p.anchor, p.text) for p in self.old.paragraphs],
+            [(p.anchor, p.text) for p in self.new.paragraphs],
+        )
+
+    @property
     def counts(self) -> dict[str, int]:
         counts = {"changed": 0, "added": 0, "removed": 0, "equal": 0}
         for change in self.changes:
@@ -1050,6 +1099,21 @@ class DispositionReport:
     ordinals: dict[tuple[int, str], int]
     versions: dict[int, Version]
     generated_at: datetime
+    _references: drafting.References | None = field(default=None, repr=False)
+
+    @property
+    def references(self) -> drafting.References:
+        """Line references ("p. 3, lines 12–14") in the versions of this report: the same
+        numbers as the line-numbered draft PDF (consensus.domain.lines)."""
+        if self._references is None:
+            self._references = drafting.References(self.versions.values())
+        return self._references
+
+    def line_label(self, item: Amendment | Comment) -> str:
+        """The lines an amendment changes, or the lines of a comment's paragraph."""
+        if isinstance(item, Amendment):
+            return self.references.label(item)
+        return self.references.paragraph(item.version_id, item.paragraph_anchor)
 
     def paragraph_label(self, version_id: int, anchor: str | None) -> str:
         if anchor is None:
@@ -1096,6 +1160,7 @@ def disposition(process: Process, round_: Round) -> DispositionReport:
     )
     version_ids = {a.version_id for a in amendments} | {c.version_id for c in comments}
     version_ids |= {a.applied_in_version_id for a in amendments if a.applied_in_version_id}
+    version_ids |= {a.rebased_on_version_id for a in amendments if a.rebased_on_version_id}
     if round_.version_id:
         version_ids.add(round_.version_id)
     versions = {
@@ -1153,6 +1218,7 @@ def disposition_csv(report: DispositionReport, labels: dict[str, str]) -> str:
             str(_l("Number")),
             str(_l("Organisation")),
             str(_l("Paragraph")),
+            str(_l("Lines")),
             str(_l("Author")),
             str(_l("Original text")),
             str(_l("Proposal or comment")),
@@ -1176,6 +1242,7 @@ def disposition_csv(report: DispositionReport, labels: dict[str, str]) -> str:
                         a.version_id, a.paragraph_anchor or a.insert_after_anchor
                     )
                     + (f" ({_l('new paragraph after it')})" if a.is_insertion else ""),
+                    report.line_label(a),
                     a.author.display_name if a.author else "",
                     a.original_text,
                     a.proposed_text,
@@ -1195,6 +1262,7 @@ def disposition_csv(report: DispositionReport, labels: dict[str, str]) -> str:
                     c.id,
                     entry.organisation.name,
                     report.paragraph_label(c.version_id, c.paragraph_anchor),
+                    report.line_label(c),
                     c.author.display_name if c.author else "",
                     "",
                     c.body if not c.is_deleted else str(_l("(removed)")),

@@ -39,6 +39,7 @@ from consensus.domain.visible import require_visible
 from consensus.extensions import db, htmx
 from consensus.forms import EmptyForm, choices
 from consensus.forms.admin import ROLE_LABELS
+from consensus.forms.drafting import GroupDecisionForm
 from consensus.forms.positions import (
     AMENDMENT_KINDS,
     DECISION_LABELS,
@@ -72,6 +73,7 @@ from consensus.models import (
     utcnow,
 )
 from consensus.permissions import ACTION_ROUND_TYPES, Action
+from consensus.services import drafting
 from consensus.services import positions as service
 from consensus.services.errors import DomainError
 from consensus.web.labels import ROUND_STATE_LABELS
@@ -547,6 +549,7 @@ def version(slug: str, position_id: int, number: int) -> str:
     thread_context = _thread_context(process, outline, version, target)
     comment_form = thread_context["comment_form"]
     open_anchor = request.args.get("open", "")[:64]
+    line_numbers = request.args.get("lines") == "1"
 
     comment_viewer = version_page.comment_viewer(
         current_user._get_current_object(),
@@ -568,9 +571,14 @@ def version(slug: str, position_id: int, number: int) -> str:
             "threads": service.threads(comments),
             "comment_counts": comment_counts,
             "amendments_by_anchor": _amendments_by_anchor(amendments()),
+            "refs": drafting.References(orm_context()["position"].versions),  # type: ignore[attr-defined]
             "can_propose": can_propose,
             "open_anchor": open_anchor,
             "lazy": lazy,
+            "line_numbers": line_numbers,
+            "numbered": {p.anchor: p for p in drafting.numbered(orm_context()["version"])}  # type: ignore[arg-type]
+            if line_numbers
+            else {},
             "voice_slots": _voice_slot,
             **orm_context(),
             "comment_viewer": comment_viewer,
@@ -586,7 +594,8 @@ def version(slug: str, position_id: int, number: int) -> str:
         comments=comment_viewer,
         open_anchor=open_anchor,
     )
-    body = version_page.BODY.part(body_key, body_context, fill=_voice_filler(comment_form))
+    body_part = version_page.BODY_LINES if line_numbers else version_page.BODY
+    body = body_part.part(body_key, body_context, fill=_voice_filler(comment_form))
     aside_key = version_page.VersionAsideKey(
         version.id, bool(thread_context["can_manage"]), pin_form is not None
     )
@@ -666,6 +675,7 @@ def discussion(slug: str, position_id: int, number: int, anchor: str) -> str | R
         "positions/_para_panel.html",
         p=paragraph,
         para_amendments=_amendments_by_anchor(amendments).get(anchor, []),
+        refs=drafting.References(position.versions),
         can_propose=_can_propose(process, version, target),
         threads=service.threads(service.load_comments([version.id], anchors=[anchor])),
         **context,
@@ -688,6 +698,31 @@ def version_markdown(slug: str, position_id: int, number: int) -> Response:
     )
     response.headers["ETag"] = f'"{version.sha256}"'
     response.headers["Repr-Digest"] = f"sha-256=:{base64.b64encode(digest).decode()}:"
+    return response
+
+
+@bp.get("/<int:position_id>/versions/<int:number>.pdf")
+@login_required
+def version_pdf(slug: str, position_id: int, number: int) -> Response:
+    """The line-numbered draft: the same lines as the page with line numbers, the
+    amendments' references and the disposition report (consensus.domain.lines)."""
+    from weasyprint import HTML
+
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    version = load_version(position, number)
+    html = render_template(
+        "positions/version_pdf.html",
+        process=process,
+        position=position,
+        version=version,
+        numbered=drafting.numbered(version),
+    )
+    pdf = HTML(string=html, url_fetcher=_refuse_fetch).write_pdf(pdf_variant="pdf/ua-1")
+    response = Response(pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{process.slug}-{position.id}-v{version.number}.pdf"'
+    )
     return response
 
 
@@ -1076,6 +1111,8 @@ def amendments(slug: str, position_id: int) -> str:
         ready=ready,
         ordinals=ordinals,
         numbers=numbers,
+        refs=drafting.References(position.versions),
+        open_count=counts[AmendmentState.PENDING.value] + len(ready),
         can_manage=_can_manage(process),
     )
 
@@ -1187,6 +1224,7 @@ def _amendment_page(
     applied = next((v for v in position.versions if v.id == amendment.applied_in_version_id), None)
     target = amendment.paragraph_anchor or amendment.insert_after_anchor or ""
     paragraph = version.paragraph(target)
+    refs = drafting.References(position.versions)
     return render_template(
         "positions/amendment.html",
         process=process,
@@ -1201,6 +1239,8 @@ def _amendment_page(
         else None,
         conflict=conflict,
         applied=applied,
+        refs=refs,
+        latest_ref=refs.in_version(amendment, latest.id),
         ordinals={(v.id, p.anchor): p.ordinal for v in position.versions for p in v.paragraphs},
         decision_form=decision_form if can_decide else None,
         may_withdraw=permissions.may_withdraw(current_user, amendment),
@@ -1348,6 +1388,87 @@ def apply(slug: str, position_id: int) -> str | Response | tuple[str, int]:
         position=position,
         plan=plan,
         ordinals=ordinals,
+        refs=drafting.References(position.versions),
+        plan_lines=drafting.DiffLines(
+            [(p.anchor, p.text) for p in plan.base.paragraphs], plan.paragraphs
+        ),
+    ), status
+
+
+# --- Consolidation ------------------------------------------------------------------------------
+
+
+def _group_form(group: drafting.AmendmentGroup, formdata: object = None) -> GroupDecisionForm:
+    form = GroupDecisionForm(formdata=formdata, prefix=f"g{group.key}")
+    form.decision.choices = [
+        *((f"adopt:{a.number}", _("Adopt amendment %(n)d", n=a.number)) for a in group.amendments),
+        ("reject", _("Reject all") if group.overlapping else _("Reject")),
+        ("compromise", _("Adopt a compromise text of my own")),
+    ]
+    if formdata is None:
+        form.numbers.data = ",".join(str(n) for n in group.numbers)
+        form.compromise_text.data = (
+            group.consolidation.compromise_text if group.consolidation else group.original_text
+        )
+    return form
+
+
+@bp.route("/<int:position_id>/consolidate", methods=["GET", "POST"])
+@login_required
+def consolidate(slug: str, position_id: int) -> str | Response | tuple[str, int]:
+    """The facilitator's consolidation page: open amendments grouped where they overlap,
+    each group decided at once; then every decision applied in one step (positions.apply,
+    with its preview and conflict check)."""
+    process = load_process(slug)
+    permissions.require(_can_manage(process))
+    position = load_position(process, position_id)
+    groups = drafting.amendment_groups(position)
+    forms = {g.key: _group_form(g) for g in groups}
+    status = 200
+    if request.method == "POST":
+        key = request.form.get("group", "")
+        group = next((g for g in groups if g.key == key), None)
+        if group is None:
+            flash(
+                _("These amendments are no longer one open group. Check the page again."), "error"
+            )
+            return redirect(url_for("positions.consolidate", slug=slug, position_id=position_id))
+        form = forms[key] = _group_form(group, request.form)
+        if form.validate_on_submit():
+            choice = form.decision.data or ""
+            decision, _sep, chosen = choice.partition(":")
+            if run(
+                drafting.decide_group,
+                position,
+                process,
+                actor=current_user,
+                numbers=group.numbers,
+                decision=decision,
+                chosen=int(chosen) if chosen.isdigit() else None,
+                reason=form.reason.data or "",
+                shared_reason=form.shared_reason.data or "",
+                compromise_text=form.compromise_text.data or "",
+                form=form,
+                success=_(
+                    "The decision on amendments %(numbers)s has been recorded.",
+                    numbers=", ".join(str(n) for n in group.numbers),
+                ),
+            ):
+                return redirect(
+                    url_for("positions.consolidate", slug=slug, position_id=position_id)
+                )
+        status = 400
+    refs = drafting.References(position.versions)
+    plan = service.plan_application(position, service.load_amendments(position.id))
+    return render_template(
+        "positions/consolidate.html",
+        process=process,
+        position=position,
+        groups=groups,
+        forms=forms,
+        refs=refs,
+        plan=plan,
+        word_diff=service.word_diff,
     ), status
 
 

@@ -131,6 +131,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "positions.history":              {"GET": "L 200 200 200 404 200 200"},
     "positions.version":              {"GET": "L 200 200 200 404 200 200"},
     "positions.version_markdown":     {"GET": "L 200 200 200 404 200 200"},
+    "positions.version_pdf":          {"GET": "L 200 200 200 404 200 200"},
     # one paragraph's discussion: the htmx part; a plain GET is sent to the version page
     "positions.discussion":           {"GET": "L R R R 404 R R"},
     "positions.new_version":          {"GET": "L 403 403 403 404 200 403",
@@ -153,6 +154,8 @@ MATRIX: dict[str, dict[str, str]] = {
                                        "POST": "L 403 403 403 404 404 403"},
     "positions.apply":                {"GET": "L 403 403 403 404 200 403",
                                        "POST": "L 403 403 403 404 400 403"},
+    "positions.consolidate":          {"GET": "L 403 403 403 404 200 403",
+                                       "POST": "L 403 403 403 404 R 403"},
     "positions.disposition":          {"GET": "L 200 200 200 404 200 200"},
     "positions.disposition_csv":      {"GET": "L 200 200 200 404 200 200"},
     "positions.disposition_pdf":      {"GET": "L 200 200 200 404 200 200"},
