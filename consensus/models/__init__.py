@@ -3,7 +3,18 @@
 from consensus.models.accounts import Membership, MembershipRole, RecoveryCode, User
 from consensus.models.audit import AuditEvent, AuditLogHead, Checkpoint, MerkleNode, PlatformKey
 from consensus.models.base import Base, utcnow
-from consensus.models.drafting import Consolidation, ConsolidationMember
+from consensus.models.drafting import (
+    Consolidation,
+    ConsolidationMember,
+    Contribution,
+    ContributionKind,
+    ContributionNote,
+    ContributionState,
+    DispositionFeedback,
+    DispositionReview,
+    DraftingSettings,
+    FeedbackResponse,
+)
 from consensus.models.endorsements import (
     Clearance,
     ClearanceDecision,
@@ -52,6 +63,14 @@ from consensus.models.signatures import (
 __all__ = [
     "Consolidation",
     "ConsolidationMember",
+    "Contribution",
+    "ContributionKind",
+    "ContributionNote",
+    "ContributionState",
+    "DraftingSettings",
+    "DispositionFeedback",
+    "DispositionReview",
+    "FeedbackResponse",
     "CertificateAuthority",
     "CertificateSource",
     "CoSignature",

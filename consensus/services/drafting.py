@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -31,15 +32,28 @@ from consensus.extensions import db
 from consensus.models import (
     Amendment,
     AmendmentState,
+    Comment,
     Consolidation,
     ConsolidationMember,
+    Contribution,
+    ContributionKind,
+    ContributionNote,
+    ContributionState,
+    DispositionFeedback,
+    DispositionReview,
+    DraftingSettings,
+    FeedbackResponse,
+    Organisation,
     Position,
     Process,
     ProcessState,
+    Round,
+    RoundState,
     User,
     Version,
     utcnow,
 )
+from consensus.permissions import drafting as drafting_rules
 from consensus.services import positions
 from consensus.services.errors import Conflict, DomainError, Forbidden
 
@@ -58,6 +72,10 @@ def reference_label(ref: Reference | None, *, insertion: bool = False) -> str:
     if ref.single_line:
         return str(_l("p. %(p)s, line %(l)s", p=ref.paragraphs, l=ref.lines))
     return str(_l("p. %(p)s, lines %(l)s", p=ref.paragraphs, l=ref.lines))
+
+
+# The role shown with a comment submitted as an organisation's contribution.
+ORGANISATION_ROLE = "organisation"
 
 
 class References:
@@ -132,7 +150,7 @@ class DiffLines:
         return str(_l("lines %(new)s", new=new)) if new else ""
 
 
-# --- Consolidation ------------------------------------------------------------------------------
+# --- Consolidation ---------------------------------------------------------------------------
 
 
 @dataclass
@@ -444,3 +462,473 @@ def consolidation_conflict(
                 )
             )
     return None
+
+
+# --- Organisation contributions -------------------------------------------------------------
+
+
+def set_individual_contributions(process: Process, *, actor: User, allowed: bool) -> None:
+    """A facilitator decides whether people may still comment and propose individually, or
+    only through their organisation's cleared contribution."""
+    if not permissions.can_manage_process(actor, process):
+        raise Forbidden(str(_l("Only a facilitator of this process can do this.")))
+    settings = db.session.get(DraftingSettings, process.id)
+    before = settings.individual_contributions if settings is not None else True
+    if settings is None:
+        settings = DraftingSettings(process_id=process.id, individual_contributions=allowed)
+        db.session.add(settings)
+    settings.individual_contributions = allowed
+    if before != allowed:
+        audit.record(
+            "process.drafting_settings",
+            actor=actor,
+            object_type="process",
+            object_id=process.id,
+            payload={"individual_contributions": allowed},
+        )
+    db.session.flush()
+
+
+def _require(decision: permissions.Gate) -> None:
+    if not decision:
+        raise Forbidden(decision.reason or str(_l("You may not do this now.")))
+
+
+def _clean_contribution(
+    kind: ContributionKind, text: str, rationale: str, *, insertion: bool
+) -> tuple[str, str]:
+    if kind == ContributionKind.COMMENT:
+        body = require_visible(canonicalise(text).strip(), field="text")
+        if not body:
+            raise DomainError(str(_l("Write a comment.")), field="text")
+        if len(body) > positions.MAX_COMMENT:
+            raise DomainError(str(_l("The comment is too long.")), field="text")
+        return body, ""
+    proposed = require_visible(canonicalise(text).strip("\n"), field="text")
+    reason = visible_line(rationale, field="rationale")
+    if not reason:
+        raise DomainError(str(_l("Explain why you propose this change.")), field="rationale")
+    if len(reason) > positions.MAX_RATIONALE or len(proposed) > positions.MAX_BODY:
+        raise DomainError(str(_l("The text is too long.")), field="text")
+    if insertion and not proposed:
+        raise DomainError(str(_l("Write the new paragraph.")), field="text")
+    return proposed, reason
+
+
+def _snapshot(contribution: Contribution) -> dict[str, object]:
+    return {
+        "position": contribution.position_id,
+        "version": contribution.version_id,
+        "kind": contribution.kind.value,
+        "paragraph": contribution.paragraph_anchor,
+        "end": contribution.end_anchor,
+        "insert_after": contribution.insert_after_anchor,
+        "text": contribution.text,
+        "rationale": contribution.rationale,
+    }
+
+
+def prepare_contribution(
+    version: Version,
+    process: Process,
+    *,
+    actor: User,
+    organisation: Organisation,
+    kind: ContributionKind | str,
+    text: str,
+    rationale: str = "",
+    paragraph_anchor: str | None = None,
+    end_anchor: str | None = None,
+    insert_after_anchor: str | None = None,
+) -> Contribution:
+    """An official starts a contribution of their organisation in its own space: seen only
+    by the organisation until it is cleared and submitted."""
+    kind = ContributionKind(kind)
+    _require(drafting_rules.may_prepare(actor, process, organisation, kind))
+    _, target = positions.round_version(process, version.position)
+    if target is None or target.id != version.id:
+        raise DomainError(str(_l("In this round, input goes to the version it is about.")))
+    if kind == ContributionKind.AMENDMENT:
+        if (paragraph_anchor is None) == (insert_after_anchor is None):
+            raise DomainError(str(_l("Choose a paragraph.")), field="paragraph")
+        positions._range(version, paragraph_anchor or insert_after_anchor or "", end_anchor)
+        if insert_after_anchor is not None:
+            end_anchor = None
+    else:
+        insert_after_anchor = None
+        end_anchor = None
+        if paragraph_anchor and version.paragraph(paragraph_anchor) is None:
+            raise DomainError(str(_l("This paragraph is not in this version.")))
+    body, reason = _clean_contribution(
+        kind, text, rationale, insertion=insert_after_anchor is not None
+    )
+    now = utcnow()
+    contribution = Contribution(
+        position_id=version.position_id,
+        version_id=version.id,
+        organisation_id=organisation.id,
+        kind=kind,
+        paragraph_anchor=paragraph_anchor or None,
+        end_anchor=end_anchor if end_anchor != paragraph_anchor else None,
+        insert_after_anchor=insert_after_anchor,
+        text=body,
+        rationale=reason,
+        created_by_id=actor.id,
+        updated_by_id=actor.id,
+        created_at=now,
+        updated_at=now,
+    )
+    contribution.organisation = organisation
+    db.session.add(contribution)
+    db.session.flush()
+    audit.record(
+        "contribution.drafted",
+        actor=actor,
+        object_type="contribution",
+        object_id=contribution.id,
+        organisation_id=organisation.id,
+        payload=_snapshot(contribution),
+    )
+    return contribution
+
+
+def edit_contribution(
+    contribution: Contribution, process: Process, *, actor: User, text: str, rationale: str = ""
+) -> None:
+    """A colleague changes the draft; a cleared text that changes needs clearing again."""
+    if contribution.state not in {ContributionState.DRAFT, ContributionState.CLEARED}:
+        raise DomainError(str(_l("This contribution can no longer change.")))
+    _require(
+        drafting_rules.may_prepare(actor, process, contribution.organisation, contribution.kind)
+    )
+    body, reason = _clean_contribution(
+        contribution.kind, text, rationale, insertion=contribution.is_insertion
+    )
+    if (body, reason) == (contribution.text, contribution.rationale):
+        return
+    before = {"text": contribution.text, "rationale": contribution.rationale}
+    contribution.text, contribution.rationale = body, reason
+    contribution.updated_by_id = actor.id
+    contribution.updated_at = utcnow()
+    uncleared = contribution.state == ContributionState.CLEARED
+    if uncleared:
+        contribution.state = ContributionState.DRAFT
+        contribution.cleared_by_id = None
+        contribution.cleared_at = None
+    audit.record(
+        "contribution.edited",
+        actor=actor,
+        object_type="contribution",
+        object_id=contribution.id,
+        organisation_id=contribution.organisation_id,
+        payload={
+            "before": before,
+            "text": body,
+            "rationale": reason,
+            "clearance_lifted": uncleared,
+        },
+    )
+    db.session.flush()
+
+
+def add_note(
+    contribution: Contribution, process: Process, *, actor: User, body: str
+) -> ContributionNote:
+    """An internal comment on a contribution in preparation (only the organisation sees it)."""
+    if not drafting_rules.may_see_space(actor, contribution.organisation):
+        raise Forbidden(str(_l("Only your organisation's officials work on this.")))
+    if contribution.state in {ContributionState.SUBMITTED, ContributionState.DISCARDED}:
+        raise DomainError(str(_l("This contribution can no longer change.")))
+    text = require_visible(canonicalise(body).strip(), field="body")
+    if not text:
+        raise DomainError(str(_l("Write a comment.")), field="body")
+    if len(text) > positions.MAX_COMMENT:
+        raise DomainError(str(_l("The comment is too long.")), field="body")
+    note = ContributionNote(contribution_id=contribution.id, author_id=actor.id, body=text)
+    note.author = actor
+    contribution.notes.append(note)
+    db.session.flush()
+    audit.record(
+        "contribution.noted",
+        actor=actor,
+        object_type="contribution",
+        object_id=contribution.id,
+        organisation_id=contribution.organisation_id,
+        payload={"note": note.id, "body": text},
+    )
+    return note
+
+
+def clear_contribution(contribution: Contribution, process: Process, *, actor: User) -> None:
+    """An officer of the organisation clears exactly this text (four eyes: not its writer)."""
+    _require(drafting_rules.may_clear(actor, contribution, process))
+    contribution.state = ContributionState.CLEARED
+    contribution.cleared_by_id = actor.id
+    contribution.cleared_at = utcnow()
+    audit.record(
+        "contribution.cleared",
+        actor=actor,
+        object_type="contribution",
+        object_id=contribution.id,
+        organisation_id=contribution.organisation_id,
+        payload={"text": contribution.text, "rationale": contribution.rationale},
+    )
+    db.session.flush()
+
+
+def submit_contribution(
+    contribution: Contribution, process: Process, *, actor: User
+) -> Amendment | Comment:
+    """The cleared contribution becomes the organisation's amendment or comment, once. It
+    is shown as from the organisation (no person as its author); who drafted, changed,
+    cleared and submitted it is in the audit trail and on the contribution."""
+    _require(drafting_rules.may_submit(actor, contribution, process))
+    version = db.session.get(Version, contribution.version_id)
+    assert version is not None
+    result: Amendment | Comment
+    if contribution.kind == ContributionKind.AMENDMENT:
+        result = positions.propose_amendment(
+            version,
+            process,
+            actor=actor,
+            organisation=contribution.organisation,
+            proposed_text=contribution.text,
+            rationale=contribution.rationale,
+            paragraph_anchor=contribution.paragraph_anchor,
+            end_anchor=contribution.end_anchor,
+            insert_after_anchor=contribution.insert_after_anchor,
+            as_organisation=True,
+        )
+        result.author_id = None
+        result.author = None
+        contribution.amendment_id = result.id
+    else:
+        result = positions.add_comment(
+            version,
+            process,
+            actor=actor,
+            body=contribution.text,
+            organisation=contribution.organisation,
+            paragraph_anchor=contribution.paragraph_anchor,
+            as_organisation=True,
+        )
+        result.author_id = None
+        result.author = None
+        result.author_role = ORGANISATION_ROLE
+        contribution.comment_id = result.id
+    contribution.state = ContributionState.SUBMITTED
+    contribution.submitted_by_id = actor.id
+    contribution.submitted_at = utcnow()
+    drafters = sorted(
+        {i for i in (contribution.created_by_id, contribution.updated_by_id) if i}
+        | {n.author_id for n in contribution.notes if n.author_id}
+    )
+    audit.record(
+        "contribution.submitted",
+        actor=actor,
+        object_type="contribution",
+        object_id=contribution.id,
+        organisation_id=contribution.organisation_id,
+        payload={
+            **_snapshot(contribution),
+            "drafted_by": drafters,
+            "cleared_by": contribution.cleared_by_id,
+            "amendment": contribution.amendment_id,
+            "comment": contribution.comment_id,
+        },
+    )
+    db.session.flush()
+    return result
+
+
+def discard_contribution(contribution: Contribution, process: Process, *, actor: User) -> None:
+    """The organisation drops a contribution it has not submitted."""
+    if not drafting_rules.may_see_space(actor, contribution.organisation):
+        raise Forbidden(str(_l("Only your organisation's officials work on this.")))
+    if contribution.state in {ContributionState.SUBMITTED, ContributionState.DISCARDED}:
+        raise DomainError(str(_l("This contribution can no longer change.")))
+    contribution.state = ContributionState.DISCARDED
+    audit.record(
+        "contribution.discarded",
+        actor=actor,
+        object_type="contribution",
+        object_id=contribution.id,
+        organisation_id=contribution.organisation_id,
+        payload={},
+    )
+    db.session.flush()
+
+
+def contributions_of(position_id: int, organisation_id: int) -> list[Contribution]:
+    """An organisation's contributions to a position, newest first (its space)."""
+    return list(
+        db.session.execute(
+            select(Contribution)
+            .where(
+                Contribution.position_id == position_id,
+                Contribution.organisation_id == organisation_id,
+            )
+            .order_by(Contribution.id.desc())
+        )
+        .unique()
+        .scalars()
+    )
+
+
+def organisation_contribution_ids(position_id: int) -> set[int]:
+    """Amendments of a position that were submitted as an organisation's contribution."""
+    return set(
+        db.session.execute(
+            select(Contribution.amendment_id).where(
+                Contribution.position_id == position_id, Contribution.amendment_id.is_not(None)
+            )
+        ).scalars()
+    )
+
+
+# --- Feedback on the disposition before publication ------------------------------------------
+
+DECIDED = (AmendmentState.ACCEPTED, AmendmentState.ACCEPTED_IN_PART, AmendmentState.REJECTED)
+
+
+def review_of(round_id: int) -> DispositionReview | None:
+    return db.session.execute(
+        select(DispositionReview).where(DispositionReview.round_id == round_id)
+    ).scalar_one_or_none()
+
+
+def review_phase(review: DispositionReview | None, at: datetime | None = None) -> str:
+    """ "none" (no feedback asked: the report is as it always was), "feedback" (the
+    organisations answer), "waiting" (answers closed, not yet published) or "published"."""
+    if review is None:
+        return "none"
+    moment = at or utcnow()
+    if moment < review.respond_by:
+        return "feedback"
+    if moment < review.publish_at:
+        return "waiting"
+    return "published"
+
+
+def send_disposition(
+    process: Process,
+    round_: Round,
+    *,
+    actor: User,
+    respond_by: datetime,
+    publish_at: datetime,
+) -> DispositionReview:
+    """The facilitator sends the proposed disposition — each decision and its reason — to
+    every organisation that proposed amendments in the round; they agree or contest until
+    `respond_by`; the report is published at `publish_at`. Every amendment must be decided
+    (or withdrawn) first, and a round's disposition is sent once."""
+    if not permissions.can_manage_process(actor, process):
+        raise Forbidden(str(_l("Only a facilitator of this process can do this.")))
+    if round_.state != RoundState.CLOSED:
+        raise DomainError(str(_l("Send the disposition once the round has closed.")))
+    if review_of(round_.id) is not None:
+        raise Conflict(str(_l("The disposition of this round has already been sent.")))
+    now = utcnow()
+    if respond_by <= now:
+        raise DomainError(
+            str(_l("The end of the feedback period must be in the future.")), field="respond_by"
+        )
+    if publish_at < respond_by:
+        raise DomainError(
+            str(_l("Publication comes after the feedback period.")), field="publish_at"
+        )
+    amendments = list(
+        db.session.execute(
+            select(Amendment).where(Amendment.round_id == round_.id).order_by(Amendment.number)
+        ).scalars()
+    )
+    pending = [a.number for a in amendments if a.state == AmendmentState.PENDING]
+    if pending:
+        raise DomainError(
+            str(
+                _l(
+                    "Decide every amendment first (still open: %(numbers)s).",
+                    numbers=", ".join(map(str, pending)),
+                )
+            )
+        )
+    review = DispositionReview(
+        round_id=round_.id,
+        sent_by_id=actor.id,
+        sent_at=now,
+        respond_by=respond_by,
+        publish_at=publish_at,
+    )
+    review.items = [
+        DispositionFeedback(
+            amendment_id=a.id,
+            organisation_id=a.organisation_id,
+            proposed_state=a.state.value,
+            proposed_reason=a.decision_reason or "",
+        )
+        for a in amendments
+        if a.state in DECIDED
+    ]
+    db.session.add(review)
+    db.session.flush()
+    audit.record(
+        "disposition.sent",
+        actor=actor,
+        object_type="round",
+        object_id=round_.id,
+        payload={
+            "respond_by": respond_by.isoformat(),
+            "publish_at": publish_at.isoformat(),
+            "items": [
+                {
+                    "amendment": i.amendment_id,
+                    "state": i.proposed_state,
+                    "reason": i.proposed_reason,
+                }
+                for i in review.items
+            ],
+        },
+    )
+    return review
+
+
+def respond_to_disposition(
+    item: DispositionFeedback,
+    process: Process,
+    *,
+    actor: User,
+    response: FeedbackResponse | str,
+    comment: str = "",
+) -> None:
+    """An official or representative of the organisation agrees with the proposed decision
+    on its amendment, or contests it with a comment; changeable until the period ends."""
+    organisation = db.session.get(Organisation, item.organisation_id)
+    assert organisation is not None
+    if not drafting_rules.may_see_space(actor, organisation):
+        raise Forbidden(str(_l("Only your organisation's officials work on this.")))
+    review = db.session.get(DispositionReview, item.review_id)
+    assert review is not None
+    if review_phase(review) != "feedback":
+        raise DomainError(str(_l("The feedback period has ended.")))
+    try:
+        answer = FeedbackResponse(response)
+    except ValueError:
+        raise DomainError(str(_l("Choose whether you agree.")), field="response") from None
+    text = visible_line(comment, field="comment")
+    if answer == FeedbackResponse.CONTEST and not text:
+        raise DomainError(str(_l("Say why you contest this decision.")), field="comment")
+    if len(text) > positions.MAX_COMMENT:
+        raise DomainError(str(_l("The comment is too long.")), field="comment")
+    item.response = answer
+    item.comment = text
+    item.responded_by_id = actor.id
+    item.responded_at = utcnow()
+    audit.record(
+        "disposition.feedback",
+        actor=actor,
+        object_type="amendment",
+        object_id=item.amendment_id,
+        organisation_id=item.organisation_id,
+        payload={"round": review.round_id, "response": answer.value, "comment": text},
+    )
+    db.session.flush()

@@ -36,6 +36,8 @@ from consensus.models import (
     Comment,
     CommentRevision,
     Consolidation,
+    DispositionFeedback,
+    DispositionReview,
     Organisation,
     Position,
     Process,
@@ -48,6 +50,7 @@ from consensus.models import (
     utcnow,
 )
 from consensus.permissions import Action
+from consensus.permissions.drafting import individual_contributions_allowed
 from consensus.permissions.positions import (  # noqa: F401  (the rule book; old names kept)
     DEFAULT_EDIT_MINUTES,
     can_edit_comment,
@@ -397,6 +400,18 @@ def comment_voice(
     return Voice(organisation, membership.role.value if membership else "")
 
 
+def _require_individual_input(process: Process) -> None:
+    if not individual_contributions_allowed(process):
+        raise Forbidden(
+            str(
+                _l(
+                    "In this process, input comes from organisations: prepare it with your "
+                    "colleagues in your organisation's space."
+                )
+            )
+        )
+
+
 def add_comment(
     version: Version,
     process: Process,
@@ -406,8 +421,14 @@ def add_comment(
     organisation: Organisation | None = None,
     paragraph_anchor: str | None = None,
     parent: Comment | None = None,
+    as_organisation: bool = False,
 ) -> Comment:
+    """`as_organisation`: submitted as an organisation's cleared contribution
+    (services.drafting); otherwise an individual's comment, refused when the process takes
+    only organisation contributions (facilitators always answer)."""
     voice = comment_voice(actor, process, version, organisation)
+    if voice.organisation is not None and not as_organisation:
+        _require_individual_input(process)
     text = require_visible(canonicalise(body).strip(), field="body")
     if not text:
         raise DomainError(str(_l("Write a comment.")), field="body")
@@ -592,12 +613,17 @@ def propose_amendment(
     paragraph_anchor: str | None = None,
     end_anchor: str | None = None,
     insert_after_anchor: str | None = None,
+    as_organisation: bool = False,
 ) -> Amendment:
     """During consultation an organisation proposes to replace (or remove) paragraphs of
-    the round's version, or to insert new ones, and says why."""
+    the round's version, or to insert new ones, and says why. `as_organisation`: submitted
+    as the organisation's cleared contribution (services.drafting); an individual's
+    proposal is refused when the process takes only organisation contributions."""
     decision = permissions.gate(actor, Action.PROPOSE_AMENDMENT, process, organisation)
     if not decision:
         raise Forbidden(decision.reason)
+    if not as_organisation:
+        _require_individual_input(process)
     current, target = round_version(process, version.position)
     if target is None or target.id != version.id:
         raise DomainError(str(_l("In this round, amendments go to the version it is about.")))
@@ -1100,6 +1126,11 @@ class DispositionReport:
     versions: dict[int, Version]
     generated_at: datetime
     _references: drafting.References | None = field(default=None, repr=False)
+    # Amendments submitted as an organisation's cleared contribution (shown as its own).
+    from_organisation: set[int] = field(default_factory=set)
+    # The organisations' answers to the proposed disposition (issue 21), per amendment id.
+    review: DispositionReview | None = None
+    feedback: dict[int, DispositionFeedback] = field(default_factory=dict)
 
     @property
     def references(self) -> drafting.References:
@@ -1168,6 +1199,7 @@ def disposition(process: Process, round_: Round) -> DispositionReport:
         for v in db.session.execute(select(Version).where(Version.id.in_(version_ids))).scalars()
     }
     ordinals = {(v.id, p.anchor): p.ordinal for v in versions.values() for p in v.paragraphs}
+    review = drafting.review_of(round_.id)
     version = versions.get(round_.version_id) if round_.version_id else None
     position = version.position if version else None
     entries: dict[int, OrganisationInput] = {
@@ -1194,6 +1226,11 @@ def disposition(process: Process, round_: Round) -> DispositionReport:
         ordinals=ordinals,
         versions=versions,
         generated_at=utcnow(),
+        from_organisation=drafting.organisation_contribution_ids(position.id)
+        if position
+        else set(),
+        review=review,
+        feedback={item.amendment_id: item for item in review.items} if review else {},
     )
 
 
