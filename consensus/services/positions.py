@@ -1280,7 +1280,9 @@ def disposition_csv(report: DispositionReport, labels: dict[str, str]) -> str:
                     )
                     + (f" ({_l('new paragraph after it')})" if a.is_insertion else ""),
                     report.line_label(a),
-                    a.author.display_name if a.author else "",
+                    entry.organisation.name
+                    if a.id in report.from_organisation
+                    else (a.author.display_name if a.author else ""),
                     a.original_text,
                     a.proposed_text,
                     a.rationale,
@@ -1300,7 +1302,9 @@ def disposition_csv(report: DispositionReport, labels: dict[str, str]) -> str:
                     entry.organisation.name,
                     report.paragraph_label(c.version_id, c.paragraph_anchor),
                     report.line_label(c),
-                    c.author.display_name if c.author else "",
+                    entry.organisation.name
+                    if c.author_role == drafting.ORGANISATION_ROLE
+                    else (c.author.display_name if c.author else ""),
                     "",
                     c.body if not c.is_deleted else str(_l("(removed)")),
                     "",

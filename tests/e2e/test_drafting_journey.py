@@ -1,7 +1,8 @@
-"""In a real browser (issue 21): officials of two organisations propose overlapping
-amendments; the facilitator sees them grouped on the consolidation page, adopts a
-compromise for the group, applies every decision in one step, and reads version 2 with
-line numbers. Screenshots of both pages go to CONSENSUS_SCREENSHOTS when it is set."""
+"""In a real browser (issue 21): two organisations each prepare an amendment in their own
+space — an official drafts it, the organisation's representative clears and submits it —
+and the amendments overlap; the facilitator sees them grouped on the consolidation page,
+adopts a compromise for the group, applies every decision in one step, and reads version
+2 with line numbers. Screenshots of both pages go to CONSENSUS_SCREENSHOTS when set."""
 
 from __future__ import annotations
 
@@ -17,22 +18,45 @@ from tests.e2e.test_amendment_journey import log_in
 pytestmark = pytest.mark.e2e
 
 
-def _propose(page, live_server: str, email: str, text: str, why: str) -> str:
-    log_in(page, live_server, email)
+def _contribute(page, live_server: str, org: str, text: str, why: str) -> str:
+    """The official drafts in the organisation's space; the representative clears and
+    submits it, once, as the organisation's."""
+    log_in(page, live_server, f"official.{org}@example.org")
     page.goto(live_server + "/processes/datastrategie")
     page.get_by_role("link", name="Versie 1 lezen en reageren").click()
-    paragraph = page.locator("section.c-para", has_text="Overheidsdata zijn van de samenleving")
-    paragraph.locator("summary").click()
-    paragraph.get_by_role("link", name=re.compile("^Wijziging voorstellen")).click()
-    page.get_by_label("Voorgestelde tekst").fill(text)
-    page.get_by_label("Toelichting").fill(why)
-    page.get_by_role("button", name="Wijzigingsvoorstel indienen").click()
-    expect(page.get_by_text(re.compile(r"Wijzigingsvoorstel \d+ is ingediend"))).to_be_visible()
-    # The reference names the paragraph and the lines the amendment changes.
-    expect(page.locator(".c-lineref-main")).to_have_text(re.compile(r"^alinea \d+, regels? \d+"))
-    url = page.url
+    page.get_by_role("link", name=re.compile("^Inbreng voorbereiden met collega's")).click()
+    expect(page).to_have_url(re.compile(r"/organisations/\d+/contributions$"))
+    space = page.url
+    page.get_by_label("Alinea's wijzigen of schrappen").check()
+    paragraph = page.get_by_role("combobox", name=re.compile("^Alinea"))
+    option = paragraph.locator("option", has_text="Overheidsdata zijn van de samenleving")
+    paragraph.select_option(option.first.get_attribute("value"))
+    page.get_by_role("textbox", name=re.compile("^Tekst")).fill(text)
+    page.get_by_role("textbox", name=re.compile("^Toelichting")).fill(why)
+    page.get_by_role("button", name="Als concept bewaren").click()
+    expect(page.get_by_text("Het concept staat in de ruimte van uw organisatie.")).to_be_visible()
+    # The writer cannot clear it: four eyes.
+    expect(page.get_by_role("button", name=re.compile("^Vrijgeven namens"))).to_have_count(0)
+    page.get_by_role("textbox", name="Interne opmerking").fill("Graag even kijken.")
+    page.get_by_role("button", name="Interne opmerking toevoegen").click()
+    expect(page.locator("article.c-comment", has_text="Graag even kijken.")).to_be_visible()
+    draft = page.url
     page.get_by_role("button", name="Uitloggen").click()
-    return url
+    page.wait_for_url(live_server + "/")
+
+    log_in(page, live_server, f"representative.{org}@example.org")
+    page.goto(draft)
+    expect(page.get_by_text("Graag even kijken.")).to_be_visible()
+    page.get_by_role("button", name=re.compile("^Vrijgeven namens")).click()
+    expect(page.get_by_text("De bijdrage is vrijgegeven.")).to_be_visible()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=re.compile("^Indienen namens")).click()
+    expect(page.get_by_text(re.compile("De bijdrage is ingediend namens"))).to_be_visible()
+    page.get_by_role("link", name="Ingediend als wijzigingsvoorstel van de organisatie").click()
+    expect(page).to_have_url(re.compile(r"/amendments$"))
+    page.get_by_role("button", name="Uitloggen").click()
+    page.wait_for_url(live_server + "/")
+    return space
 
 
 def _shoot(page, name: str) -> None:
@@ -44,27 +68,30 @@ def _shoot(page, name: str) -> None:
 
 def test_two_organisations_propose_and_the_facilitator_consolidates(runner, live_server, page):
     assert runner.invoke(args=["demo"]).exit_code == 0
-    first = _propose(
+    space = _contribute(
         page,
         live_server,
-        "official.vng@example.org",
+        "vng",
         "Overheidsdata zijn van de samenleving en worden open gedeeld.",
         "Openheid voorop.",
     )
-    _propose(
+    _contribute(
         page,
         live_server,
-        "official.ipo@example.org",
+        "ipo",
         "Overheidsdata zijn van ons allemaal; wij delen ze verantwoord.",
         "Verantwoord delen.",
     )
+    amendments_url = space.split("/organisations/")[0] + "/amendments"
 
     log_in(page, live_server, "facilitator@example.org")
-    page.goto(first.rsplit("/amendments/", 1)[0] + "/amendments")
+    page.goto(amendments_url)
     page.get_by_role("link", name="Wijzigingsvoorstellen samenvoegen").click()
     group = page.locator("section.c-group", has_text="overlappende wijzigingsvoorstellen")
     expect(group).to_have_count(1)
     expect(group.locator(".c-group__item")).to_have_count(2)
+    expect(group.get_by_text("Vereniging van Nederlandse Gemeenten")).to_have_count(1)
+    expect(group.get_by_text("Interprovinciaal Overleg")).to_have_count(1)
     _shoot(page, "consolidation.png")
     group.get_by_label("Een eigen compromistekst overnemen").check()
     group.get_by_label("Reden voor de overgenomen tekst").fill("Beide voorstellen samengevoegd.")
