@@ -109,7 +109,7 @@ def test_a_group_decision_needs_its_reasons_and_changes_nothing_without(client, 
         },
     )
     assert response.status_code == 400
-    assert "Geef de reden voor het afwijzen van de andere" in response.text
+    assert "Geef de reden waarom de andere voorstellen niet worden overgenomen." in response.text
     db.session.expire_all()
     assert all(a.state == AmendmentState.PENDING for a in group.amendments)
 
