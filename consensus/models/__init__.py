@@ -4,6 +4,18 @@ from consensus.models.accounts import Membership, MembershipRole, RecoveryCode, 
 from consensus.models.api_tokens import ApiToken
 from consensus.models.audit import AuditEvent, AuditLogHead, Checkpoint, MerkleNode, PlatformKey
 from consensus.models.base import Base, utcnow
+from consensus.models.drafting import (
+    Consolidation,
+    ConsolidationMember,
+    Contribution,
+    ContributionKind,
+    ContributionNote,
+    ContributionState,
+    DispositionFeedback,
+    DispositionReview,
+    DraftingSettings,
+    FeedbackResponse,
+)
 from consensus.models.endorsements import (
     Clearance,
     ClearanceDecision,
@@ -70,6 +82,16 @@ __all__ = [
     "NotificationSettings",
     "OutgoingMail",
     "ProcessNotificationSettings",
+    "Consolidation",
+    "ConsolidationMember",
+    "Contribution",
+    "ContributionKind",
+    "ContributionNote",
+    "ContributionState",
+    "DraftingSettings",
+    "DispositionFeedback",
+    "DispositionReview",
+    "FeedbackResponse",
     "CertificateAuthority",
     "CertificateSource",
     "CoSignature",

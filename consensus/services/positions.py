@@ -35,6 +35,9 @@ from consensus.models import (
     AmendmentState,
     Comment,
     CommentRevision,
+    Consolidation,
+    DispositionFeedback,
+    DispositionReview,
     Organisation,
     Position,
     Process,
@@ -47,6 +50,7 @@ from consensus.models import (
     utcnow,
 )
 from consensus.permissions import Action
+from consensus.permissions.drafting import individual_contributions_allowed
 from consensus.permissions.positions import (  # noqa: F401  (the rule book; old names kept)
     DEFAULT_EDIT_MINUTES,
     can_edit_comment,
@@ -55,7 +59,7 @@ from consensus.permissions.positions import (  # noqa: F401  (the rule book; old
     may_withdraw,
     may_write_version,
 )
-from consensus.services import processes
+from consensus.services import drafting, processes
 from consensus.services.errors import Conflict, DomainError, Forbidden
 
 __all__ = [
@@ -396,6 +400,18 @@ def comment_voice(
     return Voice(organisation, membership.role.value if membership else "")
 
 
+def _require_individual_input(process: Process) -> None:
+    if not individual_contributions_allowed(process):
+        raise Forbidden(
+            str(
+                _l(
+                    "In this process, input comes from organisations: prepare it with your "
+                    "colleagues in your organisation's space."
+                )
+            )
+        )
+
+
 def add_comment(
     version: Version,
     process: Process,
@@ -405,8 +421,14 @@ def add_comment(
     organisation: Organisation | None = None,
     paragraph_anchor: str | None = None,
     parent: Comment | None = None,
+    as_organisation: bool = False,
 ) -> Comment:
+    """`as_organisation`: submitted as an organisation's cleared contribution
+    (services.drafting); otherwise an individual's comment, refused when the process takes
+    only organisation contributions (facilitators always answer)."""
     voice = comment_voice(actor, process, version, organisation)
+    if voice.organisation is not None and not as_organisation:
+        _require_individual_input(process)
     text = require_visible(canonicalise(body).strip(), field="body")
     if not text:
         raise DomainError(str(_l("Write a comment.")), field="body")
@@ -595,12 +617,17 @@ def propose_amendment(
     paragraph_anchor: str | None = None,
     end_anchor: str | None = None,
     insert_after_anchor: str | None = None,
+    as_organisation: bool = False,
 ) -> Amendment:
     """During consultation an organisation proposes to replace (or remove) paragraphs of
-    the round's version, or to insert new ones, and says why."""
+    the round's version, or to insert new ones, and says why. `as_organisation`: submitted
+    as the organisation's cleared contribution (services.drafting); an individual's
+    proposal is refused when the process takes only organisation contributions."""
     decision = permissions.gate(actor, Action.PROPOSE_AMENDMENT, process, organisation)
     if not decision:
         raise Forbidden(decision.reason)
+    if not as_organisation:
+        _require_individual_input(process)
     current, target = round_version(process, version.position)
     if target is None or target.id != version.id:
         raise DomainError(str(_l("In this round, amendments go to the version it is about.")))
@@ -715,6 +742,7 @@ def decide_amendment(
     why = visible_line(reason, field="reason")
     if not why:
         raise DomainError(str(_l("Give the reason for this decision.")), field="reason")
+    drafting.leave_consolidation(amendment, actor)
     adopted: str | None
     if decision == AmendmentState.ACCEPTED:
         adopted = require_visible(amendment.proposed_text, field="decision")
@@ -802,6 +830,7 @@ class ApplicationPlan:
     body: str
     sha256: str
     changes: list[BlockChange]
+    consolidations: tuple[Consolidation, ...] = ()
 
     @property
     def conflicting_ids(self) -> set[int]:
@@ -857,15 +886,45 @@ def find_conflict(
 
 def plan_application(position: Position, amendments: Sequence[Amendment]) -> ApplicationPlan:
     """Apply every accepted, not yet applied amendment to the latest version, in paragraph
-    order; conflicting ones are left out and listed."""
+    order; conflicting ones are left out and listed. A consolidation (a compromise text
+    for a group of overlapping amendments, services.drafting) is applied as one
+    replacement of the stretch its group covers, before the single amendments."""
     base = position.latest
     assert base is not None
-    candidates = [a for a in amendments if a.is_accepted and a.applied_in_version_id is None]
+    consolidated = drafting.consolidations_of(position.id)
+    candidates = [
+        a
+        for a in amendments
+        if a.is_accepted and a.applied_in_version_id is None and a.id not in consolidated
+    ]
     claimed: dict[str, int] = {}
     ready: list[Amendment] = []
     conflicts: list[AmendmentConflict] = []
-    replacements: dict[str, tuple[list[str], Amendment]] = {}
-    insertions: dict[str, list[Amendment]] = {}
+    replacements: dict[str, tuple[list[str], str]] = {}
+    insertions: dict[str, list[str]] = {}
+    applied_consolidations = []
+    by_id = {a.id: a for a in amendments}
+    for consolidation in sorted(set(consolidated.values()), key=lambda c: c.id):
+        members = [by_id[i] for i in consolidation.amendment_ids if i in by_id]
+        if not members:
+            continue
+        problem = drafting.consolidation_conflict(consolidation, base, claimed)
+        if problem is not None:
+            conflicts.extend(AmendmentConflict(m, problem, "") for m in members)
+            continue
+        applied_consolidations.append(consolidation)
+        ready.extend(members)
+        if consolidation.insertion:
+            insertions.setdefault(consolidation.paragraph_anchor, []).append(
+                consolidation.compromise_text
+            )
+            continue
+        covered = [
+            p.anchor for p in _range(base, consolidation.paragraph_anchor, consolidation.end_anchor)
+        ]
+        for anchor in covered:
+            claimed[anchor] = members[0].number
+        replacements[covered[0]] = (covered, consolidation.compromise_text)
     for amendment in candidates:
         conflict = find_conflict(amendment, base, claimed)
         if conflict is not None:
@@ -873,32 +932,35 @@ def plan_application(position: Position, amendments: Sequence[Amendment]) -> App
             continue
         ready.append(amendment)
         if amendment.is_insertion:
-            insertions.setdefault(amendment.insert_after_anchor or "", []).append(amendment)
+            insertions.setdefault(amendment.insert_after_anchor or "", []).append(
+                amendment.adopted_text or ""
+            )
             continue
         covered = [
             p.anchor for p in _range(base, amendment.paragraph_anchor or "", amendment.end_anchor)
         ]
         for anchor in covered:
             claimed[anchor] = amendment.number
-        replacements[covered[0]] = (covered, amendment)
+        replacements[covered[0]] = (covered, amendment.adopted_text or "")
     hints: list[tuple[str | None, str]] = []
     skip: set[str] = set()
     for paragraph in base.paragraphs:
         if paragraph.anchor in replacements:
-            covered, amendment = replacements[paragraph.anchor]
+            covered, text = replacements[paragraph.anchor]
             skip.update(covered)
-            for n, block in enumerate(split_blocks(amendment.adopted_text or "")):
+            for n, block in enumerate(split_blocks(text)):
                 hints.append((paragraph.anchor if n == 0 else None, block))
         elif paragraph.anchor not in skip:
             hints.append((paragraph.anchor, paragraph.text))
         for inserted in insertions.get(paragraph.anchor, []):
-            hints.extend((None, block) for block in split_blocks(inserted.adopted_text or ""))
+            hints.extend((None, block) for block in split_blocks(inserted))
     blocks = [text for _, text in hints]
     fixed = {i: anchor for i, (anchor, _) in enumerate(hints) if anchor is not None}
     previous = [(p.anchor, p.text) for p in base.paragraphs]
     anchored = list(zip(assign_anchors(blocks, previous, fixed), blocks, strict=True))
     body = join_blocks(blocks)
     paragraphs = _paragraphs(body, previous, anchored) if body else []
+    ready.sort(key=lambda a: a.number)
     return ApplicationPlan(
         base=base,
         ready=ready,
@@ -907,6 +969,7 @@ def plan_application(position: Position, amendments: Sequence[Amendment]) -> App
         body=body,
         sha256=sha256_hex(body),
         changes=diff_blocks(previous, paragraphs),
+        consolidations=tuple(applied_consolidations),
     )
 
 
@@ -937,7 +1000,7 @@ def apply_amendments(
             numbers=", ".join(str(a.number) for a in plan.ready),
         )
     )
-    return _new_version(
+    version = _new_version(
         position,
         actor=actor,
         body=plan.body,
@@ -945,6 +1008,10 @@ def apply_amendments(
         hints=plan.paragraphs,
         amendments=plan.ready,
     )
+    for consolidation in plan.consolidations:
+        consolidation.applied_in_version_id = version.id
+    db.session.flush()
+    return version
 
 
 def rebase_amendment(
@@ -1014,6 +1081,14 @@ class VersionDiff:
     changes: list[BlockChange]
 
     @property
+    def lines(self) -> drafting.DiffLines:
+        """Each row's line numbers in both versions (consensus.domain.lines)."""
+        return drafting.DiffLines(
+            [(p.anchor, p.text) for p in self.old.paragraphs],
+            [(p.anchor, p.text) for p in self.new.paragraphs],
+        )
+
+    @property
     def counts(self) -> dict[str, int]:
         counts = {"changed": 0, "added": 0, "removed": 0, "equal": 0}
         for change in self.changes:
@@ -1054,6 +1129,26 @@ class DispositionReport:
     ordinals: dict[tuple[int, str], int]
     versions: dict[int, Version]
     generated_at: datetime
+    _references: drafting.References | None = field(default=None, repr=False)
+    # Amendments submitted as an organisation's cleared contribution (shown as its own).
+    from_organisation: set[int] = field(default_factory=set)
+    # The organisations' answers to the proposed disposition (issue 21), per amendment id.
+    review: DispositionReview | None = None
+    feedback: dict[int, DispositionFeedback] = field(default_factory=dict)
+
+    @property
+    def references(self) -> drafting.References:
+        """Line references ("p. 3, lines 12–14") in the versions of this report: the same
+        numbers as the line-numbered draft PDF (consensus.domain.lines)."""
+        if self._references is None:
+            self._references = drafting.References(self.versions.values())
+        return self._references
+
+    def line_label(self, item: Amendment | Comment) -> str:
+        """The lines an amendment changes, or the lines of a comment's paragraph."""
+        if isinstance(item, Amendment):
+            return self.references.label(item)
+        return self.references.paragraph(item.version_id, item.paragraph_anchor)
 
     def paragraph_label(self, version_id: int, anchor: str | None) -> str:
         if anchor is None:
@@ -1100,6 +1195,7 @@ def disposition(process: Process, round_: Round) -> DispositionReport:
     )
     version_ids = {a.version_id for a in amendments} | {c.version_id for c in comments}
     version_ids |= {a.applied_in_version_id for a in amendments if a.applied_in_version_id}
+    version_ids |= {a.rebased_on_version_id for a in amendments if a.rebased_on_version_id}
     if round_.version_id:
         version_ids.add(round_.version_id)
     versions = {
@@ -1107,6 +1203,7 @@ def disposition(process: Process, round_: Round) -> DispositionReport:
         for v in db.session.execute(select(Version).where(Version.id.in_(version_ids))).scalars()
     }
     ordinals = {(v.id, p.anchor): p.ordinal for v in versions.values() for p in v.paragraphs}
+    review = drafting.review_of(round_.id)
     version = versions.get(round_.version_id) if round_.version_id else None
     position = version.position if version else None
     entries: dict[int, OrganisationInput] = {
@@ -1132,11 +1229,21 @@ def disposition(process: Process, round_: Round) -> DispositionReport:
         organisations=sorted(entries.values(), key=lambda e: e.organisation.name),
         ordinals=ordinals,
         versions=versions,
-        generated_at=_state_as_of(round_, amendments, comments),
+        generated_at=_state_as_of(round_, amendments, comments, review),
+        from_organisation=drafting.organisation_contribution_ids(position.id)
+        if position
+        else set(),
+        review=review,
+        feedback={item.amendment_id: item for item in review.items} if review else {},
     )
 
 
-def _state_as_of(round_: Round, amendments: list[Amendment], comments: list[Comment]) -> datetime:
+def _state_as_of(
+    round_: Round,
+    amendments: list[Amendment],
+    comments: list[Comment],
+    review: DispositionReview | None = None,
+) -> datetime:
     """The moment of the report's latest change: two reports of the same state are the same
     report (byte for byte, as PDF too), and the date says how current it is."""
     moments = [round_.opened_at, round_.closed_at]
@@ -1144,6 +1251,9 @@ def _state_as_of(round_: Round, amendments: list[Amendment], comments: list[Comm
         moments += [amendment.created_at, amendment.decided_at, amendment.withdrawn_at]
     for comment in comments:
         moments += [comment.created_at, comment.edited_at, comment.deleted_at]
+    if review is not None:  # the proposed disposition and the organisations' answers
+        moments.append(review.sent_at)
+        moments += [item.responded_at for item in review.items]
     return max((m for m in moments if m is not None), default=round_.process.created_at)
 
 
@@ -1168,6 +1278,7 @@ def disposition_csv(report: DispositionReport, labels: dict[str, str]) -> str:
             str(_l("Number")),
             str(_l("Organisation")),
             str(_l("Paragraph")),
+            str(_l("Lines")),
             str(_l("Author")),
             str(_l("Original text")),
             str(_l("Proposal or comment")),
@@ -1191,7 +1302,10 @@ def disposition_csv(report: DispositionReport, labels: dict[str, str]) -> str:
                         a.version_id, a.paragraph_anchor or a.insert_after_anchor
                     )
                     + (f" ({_l('new paragraph after it')})" if a.is_insertion else ""),
-                    a.author.display_name if a.author else "",
+                    report.line_label(a),
+                    entry.organisation.name
+                    if a.id in report.from_organisation
+                    else (a.author.display_name if a.author else ""),
                     a.original_text,
                     a.proposed_text,
                     a.rationale,
@@ -1210,7 +1324,10 @@ def disposition_csv(report: DispositionReport, labels: dict[str, str]) -> str:
                     c.id,
                     entry.organisation.name,
                     report.paragraph_label(c.version_id, c.paragraph_anchor),
-                    c.author.display_name if c.author else "",
+                    report.line_label(c),
+                    entry.organisation.name
+                    if c.author_role == drafting.ORGANISATION_ROLE
+                    else (c.author.display_name if c.author else ""),
                     "",
                     c.body if not c.is_deleted else str(_l("(removed)")),
                     "",

@@ -35,10 +35,22 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import defer, joinedload, lazyload, selectinload
 
 from consensus import permissions
+from consensus.domain.timeutil import from_local_input
 from consensus.domain.visible import require_visible
 from consensus.extensions import db, htmx
 from consensus.forms import EmptyForm, choices
 from consensus.forms.admin import ROLE_LABELS
+from consensus.forms.drafting import (
+    CONTRIBUTION_KINDS,
+    FEEDBACK_CHOICES,
+    ContributionEditForm,
+    ContributionForm,
+    DraftingSettingsForm,
+    FeedbackForm,
+    GroupDecisionForm,
+    NoteForm,
+    SendDispositionForm,
+)
 from consensus.forms.positions import (
     AMENDMENT_KINDS,
     DECISION_LABELS,
@@ -60,6 +72,8 @@ from consensus.models import (
     AmendmentState,
     Comment,
     CommentRevision,
+    Contribution,
+    ContributionKind,
     MembershipRole,
     Organisation,
     Position,
@@ -72,6 +86,9 @@ from consensus.models import (
     utcnow,
 )
 from consensus.permissions import ACTION_ROUND_TYPES, Action
+from consensus.permissions import drafting as drafting_rules
+from consensus.permissions.drafting import individual_contributions_allowed
+from consensus.services import drafting
 from consensus.services import positions as service
 from consensus.services.errors import DomainError
 from consensus.web.labels import ROUND_STATE_LABELS
@@ -98,6 +115,13 @@ def labels() -> dict[str, object]:
             "official": str(ROLE_LABELS[MembershipRole.OFFICIAL]),
             "representative": str(ROLE_LABELS[MembershipRole.REPRESENTATIVE]),
             "facilitator": str(_l("Facilitator")),
+            drafting.ORGANISATION_ROLE: str(_l("Contribution of the organisation")),
+        },
+        "contribution_state_labels": {
+            "draft": _("Draft"),
+            "cleared": _("Cleared"),
+            "submitted": _("Submitted"),
+            "discarded": _("Discarded"),
         },
         "state_kinds": {
             "pending": "info",
@@ -304,7 +328,11 @@ def _acting(process: Process, action: Action) -> list[Organisation]:
 def _voices(process: Process, action: Action) -> list[tuple[int, str]]:
     """Choices for "on behalf of": organisations, and for facilitators (comments only)
     the facilitation itself (value 0)."""
-    options = [(o.id, o.name) for o in _acting(process, action)]
+    options = (
+        [(o.id, o.name) for o in _acting(process, action)]
+        if individual_contributions_allowed(process)
+        else []  # input comes as organisation contributions (the organisation's space)
+    )
     if action == Action.COMMENT and _can_manage(process) and process.state.value == "active":
         options.insert(0, (0, _("Facilitation")))
     return options
@@ -363,11 +391,16 @@ def index(slug: str) -> str:
             select(Position).where(Position.process_id == process.id).order_by(Position.id)
         ).scalars()
     )
+    settings_form = None
+    if _can_manage(process):
+        settings_form = DraftingSettingsForm(formdata=None)
+        settings_form.individual_contributions.data = individual_contributions_allowed(process)
     return render_template(
         "positions/index.html",
         process=process,
         positions=positions,
         can_manage=_can_manage(process),
+        settings_form=settings_form,
     )
 
 
@@ -547,6 +580,7 @@ def version(slug: str, position_id: int, number: int) -> str:
     thread_context = _thread_context(process, outline, version, target)
     comment_form = thread_context["comment_form"]
     open_anchor = request.args.get("open", "")[:64]
+    line_numbers = request.args.get("lines") == "1"
 
     comment_viewer = version_page.comment_viewer(
         current_user._get_current_object(),
@@ -568,9 +602,14 @@ def version(slug: str, position_id: int, number: int) -> str:
             "threads": service.threads(comments),
             "comment_counts": comment_counts,
             "amendments_by_anchor": _amendments_by_anchor(amendments()),
+            "refs": drafting.References(orm_context()["position"].versions),  # type: ignore[attr-defined]
             "can_propose": can_propose,
             "open_anchor": open_anchor,
             "lazy": lazy,
+            "line_numbers": line_numbers,
+            "numbered": {p.anchor: p for p in drafting.numbered(orm_context()["version"])}  # type: ignore[arg-type]
+            if line_numbers
+            else {},
             "voice_slots": _voice_slot,
             **orm_context(),
             "comment_viewer": comment_viewer,
@@ -586,7 +625,8 @@ def version(slug: str, position_id: int, number: int) -> str:
         comments=comment_viewer,
         open_anchor=open_anchor,
     )
-    body = version_page.BODY.part(body_key, body_context, fill=_voice_filler(comment_form))
+    body_part = version_page.BODY_LINES if line_numbers else version_page.BODY
+    body = body_part.part(body_key, body_context, fill=_voice_filler(comment_form))
     aside_key = version_page.VersionAsideKey(
         version.id, bool(thread_context["can_manage"]), pin_form is not None
     )
@@ -620,6 +660,7 @@ def version(slug: str, position_id: int, number: int) -> str:
     )
     return render_template(
         "positions/version.html",
+        spaces=_spaces(process),
         head_html=head_html,
         body_html=body,
         aside_html=aside_html,
@@ -635,6 +676,7 @@ def _can_propose(
         target is not None
         and target.id == version.id
         and bool(_acting(process, Action.PROPOSE_AMENDMENT))
+        and individual_contributions_allowed(process)
     )
 
 
@@ -666,6 +708,7 @@ def discussion(slug: str, position_id: int, number: int, anchor: str) -> str | R
         "positions/_para_panel.html",
         p=paragraph,
         para_amendments=_amendments_by_anchor(amendments).get(anchor, []),
+        refs=drafting.References(position.versions),
         can_propose=_can_propose(process, version, target),
         threads=service.threads(service.load_comments([version.id], anchors=[anchor])),
         **context,
@@ -688,6 +731,31 @@ def version_markdown(slug: str, position_id: int, number: int) -> Response:
     )
     response.headers["ETag"] = f'"{version.sha256}"'
     response.headers["Repr-Digest"] = f"sha-256=:{base64.b64encode(digest).decode()}:"
+    return response
+
+
+@bp.get("/<int:position_id>/versions/<int:number>.pdf")
+@login_required
+def version_pdf(slug: str, position_id: int, number: int) -> Response:
+    """The line-numbered draft: the same lines as the page with line numbers, the
+    amendments' references and the disposition report (consensus.domain.lines)."""
+    from weasyprint import HTML
+
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    version = load_version(position, number)
+    html = render_template(
+        "positions/version_pdf.html",
+        process=process,
+        position=position,
+        version=version,
+        numbered=drafting.numbered(version),
+    )
+    pdf = HTML(string=html, url_fetcher=_refuse_fetch).write_pdf(pdf_variant="pdf/ua-1")
+    response = Response(pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{process.slug}-{position.id}-v{version.number}.pdf"'
+    )
     return response
 
 
@@ -1076,6 +1144,8 @@ def amendments(slug: str, position_id: int) -> str:
         ready=ready,
         ordinals=ordinals,
         numbers=numbers,
+        refs=drafting.References(position.versions),
+        open_count=counts[AmendmentState.PENDING.value] + len(ready),
         can_manage=_can_manage(process),
     )
 
@@ -1095,7 +1165,11 @@ def amendment_new(slug: str, position_id: int, number: int) -> str | Response | 
     process = load_process(slug)
     position = load_position(process, position_id)
     version = load_version(position, number)
-    organisations = _acting(process, Action.PROPOSE_AMENDMENT)
+    organisations = (
+        _acting(process, Action.PROPOSE_AMENDMENT)
+        if individual_contributions_allowed(process)
+        else []
+    )
     if not organisations:
         _refuse_late(
             process,
@@ -1187,6 +1261,7 @@ def _amendment_page(
     applied = next((v for v in position.versions if v.id == amendment.applied_in_version_id), None)
     target = amendment.paragraph_anchor or amendment.insert_after_anchor or ""
     paragraph = version.paragraph(target)
+    refs = drafting.References(position.versions)
     return render_template(
         "positions/amendment.html",
         process=process,
@@ -1201,6 +1276,9 @@ def _amendment_page(
         else None,
         conflict=conflict,
         applied=applied,
+        refs=refs,
+        latest_ref=refs.in_version(amendment, latest.id),
+        from_organisation=amendment.id in drafting.organisation_contribution_ids(position.id),
         ordinals={(v.id, p.anchor): p.ordinal for v in position.versions for p in v.paragraphs},
         decision_form=decision_form if can_decide else None,
         may_withdraw=permissions.may_withdraw(current_user, amendment),
@@ -1348,7 +1426,349 @@ def apply(slug: str, position_id: int) -> str | Response | tuple[str, int]:
         position=position,
         plan=plan,
         ordinals=ordinals,
+        refs=drafting.References(position.versions),
+        plan_lines=drafting.DiffLines(
+            [(p.anchor, p.text) for p in plan.base.paragraphs], plan.paragraphs
+        ),
     ), status
+
+
+# --- Consolidation ------------------------------------------------------------------------------
+
+
+def _group_form(group: drafting.AmendmentGroup, formdata: object = None) -> GroupDecisionForm:
+    form = GroupDecisionForm(formdata=formdata, prefix=f"g{group.key}")
+    form.decision.choices = choices(
+        [
+            *(
+                (f"adopt:{a.number}", _("Adopt amendment %(n)d", n=a.number))
+                for a in group.amendments
+            ),
+            ("reject", _("Reject all") if group.overlapping else _("Do not adopt")),
+            ("compromise", _("Adopt a compromise text of my own")),
+        ]
+    )
+    if formdata is None:
+        form.numbers.data = ",".join(str(n) for n in group.numbers)
+        form.compromise_text.data = (
+            group.consolidation.compromise_text if group.consolidation else group.original_text
+        )
+    return form
+
+
+@bp.route("/<int:position_id>/consolidate", methods=["GET", "POST"])
+@login_required
+def consolidate(slug: str, position_id: int) -> str | Response | tuple[str, int]:
+    """The facilitator's consolidation page: open amendments grouped where they overlap,
+    each group decided at once; then every decision applied in one step (positions.apply,
+    with its preview and conflict check)."""
+    process = load_process(slug)
+    permissions.require(_can_manage(process))
+    position = load_position(process, position_id)
+    groups = drafting.amendment_groups(position)
+    forms = {g.key: _group_form(g) for g in groups}
+    status = 200
+    if request.method == "POST":
+        key = request.form.get("group", "")
+        group = next((g for g in groups if g.key == key), None)
+        if group is None:
+            flash(
+                _("These amendments are no longer one open group. Check the page again."), "error"
+            )
+            return redirect(url_for("positions.consolidate", slug=slug, position_id=position_id))
+        form = forms[key] = _group_form(group, request.form)
+        if form.validate_on_submit():
+            choice = form.decision.data or ""
+            decision, _sep, chosen = choice.partition(":")
+            if run(
+                drafting.decide_group,
+                position,
+                process,
+                actor=current_user,
+                numbers=group.numbers,
+                decision=decision,
+                chosen=int(chosen) if chosen.isdigit() else None,
+                reason=form.reason.data or "",
+                shared_reason=form.shared_reason.data or "",
+                compromise_text=form.compromise_text.data or "",
+                form=form,
+                success=_(
+                    "The decision on amendments %(numbers)s has been recorded.",
+                    numbers=", ".join(str(n) for n in group.numbers),
+                ),
+            ):
+                return redirect(
+                    url_for("positions.consolidate", slug=slug, position_id=position_id)
+                )
+        status = 400
+    refs = drafting.References(position.versions)
+    plan = service.plan_application(position, service.load_amendments(position.id))
+    return render_template(
+        "positions/consolidate.html",
+        process=process,
+        position=position,
+        groups=groups,
+        forms=forms,
+        refs=refs,
+        plan=plan,
+        word_diff=service.word_diff,
+    ), status
+
+
+# --- Organisation contributions -----------------------------------------------------------------
+
+
+def _spaces(process: Process) -> list[Organisation]:
+    """The participating organisations whose contribution space the viewer may open."""
+    return [
+        m.organisation
+        for m in permissions.valid_memberships(current_user)
+        if process.participates(m.organisation_id)
+        and drafting_rules.may_see_space(current_user, m.organisation)
+    ]
+
+
+def _space_organisation(process: Process, organisation_id: int) -> Organisation:
+    """The organisation of a space: 404 for anyone but its own officials and representatives
+    (a space does not even show that it exists)."""
+    organisation = db.session.get(Organisation, organisation_id)
+    if (
+        organisation is None
+        or not process.participates(organisation.id)
+        or not drafting_rules.may_see_space(current_user, organisation)
+    ):
+        abort(404)
+    return organisation
+
+
+def load_contribution(position: Position, contribution_id: int) -> Contribution:
+    contribution = db.session.get(Contribution, contribution_id)
+    if (
+        contribution is None
+        or contribution.position_id != position.id
+        or not drafting_rules.may_see_space(current_user, contribution.organisation)
+    ):
+        abort(404)
+    return contribution
+
+
+def _contribution_paragraphs(version: Version) -> list[tuple[str, str]]:
+    return _paragraph_choices(version)
+
+
+@bp.route(
+    "/<int:position_id>/organisations/<int:organisation_id>/contributions",
+    methods=["GET", "POST"],
+)
+@login_required
+def space(slug: str, position_id: int, organisation_id: int) -> str | Response | tuple[str, int]:
+    """The organisation's own space: its contributions in preparation, and a new one."""
+    process = load_process(slug)
+    organisation = _space_organisation(process, organisation_id)
+    position = load_position(process, position_id)
+    _round, target = service.round_version(process, position)
+    form = ContributionForm()
+    paragraphs = _paragraph_choices(target) if target is not None else []
+    form.paragraph.choices = choices([("", _("The whole text (comments only)")), *paragraphs])
+    form.end_paragraph.choices = choices([("", _("Only this paragraph")), *paragraphs])
+    if target is not None and form.validate_on_submit():
+        kind = form.kind.data or ""
+        anchor = form.paragraph.data or None
+        made = run(
+            drafting.prepare_contribution,
+            target,
+            process,
+            actor=current_user,
+            organisation=organisation,
+            kind="comment" if kind == "comment" else "amendment",
+            text=form.text.data or "",
+            rationale=form.rationale.data or "",
+            paragraph_anchor=None if kind == "insert" else anchor,
+            end_anchor=(form.end_paragraph.data or None) if kind == "replace" else None,
+            insert_after_anchor=anchor if kind == "insert" else None,
+            form=form,
+            success=_("The draft is in your organisation's space."),
+        )
+        if made:
+            return redirect(
+                url_for(
+                    "positions.contribution",
+                    slug=slug,
+                    position_id=position_id,
+                    contribution_id=made.value.id,
+                )
+            )
+    status = 400 if form.errors else 200
+    return render_template(
+        "positions/space.html",
+        process=process,
+        position=position,
+        organisation=organisation,
+        target=target,
+        form=form,
+        may_prepare=target is not None
+        and bool(
+            drafting_rules.may_prepare(
+                current_user, process, organisation, ContributionKind.COMMENT
+            )
+        ),
+        contributions=drafting.contributions_of(position.id, organisation.id),
+        kinds=CONTRIBUTION_KINDS,
+        individual=individual_contributions_allowed(process),
+    ), status
+
+
+def _contribution_page(
+    process: Process,
+    position: Position,
+    contribution: Contribution,
+    *,
+    edit_form: ContributionEditForm | None = None,
+    note_form: NoteForm | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    version = next(v for v in position.versions if v.id == contribution.version_id)
+    original = ""
+    if contribution.kind == ContributionKind.AMENDMENT and contribution.paragraph_anchor:
+        try:
+            original = "\n\n".join(
+                p.text
+                for p in service._range(
+                    version, contribution.paragraph_anchor, contribution.end_anchor
+                )
+            )
+        except DomainError:
+            original = ""
+    if edit_form is None:
+        edit_form = ContributionEditForm(formdata=None)
+        edit_form.text.data = contribution.text
+        edit_form.rationale.data = contribution.rationale
+    return render_template(
+        "positions/contribution.html",
+        process=process,
+        position=position,
+        version=version,
+        contribution=contribution,
+        ordinals={(version.id, p.anchor): p.ordinal for p in version.paragraphs},
+        diff=service.word_diff(original, contribution.text)
+        if original or contribution.kind.value == "amendment"
+        else None,
+        edit_form=edit_form,
+        note_form=note_form or NoteForm(formdata=None),
+        action_form=EmptyForm(),
+        may_edit=contribution.state.value in ("draft", "cleared")
+        and bool(
+            drafting_rules.may_prepare(
+                current_user, process, contribution.organisation, contribution.kind
+            )
+        ),
+        clear_gate=drafting_rules.may_clear(current_user, contribution, process),
+        submit_gate=drafting_rules.may_submit(current_user, contribution, process),
+    ), status
+
+
+def _back_to(slug: str, position_id: int, contribution_id: int) -> Response:
+    return redirect(
+        url_for(
+            "positions.contribution",
+            slug=slug,
+            position_id=position_id,
+            contribution_id=contribution_id,
+        )
+    )
+
+
+@bp.get("/<int:position_id>/contributions/<int:contribution_id>")
+@login_required
+def contribution(slug: str, position_id: int, contribution_id: int) -> tuple[str, int]:
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    item = load_contribution(position, contribution_id)
+    return _contribution_page(process, position, item)
+
+
+@bp.post("/<int:position_id>/contributions/<int:contribution_id>/edit")
+@login_required
+def contribution_edit(
+    slug: str, position_id: int, contribution_id: int
+) -> Response | tuple[str, int]:
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    item = load_contribution(position, contribution_id)
+    form = ContributionEditForm()
+    if form.validate_on_submit() and run(
+        drafting.edit_contribution,
+        item,
+        process,
+        actor=current_user,
+        text=form.text.data or "",
+        rationale=form.rationale.data or "",
+        form=form,
+        success=_("The draft has been saved."),
+    ):
+        return _back_to(slug, position_id, contribution_id)
+    return _contribution_page(process, position, item, edit_form=form, status=400)
+
+
+@bp.post("/<int:position_id>/contributions/<int:contribution_id>/notes")
+@login_required
+def contribution_note(
+    slug: str, position_id: int, contribution_id: int
+) -> Response | tuple[str, int]:
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    item = load_contribution(position, contribution_id)
+    form = NoteForm()
+    if form.validate_on_submit() and run(
+        drafting.add_note, item, process, actor=current_user, body=form.body.data or "", form=form
+    ):
+        return _back_to(slug, position_id, contribution_id)
+    return _contribution_page(process, position, item, note_form=form, status=400)
+
+
+@bp.post(
+    "/<int:position_id>/contributions/<int:contribution_id>/<any(clear, submit, discard):step>"
+)
+@login_required
+def contribution_step(slug: str, position_id: int, contribution_id: int, step: str) -> Response:
+    """Clear (an officer of the organisation), submit once (as the organisation's), or
+    discard a contribution."""
+    process = load_process(slug)
+    position = load_position(process, position_id)
+    item = load_contribution(position, contribution_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    use_case, message = {
+        "clear": (drafting.clear_contribution, _("The contribution has been cleared.")),
+        "submit": (
+            drafting.submit_contribution,
+            _(
+                "The contribution has been submitted on behalf of %(org)s.",
+                org=item.organisation.name,
+            ),
+        ),
+        "discard": (drafting.discard_contribution, _("The draft has been discarded.")),
+    }[step]
+    run(use_case, item, process, actor=current_user, success=message)
+    return _back_to(slug, position_id, contribution_id)
+
+
+@bp.post("/settings")
+@login_required
+def drafting_settings(slug: str) -> Response:
+    """A facilitator decides whether individual contributions are allowed in this process."""
+    process = load_process(slug)
+    permissions.require(_can_manage(process))
+    form = DraftingSettingsForm()
+    if form.validate_on_submit():
+        run(
+            drafting.set_individual_contributions,
+            process,
+            actor=current_user,
+            allowed=bool(form.individual_contributions.data),
+            success=_("The drafting settings have been saved."),
+        )
+    return redirect(url_for("positions.index", slug=slug))
 
 
 # --- Disposition report -----------------------------------------------------------------------
@@ -1366,11 +1786,124 @@ def _state_texts() -> dict[str, str]:
     return {state.value: str(label) for state, label in STATE_LABELS.items()}
 
 
+def _unpublished(report: service.DispositionReport) -> bool:
+    """While the organisations give feedback on the proposed disposition (and until its
+    publication time), only the facilitators see the report; others see when it comes."""
+    phase = drafting.review_phase(report.review)
+    return phase in {"feedback", "waiting"} and not _can_manage(report.process)
+
+
 @bp.get("/rounds/<int:round_id>/disposition")
 @login_required
 def disposition(slug: str, round_id: int) -> str:
     report = _report(slug, round_id)
-    return render_template("positions/disposition.html", report=report, process=report.process)
+    phase = drafting.review_phase(report.review)
+    send_form = None
+    if _can_manage(report.process) and phase == "none" and report.round.state == RoundState.CLOSED:
+        send_form = SendDispositionForm(formdata=None)
+    return render_template(
+        "positions/disposition.html",
+        report=report,
+        process=report.process,
+        phase=phase,
+        unpublished=_unpublished(report),
+        send_form=send_form,
+        spaces=_spaces(report.process),
+        contested=[
+            item
+            for item in (report.review.items if report.review else [])
+            if item.response == "contest"
+        ],
+        feedback_labels=FEEDBACK_CHOICES,
+        numbers={a.id: a.number for entry in report.organisations for a in entry.amendments},
+    )
+
+
+@bp.post("/rounds/<int:round_id>/disposition/send")
+@login_required
+def disposition_send(slug: str, round_id: int) -> Response | str | tuple[str, int]:
+    """The facilitator sends the proposed disposition to the contributing organisations."""
+    process = load_process(slug)
+    permissions.require(_can_manage(process))
+    round_ = load_round(process, round_id)
+    form = SendDispositionForm()
+    if form.validate_on_submit() and run(
+        drafting.send_disposition,
+        process,
+        round_,
+        actor=current_user,
+        respond_by=from_local_input(form.respond_by.data),  # type: ignore[arg-type]
+        publish_at=from_local_input(form.publish_at.data),  # type: ignore[arg-type]
+        form=form,
+        success=_("The proposed disposition has been sent to the organisations."),
+    ):
+        return redirect(url_for("positions.disposition", slug=slug, round_id=round_id))
+    for errors in form.errors.values():
+        for error in errors:
+            flash(str(error), "error")
+    return redirect(url_for("positions.disposition", slug=slug, round_id=round_id))
+
+
+@bp.route(
+    "/rounds/<int:round_id>/disposition/organisations/<int:organisation_id>",
+    methods=["GET", "POST"],
+)
+@login_required
+def disposition_feedback(
+    slug: str, round_id: int, organisation_id: int
+) -> str | Response | tuple[str, int]:
+    """The proposed decisions on one organisation's amendments, and its answers: its own
+    officials and representatives only (others 404)."""
+    process = load_process(slug)
+    organisation = _space_organisation(process, organisation_id)
+    round_ = load_round(process, round_id)
+    review = drafting.review_of(round_.id)
+    if review is None:
+        abort(404)
+    items = [i for i in review.items if i.organisation_id == organisation.id]
+    forms = {}
+    for item in items:
+        form = FeedbackForm(formdata=None, prefix=f"f{item.id}")
+        form.response.data = item.response.value if item.response else None
+        form.comment.data = item.comment
+        forms[item.id] = form
+    status = 200
+    if request.method == "POST":
+        item_id = request.form.get("item", "")
+        item = next((i for i in items if str(i.id) == item_id), None)
+        if item is None:
+            abort(404)
+        form = forms[item.id] = FeedbackForm(prefix=f"f{item.id}")
+        if form.validate_on_submit() and run(
+            drafting.respond_to_disposition,
+            item,
+            process,
+            actor=current_user,
+            response=form.response.data or "",
+            comment=form.comment.data or "",
+            form=form,
+            success=_("Your organisation's answer has been recorded."),
+        ):
+            return redirect(request.path)
+        status = 400
+    amendments = {
+        a.id: a
+        for a in db.session.execute(
+            select(Amendment).where(Amendment.id.in_([i.amendment_id for i in items]))
+        ).scalars()
+    }
+    return render_template(
+        "positions/disposition_feedback.html",
+        process=process,
+        round=round_,
+        organisation=organisation,
+        review=review,
+        phase=drafting.review_phase(review),
+        items=items,
+        amendments=amendments,
+        forms=forms,
+        feedback_labels=FEEDBACK_CHOICES,
+    ), status
 
 
 def _filename(report: service.DispositionReport, extension: str) -> str:
@@ -1381,6 +1914,8 @@ def _filename(report: service.DispositionReport, extension: str) -> str:
 @login_required
 def disposition_csv(slug: str, round_id: int) -> Response:
     report = _report(slug, round_id)
+    if _unpublished(report):
+        abort(404)
     body = service.disposition_csv(report, _state_texts())
     response = Response(body.encode("utf-8"), mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
@@ -1399,6 +1934,8 @@ def disposition_pdf(slug: str, round_id: int) -> Response:
     from weasyprint import HTML
 
     report = _report(slug, round_id)
+    if _unpublished(report):
+        abort(404)
     html = render_template("positions/disposition_pdf.html", report=report, process=report.process)
     pdf = HTML(string=html, url_fetcher=_refuse_fetch).write_pdf(pdf_variant="pdf/ua-1")
     response = Response(pdf, mimetype="application/pdf")

@@ -28,6 +28,7 @@ from consensus.models import (
     utcnow,
 )
 from consensus.services import accounts, processes
+from consensus.services import drafting as drafting_service
 from consensus.services import positions as position_service
 from tests.factories import make_membership, make_organisation, make_process, make_user
 from tests.helpers import give_session
@@ -97,6 +98,8 @@ class MatrixWorld:
             "signature_id": 1,
             "bundle_slug": self.participant.slug,
             "token_id": 1,
+            "contribution_id": self.extra.get("contribution_id", 1),
+            "step": "clear",
         }
 
 
@@ -148,6 +151,18 @@ def build_matrix_world() -> MatrixWorld:
         rationale="Waterschappen horen erbij.",
         paragraph_anchor=version.paragraphs[-1].anchor,
     )
+    # An organisation contribution in preparation (issue 21), drafted by VNG's official:
+    # only VNG's officials and representatives see it.
+    contribution = drafting_service.prepare_contribution(
+        version,
+        process,
+        actor=users["official"],
+        organisation=vng,
+        kind="amendment",
+        text="Wij doen mee als gelijken.",
+        rationale="Korter.",
+        paragraph_anchor=version.paragraphs[-1].anchor,
+    )
     checkpoints.init_key()
     checkpoints.make_checkpoint()
     calendar_token = processes.reset_calendar_token(users["official"])
@@ -168,6 +183,7 @@ def build_matrix_world() -> MatrixWorld:
         calendar_token=calendar_token,
         reset_token=issued[1],
         extra={
+            "contribution_id": contribution.id,
             "endorsement_round": endorsement_round,
             "participant_event_seq": db.session.execute(
                 select(func.min(AuditEvent.seq)).where(AuditEvent.organisation_id == vng.id)

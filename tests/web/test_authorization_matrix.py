@@ -166,6 +166,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "positions.history":              {"GET": "L 200 200 200 404 200 200"},
     "positions.version":              {"GET": "L 200 200 200 404 200 200"},
     "positions.version_markdown":     {"GET": "L 200 200 200 404 200 200"},
+    "positions.version_pdf":          {"GET": "L 200 200 200 404 200 200"},
     # one paragraph's discussion: the htmx part; a plain GET is sent to the version page
     "positions.discussion":           {"GET": "L R R R 404 R R"},
     "positions.new_version":          {"GET": "L 403 403 403 404 200 403",
@@ -188,7 +189,21 @@ MATRIX: dict[str, dict[str, str]] = {
                                        "POST": "L 403 403 403 404 404 403"},
     "positions.apply":                {"GET": "L 403 403 403 404 200 403",
                                        "POST": "L 403 403 403 404 400 403"},
+    "positions.consolidate":          {"GET": "L 403 403 403 404 200 403",
+                                       "POST": "L 403 403 403 404 R 403"},
+    # organisation contributions (issue 21): only the organisation's writers see its space
+    "positions.space":                {"GET": "L 404 200 200 404 404 404",
+                                       "POST": "L 404 400 400 404 404 404"},
+    "positions.contribution":         {"GET": "L 404 200 200 404 404 404"},
+    "positions.contribution_edit":    {"POST": "L 404 400 400 404 404 404"},
+    "positions.contribution_note":    {"POST": "L 404 400 400 404 404 404"},
+    "positions.contribution_step":    {"POST": "L 404 R R 404 404 404"},
+    "positions.drafting_settings":    {"POST": "L 403 403 403 404 R 403"},
     "positions.disposition":          {"GET": "L 200 200 200 404 200 200"},
+    # feedback before publication: not sent in this world (the round is open)
+    "positions.disposition_send":     {"POST": "L 403 403 403 404 R 403"},
+    "positions.disposition_feedback": {"GET": "L 404 404 404 404 404 404",
+                                       "POST": "L 404 404 404 404 404 404"},
     "positions.disposition_csv":      {"GET": "L 200 200 200 404 200 200"},
     "positions.disposition_pdf":      {"GET": "L 200 200 200 404 200 200"},
     # endorsements and delegations (round_id: the endorsement round, not yet open)

@@ -102,6 +102,9 @@ class VersionAsideKey:
 OUTLINE: CachedValue[OutlineKey] = CachedValue("position-outline", OutlineKey)
 OWN_COMMENTS = CachedValue("own-comments", OwnCommentsKey)
 BODY = CachedPart("version-body", "positions/_version_body.html", VersionBodyKey)
+# The same threads with the text as numbered lines (?lines=1, consensus.domain.lines): its
+# own part, so the choice is in the cache's key without another field in VersionBodyKey.
+BODY_LINES = CachedPart("version-body-lines", "positions/_version_body.html", VersionBodyKey)
 ASIDE = CachedPart("version-aside", "positions/_version_aside.html", VersionAsideKey)
 HEAD = CachedPart("version-head", "positions/_version_head.html", VersionKey)
 
