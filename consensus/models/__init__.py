@@ -3,6 +3,23 @@
 from consensus.models.accounts import Membership, MembershipRole, RecoveryCode, User
 from consensus.models.audit import AuditEvent, AuditLogHead, Checkpoint, MerkleNode, PlatformKey
 from consensus.models.base import Base, utcnow
+from consensus.models.bodies import (
+    ActionNote,
+    ActionSource,
+    ActionStatus,
+    AgendaItem,
+    AgendaItemKind,
+    BodyLevel,
+    BodySeat,
+    DecisionOutcome,
+    DispatchChannel,
+    FollowUpAction,
+    LetterDispatch,
+    Meeting,
+    MeetingDecision,
+    MinutesState,
+    StandingBody,
+)
 from consensus.models.endorsements import (
     Clearance,
     ClearanceDecision,
@@ -49,6 +66,21 @@ from consensus.models.signatures import (
 )
 
 __all__ = [
+    "ActionNote",
+    "ActionSource",
+    "ActionStatus",
+    "AgendaItem",
+    "AgendaItemKind",
+    "BodyLevel",
+    "BodySeat",
+    "DecisionOutcome",
+    "DispatchChannel",
+    "FollowUpAction",
+    "LetterDispatch",
+    "Meeting",
+    "MeetingDecision",
+    "MinutesState",
+    "StandingBody",
     "CertificateAuthority",
     "CertificateSource",
     "CoSignature",

@@ -9,6 +9,7 @@ organisation X in round R". It answers; it never changes anything.
                  comment, withdraw an amendment)
 - delegations.py who may lend or take back an organisation's mandate
 - signing.py     who may sign for an organisation in a signing round
+- bodies.py      standing bodies, meetings, follow-up actions, the letter's dispatch
 
 Callers import from here: `from consensus.permissions import gate, Action`.
 """
@@ -22,6 +23,19 @@ from consensus.permissions.acting import (
     substituting_for,
     who_can_act,
     who_can_act_many,
+)
+from consensus.permissions.bodies import (
+    action_filter,
+    can_follow_up_process,
+    can_manage_body,
+    can_run_meetings,
+    can_see_agenda,
+    can_update_action,
+    can_view_action,
+    can_view_body,
+    holds_seat,
+    is_secretary,
+    visible_body_ids,
 )
 from consensus.permissions.core import (
     ACTION_ROLES,
@@ -63,6 +77,17 @@ from consensus.permissions.positions import (
 from consensus.permissions.signing import may_sign
 
 __all__ = [
+    "action_filter",
+    "can_follow_up_process",
+    "can_manage_body",
+    "can_run_meetings",
+    "can_see_agenda",
+    "can_update_action",
+    "can_view_action",
+    "can_view_body",
+    "holds_seat",
+    "is_secretary",
+    "visible_body_ids",
     "ACTION_ROLES",
     "ACTION_ROUND_TYPES",
     "MANDATE_ACTIONS",

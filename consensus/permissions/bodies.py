@@ -1,0 +1,171 @@
+"""Standing bodies, meetings, follow-up actions and the letter's dispatch: who may see and
+who may do what.
+
+- A body is seen by its **members**: people with a valid membership of a member
+  organisation, its seat holders and substitutes, its secretary, and administrators.
+  Everyone else gets 404 (a body's existence does not leak).
+- An **administrator** creates a body and sets its composition (seats, secretary, links).
+- The **secretary** (or an administrator) runs its meetings: plans them, prepares and
+  publishes the agenda, records decisions, drafts and approves minutes, forwards a
+  cleared position, creates follow-up actions from decisions.
+- Members see an agenda once it is published; the secretary sees it while preparing it.
+- A follow-up action is seen by whoever sees where it came from (the process or the body)
+  and by the members of its owner organisation; its progress is reported by the owner's
+  officials and representatives, the secretary, the process's facilitators and admins.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+
+from consensus.extensions import db
+from consensus.models import (
+    BodySeat,
+    FollowUpAction,
+    Meeting,
+    MembershipRole,
+    Process,
+    StandingBody,
+)
+from consensus.permissions.core import (
+    AnyUser,
+    _is_user,
+    can_administer,
+    can_view_process,
+    is_facilitator_of,
+    valid_memberships,
+)
+
+
+def _organisation_ids(user: AnyUser | None) -> set[int]:
+    return {m.organisation_id for m in valid_memberships(user)}
+
+
+def is_secretary(user: AnyUser | None, body: StandingBody) -> bool:
+    return _is_user(user) and body.secretary_id == user.id  # type: ignore[union-attr]
+
+
+def holds_seat(user: AnyUser | None, body: StandingBody) -> bool:
+    """A seat holder or a substitute of one of the body's seats."""
+    if not _is_user(user):
+        return False
+    return any(user.id in (seat.seat_holder_id, seat.substitute_id) for seat in body.seats)  # type: ignore[union-attr]
+
+
+def can_view_body(user: AnyUser | None, body: StandingBody) -> bool:
+    """Members of its member organisations, seat holders, substitutes, the secretary and
+    administrators."""
+    if not _is_user(user):
+        return False
+    if can_administer(user) or is_secretary(user, body) or holds_seat(user, body):
+        return True
+    return bool(_organisation_ids(user) & body.organisation_ids)
+
+
+def can_manage_body(user: AnyUser | None, body: StandingBody | None = None) -> bool:
+    """Creating a body and setting its composition is the administrators' work."""
+    return can_administer(user)
+
+
+def can_run_meetings(user: AnyUser | None, body: StandingBody) -> bool:
+    """The secretary facilitates the body's meetings; an administrator may stand in."""
+    return is_secretary(user, body) or can_administer(user)
+
+
+def can_see_agenda(user: AnyUser | None, meeting: Meeting) -> bool:
+    """Members see the agenda once it is published; the secretary while preparing it."""
+    body = meeting.body
+    if can_run_meetings(user, body):
+        return True
+    return meeting.is_agenda_published and can_view_body(user, body)
+
+
+def visible_body_ids(user: AnyUser | None) -> set[int]:
+    """The bodies `user` may see, as one query (the list page, the dashboard, the feed)."""
+    if not _is_user(user):
+        return set()
+    if can_administer(user):
+        return set(db.session.execute(select(StandingBody.id)).scalars())
+    organisation_ids = _organisation_ids(user)
+    uid = user.id  # type: ignore[union-attr]
+    seated = select(BodySeat.body_id).where(
+        or_(
+            BodySeat.seat_holder_id == uid,
+            BodySeat.substitute_id == uid,
+            BodySeat.organisation_id.in_(organisation_ids or {0}),
+        )
+    )
+    return set(
+        db.session.execute(
+            select(StandingBody.id).where(
+                or_(StandingBody.secretary_id == uid, StandingBody.id.in_(seated))
+            )
+        ).scalars()
+    )
+
+
+def can_view_action(user: AnyUser | None, action: FollowUpAction) -> bool:
+    """Who sees where it came from, and the owner organisation's members."""
+    if not _is_user(user):
+        return False
+    if can_administer(user) or action.owner_organisation_id in _organisation_ids(user):
+        return True
+    if action.process_id is not None:
+        process = db.session.get(Process, action.process_id)
+        if process is not None and can_view_process(user, process):
+            return True
+    if action.body_id is not None:
+        body = db.session.get(StandingBody, action.body_id)
+        if body is not None and can_view_body(user, body):
+            return True
+    return False
+
+
+def can_update_action(user: AnyUser | None, action: FollowUpAction) -> bool:
+    """The owner's officials and representatives report progress, as do the people who
+    created such actions: the body's secretary, the process's facilitators, admins."""
+    if not _is_user(user):
+        return False
+    if can_administer(user):
+        return True
+    for membership in valid_memberships(user):
+        if membership.organisation_id == action.owner_organisation_id and membership.role in (
+            MembershipRole.OFFICIAL,
+            MembershipRole.REPRESENTATIVE,
+        ):
+            return True
+    if action.body_id is not None:
+        body = db.session.get(StandingBody, action.body_id)
+        if body is not None and is_secretary(user, body):
+            return True
+    if action.process_id is not None:
+        process = db.session.get(Process, action.process_id)
+        if process is not None and is_facilitator_of(user, process):
+            return True
+    return False
+
+
+def can_follow_up_process(user: AnyUser | None, process: Process) -> bool:
+    """Creating actions from an outcome or a letter, recording that the letter was sent and
+    the reply: the process's facilitators, also after the process concluded (that is when
+    a letter goes out and its reply comes back)."""
+    return is_facilitator_of(user, process)
+
+
+def action_filter(user: AnyUser | None) -> object:
+    """A WHERE clause for the follow-up actions `user` may see (lists, the dashboard)."""
+    from consensus.models import Participation, ProcessFacilitator
+
+    uid = user.id  # type: ignore[union-attr]
+    organisation_ids = _organisation_ids(user) or {0}
+    body_ids = visible_body_ids(user) or {0}
+    visible_processes = select(Participation.process_id).where(
+        Participation.organisation_id.in_(organisation_ids), Participation.removed_at.is_(None)
+    )
+    facilitated = select(ProcessFacilitator.process_id).where(ProcessFacilitator.user_id == uid)
+    return or_(
+        FollowUpAction.owner_organisation_id.in_(organisation_ids),
+        FollowUpAction.body_id.in_(body_ids),
+        FollowUpAction.process_id.in_(visible_processes),
+        FollowUpAction.process_id.in_(facilitated),
+    )
