@@ -154,6 +154,7 @@ def init_app(app: Flask) -> None:
         admin,
         audit,
         auth,
+        bodies,
         calendar,
         endorsements,
         main,
@@ -180,6 +181,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(public.bp)
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(signing.bp)
+    app.register_blueprint(bodies.bp)
     ops.init_app(app)
 
     # What you see is what you sign: no output value may hide a character or reorder what
