@@ -1026,11 +1026,20 @@ class TimelineEntry:
     summary: str
 
 
+def _moment_of(day: date, recorded_at: datetime | None) -> datetime:
+    """A dated event (a letter sent, a reply received) as a moment: when it was recorded if
+    that was on the day itself, else the end of that day (a date says no more)."""
+    from consensus.domain.timeutil import end_of_day, start_of_day
+
+    latest = end_of_day(day) - timedelta(seconds=1)
+    if recorded_at is None:
+        return latest
+    return min(max(start_of_day(day), recorded_at), latest)
+
+
 def public_timeline(process: Process) -> list[TimelineEntry]:
     """What happened to a published process, for everyone: started, each closed round,
-    published, the letter sent, the reply received. Plain values."""
-    from consensus.domain.timeutil import start_of_day
-
+    published, the letter sent, the reply received. Plain values, oldest first."""
     entries = [
         TimelineEntry(
             f"process-{process.id}-started",
@@ -1065,7 +1074,7 @@ def public_timeline(process: Process) -> list[TimelineEntry]:
         entries.append(
             TimelineEntry(
                 f"letter-{dispatch.id}-sent",
-                start_of_day(dispatch.sent_on),
+                _moment_of(dispatch.sent_on, dispatch.recorded_at),
                 "letter_sent",
                 str(_l("The letter was sent to %(addressee)s", addressee=dispatch.addressee)),
                 str(_l("Reference: %(reference)s", reference=dispatch.reference))
@@ -1077,7 +1086,7 @@ def public_timeline(process: Process) -> list[TimelineEntry]:
             entries.append(
                 TimelineEntry(
                     f"letter-{dispatch.id}-reply",
-                    start_of_day(dispatch.reply_received_on),
+                    _moment_of(dispatch.reply_received_on, dispatch.reply_recorded_at),
                     "reply_received",
                     str(_l("Reply received from %(addressee)s", addressee=dispatch.addressee)),
                     dispatch.reply_summary,
