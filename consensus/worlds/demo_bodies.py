@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from consensus.domain.timeutil import local_day
+from consensus.domain.timeutil import local_day, start_of_day
 from consensus.extensions import db
 from consensus.models import (
     ActionSource,
@@ -172,7 +172,8 @@ def build_bodies_chapter(
         if process is not None
         else None
     )
-    now = utcnow()
+    # Meetings begin on the hour: 10:00 today (Amsterdam), counted from there.
+    now = start_of_day(local_day(utcnow())) + timedelta(hours=10)
     day = timedelta(days=1)
     # The official table clears the joint input and forwards it to the Thorbecke table.
     ao_meeting = _held(
