@@ -35,6 +35,7 @@ from consensus.permissions.bodies import (
     can_view_body,
     holds_seat,
     is_secretary,
+    visible_bodies,
     visible_body_ids,
 )
 from consensus.permissions.core import (
@@ -87,6 +88,7 @@ __all__ = [
     "can_view_body",
     "holds_seat",
     "is_secretary",
+    "visible_bodies",
     "visible_body_ids",
     "ACTION_ROLES",
     "ACTION_ROUND_TYPES",

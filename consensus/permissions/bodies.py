@@ -16,7 +16,7 @@ who may do what.
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, false, or_, select, true
 
 from consensus.extensions import db
 from consensus.models import (
@@ -80,12 +80,13 @@ def can_see_agenda(user: AnyUser | None, meeting: Meeting) -> bool:
     return meeting.is_agenda_published and can_view_body(user, body)
 
 
-def visible_body_ids(user: AnyUser | None) -> set[int]:
-    """The bodies `user` may see, as one query (the list page, the dashboard, the feed)."""
+def visible_bodies(user: AnyUser | None) -> Select[tuple[int]]:
+    """The ids of the bodies `user` may see, as a statement to run or to use as a subquery
+    (the same rule as can_view_body, for lists, the dashboard and the calendar feed)."""
     if not _is_user(user):
-        return set()
+        return select(StandingBody.id).where(false())
     if can_administer(user):
-        return set(db.session.execute(select(StandingBody.id)).scalars())
+        return select(StandingBody.id)
     organisation_ids = _organisation_ids(user)
     uid = user.id  # type: ignore[union-attr]
     seated = select(BodySeat.body_id).where(
@@ -95,13 +96,14 @@ def visible_body_ids(user: AnyUser | None) -> set[int]:
             BodySeat.organisation_id.in_(organisation_ids or {0}),
         )
     )
-    return set(
-        db.session.execute(
-            select(StandingBody.id).where(
-                or_(StandingBody.secretary_id == uid, StandingBody.id.in_(seated))
-            )
-        ).scalars()
+    return select(StandingBody.id).where(
+        or_(StandingBody.secretary_id == uid, StandingBody.id.in_(seated))
     )
+
+
+def visible_body_ids(user: AnyUser | None) -> set[int]:
+    """The bodies `user` may see, as one query."""
+    return set(db.session.execute(visible_bodies(user)).scalars())
 
 
 def can_view_action(user: AnyUser | None, action: FollowUpAction) -> bool:
@@ -153,19 +155,21 @@ def can_follow_up_process(user: AnyUser | None, process: Process) -> bool:
 
 
 def action_filter(user: AnyUser | None) -> object:
-    """A WHERE clause for the follow-up actions `user` may see (lists, the dashboard)."""
+    """A WHERE clause for the follow-up actions `user` may see (lists, the dashboard): the
+    rule of can_view_action as SQL, without a statement of its own."""
     from consensus.models import Participation, ProcessFacilitator
 
+    if can_administer(user):
+        return true()
     uid = user.id  # type: ignore[union-attr]
     organisation_ids = _organisation_ids(user) or {0}
-    body_ids = visible_body_ids(user) or {0}
     visible_processes = select(Participation.process_id).where(
         Participation.organisation_id.in_(organisation_ids), Participation.removed_at.is_(None)
     )
     facilitated = select(ProcessFacilitator.process_id).where(ProcessFacilitator.user_id == uid)
     return or_(
         FollowUpAction.owner_organisation_id.in_(organisation_ids),
-        FollowUpAction.body_id.in_(body_ids),
+        FollowUpAction.body_id.in_(visible_bodies(user)),
         FollowUpAction.process_id.in_(visible_processes),
         FollowUpAction.process_id.in_(facilitated),
     )

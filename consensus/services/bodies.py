@@ -15,9 +15,23 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import (
+    Date,
+    Integer,
+    Select,
+    String,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    type_coerce,
+    union_all,
+)
+from sqlalchemy.orm import aliased
 
 from consensus import audit
 from consensus.domain.timeutil import local_day
@@ -46,6 +60,7 @@ from consensus.models import (
     User,
     utcnow,
 )
+from consensus.models.base import UTCDateTime
 from consensus.models.bodies import FINISHED_STATUSES
 from consensus.services.errors import Conflict, DomainError
 
@@ -851,22 +866,6 @@ def report_progress(
     return entry
 
 
-def overdue_actions(where: object, today: date, limit: int = 20) -> list[FollowUpAction]:
-    """Open actions past their due date (within `where`, the rule book's filter)."""
-    return list(
-        db.session.execute(
-            select(FollowUpAction)
-            .where(
-                where,  # type: ignore[arg-type]
-                FollowUpAction.status.not_in(FINISHED_STATUSES),
-                FollowUpAction.due_on < today,
-            )
-            .order_by(FollowUpAction.due_on, FollowUpAction.id)
-            .limit(limit)
-        ).scalars()
-    )
-
-
 def actions_of_process(process_id: int) -> list[FollowUpAction]:
     return list(
         db.session.execute(
@@ -1037,7 +1036,9 @@ def _moment_of(day: date, recorded_at: datetime | None) -> datetime:
     return min(max(start_of_day(day), recorded_at), latest)
 
 
-def public_timeline(process: Process) -> list[TimelineEntry]:
+def public_timeline(
+    process: Process, dispatches: list[LetterDispatch] | None = None
+) -> list[TimelineEntry]:
     """What happened to a published process, for everyone: started, each closed round,
     published, the letter sent, the reply received. Plain values, oldest first."""
     entries = [
@@ -1070,7 +1071,7 @@ def public_timeline(process: Process) -> list[TimelineEntry]:
                 process.title,
             )
         )
-    for dispatch in dispatches_of(process.id):
+    for dispatch in dispatches if dispatches is not None else dispatches_of(process.id):
         entries.append(
             TimelineEntry(
                 f"letter-{dispatch.id}-sent",
@@ -1112,3 +1113,236 @@ def upcoming_meetings(
             .limit(limit)
         ).scalars()
     )
+
+
+# --- One statement for the summaries on other pages -------------------------------------------
+# The process page and the dashboard are kept within their query budgets
+# (tests/web/test_query_budgets.py): what they show of bodies comes from ONE statement each,
+# a UNION ALL of rows of a few kinds in one shape (kind, four numbers, seven texts, two
+# moments, two dates), read into plain values.
+
+_SHAPE = (
+    ("n1", Integer), ("n2", Integer), ("n3", Integer), ("n4", Integer),
+    ("s1", String), ("s2", String), ("s3", String), ("s4", String),
+    ("s5", String), ("s6", String), ("s7", String),
+    ("t1", UTCDateTime), ("t2", UTCDateTime), ("d1", Date), ("d2", Date),
+)  # fmt: skip
+
+
+def _shaped(kind: str, **columns: object) -> list[object]:
+    """The select list of one kind of row: its columns in the common shape, NULL elsewhere."""
+    values: list[object] = [literal(kind, String).label("kind")]
+    for name, type_ in _SHAPE:
+        column = columns.get(name)
+        if column is None:
+            values.append(cast(null(), type_()).label(name))
+        elif type_ is String:
+            values.append(cast(column, String).label(name))
+        else:
+            values.append(type_coerce(column, type_()).label(name))
+    return values
+
+
+@dataclass(frozen=True)
+class OwnerRef:
+    name: str
+    short_name: str
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    """An action as the lists show it (plain values)."""
+
+    id: int
+    title: str
+    theme: str
+    owner: OwnerRef
+    due_on: date
+    status: ActionStatus
+
+    def is_overdue(self, today: date) -> bool:
+        return self.status not in FINISHED_STATUSES and self.due_on < today
+
+
+@dataclass(frozen=True)
+class DispatchRow:
+    addressee: str
+    sent_on: date
+    reply_received_on: date | None
+
+
+@dataclass(frozen=True)
+class ProcessFollowUp:
+    chain: list[ChainStep]
+    actions: list[ActionRow]
+    dispatches: list[DispatchRow]
+
+
+def _action_select(where: object) -> Select[Any]:
+    return (
+        select(
+            *_shaped(
+                "action",
+                n1=FollowUpAction.id,
+                s1=FollowUpAction.title,
+                s2=FollowUpAction.theme,
+                s3=Organisation.name,
+                s4=Organisation.short_name,
+                s5=FollowUpAction.status,
+                d1=FollowUpAction.due_on,
+            )
+        )
+        .join(Organisation, FollowUpAction.owner_organisation_id == Organisation.id)
+        .where(where)  # type: ignore[arg-type]
+    )
+
+
+def _action_row(row: Any) -> ActionRow:
+    return ActionRow(
+        row.n1, row.s1, row.s2 or "", OwnerRef(row.s3, row.s4), row.d1, ActionStatus(row.s5)
+    )
+
+
+def process_follow_up(process_id: int) -> ProcessFollowUp:
+    """The process page's follow-up in one statement: its way through the bodies (agenda
+    items with their decisions), its actions and its letters."""
+    recorder = aliased(User)
+    chain = (
+        select(
+            *_shaped(
+                "item",
+                n1=AgendaItem.id,
+                n2=Meeting.id,
+                n3=MeetingDecision.id,
+                n4=MeetingDecision.forwarded_to_item_id,
+                s1=StandingBody.name,
+                s2=StandingBody.slug,
+                s3=Meeting.title,
+                s4=AgendaItem.title,
+                s5=MeetingDecision.outcome,
+                s6=MeetingDecision.text,
+                s7=recorder.display_name,
+                t1=Meeting.starts_at,
+                t2=MeetingDecision.forwarded_at,
+            )
+        )
+        .join(Meeting, AgendaItem.meeting_id == Meeting.id)
+        .join(StandingBody, Meeting.body_id == StandingBody.id)
+        .outerjoin(MeetingDecision, MeetingDecision.agenda_item_id == AgendaItem.id)
+        .outerjoin(recorder, MeetingDecision.recorded_by_id == recorder.id)
+        .where(AgendaItem.process_id == process_id)
+    )
+    actions = _action_select(FollowUpAction.process_id == process_id)
+    letters = select(
+        *_shaped(
+            "letter",
+            n1=LetterDispatch.id,
+            s1=LetterDispatch.addressee,
+            d1=LetterDispatch.sent_on,
+            d2=LetterDispatch.reply_received_on,
+        )
+    ).where(LetterDispatch.process_id == process_id)
+    rows = db.session.execute(union_all(chain, actions, letters)).all()
+    steps: list[ChainStep] = []
+    places: dict[int, Any] = {}
+    seen_items: set[int] = set()
+    for row in rows:
+        if row.kind == "item":
+            places[row.n1] = row
+    for row in rows:
+        if row.kind != "item":
+            continue
+        if row.n1 not in seen_items:
+            seen_items.add(row.n1)
+            steps.append(
+                ChainStep("on_agenda", row.s1, row.s2, row.n2, row.s3, row.t1, None, row.s4, "")
+            )
+        if row.n3 is None:
+            continue
+        steps.append(
+            ChainStep(
+                "decided", row.s1, row.s2, row.n2, row.s3, row.t1, row.s5, row.s6, row.s7 or ""
+            )
+        )
+        target = places.get(row.n4) if row.n4 is not None else None
+        if target is not None and row.t2 is not None:
+            steps.append(
+                ChainStep(
+                    "forwarded",
+                    target.s1,
+                    target.s2,
+                    target.n2,
+                    target.s3,
+                    row.t2,
+                    None,
+                    row.s6,
+                    "",
+                )
+            )
+    order = {"on_agenda": 0, "decided": 1, "forwarded": 2}
+    steps.sort(key=lambda s: (s.moment, order[s.kind]))
+    action_rows = sorted(
+        (_action_row(r) for r in rows if r.kind == "action"), key=lambda a: (a.due_on, a.id)
+    )
+    dispatches = sorted(
+        (DispatchRow(r.s1, r.d1, r.d2) for r in rows if r.kind == "letter"),
+        key=lambda d: d.sent_on,
+    )
+    return ProcessFollowUp(steps, action_rows, dispatches)
+
+
+@dataclass(frozen=True)
+class MeetingRow:
+    id: int
+    title: str
+    body_name: str
+    body_slug: str
+    starts_at: datetime
+    place: str
+    agenda_published_at: datetime | None
+
+
+def dashboard_summary(
+    visible_bodies: Select[tuple[int]], action_filter: object, *, since: datetime, today: date
+) -> tuple[list[MeetingRow], list[ActionRow]]:
+    """The dashboard's upcoming meetings (of the bodies the person sees) and overdue actions
+    (that the person sees), in one statement; the rule book gives both filters."""
+    meetings = (
+        select(
+            *_shaped(
+                "meeting",
+                n1=Meeting.id,
+                s1=Meeting.title,
+                s2=StandingBody.name,
+                s3=StandingBody.slug,
+                s4=Meeting.place,
+                t1=Meeting.starts_at,
+                t2=Meeting.agenda_published_at,
+            )
+        )
+        .join(StandingBody, Meeting.body_id == StandingBody.id)
+        .where(Meeting.body_id.in_(visible_bodies), Meeting.ends_at >= since)
+        .order_by(Meeting.starts_at)
+        .limit(5)
+    )
+    overdue = (
+        _action_select(action_filter)
+        .where(FollowUpAction.status.not_in(FINISHED_STATUSES), FollowUpAction.due_on < today)
+        .order_by(FollowUpAction.due_on)
+        .limit(10)
+    )
+    rows = db.session.execute(
+        union_all(meetings.subquery().select(), overdue.subquery().select())
+    ).all()
+    meeting_rows = sorted(
+        (
+            MeetingRow(r.n1, r.s1, r.s2, r.s3, r.t1, r.s4 or "", r.t2)
+            for r in rows
+            if r.kind == "meeting"
+        ),
+        key=lambda m: (m.starts_at, m.id),
+    )
+    action_rows = sorted(
+        (_action_row(r) for r in rows if r.kind == "action"), key=lambda a: (a.due_on, a.id)
+    )
+    return meeting_rows, action_rows

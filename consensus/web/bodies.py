@@ -1020,10 +1020,3 @@ def public_feed(slug: str) -> Response:
     response = Response(xml, mimetype="application/atom+xml")
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
-
-
-def upcoming_for(user: User, today: date) -> list[Meeting]:
-    """The meetings of the bodies `user` sees, from today on (dashboard, calendar)."""
-    return service.upcoming_meetings(
-        permissions.visible_body_ids(user), since=start_of_day(today - timedelta(days=0))
-    )

@@ -73,10 +73,11 @@ def _body_context(process: Process) -> dict[str, object]:
     from consensus.services import bodies
     from consensus.web.signing import public_signature_context
 
+    dispatches = bodies.dispatches_of(process.id)
     return {
         "process": process,
-        "timeline": bodies.public_timeline(process),
-        "dispatches": bodies.dispatches_of(process.id),
+        "timeline": bodies.public_timeline(process, dispatches),
+        "dispatches": dispatches,
         "outcomes": outcomes,
         "rule_labels": RULE_LABELS,
         **public_signature_context(process),

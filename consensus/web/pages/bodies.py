@@ -43,11 +43,12 @@ def process_follow_up(process: Process, *, can_follow: bool, today: date) -> Mar
     from consensus.services import bodies
 
     def context() -> dict[str, object]:
+        summary = bodies.process_follow_up(process.id)  # one statement
         return {
             "process": process,
-            "chain": bodies.process_chain(process.id),
-            "actions": bodies.actions_of_process(process.id),
-            "dispatches": bodies.dispatches_of(process.id),
+            "chain": summary.chain,
+            "actions": summary.actions,
+            "dispatches": summary.dispatches,
             "can_follow": can_follow,
             "today": today,
         }
@@ -63,14 +64,12 @@ def dashboard(user: User, membership_ids: frozenset[int], today: date) -> Markup
     from consensus.services import bodies
 
     def context() -> dict[str, object]:
-        body_ids = permissions.visible_body_ids(user)
-        meetings = bodies.upcoming_meetings(body_ids, since=start_of_day(today), limit=5)
-        overdue = bodies.overdue_actions(permissions.action_filter(user), today, limit=10)
-        return {
-            "meetings": meetings,
-            "overdue": overdue,
-            "today": today,
-            "has_bodies": bool(body_ids),
-        }
+        meetings, overdue = bodies.dashboard_summary(  # one statement
+            permissions.visible_bodies(user),
+            permissions.action_filter(user),
+            since=start_of_day(today),
+            today=today,
+        )
+        return {"meetings": meetings, "overdue": overdue, "today": today}
 
     return DASHBOARD.html(DashboardBodiesKey(user.id, membership_ids, today), context)
