@@ -7,7 +7,7 @@ runs the use case through `usecase.run` (the one commit point) and redirects (PR
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import format_date
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from consensus import permissions
-from consensus.domain.timeutil import from_local_input, local_day, start_of_day, to_local_input
+from consensus.domain.timeutil import from_local_input, local_day, to_local_input
 from consensus.extensions import db
 from consensus.forms import EmptyForm, choices
 from consensus.forms.bodies import (

@@ -253,9 +253,21 @@ URL_VALUES: dict[str, Callable[[MatrixWorld], dict[str, object]]] = {
     **{
         f"bodies.{name}": (lambda w: {"slug": w.extra["bodies"].official.slug})  # type: ignore[attr-defined]
         for name in (
-            "show", "edit", "set_seat", "remove_seat", "meeting", "meeting_new", "meeting_edit",
-            "item_add", "item_remove", "publish", "decision_add", "minutes", "approve_minutes",
-            "forward", "action_from_decision",
+            "show",
+            "edit",
+            "set_seat",
+            "remove_seat",
+            "meeting",
+            "meeting_new",
+            "meeting_edit",
+            "item_add",
+            "item_remove",
+            "publish",
+            "decision_add",
+            "minutes",
+            "approve_minutes",
+            "forward",
+            "action_from_decision",
         )
     },
     "processes.transition": lambda w: {"transition": "conclude"},
