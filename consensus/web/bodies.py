@@ -441,9 +441,10 @@ def _decision_form(meeting: Meeting, items: list[AgendaItem]) -> DecisionForm:
         [(NOBODY, _("(no item)"))] + [(i.id, f"{i.sequence}. {i.title}") for i in items]
     )
     if meeting.body.level != BodyLevel.OFFICIAL:
-        form.outcome.choices = [
-            c for c in form.outcome.choices if c[0] != DecisionOutcome.CLEARED.value
-        ]  # type: ignore[union-attr]
+        # Official clearance is given at an official body only.
+        form.outcome.choices = choices(
+            (k.value, label) for k, label in OUTCOME_LABELS.items() if k != DecisionOutcome.CLEARED
+        )
     return form
 
 

@@ -63,6 +63,9 @@ def test_the_thorbecke_table_in_the_demo_world(app, runner, client):
 
     # the secretary publishes the next meeting's agenda (the forwarded position is on it)
     secretary = give_session(app, app.test_client(), _user(demo_bodies.SECRETARY[0]))
+    held = secretary.get(f"/bodies/{bo.slug}/meetings/{past[1].id}")
+    assert held.status_code == 200  # the decisions form of an administrative body
+    assert 'value="cleared"' not in held.get_data(as_text=True)
     url = f"/bodies/{bo.slug}/meetings/{upcoming.id}"
     assert "Antwoord van de staatssecretaris" in secretary.get(url).get_data(as_text=True)
     assert secretary.post(f"{url}/publish").status_code == 302
