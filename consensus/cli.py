@@ -132,6 +132,24 @@ def rounds_tick() -> None:
         click.echo(f"{letters} letter(s) laid out.")
 
 
+@click.group("actions")
+def actions_group() -> None:
+    """Follow-up actions of standing bodies and processes."""
+
+
+@actions_group.command("notify-overdue")
+@with_appcontext
+def actions_notify_overdue() -> None:
+    """Tell the owners of overdue follow-up actions, once per action (run daily from cron)."""
+    from consensus.domain.timeutil import local_day
+    from consensus.models import utcnow
+    from consensus.services import bodies
+
+    notices = bodies.notify_overdue_actions(local_day(utcnow()))
+    db.session.commit()
+    click.echo(f"{notices} notice(s) written.")
+
+
 @click.group("keys")
 def keys_group() -> None:
     """The platform's signing keys."""
@@ -192,7 +210,15 @@ def audit_verify_command(workers: int | None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (create_admin, demo_command, serve, rounds_group, keys_group, audit_group):
+    for command in (
+        create_admin,
+        demo_command,
+        serve,
+        rounds_group,
+        keys_group,
+        audit_group,
+        actions_group,
+    ):
         app.cli.add_command(command)
     from consensus.ops import backup
 

@@ -316,6 +316,8 @@ class FollowUpAction(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    # When the people who report on it were told it is overdue (once).
+    overdue_notice_at: Mapped[datetime | None]
 
     owner: Mapped[Organisation] = relationship(lazy="joined")
     notes: Mapped[list[ActionNote]] = relationship(

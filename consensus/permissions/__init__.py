@@ -37,6 +37,7 @@ from consensus.permissions.bodies import (
     is_secretary,
     visible_bodies,
     visible_body_ids,
+    who_reports_on,
 )
 from consensus.permissions.core import (
     ACTION_ROLES,
@@ -90,6 +91,7 @@ __all__ = [
     "is_secretary",
     "visible_bodies",
     "visible_body_ids",
+    "who_reports_on",
     "ACTION_ROLES",
     "ACTION_ROUND_TYPES",
     "MANDATE_ACTIONS",

@@ -16,6 +16,8 @@ who may do what.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Select, false, or_, select, true
 
 from consensus.extensions import db
@@ -173,3 +175,30 @@ def action_filter(user: AnyUser | None) -> object:
         FollowUpAction.process_id.in_(visible_processes),
         FollowUpAction.process_id.in_(facilitated),
     )
+
+
+def who_reports_on(action: FollowUpAction, at: datetime | None = None) -> set[int]:
+    """The people told about an action (its overdue notice): the owner organisation's
+    officials and representatives with a membership valid now, and the secretary of the
+    body it came from. One query (can_update_action's rule for these people, as SQL)."""
+    from consensus.models import Membership, User, utcnow
+
+    moment = at or utcnow()
+    found = set(
+        db.session.execute(
+            select(Membership.user_id)
+            .join(User, User.id == Membership.user_id)
+            .where(
+                Membership.organisation_id == action.owner_organisation_id,
+                Membership.role.in_([MembershipRole.OFFICIAL, MembershipRole.REPRESENTATIVE]),
+                or_(Membership.valid_from.is_(None), Membership.valid_from <= moment),
+                or_(Membership.valid_until.is_(None), Membership.valid_until > moment),
+                User.active.is_(True),
+            )
+        ).scalars()
+    )
+    if action.body_id is not None:
+        body = db.session.get(StandingBody, action.body_id)
+        if body is not None and body.secretary_id is not None:
+            found.add(body.secretary_id)
+    return found

@@ -866,6 +866,63 @@ def report_progress(
     return entry
 
 
+def notify_overdue_actions(today: date) -> int:
+    """Tell the people who report on an action (the rule book's who_reports_on) once that it
+    is overdue: an in-app notice each, written in this transaction (an outbox that commits
+    or rolls back with the change). Returns the number of notices."""
+    from consensus import permissions
+    from consensus.models import Notice
+
+    due = (
+        db.session.execute(
+            select(FollowUpAction)
+            .where(
+                FollowUpAction.status.not_in(FINISHED_STATUSES),
+                FollowUpAction.due_on < today,
+                FollowUpAction.overdue_notice_at.is_(None),
+            )
+            .order_by(FollowUpAction.id)
+        )
+        .scalars()
+        .all()
+    )
+    now = utcnow()
+    sent = 0
+    for action in due:
+        people = sorted(permissions.who_reports_on(action, now))
+        message = str(
+            _l(
+                "Follow-up action \u201c%(title)s\u201d (%(owner)s) was due on %(date)s and is "
+                "not done yet.",
+                title=action.title,
+                owner=action.owner.short_name,
+                date=action.due_on.isoformat(),
+            )
+        )
+        for user_id in people:
+            db.session.add(
+                Notice(
+                    user_id=user_id,
+                    process_id=action.process_id,
+                    organisation_id=action.owner_organisation_id,
+                    message=message,
+                )
+            )
+        action.overdue_notice_at = now
+        audit.record(
+            "action.overdue_notified",
+            actor=None,
+            object_type="follow_up_action",
+            object_id=action.id,
+            organisation_id=action.owner_organisation_id,
+            origin="clock",
+            payload={"people": len(people), "due_on": action.due_on.isoformat()},
+        )
+        sent += len(people)
+    db.session.flush()
+    return sent
+
+
 def actions_of_process(process_id: int) -> list[FollowUpAction]:
     return list(
         db.session.execute(

@@ -184,6 +184,7 @@ def upgrade():
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', consensus.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('finished_at', consensus.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('overdue_notice_at', consensus.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint("title <> ''", name=op.f('ck_follow_up_action_title_not_empty')),
     sa.CheckConstraint('process_id IS NOT NULL OR body_id IS NOT NULL', name=op.f('ck_follow_up_action_has_context')),
     sa.ForeignKeyConstraint(['body_id'], ['standing_body.id'], name=op.f('fk_follow_up_action_body_id_standing_body'), ondelete='CASCADE'),

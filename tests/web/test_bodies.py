@@ -532,3 +532,39 @@ def test_query_budgets_of_the_new_pages(app, login_as, world, page_queries):
     for (name, _viewer), found in counts.items():
         assert found[0] == found[1], (name, found)
         assert found[0] <= BUDGETS[name], (name, found)
+
+
+def test_overdue_actions_are_notified_once(app, runner, login_as, world):
+    b: BodiesWorld = world["bodies"]
+    overdue = bodies.create_action(
+        actor=world["secretary"],
+        title="Onafhankelijk onderzoek naar een investeringsagenda",
+        owner=world["owner"],
+        due_on=local_day(utcnow()) - timedelta(days=2),
+        source=ActionSource.DECISION,
+        decision=b.cleared,
+    )
+    bodies.create_action(  # not due yet: no notice
+        actor=world["secretary"],
+        title="Nog niet verlopen",
+        owner=world["owner"],
+        due_on=local_day(utcnow()) + timedelta(days=2),
+        source=ActionSource.DECISION,
+        decision=b.cleared,
+    )
+    db.session.commit()
+    result = runner.invoke(args=["actions", "notify-overdue"])
+    assert result.exit_code == 0, result.output
+    # the owner's official and representative, and the body's secretary
+    assert "3 notice(s)" in result.output
+    page = login_as(world["member"]).get("/").get_data(as_text=True)
+    assert "Onafhankelijk onderzoek naar een investeringsagenda" in page and 'id="notices"' in page
+    assert "Nog niet verlopen" not in page
+    assert "Onafhankelijk onderzoek" not in login_as(world["outsider"]).get("/").get_data(
+        as_text=True
+    )
+    assert _events("action.overdue_notified")[-1]["people"] == 3
+    # once: a second run tells nobody again
+    assert "0 notice(s)" in runner.invoke(args=["actions", "notify-overdue"]).output
+    db.session.expire_all()
+    assert db.session.get(FollowUpAction, overdue.id).overdue_notice_at is not None
