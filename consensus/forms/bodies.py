@@ -45,7 +45,7 @@ OUTCOME_LABELS = {
 STATUS_LABELS = {
     ActionStatus.OPEN: _l("Open"),
     ActionStatus.IN_PROGRESS: _l("In progress"),
-    ActionStatus.DONE: _l("Done"),
+    ActionStatus.DONE: _l("Completed"),
     ActionStatus.CANCELLED: _l("Cancelled"),
 }
 CHANNEL_LABELS = {
