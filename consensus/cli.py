@@ -185,6 +185,24 @@ def notifications_deliver(once: bool, interval: float, limit: int) -> None:
             time.sleep(min(0.5, interval))
 
 
+@click.group("actions")
+def actions_group() -> None:
+    """Follow-up actions of standing bodies and processes."""
+
+
+@actions_group.command("notify-overdue")
+@with_appcontext
+def actions_notify_overdue() -> None:
+    """Tell the owners of overdue follow-up actions, once per action (run daily from cron)."""
+    from consensus.domain.timeutil import local_day
+    from consensus.models import utcnow
+    from consensus.services import bodies
+
+    notices = bodies.notify_overdue_actions(local_day(utcnow()))
+    db.session.commit()
+    click.echo(f"{notices} notice(s) written.")
+
+
 @click.group("keys")
 def keys_group() -> None:
     """The platform's signing keys."""
@@ -312,6 +330,7 @@ def init_app(app: Flask) -> None:
         audit_group,
         identity_group,
         notifications_group,
+        actions_group,
     ):
         app.cli.add_command(command)
     from consensus.ops import backup

@@ -9,6 +9,7 @@ organisation X in round R". It answers; it never changes anything.
                  comment, withdraw an amendment)
 - delegations.py who may lend or take back an organisation's mandate
 - signing.py     who may sign for an organisation in a signing round
+- bodies.py      standing bodies, meetings, follow-up actions, the letter's dispatch
 
 Callers import from here: `from consensus.permissions import gate, Action`.
 """
@@ -23,6 +24,21 @@ from consensus.permissions.acting import (
     who_can_act,
     who_can_act_many,
     who_takes_part_many,
+)
+from consensus.permissions.bodies import (
+    action_filter,
+    can_follow_up_process,
+    can_manage_body,
+    can_run_meetings,
+    can_see_agenda,
+    can_update_action,
+    can_view_action,
+    can_view_body,
+    holds_seat,
+    is_secretary,
+    visible_bodies,
+    visible_body_ids,
+    who_reports_on,
 )
 from consensus.permissions.core import (
     ACTION_ROLES,
@@ -64,6 +80,19 @@ from consensus.permissions.positions import (
 from consensus.permissions.signing import may_sign
 
 __all__ = [
+    "action_filter",
+    "can_follow_up_process",
+    "can_manage_body",
+    "can_run_meetings",
+    "can_see_agenda",
+    "can_update_action",
+    "can_view_action",
+    "can_view_body",
+    "holds_seat",
+    "is_secretary",
+    "visible_bodies",
+    "visible_body_ids",
+    "who_reports_on",
     "ACTION_ROLES",
     "ACTION_ROUND_TYPES",
     "MANDATE_ACTIONS",

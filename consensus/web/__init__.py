@@ -156,6 +156,7 @@ def init_app(app: Flask) -> None:
         api_tokens,
         audit,
         auth,
+        bodies,
         calendar,
         endorsements,
         identity,
@@ -189,6 +190,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(identity.bp)
     app.register_blueprint(passkeys.bp)
     app.register_blueprint(notifications.bp)
+    app.register_blueprint(bodies.bp)
     ops.init_app(app)
 
     # What you see is what you sign: no output value may hide a character or reorder what

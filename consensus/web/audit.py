@@ -112,6 +112,26 @@ ACTION_LABELS = {
     "organisation_certificate.issued": _l("Organisation certificate issued"),
     "organisation_certificate.uploaded": _l("Organisation certificate uploaded"),
     "notice.read": _l("Notice read"),
+    # standing bodies (issue 20)
+    "body.created": _l("Standing body created"),
+    "body.updated": _l("Standing body changed"),
+    "body.seat_added": _l("Seat added"),
+    "body.seat_changed": _l("Seat changed"),
+    "body.seat_removed": _l("Seat removed"),
+    "meeting.planned": _l("Meeting planned"),
+    "meeting.updated": _l("Meeting changed"),
+    "meeting.agenda_item_added": _l("Agenda item added"),
+    "meeting.agenda_item_removed": _l("Agenda item removed"),
+    "meeting.agenda_published": _l("Agenda published"),
+    "meeting.decision_recorded": _l("Decision recorded"),
+    "meeting.decision_forwarded": _l("Position forwarded to the administrative body"),
+    "meeting.minutes_drafted": _l("Draft minutes saved"),
+    "meeting.minutes_approved": _l("Minutes approved"),
+    "action.created": _l("Follow-up action created"),
+    "action.progress": _l("Progress on a follow-up action"),
+    "action.overdue_notified": _l("Overdue action notified"),
+    "letter.sent": _l("Letter sent"),
+    "letter.reply_recorded": _l("Reply recorded"),
 }
 """Readable names of the actions known today; an action without one shows its code."""
 

@@ -1,6 +1,9 @@
-"""A personal iCalendar feed of round deadlines, at a secret address the user can reset."""
+"""A personal iCalendar feed of round deadlines and meetings of standing bodies, at a secret
+address the user can reset."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_babel import gettext as _
@@ -13,6 +16,7 @@ from consensus import permissions
 from consensus.extensions import db, limiter
 from consensus.forms import EmptyForm
 from consensus.models import (
+    Meeting,
     Participation,
     Process,
     ProcessFacilitator,
@@ -47,6 +51,15 @@ def _visible_processes(user: User) -> list[Process]:
                 )
             )
         ).scalars()
+    )
+
+
+def _meetings(user: User, now: datetime) -> list[Meeting]:
+    """The meetings of the standing bodies the person sees, from a month back on."""
+    from consensus.services import bodies
+
+    return bodies.upcoming_meetings(
+        permissions.visible_body_ids(user), since=now - timedelta(days=30), limit=200
     )
 
 
@@ -86,6 +99,22 @@ def feed(token: str) -> Response:
                 ),
             )
             calendar.add_component(event)
+    for meeting in _meetings(user, stamp):
+        event = Event()
+        event.add("uid", f"meeting-{meeting.id}@consensus")
+        event.add("dtstamp", stamp)
+        event.add("dtstart", meeting.starts_at)
+        event.add("dtend", meeting.ends_at)
+        event.add("summary", f"{meeting.body.name}: {meeting.title}")
+        if meeting.place:
+            event.add("location", meeting.place)
+        event.add(
+            "description",
+            url_for(
+                "bodies.meeting", slug=meeting.body.slug, meeting_id=meeting.id, _external=True
+            ),
+        )
+        calendar.add_component(event)
     response = Response(calendar.to_ical(), mimetype="text/calendar")
     response.headers["Content-Disposition"] = "attachment; filename=consensus.ics"
     response.headers["Cache-Control"] = "private, no-store"

@@ -19,10 +19,12 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from consensus import permissions
+from consensus.domain.timeutil import local_day
 from consensus.extensions import db
 from consensus.forms import EmptyForm
 from consensus.models import Notice, utcnow
 from consensus.services import accounts, processes
+from consensus.web.pages import bodies as bodies_page
 from consensus.web.pages import dashboard as dashboard_page
 from consensus.web.usecase import run
 from consensus.web.utils import redirect_next
@@ -53,8 +55,14 @@ def index() -> str:
         .scalars()
         .all()
     )
+    bodies_html = bodies_page.dashboard(
+        current_user._get_current_object(),
+        frozenset(m.id for m in memberships),
+        local_day(utcnow()),
+    )
     return render_template(
         "main/dashboard.html",
+        bodies_html=bodies_html,
         memberships=memberships,
         substituting=substituting,
         work_html=work_html,

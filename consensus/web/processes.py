@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from consensus import permissions
-from consensus.domain.timeutil import from_local_input, to_local_input
+from consensus.domain.timeutil import from_local_input, local_day, to_local_input
 from consensus.extensions import db
 from consensus.forms import EmptyForm, choices
 from consensus.forms.processes import (
@@ -47,6 +47,7 @@ from consensus.models import (
 from consensus.permissions import Action
 from consensus.services import processes as service
 from consensus.web.loaders import load_process
+from consensus.web.pages import bodies as bodies_page
 from consensus.web.pages import process as process_page
 from consensus.web.usecase import run
 from consensus.web.utils import too_late
@@ -183,7 +184,14 @@ def show(slug: str) -> str:
         act_form=render_act_form,
         primary_action=render_primary_action,
     )
-    return render_template("processes/show.html", process=process, body_html=body_html)
+    follow_up_html = bodies_page.process_follow_up(
+        process,
+        can_follow=permissions.can_follow_up_process(current_user, process),
+        today=local_day(utcnow()),
+    )
+    return render_template(
+        "processes/show.html", process=process, body_html=body_html, follow_up_html=follow_up_html
+    )
 
 
 ROUND_ACTIONS: dict[RoundType, Action] = {

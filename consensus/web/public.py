@@ -70,10 +70,14 @@ def _body_context(process: Process) -> dict[str, object]:
                 "objections": objections,
             }
         )
+    from consensus.services import bodies
     from consensus.web.signing import public_signature_context
 
+    dispatches = bodies.dispatches_of(process.id)
     return {
         "process": process,
+        "timeline": bodies.public_timeline(process, dispatches),
+        "dispatches": dispatches,
         "outcomes": outcomes,
         "rule_labels": RULE_LABELS,
         **public_signature_context(process),

@@ -267,6 +267,13 @@ def build_demo_world(password: str) -> dict[str, int]:
         )
     )
     db.session.flush()
+    from consensus.worlds.demo_bodies import build_bodies_chapter
+
+    admin = accounts.find_user_by_email("admin@example.org")
+    assert admin is not None
+    build_bodies_chapter(
+        admin=admin, organisations=organisations_by_slug, people=people, password=password
+    )
     return {
         "processes": len(db.session.execute(select(Process.id)).all()),
         "organisations": len(db.session.execute(select(Organisation.id)).all()),

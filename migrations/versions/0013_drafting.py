@@ -1,7 +1,7 @@
 """drafting: consolidations, organisation contributions, disposition feedback
 
 Revision ID: 0013_drafting
-Revises: 0010_qualified_signing
+Revises: 0012_bodies
 Create Date: 2026-12-06 11:01:09.282929
 
 """
@@ -13,7 +13,7 @@ import consensus.models.base
 
 # revision identifiers, used by Alembic.
 revision = '0013_drafting'
-down_revision = '0010_qualified_signing'
+down_revision = '0012_bodies'
 branch_labels = None
 depends_on = None
 

@@ -13,7 +13,16 @@ import pytest
 from sqlalchemy import select
 
 from consensus.extensions import db
-from consensus.models import Organisation, Position, Process, Round, RoundType
+from consensus.models import (
+    FollowUpAction,
+    Meeting,
+    Organisation,
+    Position,
+    Process,
+    Round,
+    RoundType,
+    StandingBody,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -66,6 +75,20 @@ def demo_pages(runner):
     positions = f"{base}/positions/{position.id}"
     strategy_consultation = next(r for r in strategy.rounds if r.type == RoundType.CONSULTATION)
     vng = db.session.execute(select(Organisation).where(Organisation.slug == "vng")).scalar_one()
+    bo = "/bodies/bo-digitalisering"
+    bo_meetings = (
+        db.session.execute(
+            select(Meeting.id)
+            .join(StandingBody)
+            .where(StandingBody.slug == "bo-digitalisering")
+            .order_by(Meeting.starts_at)
+        )
+        .scalars()
+        .all()
+    )
+    action = (
+        db.session.execute(select(FollowUpAction.id).order_by(FollowUpAction.id)).scalars().first()
+    )
     anonymous = [
         "/",
         "/login",
@@ -95,6 +118,17 @@ def demo_pages(runner):
             "/account/notifications",
             "/messages",
             "/audit/vng",
+            "/bodies",
+            f"{bo}/meetings/{bo_meetings[0]}",
+            "/actions",
+        ],
+        # standing bodies (issue 20): the secretary's pages with their forms
+        "secretaris@example.org": [
+            bo,
+            f"{bo}/meetings/{bo_meetings[1]}",
+            f"{bo}/meetings/{bo_meetings[2]}",
+            f"{bo}/meetings/new",
+            f"/actions/{action}",
         ],
         "facilitator@example.org": [
             "/",
@@ -103,6 +137,8 @@ def demo_pages(runner):
             f"{base}/edit",
             "/processes/new",
             "/processes/datastrategie",
+            f"{base}/follow-up",
+            f"{base}/follow-up/actions/new",
         ],
         "admin@example.org": [
             "/admin/",
@@ -112,6 +148,8 @@ def demo_pages(runner):
             f"/admin/organisations/{vng.id}",
             f"/admin/organisations/{vng.id}/signing",
             "/admin/mail",
+            "/bodies/new",
+            f"{bo}/edit",
         ],
     }
 

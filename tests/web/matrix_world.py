@@ -11,11 +11,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from consensus.audit import checkpoints
+from consensus.domain.timeutil import local_day
 from consensus.extensions import db
 from consensus.models import (
+    ActionSource,
     Amendment,
     AuditEvent,
     Comment,
+    DispatchChannel,
     Membership,
     MembershipRole,
     Organisation,
@@ -27,9 +30,10 @@ from consensus.models import (
     User,
     utcnow,
 )
-from consensus.services import accounts, processes
+from consensus.services import accounts, bodies, processes
 from consensus.services import drafting as drafting_service
 from consensus.services import positions as position_service
+from tests.bodies_support import build_bodies
 from tests.factories import make_membership, make_organisation, make_process, make_user
 from tests.helpers import give_session
 
@@ -100,6 +104,13 @@ class MatrixWorld:
             "token_id": 1,
             "contribution_id": self.extra.get("contribution_id", 1),
             "step": "clear",
+            # standing bodies (tests/bodies_support.py): the official body's held meeting
+            "meeting_id": self.extra["bodies"].held.id,  # type: ignore[attr-defined]
+            "seat_id": self.extra["bodies"].official.seats[0].id,  # type: ignore[attr-defined]
+            "item_id": self.extra["bodies"].cleared.agenda_item_id,  # type: ignore[attr-defined]
+            "decision_id": self.extra["bodies"].cleared.id,  # type: ignore[attr-defined]
+            "action_id": self.extra["action_id"],
+            "dispatch_id": self.extra["dispatch_id"],
         }
 
 
@@ -163,6 +174,46 @@ def build_matrix_world() -> MatrixWorld:
         rationale="Korter.",
         paragraph_anchor=version.paragraphs[-1].anchor,
     )
+    # Standing bodies: VNG (its representative holds the seat, its official substitutes) and
+    # IPO sit at both tables; "Buiten" does not. Administrators run the meetings here (the
+    # secretary is a kind of user of its own: test_authorization_matrix_bodies.py).
+    secretary = make_user("secretary@example.org", name="secretary")
+    users["secretary"] = secretary
+    bodies_world = build_bodies(
+        admin=admin,
+        secretary=secretary,
+        seats=[
+            (vng, users["representative"], users["official"]),
+            (ipo, users["ipo_representative"], None),
+        ],
+        process=process,
+        position=position,
+    )
+    action = bodies.create_action(
+        actor=secretary,
+        title="Onafhankelijk onderzoek naar een investeringsagenda",
+        owner=vng,
+        due_on=local_day(now) - timedelta(days=1),
+        source=ActionSource.DECISION,
+        decision=bodies_world.cleared,
+    )
+    dispatch = bodies.record_dispatch(
+        process,
+        actor=facilitator,
+        addressee="De minister van BZK",
+        sent_on=local_day(now),
+        channel=DispatchChannel.EMAIL,
+        reference="2026-0001",
+    )
+    bodies.record_reply(
+        dispatch,
+        actor=facilitator,
+        received_on=local_day(now),
+        summary="De minister dankt voor de brief.",
+        document=b"%PDF-1.4\n% reply\n",
+        filename="antwoord.pdf",
+    )
+    db.session.commit()
     checkpoints.init_key()
     checkpoints.make_checkpoint()
     calendar_token = processes.reset_calendar_token(users["official"])
@@ -185,6 +236,9 @@ def build_matrix_world() -> MatrixWorld:
         extra={
             "contribution_id": contribution.id,
             "endorsement_round": endorsement_round,
+            "bodies": bodies_world,
+            "action_id": action.id,
+            "dispatch_id": dispatch.id,
             "participant_event_seq": db.session.execute(
                 select(func.min(AuditEvent.seq)).where(AuditEvent.organisation_id == vng.id)
             ).scalar_one(),

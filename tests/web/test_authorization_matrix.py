@@ -240,6 +240,50 @@ MATRIX: dict[str, dict[str, str]] = {
     "signing.withdraw":               {"POST": "L 404 404 404 404 404 404"},
     "signing.public_signatures":      {"GET": "404 200 200 200 404 200 200"},
     "signing.public_bundle":          {"GET": "404 404 404 404 404 404 404"},
+    # standing bodies (issue 20): members of member organisations see a body and its
+    # meetings (observer, official, representative of VNG); an outsider ("Buiten") and a
+    # facilitator who is no member get 404; administrators set bodies up and may run the
+    # meetings (the secretary, seat holders without a membership and seat substitutes:
+    # test_authorization_matrix_bodies.py). The held meeting has begun with its agenda
+    # published, so its agenda no longer changes (a flashed refusal: R).
+    "bodies.index":                   {"GET": "L 200 200 200 200 200 200"},
+    "bodies.new":                     {"GET": "L 403 403 403 403 403 200",
+                                       "POST": "L 403 403 403 403 403 200"},
+    "bodies.show":                    {"GET": "L 200 200 200 404 404 200"},
+    "bodies.edit":                    {"GET": "L 403 403 403 404 404 200",
+                                       "POST": "L 403 403 403 404 404 200"},
+    "bodies.set_seat":                {"POST": "L 403 403 403 404 404 400"},
+    "bodies.remove_seat":             {"POST": "L 403 403 403 404 404 R"},
+    "bodies.meeting":                 {"GET": "L 200 200 200 404 404 200"},
+    "bodies.meeting_new":             {"GET": "L 403 403 403 404 404 200",
+                                       "POST": "L 403 403 403 404 404 200"},
+    "bodies.meeting_edit":            {"GET": "L 403 403 403 404 404 200",
+                                       "POST": "L 403 403 403 404 404 200"},
+    "bodies.item_add":                {"POST": "L 403 403 403 404 404 400"},
+    "bodies.item_remove":             {"POST": "L 403 403 403 404 404 R"},
+    "bodies.publish":                 {"POST": "L 403 403 403 404 404 R"},
+    "bodies.decision_add":            {"POST": "L 403 403 403 404 404 400"},
+    "bodies.minutes":                 {"POST": "L 403 403 403 404 404 R"},
+    "bodies.approve_minutes":         {"POST": "L 403 403 403 404 404 R"},
+    "bodies.forward":                 {"POST": "L 403 403 403 404 404 R"},
+    "bodies.action_from_decision":    {"GET": "L 403 403 403 404 404 200",
+                                       "POST": "L 403 403 403 404 404 200"},
+    # follow-up actions: the action is VNG's, from the official body's decision on the
+    # process (so its facilitator sees it too); VNG's officials and representatives, the
+    # process's facilitators and admins report progress
+    "bodies.actions":                 {"GET": "L 200 200 200 200 200 200"},
+    "bodies.action":                  {"GET": "L 200 200 200 404 200 200",
+                                       "POST": "L 403 400 400 404 400 400"},
+    # a process's follow-up: seen by whoever sees the process; its facilitators record
+    # the letter, the reply and actions
+    "bodies.follow_up":               {"GET": "L 200 200 200 404 200 200"},
+    "bodies.action_from_process":     {"GET": "L 403 403 403 404 200 403",
+                                       "POST": "L 403 403 403 404 200 403"},
+    "bodies.dispatch":                {"POST": "L 403 403 403 404 400 403"},
+    "bodies.reply":                   {"POST": "L 403 403 403 404 400 403"},
+    "bodies.reply_document":          {"GET": "L 200 200 200 404 200 200"},
+    "bodies.public_reply_document":   {"GET": "404 404 404 404 404 404 404"},
+    "bodies.public_feed":             {"GET": "404 404 404 404 404 404 404"},
     # public pages: only published processes exist there
     "public.index":                   {"GET": "200 200 200 200 200 200 200"},
     "public.process":                 {"GET": "404 404 404 404 404 404 404"},
@@ -271,6 +315,26 @@ URL_VALUES: dict[str, Callable[[MatrixWorld], dict[str, object]]] = {
     "signing.revoke_key": lambda w: {"slug": w.participant.slug},
     "signing.rotate_key": lambda w: {"slug": w.participant.slug},
     "signing.certificate_revocation_list": lambda w: {"ca_id": 1},
+    **{
+        f"bodies.{name}": (lambda w: {"slug": w.extra["bodies"].official.slug})  # type: ignore[attr-defined]
+        for name in (
+            "show",
+            "edit",
+            "set_seat",
+            "remove_seat",
+            "meeting",
+            "meeting_new",
+            "meeting_edit",
+            "item_add",
+            "item_remove",
+            "publish",
+            "decision_add",
+            "minutes",
+            "approve_minutes",
+            "forward",
+            "action_from_decision",
+        )
+    },
     "processes.transition": lambda w: {"transition": "conclude"},
     "identity.approve_link": lambda w: {"link_id": 1},
     "identity.reject_link": lambda w: {"link_id": 1},
