@@ -278,9 +278,12 @@ def put(found_key: Hashable | None, text: str) -> None:
         cache.put(found_key, text, len(text))
 
 
-def value(name: str, *parts: Hashable, compute: Callable[[], T], size: int = 1024) -> T:
+def value(
+    name: str, *parts: Hashable, compute: Callable[[], T], size: int | Callable[[T], int] = 1024
+) -> T:
     """A computed value (plain data, never ORM objects; None too) for this state of the
-    database."""
+    database. `size` is its size in bytes for the cache's bound, or a function that tells it
+    from the value (for values whose size depends on the data)."""
     found_key = key(name, *parts)
     cache = _cache()
     compute = _without_viewer(compute)
@@ -290,7 +293,7 @@ def value(name: str, *parts: Hashable, compute: Callable[[], T], size: int = 102
     if found is not _MISSING:
         return found  # type: ignore[return-value]
     result = compute()
-    cache.put(found_key, result, size)
+    cache.put(found_key, result, size(result) if callable(size) else size)
     return result
 
 
