@@ -58,6 +58,7 @@ _ENROLMENT_ALLOWED = {
     "auth.reset_password",
     "wellknown.security_txt",
     "main.set_locale",
+    "main.choose_locale",
     "main.about",
     "static",
 }

@@ -259,6 +259,11 @@ def key(name: str, *parts: Hashable) -> Hashable | None:
     return (name, parts, head, *_presentation())
 
 
+def presentation() -> tuple[str, str]:
+    """Language and time zone as text, once per request (a page asks for several keys)."""
+    return _presentation()
+
+
 def _presentation() -> tuple[str, str]:
     """Language and time zone as text, once per request (a page asks for several keys)."""
     return remembered_for_locale(
@@ -462,6 +467,10 @@ def _session_token() -> str:
     """This session's CSRF token (the one the page's forms carry), or "" outside a request."""
     from flask_wtf.csrf import generate_csrf
 
+    if g.get("shared_cache_page"):
+        # A page for a shared cache has no token (it would start a session): see
+        # consensus.web.shared_cache.
+        return ""
     try:
         return str(generate_csrf())
     except Exception:  # no secret key or no session: nothing to protect in the fragment

@@ -1,7 +1,8 @@
 """Public pages: published outcomes, the board of every stance, and what re-tallies it.
 
 No login. Only processes that are published (visibility and published_at both set) exist
-here; everything else is a 404, so drafts never leak.
+here; everything else is a 404, so drafts never leak. For readers who are not logged in the
+pages carry no session and may be kept by a shared cache (consensus.web.shared_cache).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from consensus.forms.processes import RULE_LABELS
 from consensus.models import Process, Round, StanceKind
 from consensus.services import endorsements as service
 from consensus.services import published
-from consensus.web import fragments
+from consensus.web import fragments, shared_cache
 from consensus.web.endorsements import chart_bars
 from consensus.web.loaders import load_published_process
 from consensus.web.pages import public as public_page
@@ -35,6 +36,7 @@ bp = Blueprint("public", __name__, url_prefix="/public")
 
 
 @bp.get("/")
+@shared_cache.public
 def index() -> str | tuple[str, int]:
     """The published outcomes, newest first, a page at a time, filtered by organisation,
     theme and year of publication (issue 23)."""
@@ -109,6 +111,7 @@ def _index_filters() -> tuple[published.IndexFilters, list[str]]:
 
 
 @bp.get("/<slug>")
+@shared_cache.public
 @public_page.anonymous_process_page
 def process(slug: str) -> str:
     process = load_published_process(slug)
@@ -161,6 +164,7 @@ def _body_context(process: Process) -> dict[str, object]:
 
 
 @bp.get("/<slug>/board.jsonl")
+@shared_cache.public
 def board(slug: str) -> Response:
     """One JSON object per line, every stance ever cast, in recorded order."""
     # Only a published process's board is ever kept, so a kept one needs no lookup.
@@ -187,6 +191,7 @@ def board(slug: str) -> Response:
 
 
 @bp.get("/<slug>/rule.json")
+@shared_cache.public
 def rule(slug: str) -> Response:
     process = load_published_process(slug)
     body = json.dumps(service.rule_document(process), ensure_ascii=False, indent=2, sort_keys=True)

@@ -39,6 +39,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "main.about":                     {"GET": "200 200 200 200 200 200 200"},
     "main.accessibility":             {"GET": "200 200 200 200 200 200 200"},
     "main.set_locale":                {"POST": "R R R R R R R"},
+    "main.choose_locale":             {"GET": "R R R R R R R"},
     "main.notices_read":              {"POST": "L R R R R R R"},
     "wellknown.security_txt":         {"GET": "200 200 200 200 200 200 200"},
     # probes and metrics (docs/operations.md): no login; /metrics needs its bearer token and
@@ -206,6 +207,7 @@ URL_VALUES: dict[str, Callable[[MatrixWorld], dict[str, object]]] = {
     "signing.enrol_key": lambda w: {"slug": w.participant.slug},
     "signing.revoke_key": lambda w: {"slug": w.participant.slug},
     "signing.rotate_key": lambda w: {"slug": w.participant.slug},
+    "main.choose_locale": lambda w: {"locale": "en", "next": "/"},
     "processes.transition": lambda w: {"transition": "conclude"},
     "processes.round_transition": lambda w: {"transition": "close"},
     **{

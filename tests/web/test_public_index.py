@@ -134,6 +134,9 @@ def test_the_index_runs_the_same_statements_however_much_is_published(
     facilitators and two rounds: the same statements, first (rendered) and second (the
     page from the cache). Loading facilitators, rounds or participations per process, or
     every process, fails here."""
+    # The round clock's next due moment is read when the head moves and at least once a
+    # minute: a minute boundary between two requests would add it to one of them.
+    clock = str(processes._next_due_statement().compile(dialect=db.engine.dialect))
     org_ids = [make_organisation().id for _ in range(3)]
     counts = []
     for n in (PER_PAGE + 1, PER_PAGE):  # 21, then 41 in all: page 2 exists in both
@@ -152,12 +155,12 @@ def test_the_index_runs_the_same_statements_however_much_is_published(
             with count_queries() as counter:
                 answer = anonymous.get(path)
             assert answer.status_code == 200
-            measured.append(len(counter.statements))
+            measured.append(sum(1 for s in counter.statements if s != clock))
         counts.append(measured)
     assert counts[0] == counts[1], f"statements grow with the published processes: {counts}"
     first, cached, second_page = counts[1][:3]
-    # The audit head, the round clock's next due moment (read once when the head moved), the
-    # count, the page, its themes and the three filters' choices.
+    # The audit head, the last event's time (read once when the head moved), the count, the
+    # page, its themes and the three filters' choices.
     assert first <= 8, counts
     assert cached == 1, counts  # the audit head: the page comes from the cache
     # Another page: the filters' choices come from the cache (head, count, page, themes).

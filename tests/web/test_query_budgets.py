@@ -38,7 +38,8 @@ BUDGETS = {
     "diff page": (9, 3),  # a miss reads the outline and then the versions to compare
     "round tally": (11, 3),
     "public outcome": (11, 1),
-    "public index": (8, 1),  # head, clock, count, a page, its themes, the filters' choices
+    # head, last event's time, count, a page, its themes, the filters' choices
+    "public index": (8, 1),
     "board download": (8, 1),
     "cast stance (POST)": (13, 14),
 }
