@@ -17,24 +17,21 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from asn1crypto import keys as asn1_keys
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from flask import current_app
 from flask_babel import force_locale, format_date, format_datetime
-from pyhanko.pdf_utils.content import ImportedPdfPage
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign import fields, signers
-from pyhanko.sign.validation import validate_pdf_signature
-from pyhanko.stamp import StaticStampStyle
-from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from consensus.formats.markdown import render_markdown
+
+if TYPE_CHECKING:
+    from asn1crypto import x509 as asn1_x509
+
+# pyHanko (with asn1crypto and its certificate validator) and WeasyPrint are imported inside
+# the functions that use them: a web worker that never signs or lays out a letter does not
+# carry them (issue 23; tests/unit/test_lean_import.py).
 
 T = TypeVar("T")
 CSS_PX_TO_PT = 0.75  # WeasyPrint lays out in CSS pixels (96 per inch); PDF uses points (72)
@@ -167,6 +164,8 @@ class PdfCredentials:
 
 
 def _asn1_cert(pem: str) -> asn1_x509.Certificate:
+    from asn1crypto import x509 as asn1_x509
+
     cert = x509.load_pem_x509_certificate(pem.encode())
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
@@ -182,6 +181,13 @@ def sign_pdf(
     location: str,
 ) -> bytes:
     """Append one PAdES signature (with its visible stamp) as an incremental update."""
+    from asn1crypto import keys as asn1_keys
+    from pyhanko.pdf_utils.content import ImportedPdfPage
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+    from pyhanko.stamp import StaticStampStyle
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
     signer = signers.SimpleSigner(
         signing_cert=_asn1_cert(credentials.certificate_pem),
         signing_key=asn1_keys.PrivateKeyInfo.load(credentials.private_key_der),
@@ -235,6 +241,10 @@ def validate_pdf(pdf: bytes, trust_pem: Sequence[str]) -> list[PdfSignatureCheck
 
 
 def _validate_pdf(pdf: bytes, trust_pem: Sequence[str]) -> list[PdfSignatureCheck]:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
     roots = [_asn1_cert(pem) for pem in trust_pem]
     context = ValidationContext(trust_roots=roots, allow_fetching=False)
     reader = PdfFileReader(io.BytesIO(pdf))

@@ -7,8 +7,6 @@ import functools
 import io
 import time
 
-import qrcode
-import qrcode.image.svg
 from flask import (
     Blueprint,
     current_app,
@@ -272,6 +270,9 @@ def change_password() -> str | Response:
 
 
 def _qr_svg(data: str) -> Markup:
+    import qrcode  # only here (enrolling a second factor): not in every worker
+    import qrcode.image.svg
+
     image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
     buffer = io.BytesIO()
     image.save(buffer)
