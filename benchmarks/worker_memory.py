@@ -26,6 +26,19 @@ def status_mib(pid: int, field: str) -> float:
     return 0.0
 
 
+def settled_rss(pid: int) -> float:
+    """VmRSS once the worker has booted (the application is loaded in each worker): the
+    first reading that equals the one a second before (at most 60 s)."""
+    last = -1.0
+    for _ in range(60):
+        now = round(status_mib(pid, "VmRSS"), 1)
+        if now == last:
+            return now
+        last = now
+        time.sleep(1.0)
+    return last
+
+
 def measure(args: argparse.Namespace, checkout: Path) -> dict[str, object]:
     env = bench.world_env(args)
     with bench.app_context(env) as app:
@@ -34,9 +47,8 @@ def measure(args: argparse.Namespace, checkout: Path) -> dict[str, object]:
     gets = [p for p in pages if p.method == "GET"]
     gets.append(bench.Page("public index", "/public/"))
     with bench.gunicorn("consensus.wsgi:app", env, args.workers, checkout) as (server, base):
-        time.sleep(2.0)
         workers = bench.worker_pids(server.pid)
-        started = [round(status_mib(pid, "VmRSS"), 1) for pid in workers]
+        started = [settled_rss(pid) for pid in workers]
         cookie, _ = bench.login_http(base, people["voters"][0][1])
         for page in gets:
             public = page.path.startswith("/public")
