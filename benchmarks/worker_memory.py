@@ -39,6 +39,22 @@ def settled_rss(pid: int) -> float:
     return last
 
 
+def settled_workers(master: int, expected: int) -> tuple[list[int], list[float], int]:
+    """The workers and their settled RSS; a worker that dies while booting (gunicorn starts
+    another) is counted and the new one measured."""
+    crashed = 0
+    for _ in range(10):
+        workers = bench.worker_pids(master)
+        if len(workers) < expected:
+            time.sleep(1.0)
+            continue
+        try:
+            return workers, [settled_rss(pid) for pid in workers], crashed
+        except FileNotFoundError:
+            crashed += 1
+    raise SystemExit("the workers did not settle")
+
+
 def measure(args: argparse.Namespace, checkout: Path) -> dict[str, object]:
     env = bench.world_env(args)
     with bench.app_context(env) as app:
@@ -47,8 +63,7 @@ def measure(args: argparse.Namespace, checkout: Path) -> dict[str, object]:
     gets = [p for p in pages if p.method == "GET"]
     gets.append(bench.Page("public index", "/public/"))
     with bench.gunicorn("consensus.wsgi:app", env, args.workers, checkout) as (server, base):
-        workers = bench.worker_pids(server.pid)
-        started = [settled_rss(pid) for pid in workers]
+        workers, started, crashed = settled_workers(server.pid, args.workers)
         cookie, _ = bench.login_http(base, people["voters"][0][1])
         for page in gets:
             public = page.path.startswith("/public")
@@ -66,6 +81,7 @@ def measure(args: argparse.Namespace, checkout: Path) -> dict[str, object]:
         "checkout": str(checkout),
         "pages": [p.name for p in gets],
         "rss_after_start_mib": started,
+        "workers_died_while_booting": crashed,
         "rss_after_load_mib": loaded,
         "peak_rss_mib": peak,
     }
