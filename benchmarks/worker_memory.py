@@ -57,23 +57,20 @@ def settled_workers(master: int, expected: int) -> tuple[list[int], list[float],
 
 def measure(args: argparse.Namespace, checkout: Path) -> dict[str, object]:
     env = bench.world_env(args)
-    with bench.app_context(env) as app:
-        with app.app_context():
-            pages, people = bench.discover(app)
-    gets = [p for p in pages if p.method == "GET"]
-    gets.append(bench.Page("public index", "/public/"))
+    with bench.app_context(env) as app, app.app_context():
+        pages, people = bench.discover(app)
+    gets = [p for p in pages if p.method == "GET" and p.who != "admin"]
     with bench.gunicorn("consensus.wsgi:app", env, args.workers, checkout) as (server, base):
         workers, started, crashed = settled_workers(server.pid, args.workers)
         cookie, _ = bench.login_http(base, people["voters"][0][1])
         for page in gets:
-            public = page.path.startswith("/public")
             bench.wrk(
                 base + page.path,
                 duration=args.seconds,
                 connections=args.connections,
                 threads=2,
                 script=bench.BENCH / "wrk" / "get.lua",
-                extra_env={} if public else {"BENCH_COOKIES": cookie},
+                extra_env={} if page.anonymous else {"BENCH_COOKIES": cookie},
             )
         loaded = [round(status_mib(pid, "VmRSS"), 1) for pid in workers]
         peak = [round(status_mib(pid, "VmHWM"), 1) for pid in workers]
