@@ -761,6 +761,76 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def soak(args: argparse.Namespace) -> dict[str, Any]:
+    """Read-only soak (issue 23): every main GET page in turn, as the 64 representatives, the
+    administrator or an anonymous reader, for `--soak` minutes on fixed data (no POSTs, so
+    the pages do not grow), sampling each worker's resident memory after every page. Memory
+    must level off: growth after the first 5 minutes (or the first third of a shorter run)
+    under 10 %."""
+    env = world_env(args)
+    ensure_world(env, args.scale, args.rebuild)
+    with app_context(env) as app, app.app_context():
+        pages, people = discover(app)
+    pages = [p for p in pages if p.method == "GET"]
+    if args.only:
+        pages = [p for p in pages if any(o in p.name for o in args.only)]
+    step = max(5, args.duration)
+    samples: list[dict[str, Any]] = []
+    with gunicorn("consensus.wsgi:app", env, args.workers, ROOT) as (server, base):
+        sessions = [login_http(base, email) for _, email in people["voters"]]
+        admin_cookie, _ = login_http(base, people["admin"])
+        cookies = {
+            "voter": "\n".join(c for c, _ in sessions),
+            "admin": admin_cookie,
+        }
+        started = time.monotonic()
+        turn = 0
+        while time.monotonic() - started < args.soak * 60:
+            page = pages[turn % len(pages)]
+            turn += 1
+            figures = wrk(
+                base + page.path,
+                script=BENCH / "wrk" / "get.lua",
+                extra_env={} if page.anonymous else {"BENCH_COOKIES": cookies[page.who]},
+                duration=step,
+                connections=args.connections,
+                threads=args.threads,
+            )
+            rss = []
+            for pid in worker_pids(server.pid):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        rss.append(round(int(line.split()[1]) / 1024, 1))
+            samples.append(
+                {
+                    "minute": round((time.monotonic() - started) / 60, 2),
+                    "page": page.name,
+                    "requests": int(figures["requests"]),
+                    "errors": int(figures["errors"] + figures["status_errors"]),
+                    "rss_mib": rss,
+                }
+            )
+            print(json.dumps(samples[-1]), flush=True)
+    settle = min(5.0, args.soak / 3)
+    after_settle = [s for s in samples if s["minute"] >= settle] or samples[-1:]
+    base_rss = max(after_settle[0]["rss_mib"], default=0.0)
+    end_rss = max(after_settle[-1]["rss_mib"], default=0.0)
+    growth = (end_rss - base_rss) / base_rss if base_rss else 0.0
+    return {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "database": "postgresql" if args.database_url else "sqlite",
+        "scale": args.scale,
+        "minutes": args.soak,
+        "pages": [p.name for p in pages],
+        "samples": samples,
+        "settled_after_minutes": settle,
+        "rss_at_settle_mib": base_rss,
+        "rss_at_end_mib": end_rss,
+        "growth_after_settle": round(growth, 4),
+        "level": growth < 0.10,
+    }
+
+
 def letter_seconds() -> dict[str, float] | None:
     """Generate the joint letter, sign it four times (PAdES) and validate it: the timing test
     of the signing work, run on its own (tests/unit/test_signing_bundle.py)."""
@@ -864,10 +934,29 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="build the world again")
     parser.add_argument("--no-load", action="store_true", help="only count SQL and bytes")
     parser.add_argument("--only", nargs="*", help="measure pages whose name contains these")
-    parser.add_argument("--output", type=Path, default=BENCH / "results" / "last.json")
+    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=0,
+        help="read-only soak of this many minutes instead (every GET page in turn, "
+        "--duration seconds each; worker memory sampled after each)",
+    )
     args = parser.parse_args()
     if args.duration > 120:
         parser.error("--duration is at most 120 seconds per page")
+    if args.soak:
+        result = soak(args)
+        output = args.output or BENCH / "results" / "soak.json"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(result, indent=2) + "\n")
+        print(
+            f"worker RSS {result['rss_at_settle_mib']} MiB after {result['settled_after_minutes']}"
+            f" min, {result['rss_at_end_mib']} MiB at the end: "
+            f"{result['growth_after_settle']:+.1%} ({'level' if result['level'] else 'GROWING'})"
+        )
+        return
+    args.output = args.output or BENCH / "results" / "last.json"
     report = run(args)
     print(table(report))
     args.output.parent.mkdir(parents=True, exist_ok=True)
