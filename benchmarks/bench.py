@@ -47,6 +47,7 @@ TARGET_RATIO = 0.40
 TARGET_P95_MS = 50.0
 TARGET_POST_P95_MS = 100.0
 TARGET_VERIFY_RATE = 200_000
+ADMIN = "admin@example.org"  # the demo world's administrator (built with the scale world)
 
 
 @dataclass
@@ -56,6 +57,13 @@ class Page:
     method: str = "GET"
     form: dict[str, str] = field(default_factory=dict)  # POST fields, without csrf_token
     note: str = ""
+    # Who looks: "voter" (the 64 rotating representatives), "admin" (the demo world's
+    # administrator) or "anonymous" (every /public page, and /transparency).
+    who: str = "voter"
+
+    @property
+    def anonymous(self) -> bool:
+        return self.who == "anonymous" or self.path.startswith("/public")
 
 
 @dataclass
@@ -158,11 +166,13 @@ def discover(app: Any) -> tuple[list[Page], dict[str, Any]]:
 
     from consensus.extensions import db
     from consensus.models import (
+        Amendment,
         Comment,
         Organisation,
         Participation,
         Position,
         Process,
+        ProcessTheme,
         Round,
         RoundState,
         RoundType,
@@ -228,7 +238,37 @@ def discover(app: Any) -> tuple[list[Page], dict[str, Any]]:
         (org_id, f"representative.{slug.removeprefix('schaal-')}@{SCALE_DOMAIN}")
         for org_id, slug in organisations
     ]
+    # The position with the most amendments, in a process the voters take part in, and the
+    # consultation round of that process with the most.
+    amended_position, n_amendments = session.execute(
+        select(Amendment.position_id, func.count())
+        .join(Position, Position.id == Amendment.position_id)
+        .where(Position.process_id == process.id)
+        .group_by(Amendment.position_id)
+        .order_by(func.count().desc(), Amendment.position_id)
+        .limit(1)
+    ).one()
+    consultation = session.execute(
+        select(Round.id)
+        .where(Round.process_id == process.id, Round.type == RoundType.CONSULTATION)
+        .order_by(Round.sequence.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    theme = session.execute(
+        select(ProcessTheme.name, func.count())
+        .join(Process, Process.id == ProcessTheme.process_id)
+        .where(Process.visibility == Visibility.PUBLISHED)
+        .group_by(ProcessTheme.name)
+        .order_by(func.count().desc(), ProcessTheme.name)
+        .limit(1)
+    ).first()
+    n_published = session.execute(
+        select(func.count())
+        .select_from(Process)
+        .where(Process.visibility == Visibility.PUBLISHED, Process.published_at.is_not(None))
+    ).scalar_one()
     slug = process.slug
+    voter_org = organisations[0][1]
     pages = [
         Page("dashboard", "/"),
         Page(
@@ -250,8 +290,35 @@ def discover(app: Any) -> tuple[list[Page], dict[str, Any]]:
             f"/processes/{slug}/rounds/{round_.id}/endorsement",
             note=f"{n_participants} organisations",
         ),
+        Page(
+            "amendments list",
+            f"/processes/{slug}/positions/{amended_position}/amendments",
+            note=f"{n_amendments} amendments",
+        ),
+        *(
+            [
+                Page(
+                    "disposition report",
+                    f"/processes/{slug}/positions/rounds/{consultation}/disposition",
+                )
+            ]
+            if consultation is not None
+            else []
+        ),
+        Page("audit trail (org)", f"/audit/{voter_org}", note="a representative's organisation"),
+        Page("public index", "/public/", note=f"not logged in; {n_published} published"),
+        Page("public index p2", "/public/?page=2", note="not logged in"),
+        *(
+            [Page("public index theme", f"/public/?theme={theme[0]}", note="not logged in")]
+            if theme
+            else []
+        ),
         Page("public outcome", f"/public/{published.slug}", note="not logged in"),
         Page("board download", f"/public/{published.slug}/board.jsonl", note="not logged in"),
+        Page("transparency", "/transparency", who="anonymous", note="not logged in"),
+        Page("admin users", "/admin/users", who="admin"),
+        Page("admin organisations", "/admin/organisations", who="admin"),
+        Page("admin audit", "/admin/audit", who="admin"),
         Page(
             "cast stance (POST)",
             f"/processes/{slug}/rounds/{round_.id}/stances",
@@ -260,7 +327,7 @@ def discover(app: Any) -> tuple[list[Page], dict[str, Any]]:
             note="organisation per session",
         ),
     ]
-    return pages, {"voters": voters, "process": slug, "round": round_.id}
+    return pages, {"voters": voters, "process": slug, "round": round_.id, "admin": ADMIN}
 
 
 # --- Logging in -------------------------------------------------------------------------------
@@ -320,6 +387,13 @@ def instrument(app: Any, pages: list[Page], people: dict[str, Any]) -> dict[str,
     if answer.status_code != 302:
         raise SystemExit(f"in-process login failed ({answer.status_code})")
     anonymous = app.test_client()
+    admin = app.test_client()
+    token = csrf_token(admin.get("/login").get_data(as_text=True))
+    answer = admin.post(
+        "/login", data={"csrf_token": token, "email": people["admin"], "password": PASSWORD}
+    )
+    if answer.status_code != 302:
+        raise SystemExit(f"in-process login of the administrator failed ({answer.status_code})")
     found: dict[str, dict[str, Any]] = {}
     with app.app_context():
         engine = db.engine
@@ -340,7 +414,7 @@ def instrument(app: Any, pages: list[Page], people: dict[str, Any]) -> dict[str,
 
     try:
         for page in pages:
-            http = anonymous if page.path.startswith("/public") else client
+            http = anonymous if page.anonymous else admin if page.who == "admin" else client
             once(page, http).get_data()  # templates compiled, connections open
             # Service time in-process: with nothing cached (the first view after a change)
             # and then with the page's long parts in the fragment cache (the next views).
@@ -597,6 +671,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 return result.rps
 
             sessions = [login_http(base, email) for _, email in people["voters"]]
+            admin_cookie, _ = login_http(base, people["admin"])
             before = local_ceiling()
             for page in pages:
                 result = results[page.name]
@@ -622,10 +697,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         **load,
                     )
                 else:
-                    public = page.path.startswith("/public")
                     # 64 different representatives (64 organisations) take turns, so a
                     # page is measured as many people see it, not as one person reloading.
-                    get_env = {} if public else {"BENCH_COOKIES": "\n".join(c for c, _ in sessions)}
+                    if page.anonymous:
+                        get_env = {}
+                    elif page.who == "admin":
+                        get_env = {"BENCH_COOKIES": admin_cookie}
+                    else:
+                        get_env = {"BENCH_COOKIES": "\n".join(c for c, _ in sessions)}
                     if args.warmup:
                         wrk(
                             base + page.path,
@@ -680,6 +759,76 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
     }
     return report
+
+
+def soak(args: argparse.Namespace) -> dict[str, Any]:
+    """Read-only soak (issue 23): every main GET page in turn, as the 64 representatives, the
+    administrator or an anonymous reader, for `--soak` minutes on fixed data (no POSTs, so
+    the pages do not grow), sampling each worker's resident memory after every page. Memory
+    must level off: growth after the first 5 minutes (or the first third of a shorter run)
+    under 10 %."""
+    env = world_env(args)
+    ensure_world(env, args.scale, args.rebuild)
+    with app_context(env) as app, app.app_context():
+        pages, people = discover(app)
+    pages = [p for p in pages if p.method == "GET"]
+    if args.only:
+        pages = [p for p in pages if any(o in p.name for o in args.only)]
+    step = max(5, args.duration)
+    samples: list[dict[str, Any]] = []
+    with gunicorn("consensus.wsgi:app", env, args.workers, ROOT) as (server, base):
+        sessions = [login_http(base, email) for _, email in people["voters"]]
+        admin_cookie, _ = login_http(base, people["admin"])
+        cookies = {
+            "voter": "\n".join(c for c, _ in sessions),
+            "admin": admin_cookie,
+        }
+        started = time.monotonic()
+        turn = 0
+        while time.monotonic() - started < args.soak * 60:
+            page = pages[turn % len(pages)]
+            turn += 1
+            figures = wrk(
+                base + page.path,
+                script=BENCH / "wrk" / "get.lua",
+                extra_env={} if page.anonymous else {"BENCH_COOKIES": cookies[page.who]},
+                duration=step,
+                connections=args.connections,
+                threads=args.threads,
+            )
+            rss = []
+            for pid in worker_pids(server.pid):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        rss.append(round(int(line.split()[1]) / 1024, 1))
+            samples.append(
+                {
+                    "minute": round((time.monotonic() - started) / 60, 2),
+                    "page": page.name,
+                    "requests": int(figures["requests"]),
+                    "errors": int(figures["errors"] + figures["status_errors"]),
+                    "rss_mib": rss,
+                }
+            )
+            print(json.dumps(samples[-1]), flush=True)
+    settle = min(5.0, args.soak / 3)
+    after_settle = [s for s in samples if s["minute"] >= settle] or samples[-1:]
+    base_rss = max(after_settle[0]["rss_mib"], default=0.0)
+    end_rss = max(after_settle[-1]["rss_mib"], default=0.0)
+    growth = (end_rss - base_rss) / base_rss if base_rss else 0.0
+    return {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "database": "postgresql" if args.database_url else "sqlite",
+        "scale": args.scale,
+        "minutes": args.soak,
+        "pages": [p.name for p in pages],
+        "samples": samples,
+        "settled_after_minutes": settle,
+        "rss_at_settle_mib": base_rss,
+        "rss_at_end_mib": end_rss,
+        "growth_after_settle": round(growth, 4),
+        "level": growth < 0.10,
+    }
 
 
 def letter_seconds() -> dict[str, float] | None:
@@ -785,10 +934,29 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="build the world again")
     parser.add_argument("--no-load", action="store_true", help="only count SQL and bytes")
     parser.add_argument("--only", nargs="*", help="measure pages whose name contains these")
-    parser.add_argument("--output", type=Path, default=BENCH / "results" / "last.json")
+    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=0,
+        help="read-only soak of this many minutes instead (every GET page in turn, "
+        "--duration seconds each; worker memory sampled after each)",
+    )
     args = parser.parse_args()
     if args.duration > 120:
         parser.error("--duration is at most 120 seconds per page")
+    if args.soak:
+        result = soak(args)
+        output = args.output or BENCH / "results" / "soak.json"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(result, indent=2) + "\n")
+        print(
+            f"worker RSS {result['rss_at_settle_mib']} MiB after {result['settled_after_minutes']}"
+            f" min, {result['rss_at_end_mib']} MiB at the end: "
+            f"{result['growth_after_settle']:+.1%} ({'level' if result['level'] else 'GROWING'})"
+        )
+        return
+    args.output = args.output or BENCH / "results" / "last.json"
     report = run(args)
     print(table(report))
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -18,16 +18,17 @@ from consensus import cli, transactions
 from consensus.config import load_config
 from consensus.extensions import babel, csrf, db, htmx, limiter, login_manager
 from consensus.resources import resource_path
-from consensus.web import fragments, i18n, proxy, security
+from consensus.web import fragments, i18n, proxy, security, shared_cache
 
 
 def select_locale() -> str:
-    """The user's saved choice, else the session's, else Dutch."""
+    """The user's saved choice, else the language cookie's (the public pages' switch, see
+    consensus.web.shared_cache), else the session's, else Dutch."""
     if not has_request_context():
         return "nl"
     if current_user and current_user.is_authenticated:
         return current_user.locale
-    locale = session.get("locale")
+    locale = shared_cache.cookie_locale() or session.get("locale")
     return locale if locale in {"nl", "en"} else "nl"
 
 
@@ -68,6 +69,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     security.init_app(app)
     fragments.init_app(app)
+    shared_cache.init_app(app)
 
     from consensus import hooks
     from consensus.api import init_app as init_api

@@ -216,6 +216,9 @@ def load_config(instance_path: str) -> dict[str, Any]:
         ),
         # Rendered parts of long pages kept per worker (consensus.web.fragments); 0 = off.
         "FRAGMENT_CACHE_MB": int(os.environ.get("CONSENSUS_FRAGMENT_CACHE_MB", 64)),
+        # Public pages for readers who are not logged in: how long a shared cache (and the
+        # browser) may reuse them without asking (consensus.web.shared_cache).
+        "PUBLIC_CACHE_SECONDS": int(os.environ.get("CONSENSUS_PUBLIC_CACHE_SECONDS", 60)),
         # A version page shows every paragraph's discussion while the version has at most
         # this many comments; above, each is loaded when its paragraph is opened.
         "VERSION_INLINE_COMMENTS": int(os.environ.get("CONSENSUS_VERSION_INLINE_COMMENTS", 150)),

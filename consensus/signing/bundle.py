@@ -16,7 +16,6 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from asn1crypto import pem as asn1_pem
 from flask_babel import force_locale
 
 from consensus import signing
@@ -104,6 +103,8 @@ def build(process: Process, round_: Round, letter: JointLetter) -> bytes:
         )
         for s in signatures
     ]
+    from asn1crypto import pem as asn1_pem  # only when a bundle is built (lean web workers)
+
     tsa_pem = "".join(
         asn1_pem.armor("CERTIFICATE", cert.dump()).decode()
         for cert in documents.timestamp_authority_certificates(signed_pdf)

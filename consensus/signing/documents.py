@@ -17,25 +17,23 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from asn1crypto import keys as asn1_keys
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from flask import current_app
 from flask_babel import force_locale, format_date, format_datetime
-from pyhanko.pdf_utils.content import ImportedPdfPage
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign import fields, signers
-from pyhanko.sign.timestamps import TimeStamper
-from pyhanko.sign.validation import add_validation_info, validate_pdf_signature
-from pyhanko.stamp import StaticStampStyle
-from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from consensus.formats.markdown import render_markdown
+
+if TYPE_CHECKING:
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.sign.timestamps import TimeStamper
+    from pyhanko_certvalidator import ValidationContext
+
+# pyHanko (with asn1crypto and its certificate validator) and WeasyPrint are imported inside
+# the functions that use them: a web worker that never signs or lays out a letter does not
+# carry them (issue 23; tests/unit/test_lean_import.py).
 
 T = TypeVar("T")
 CSS_PX_TO_PT = 0.75  # WeasyPrint lays out in CSS pixels (96 per inch); PDF uses points (72)
@@ -168,6 +166,8 @@ class PdfCredentials:
 
 
 def _asn1_cert(pem: str) -> asn1_x509.Certificate:
+    from asn1crypto import x509 as asn1_x509
+
     cert = x509.load_pem_x509_certificate(pem.encode())
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
@@ -190,6 +190,13 @@ def sign_pdf(
     B-T). With a `validation_context` the signer's certificate is validated first (a
     revoked or untrusted certificate raises, nothing is written) and its validation data
     (certificates, CRLs/OCSP responses) is added to the document security store."""
+    from asn1crypto import keys as asn1_keys
+    from pyhanko.pdf_utils.content import ImportedPdfPage
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+    from pyhanko.stamp import StaticStampStyle
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
     signer = signers.SimpleSigner(
         signing_cert=_asn1_cert(credentials.certificate_pem),
         signing_key=asn1_keys.PrivateKeyInfo.load(credentials.private_key_der),
@@ -251,6 +258,10 @@ def validate_pdf(pdf: bytes, trust_pem: Sequence[str]) -> list[PdfSignatureCheck
 
 
 def _validate_pdf(pdf: bytes, trust_pem: Sequence[str]) -> list[PdfSignatureCheck]:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
     roots = [_asn1_cert(pem) for pem in trust_pem]
     context = ValidationContext(trust_roots=roots, allow_fetching=False)
     reader = PdfFileReader(io.BytesIO(pdf))
@@ -284,6 +295,11 @@ def seal_for_long_term(
 def _seal_for_long_term(
     pdf: bytes, timestamper: TimeStamper, validation_context: ValidationContext
 ) -> bytes:
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign import signers
+    from pyhanko.sign.validation import add_validation_info
+
     for index in range(len(PdfFileReader(io.BytesIO(pdf)).embedded_signatures)):
         embedded = PdfFileReader(io.BytesIO(pdf)).embedded_signatures[index]
         output = io.BytesIO()
@@ -326,7 +342,9 @@ def _check_long_term(
     pdf: bytes, trust_roots: list[asn1_x509.Certificate], crls_der: list[bytes]
 ) -> list[LongTermCheck]:
     from asn1crypto import crl as asn1_crl
+    from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY
+    from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko.sign.validation.ades import ades_lta_validation
     from pyhanko.sign.validation.policy_decl import (
         LocalKnowledge,
@@ -335,6 +353,7 @@ def _check_long_term(
         RevocationInfoGatheringSpec,
         SignatureValidationSpec,
     )
+    from pyhanko_certvalidator import ValidationContext
     from pyhanko_certvalidator.authority import CertTrustAnchor
     from pyhanko_certvalidator.context import CertValidationPolicySpec
     from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
@@ -425,6 +444,8 @@ def _has_signature_timestamp(embedded: object) -> bool:
 
 
 def has_document_timestamp(pdf: bytes) -> bool:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
     reader = PdfFileReader(io.BytesIO(pdf))
     return any(
         signature.sig_object_type == "/DocTimeStamp" for signature in reader.embedded_signatures
@@ -434,6 +455,8 @@ def has_document_timestamp(pdf: bytes) -> bool:
 def timestamp_authority_certificates(pdf: bytes) -> list[asn1_x509.Certificate]:
     """The certificates of the timestamping authorities whose tokens the letter carries
     (signature timestamps and document timestamps), each once, in order of appearance."""
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
 
     found: dict[bytes, asn1_x509.Certificate] = {}

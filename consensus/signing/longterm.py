@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Iterator
@@ -22,17 +23,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from asn1crypto import core as asn1_core
-from asn1crypto import pem as asn1_pem
-from asn1crypto import x509 as asn1_x509
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
-from pyhanko_certvalidator import ValidationContext
 
 from consensus.services.errors import DomainError
 from consensus.signing.authority import all_crls_der, trust_anchors_pem
+
+if TYPE_CHECKING:
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.sign.timestamps import TimeStamper
+    from pyhanko_certvalidator import ValidationContext
+
+# asn1crypto and pyHanko are imported inside the functions: a web worker that never shows a
+# signed letter does not load them (issue 23; tests/unit/test_lean_import.py).
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +87,8 @@ def tsa_url() -> str:
 
 
 def timestamper() -> TimeStamper | None:
+    from pyhanko.sign.timestamps import HTTPTimeStamper
+
     url = tsa_url()
     if not url:
         return None
@@ -90,6 +97,9 @@ def timestamper() -> TimeStamper | None:
 
 def anchor_certificates() -> list[asn1_x509.Certificate]:
     """The configured trust anchors, read from the directory (sorted by file name)."""
+    from asn1crypto import pem as asn1_pem
+    from asn1crypto import x509 as asn1_x509
+
     folder = str(current_app.config.get("TRUST_ANCHORS") or "")
     found: list[asn1_x509.Certificate] = []
     if not folder:
@@ -109,6 +119,8 @@ def anchor_certificates() -> list[asn1_x509.Certificate]:
 
 def anchors_pem() -> list[str]:
     """Our CA(s) and uploaded chains' roots, then the configured anchors: `ca.pem`."""
+    from asn1crypto import pem as asn1_pem
+
     result = list(trust_anchors_pem())
     for cert in anchor_certificates():
         text = asn1_pem.armor("CERTIFICATE", cert.dump()).decode()
@@ -118,6 +130,9 @@ def anchors_pem() -> list[str]:
 
 
 def _platform_roots() -> list[asn1_x509.Certificate]:
+    from asn1crypto import pem as asn1_pem
+    from asn1crypto import x509 as asn1_x509
+
     roots = []
     for text in trust_anchors_pem():
         _kind, _headers, der = asn1_pem.unarmor(text.encode())
@@ -130,6 +145,8 @@ def validation_context(
 ) -> ValidationContext:
     """Trust: our CA(s) and the configured anchors. Revocation: our CAs' CRLs as of now,
     plus (when `fetching`) whatever other certificates name."""
+    from pyhanko_certvalidator import ValidationContext
+
     return ValidationContext(
         trust_roots=_platform_roots() + anchor_certificates(),
         crls=all_crls_der(),
@@ -170,15 +187,21 @@ QC_SSCD = "0.4.0.1862.1.4"
 QC_STATEMENTS_EXTENSION = "1.3.6.1.5.5.7.1.3"
 
 
-class _QcStatement(asn1_core.Sequence):
-    _fields = [  # noqa: RUF012 - asn1crypto's declaration style
-        ("statement_id", asn1_core.ObjectIdentifier),
-        ("statement_info", asn1_core.Any, {"optional": True}),
-    ]
+@functools.cache
+def _qc_statements_type() -> Any:
+    """asn1crypto's declaration of RFC 3739's QCStatements (built on first use)."""
+    from asn1crypto import core as asn1_core
 
+    class QcStatement(asn1_core.Sequence):
+        _fields = [  # noqa: RUF012 - asn1crypto's declaration style
+            ("statement_id", asn1_core.ObjectIdentifier),
+            ("statement_info", asn1_core.Any, {"optional": True}),
+        ]
 
-class _QcStatements(asn1_core.SequenceOf):
-    _child_spec = _QcStatement
+    class QcStatements(asn1_core.SequenceOf):
+        _child_spec = QcStatement
+
+    return QcStatements
 
 
 def _qc_statements(cert: asn1_x509.Certificate) -> set[str]:
@@ -186,7 +209,7 @@ def _qc_statements(cert: asn1_x509.Certificate) -> set[str]:
     for extension in cert["tbs_certificate"]["extensions"]:
         if extension["extn_id"].dotted == QC_STATEMENTS_EXTENSION:
             try:
-                value = _QcStatements.load(bytes(extension["extn_value"].contents))
+                value = _qc_statements_type().load(bytes(extension["extn_value"].contents))
                 return {statement["statement_id"].dotted for statement in value}
             except ValueError:
                 return set()
@@ -212,6 +235,9 @@ def level_of(cert: asn1_x509.Certificate, *, trusted: bool) -> str:
 
 
 def _platform_ca_roots() -> list[asn1_x509.Certificate]:
+    from asn1crypto import pem as asn1_pem
+    from asn1crypto import x509 as asn1_x509
+
     from consensus.signing.authority import all_ca_pem
 
     roots = []
@@ -249,6 +275,8 @@ class Assessment:
 
 
 def fingerprint(pem_text: str) -> str:
+    from asn1crypto import pem as asn1_pem
+
     _kind, _headers, der = asn1_pem.unarmor(pem_text.encode())
     return hashlib.sha256(der).hexdigest()
 

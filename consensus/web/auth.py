@@ -7,8 +7,6 @@ import functools
 import io
 import time
 
-import qrcode
-import qrcode.image.svg
 from flask import (
     Blueprint,
     after_this_request,
@@ -68,6 +66,7 @@ _ENROLMENT_ALLOWED = {
     "auth.reset_password",
     "wellknown.security_txt",
     "main.set_locale",
+    "main.choose_locale",
     "main.about",
     "static",
 }
@@ -449,6 +448,9 @@ def change_password() -> str | Response:
 
 
 def _qr_svg(data: str) -> Markup:
+    import qrcode  # only here (enrolling a second factor): not in every worker
+    import qrcode.image.svg
+
     image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
     buffer = io.BytesIO()
     image.save(buffer)

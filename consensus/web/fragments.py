@@ -259,6 +259,11 @@ def key(name: str, *parts: Hashable) -> Hashable | None:
     return (name, parts, head, *_presentation())
 
 
+def presentation() -> tuple[str, str]:
+    """Language and time zone as text, once per request (a page asks for several keys)."""
+    return _presentation()
+
+
 def _presentation() -> tuple[str, str]:
     """Language and time zone as text, once per request (a page asks for several keys)."""
     return remembered_for_locale(
@@ -278,9 +283,12 @@ def put(found_key: Hashable | None, text: str) -> None:
         cache.put(found_key, text, len(text))
 
 
-def value(name: str, *parts: Hashable, compute: Callable[[], T], size: int = 1024) -> T:
+def value(
+    name: str, *parts: Hashable, compute: Callable[[], T], size: int | Callable[[T], int] = 1024
+) -> T:
     """A computed value (plain data, never ORM objects; None too) for this state of the
-    database."""
+    database. `size` is its size in bytes for the cache's bound, or a function that tells it
+    from the value (for values whose size depends on the data)."""
     found_key = key(name, *parts)
     cache = _cache()
     compute = _without_viewer(compute)
@@ -290,7 +298,7 @@ def value(name: str, *parts: Hashable, compute: Callable[[], T], size: int = 102
     if found is not _MISSING:
         return found  # type: ignore[return-value]
     result = compute()
-    cache.put(found_key, result, size)
+    cache.put(found_key, result, size(result) if callable(size) else size)
     return result
 
 
@@ -459,6 +467,10 @@ def _session_token() -> str:
     """This session's CSRF token (the one the page's forms carry), or "" outside a request."""
     from flask_wtf.csrf import generate_csrf
 
+    if g.get("shared_cache_page"):
+        # A page for a shared cache has no token (it would start a session): see
+        # consensus.web.shared_cache.
+        return ""
     try:
         return str(generate_csrf())
     except Exception:  # no secret key or no session: nothing to protect in the fragment

@@ -24,6 +24,7 @@ from consensus.extensions import db
 from consensus.forms import EmptyForm
 from consensus.models import Notice, utcnow
 from consensus.services import accounts, processes
+from consensus.web import shared_cache
 from consensus.web.pages import bodies as bodies_page
 from consensus.web.pages import dashboard as dashboard_page
 from consensus.web.usecase import run
@@ -91,7 +92,23 @@ def set_locale() -> Response:
     session["locale"] = locale
     if current_user.is_authenticated:
         run(accounts.set_locale, current_user, locale)
-    return redirect_next(request.form.get("next"))
+    response = redirect_next(request.form.get("next"))
+    shared_cache.remember_locale(response, locale)
+    return response
+
+
+@bp.get("/language")
+def choose_locale() -> Response:
+    """The language switch of the public pages: a GET that only sets the reader's language
+    cookie (no session, nothing changed on the server, so no CSRF token), then goes back.
+    A logged-in person's language stays their account's (changed with the POST above)."""
+    locale = request.args.get("locale", "")
+    if locale and locale not in shared_cache.LOCALES:
+        abort(400)
+    response = redirect_next(request.args.get("next"))
+    if locale:  # none chosen: back, nothing kept
+        shared_cache.remember_locale(response, locale)
+    return response
 
 
 @bp.get("/about")

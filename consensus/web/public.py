@@ -1,7 +1,8 @@
 """Public pages: published outcomes, the board of every stance, and what re-tallies it.
 
 No login. Only processes that are published (visibility and published_at both set) exist
-here; everything else is a 404, so drafts never leak.
+here; everything else is a 404, so drafts never leak. For readers who are not logged in the
+pages carry no session and may be kept by a shared cache (consensus.web.shared_cache).
 """
 
 from __future__ import annotations
@@ -10,12 +11,23 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, render_template, stream_with_context
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    render_template,
+    request,
+    stream_with_context,
+)
+from flask_babel import gettext as _
 
 from consensus.extensions import db
 from consensus.forms.processes import RULE_LABELS
 from consensus.models import Process, Round, StanceKind
 from consensus.services import endorsements as service
+from consensus.services import published
+from consensus.web import fragments, shared_cache
 from consensus.web.endorsements import chart_bars
 from consensus.web.loaders import load_published_process
 from consensus.web.pages import public as public_page
@@ -24,11 +36,82 @@ bp = Blueprint("public", __name__, url_prefix="/public")
 
 
 @bp.get("/")
-def index() -> str:
-    return render_template("public/index.html", processes=service.published_processes())
+@shared_cache.public
+def index() -> str | tuple[str, int]:
+    """The published outcomes, newest first, a page at a time, filtered by organisation,
+    theme and year of publication (issue 23)."""
+    filters, errors = _index_filters()
+    if errors:
+        # Not cached: a bad address is answered with what was wrong and the filters.
+        return render_template(
+            "public/index.html",
+            errors=errors,
+            filters=published.IndexFilters(),
+            choices=published.filter_choices(),
+            page=None,
+        ), 400
+    return _index_page(filters)
+
+
+@public_page.anonymous_index_page
+def _index_page(filters: published.IndexFilters) -> str:
+    page = published.index_page(filters)
+    if filters.page > 1 and filters.page > (page.pages or 1):
+        abort(404)
+    return render_template(
+        "public/index.html",
+        errors=[],
+        filters=filters,
+        choices=_filter_choices(),
+        page=page,
+    )
+
+
+def _filter_choices() -> published.FilterChoices:
+    """The filters' choices, the same for every page of the index: kept for this state of
+    the data, sized by their text."""
+
+    def size(choices: published.FilterChoices) -> int:
+        return (
+            256
+            + sum(len(slug) + len(name) + 64 for slug, name in choices.organisations)
+            + sum(len(theme) + 64 for theme in choices.themes)
+            + 32 * len(choices.years)
+        )
+
+    return fragments.value("public-index-choices", compute=published.filter_choices, size=size)
+
+
+def _index_filters() -> tuple[published.IndexFilters, list[str]]:
+    """The index's filters from the query string, and what was wrong with them."""
+    errors = []
+    values: dict[str, object] = {}
+    page = request.args.get("page", "1").strip() or "1"
+    if not page.isdigit() or not 1 <= int(page) <= published.MAX_PAGE:
+        errors.append(_("The page number must be a whole number from 1."))
+    else:
+        values["page"] = int(page)
+    year = request.args.get("year", "").strip()
+    if year:
+        if not (year.isdigit() and len(year) == 4 and int(year) >= 1900):
+            errors.append(_("The year must be a year such as 2026."))
+        else:
+            values["year"] = int(year)
+    organisation = request.args.get("organisation", "").strip()
+    if len(organisation) > 40:  # Organisation.slug's length
+        errors.append(_("Choose an organisation from the list."))
+    else:
+        values["organisation"] = organisation
+    theme = request.args.get("theme", "").strip()
+    if len(theme) > 60:  # ProcessTheme.name's length
+        errors.append(_("Choose a theme from the list."))
+    else:
+        values["theme"] = theme
+    return published.IndexFilters(**values), errors  # type: ignore[arg-type]
 
 
 @bp.get("/<slug>")
+@shared_cache.public
 @public_page.anonymous_process_page
 def process(slug: str) -> str:
     process = load_published_process(slug)
@@ -85,6 +168,7 @@ def _body_context(process: Process) -> dict[str, object]:
 
 
 @bp.get("/<slug>/board.jsonl")
+@shared_cache.public
 def board(slug: str) -> Response:
     """One JSON object per line, every stance ever cast, in recorded order."""
     # Only a published process's board is ever kept, so a kept one needs no lookup.
@@ -111,6 +195,7 @@ def board(slug: str) -> Response:
 
 
 @bp.get("/<slug>/rule.json")
+@shared_cache.public
 def rule(slug: str) -> Response:
     process = load_published_process(slug)
     body = json.dumps(service.rule_document(process), ensure_ascii=False, indent=2, sort_keys=True)

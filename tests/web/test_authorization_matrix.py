@@ -41,6 +41,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "main.about":                     {"GET": "200 200 200 200 200 200 200"},
     "main.accessibility":             {"GET": "200 200 200 200 200 200 200"},
     "main.set_locale":                {"POST": "R R R R R R R"},
+    "main.choose_locale":             {"GET": "R R R R R R R"},
     "main.notices_read":              {"POST": "L R R R R R R"},
     "wellknown.security_txt":         {"GET": "200 200 200 200 200 200 200"},
     # probes and metrics (docs/operations.md): no login; /metrics needs its bearer token and
@@ -335,6 +336,7 @@ URL_VALUES: dict[str, Callable[[MatrixWorld], dict[str, object]]] = {
             "action_from_decision",
         )
     },
+    "main.choose_locale": lambda w: {"locale": "en", "next": "/"},
     "processes.transition": lambda w: {"transition": "conclude"},
     "identity.approve_link": lambda w: {"link_id": 1},
     "identity.reject_link": lambda w: {"link_id": 1},

@@ -40,6 +40,8 @@ BUDGETS = {
     "diff page": (9, 3),  # a miss reads the outline and then the versions to compare
     "round tally": (11, 3),
     "public outcome": (11, 1),
+    # head, last event's time, count, a page, its themes, the filters' choices
+    "public index": (8, 1),
     "board download": (8, 1),
     "cast stance (POST)": (13, 14),
 }
@@ -51,6 +53,7 @@ CACHED = {
     "diff page",
     "round tally",
     "public outcome",
+    "public index",
     "board download",
 }
 
@@ -94,6 +97,7 @@ def _pages() -> tuple[dict[str, tuple[str, str, dict[str, str]]], User]:
         "diff page": ("GET", f"{base}/positions/{position.id}/diff?from=1&to=2", {}),
         "round tally": ("GET", f"{base}/rounds/{round_.id}/endorsement", {}),
         "public outcome": ("GET", f"/public/{published}", {}),
+        "public index": ("GET", "/public/", {}),
         "board download": ("GET", f"/public/{published}/board.jsonl", {}),
         "cast stance (POST)": (
             "POST",

@@ -25,8 +25,10 @@ class BoardKey:
 
 BODY = CachedPart("public-process", "public/_process_body.html", PublicProcessKey)
 
-# The whole page for visitors who are not logged in (see fragments.anonymous_page).
+# The whole page for visitors who are not logged in (see fragments.anonymous_page), keyed
+# by the address (the index's filters and page number are in its query string).
 anonymous_process_page = fragments.anonymous_page("public-process")
+anonymous_index_page = fragments.anonymous_page("public-index")
 
 
 class KeptBoard:
