@@ -26,6 +26,10 @@ def select_locale() -> str:
     consensus.web.shared_cache), else the session's, else Dutch."""
     if not has_request_context():
         return "nl"
+    if request.path.startswith("/api/") and request.accept_languages:
+        # A program says its language in the request (the API has no cookies of its own);
+        # without one, a token's owner gets their own language, anyone else Dutch.
+        return request.accept_languages.best_match(["nl", "en"]) or "nl"
     if current_user and current_user.is_authenticated:
         return current_user.locale
     locale = shared_cache.cookie_locale() or session.get("locale")

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
@@ -91,7 +92,7 @@ def problem(
         body["detail"] = detail
     if invalid:
         body["invalidParams"] = [
-            {"name": name, "reason": " ".join(str(r) for r in reasons)}
+            {"name": name, "reason": " ".join(reason(str(r)) for r in reasons)}
             for name, reasons in sorted(invalid.items())
         ]
     response = current_app.response_class(
@@ -100,6 +101,65 @@ def problem(
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+# marshmallow's own messages (English, fixed) as the platform says them, in the reader's
+# language: the same words the pages' forms use where there are such words.
+_NUMBER = r"(-?[0-9.e+]+)"
+_REASONS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (re.compile(r"Missing data for required field\."), lambda m: _("This field is required.")),
+    (re.compile(r"Field may not be null\."), lambda m: _("This field may not be empty.")),
+    (re.compile(r"Unknown field\."), lambda m: _("This field is not known here.")),
+    (re.compile(r"Invalid input type\."), lambda m: _("Send a JSON object.")),
+    (re.compile(r"Not a valid integer\."), lambda m: _("Give a whole number.")),
+    (re.compile(r"Not a valid (?:string|utf-8 string)\."), lambda m: _("Give a text.")),
+    (re.compile(r"Not a valid boolean\."), lambda m: _("Give true or false.")),
+    (
+        re.compile(r"Not a valid (?:datetime|date|aware datetime)\."),
+        lambda m: _("Give a date and time in ISO 8601."),
+    ),
+    (re.compile(r"Not a valid .*\."), lambda m: _("This value is not valid here.")),
+    (
+        re.compile(r"Length must be between (\d+) and (\d+)\."),
+        lambda m: (
+            _("Use at least %(n)d characters.", n=int(m[1]))
+            + " "
+            + _("Use at most %(n)d characters.", n=int(m[2]))
+        ),
+    ),
+    (
+        re.compile(r"Shorter than minimum length (\d+)\."),
+        lambda m: _("Use at least %(n)d characters.", n=int(m[1])),
+    ),
+    (
+        re.compile(r"Longer than maximum length (\d+)\."),
+        lambda m: _("Use at most %(n)d characters.", n=int(m[1])),
+    ),
+    (
+        re.compile(
+            rf"Must be greater than or equal to {_NUMBER} and less than or equal to {_NUMBER}\."
+        ),
+        lambda m: _("Give a number from %(low)s to %(high)s.", low=m[1], high=m[2]),
+    ),
+    (
+        re.compile(r"Must be one of: (.*)\."),
+        lambda m: _("Choose one of: %(choices)s.", choices=m[1]),
+    ),
+    (re.compile(r"NUL is not allowed\."), lambda m: _("A NUL character is not allowed.")),
+    (
+        re.compile(r"Not an organisation's short address\."),
+        lambda m: _("Not an organisation's short address."),
+    ),
+]
+
+
+def reason(message: str) -> str:
+    """A field's problem in the reader's language (marshmallow speaks English only)."""
+    for pattern, say in _REASONS:
+        match = pattern.fullmatch(message)
+        if match:
+            return say(match)
+    return message
 
 
 def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:

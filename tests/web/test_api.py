@@ -205,6 +205,32 @@ def test_bad_input_is_a_problem_naming_the_field_and_changes_nothing(app, client
     assert _count(Stance) == before
 
 
+def test_field_problems_speak_the_readers_language(app, client):
+    """Field problems come from marshmallow in English; the API says them as the pages
+    would, in Dutch unless the request asks for English (Accept-Language)."""
+    world = _endorsement_world()
+    mine = world.orgs[0]
+    api = TokenClient(client, make_token(world.reps[mine.id]))
+    url = f"/processes/{world.process.slug}/rounds/{world.round.id}/stances"
+
+    def reasons(response) -> dict[str, str]:  # type: ignore[no-untyped-def]
+        body = _problem(response, 422)
+        return {p["name"]: p["reason"] for p in body["invalidParams"]}
+
+    dutch = reasons(api.post(url, json={"kind": "maybe"}))
+    assert dutch["organisation"] == "Dit veld is vereist."  # as the forms on the pages say
+    assert dutch["kind"].startswith("Kies een van: ")
+    english = api.client.post(
+        f"{API}{url}",
+        json={"kind": "maybe"},
+        headers={**api.headers, "Accept-Language": "en-GB,en;q=0.8"},
+    )
+    assert reasons(english)["organisation"] == "This field is required."
+    anonymous = client.get(f"{API}/processes?pageSize=1000", headers={"Accept-Language": "en"})
+    assert "Give a number from 1 to 100." in anonymous.get_data(as_text=True)
+    assert _count(Stance) == 0
+
+
 def _publish(world) -> None:  # type: ignore[no-untyped-def]
     world.process.visibility = Visibility.PUBLISHED
     processes.schedule_publication(world.process, actor=world.facilitator, at=None)
