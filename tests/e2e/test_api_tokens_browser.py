@@ -28,7 +28,7 @@ def test_a_token_made_in_the_browser_reads_the_api(runner, live_server, page):
     page.get_by_role("button", name="Inloggen").click()
     page.wait_for_url(live_server + "/")
     page.goto(live_server + "/account#api-tokens")
-    page.get_by_label("Naam").fill("Zaaksysteem gemeente")
+    page.get_by_label("Naam", exact=True).fill("Zaaksysteem gemeente")
     page.get_by_label("Lezen en schrijven").check()
     page.get_by_role("button", name="Token maken").click()
     expect(page.get_by_role("heading", name="Uw nieuwe token")).to_be_visible()
