@@ -343,3 +343,29 @@ def test_prefixed_forms_are_csrf_protected_too(app, client, login_as):
     token = re.search(r'name="m-csrf_token" type="hidden" value="([^"]+)"', page)
     assert token, "the membership form carries a prefixed CSRF token"
     assert client.post(url, data={**data, "m-csrf_token": token.group(1)}).status_code == 302
+
+
+def test_the_standing_bodies_prefixed_forms_are_csrf_protected(app, client, login_as):
+    """The bodies' forms (seat, agenda item, decision, minutes) carry prefixed tokens too
+    (`seat-csrf_token` …), which wapiti does not recognise (documented in docs/security.md):
+    without the token every one of them is refused."""
+    from consensus.extensions import db
+    from consensus.models import User
+    from consensus.worlds import demo
+
+    demo.build_demo_world("consensus-demo")
+    db.session.commit()
+    app.config["WTF_CSRF_ENABLED"] = True
+    admin = db.session.execute(
+        db.select(User).where(User.email == "admin@example.org")
+    ).scalar_one()
+    login_as(admin)
+    page = client.get("/bodies/bo-digitalisering").get_data(as_text=True)
+    assert re.search(r'name="seat-csrf_token" type="hidden" value="[^"]+"', page)
+    for url in (
+        "/bodies/bo-digitalisering/seats",
+        "/bodies/bo-digitalisering/meetings/1/items",
+        "/bodies/bo-digitalisering/meetings/1/decisions",
+        "/bodies/bo-digitalisering/meetings/1/minutes",
+    ):
+        assert client.post(url, data={"seat-organisation_id": "1"}).status_code == 400, url
