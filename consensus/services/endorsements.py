@@ -37,7 +37,6 @@ from consensus.models import (
     StanceKind,
     User,
     Version,
-    Visibility,
     utcnow,
 )
 from consensus.permissions import Action
@@ -922,16 +921,6 @@ def rule_document(process: Process) -> dict[str, Any]:
         ],
         "outcomes": outcomes,
     }
-
-
-def published_processes() -> list[Process]:
-    return list(
-        db.session.execute(
-            select(Process)
-            .where(Process.published_at.is_not(None), Process.visibility == Visibility.PUBLISHED)
-            .order_by(Process.published_at.desc())
-        ).scalars()
-    )
 
 
 def position_of(round_: Round) -> Position | None:
