@@ -19,15 +19,50 @@ from sqlalchemy import event, text
 _INSTANCE = tempfile.mkdtemp(prefix="consensus-test-instance-")
 os.environ["CONSENSUS_INSTANCE_PATH"] = _INSTANCE
 
+from hypothesis import settings  # noqa: E402
+
 from consensus import create_app  # noqa: E402
 from consensus.extensions import db, limiter  # noqa: E402
 from consensus.models import Base, User  # noqa: E402
 from tests.helpers import give_session  # noqa: E402
 
+# Hypothesis's per-example deadline (200 ms) measures the machine, not the rule: with the
+# suite on every core next to browsers and servers, one example of a fast rule took 320 ms.
+# The properties are checked in full all the same; speed has tests of its own.
+settings.register_profile("consensus", deadline=None)
+settings.load_profile("consensus")
+
 
 def test_database_url(tmp_dir: str) -> str:
+    """SQLite in the run's temporary directory, or CONSENSUS_TEST_DATABASE_URL.
+
+    Under pytest-xdist every worker has a database of its own: SQLite files are apart by
+    their temporary directories; on PostgreSQL each worker creates `<name>_<worker>` next to
+    the given database (dropped and created anew), so workers never empty each other's
+    tables."""
     url = os.environ.get("CONSENSUS_TEST_DATABASE_URL")
-    return url or f"sqlite:///{Path(tmp_dir) / 'test.sqlite'}"
+    if not url:
+        return f"sqlite:///{Path(tmp_dir) / 'test.sqlite'}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and url.startswith("postgresql"):
+        url = _worker_database(url, worker)
+    return url
+
+
+def _worker_database(url: str, worker: str) -> str:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    given = make_url(url)
+    own = given.set(database=f"{given.database}_{worker}")
+    engine = create_engine(given, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{own.database}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{own.database}"')
+    finally:
+        engine.dispose()
+    return own.render_as_string(hide_password=False)
 
 
 TEST_CONFIG = {
