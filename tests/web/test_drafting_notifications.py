@@ -89,9 +89,9 @@ def test_sending_the_disposition_asks_each_contributing_organisation(
     # not their observers, not the outsider, not the facilitator who sent it.
     assert smtp.recipients() == emails(w, "vng", "ipo")
     (dutch,) = smtp.to(w.person("vng").email)
-    assert dutch["Subject"] == "Voorgestelde verwerking voor VNG: \u201cProces\u201d"
+    assert dutch["Subject"] == "Voorgenomen verwerking voor VNG: \u201cProces\u201d"
     body = text_of(dutch)
-    assert "heeft de voorgestelde verwerking van de wijzigingsvoorstellen van VNG" in body
+    assert "heeft de voorgenomen verwerking van de wijzigingsvoorstellen van VNG" in body
     assert "Stem in met elk besluit of betwist het" in body
     # The deep link opens the page where VNG agrees or contests (after logging in), and
     # the same link is 404 for IPO's people.
@@ -119,7 +119,7 @@ def test_sending_the_disposition_asks_each_contributing_organisation(
         )
     ).scalar_one()
     assert notice.link == path
-    assert "voorgestelde verwerking" in login_as(w.person("vng")).get("/messages").text
+    assert "voorgenomen verwerking" in login_as(w.person("vng")).get("/messages").text
 
 
 def test_the_preference_per_kind_is_respected(app, login_as, runner, smtp):
@@ -128,7 +128,7 @@ def test_the_preference_per_kind_is_respected(app, login_as, runner, smtp):
     form = {kind.value: "immediate" for kind in preferences.SWITCHABLE}
     form.update(disposition_sent="off", digest_hour="8", time_zone="Europe/Amsterdam")
     page = login_as(person).get("/account/notifications").text
-    assert "De voorgestelde verwerking van de wijzigingsvoorstellen van uw organisatie" in page
+    assert "De voorgenomen verwerking van de wijzigingsvoorstellen van uw organisatie" in page
     assert login_as(person).post("/account/notifications", data=form).status_code == 302
     now = utcnow()
     drafting.send_disposition(
@@ -175,7 +175,7 @@ def test_the_clock_reminds_those_who_have_not_answered_once(app, runner, smtp):
     assert smtp.recipients() == emails(w, "ipo")
     mail = smtp.to(w.person("ipo").email)[0]
     assert mail["Subject"] == (
-        "Herinnering: de voorgestelde verwerking wacht op het antwoord van IPO"
+        "Herinnering: de voorgenomen verwerking wacht op het antwoord van IPO"
     )
     assert report_url(w, f"/organisations/{w.ipo.id}") in text_of(mail)
     # Once only.
