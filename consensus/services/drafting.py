@@ -343,7 +343,11 @@ def decide_group(
     elif decision == GroupDecision.REJECT:
         shared = shared or why
         if not shared:
-            raise DomainError(str(_l("Give the reason for this decision.")), field="shared_reason")
+            # The form shows the shared reason only for a group of more than one.
+            raise DomainError(
+                str(_l("Give the reason for this decision.")),
+                field="shared_reason" if len(members) > 1 else "reason",
+            )
         _dissolve(members, actor)
         for member in members:
             positions.decide_amendment(
