@@ -25,6 +25,7 @@ from consensus.models import (
     Process,
     RoundType,
     User,
+    Version,
     utcnow,
 )
 from consensus.models.endorsements import ClearanceDecision, StanceKind
@@ -40,6 +41,9 @@ class DemoOrganisation:
     kind: OrganisationKind
     representative: tuple[str, str]  # display name, title
     official: tuple[str, str]
+    # A second official (official2.<slug>@example.org): organisation contributions are
+    # drafted by one official and cleared by another (four eyes, issue 21).
+    second_official: tuple[str, str]
 
 
 DEMO_ORGANISATIONS = [
@@ -50,6 +54,7 @@ DEMO_ORGANISATIONS = [
         OrganisationKind.MUNICIPALITIES,
         ("Marieke de Vries", "Voorzitter commissie Informatiesamenleving"),
         ("Jeroen Bakker", "Senior beleidsadviseur digitalisering"),
+        ("Ayşe Demir", "Beleidsadviseur informatiesamenleving"),
     ),
     DemoOrganisation(
         "ipo",
@@ -58,6 +63,7 @@ DEMO_ORGANISATIONS = [
         OrganisationKind.PROVINCES,
         ("Henk Jansen", "Gedeputeerde, portefeuillehouder digitalisering"),
         ("Sanne Visser", "Beleidsmedewerker informatievoorziening"),
+        ("Koen de Groot", "Adviseur digitale overheid"),
     ),
     DemoOrganisation(
         "uvw",
@@ -66,6 +72,7 @@ DEMO_ORGANISATIONS = [
         OrganisationKind.WATER_BOARDS,
         ("Fatima El Amrani", "Dijkgraaf, bestuurslid Unie van Waterschappen"),
         ("Pieter Mulder", "Adviseur informatiebeleid"),
+        ("Eva Kramer", "Juridisch adviseur informatievoorziening"),
     ),
     DemoOrganisation(
         "bzk",
@@ -74,6 +81,7 @@ DEMO_ORGANISATIONS = [
         OrganisationKind.NATIONAL_GOVERNMENT,
         ("Thomas van den Berg", "Staatssecretaris Digitalisering"),
         ("Lotte Smit", "Coördinerend beleidsmedewerker Digitale Overheid"),
+        ("Daan Verhoeven", "Beleidsmedewerker interbestuurlijke samenwerking"),
     ),
 ]
 
@@ -104,12 +112,14 @@ def _ensure_membership(
 @dataclass
 class DemoContext:
     """What each chapter of the demo story needs: the process, its facilitator, the
-    organisations by slug and the people by (slug, role)."""
+    organisations by slug, the people by (slug, role) and each organisation's second
+    official by slug."""
 
     process: Process
     facilitator: User
     organisations: dict[str, Organisation]
     people: dict[tuple[str, MembershipRole], User]
+    second_officials: dict[str, User]
 
 
 STRATEGY_TITLE = "Gezamenlijke inbreng op de nationale digitaliseringsstrategie"
@@ -189,6 +199,7 @@ def build_demo_world(password: str) -> dict[str, int]:
     )
     organisations_by_slug: dict[str, Organisation] = {}
     people: dict[tuple[str, MembershipRole], User] = {}
+    second_officials: dict[str, User] = {}
     for demo in DEMO_ORGANISATIONS:
         organisation = db.session.execute(
             select(Organisation).where(Organisation.slug == demo.slug)
@@ -207,6 +218,11 @@ def build_demo_world(password: str) -> dict[str, int]:
         _ensure_membership(rep, organisation, MembershipRole.REPRESENTATIVE, demo.representative[1])
         official = _ensure_user(f"official.{demo.slug}@example.org", demo.official[0], password)
         _ensure_membership(official, organisation, MembershipRole.OFFICIAL, demo.official[1])
+        second = _ensure_user(
+            f"official2.{demo.slug}@example.org", demo.second_official[0], password
+        )
+        _ensure_membership(second, organisation, MembershipRole.OFFICIAL, demo.second_official[1])
+        second_officials[demo.slug] = second
         organisations_by_slug[demo.slug] = organisation
         people[(demo.slug, MembershipRole.REPRESENTATIVE)] = rep
         people[(demo.slug, MembershipRole.OFFICIAL)] = official
@@ -257,8 +273,10 @@ def build_demo_world(password: str) -> dict[str, int]:
             activate=activate,
         )
         if created:
-            story(DemoContext(process, facilitator, organisations_by_slug, people))
-    _notification_chapter(organisations_by_slug, people)
+            story(
+                DemoContext(process, facilitator, organisations_by_slug, people, second_officials)
+            )
+    _notification_chapter(organisations_by_slug, people, list(second_officials.values()))
     # The demo's history is made up: nobody is e-mailed about it (the notices stay in the
     # inbox). Mail from what people do in the demo afterwards is sent as usual.
     db.session.execute(
@@ -282,7 +300,9 @@ def build_demo_world(password: str) -> dict[str, int]:
 
 
 def _notification_chapter(
-    organisations_by_slug: dict[str, Organisation], people: dict[tuple[str, MembershipRole], User]
+    organisations_by_slug: dict[str, Organisation],
+    people: dict[tuple[str, MembershipRole], User],
+    others: list[User],
 ) -> None:
     """E-mail notifications (docs/notifications.md): everyone's settings are the defaults
     (immediately for what asks them to act, news in a digest at 08:00 Amsterdam time), and
@@ -292,7 +312,7 @@ def _notification_chapter(
     from consensus.notifications import preferences
     from consensus.services import endorsements
 
-    preferences.give_defaults(people.values())
+    preferences.give_defaults([*people.values(), *others])
     ipo = organisations_by_slug["ipo"]
     representative = people[("ipo", MembershipRole.REPRESENTATIVE)]
     official = people[("ipo", MembershipRole.OFFICIAL)]
@@ -614,21 +634,20 @@ Met vriendelijke groet,
     )
     processes.tick()  # opens the round, about v1
     paragraphs = v1.paragraphs
-    positions.add_comment(
-        v1,
-        process,
-        actor=ctx.people[("vng", MembershipRole.OFFICIAL)],
-        organisation=ctx.organisations["vng"],
-        paragraph_anchor=paragraphs[3].anchor,
-        body="Graag ook de registratielasten voor kleine gemeenten noemen.",
-    )
-    positions.add_comment(
-        v1,
-        process,
-        actor=ctx.people[("uvw", MembershipRole.OFFICIAL)],
-        organisation=ctx.organisations["uvw"],
-        paragraph_anchor=paragraphs[5].anchor,
-        body="De waterschappen leveren de legger en peilbesluiten; die horen in het stelsel.",
+
+    def comment(slug: str, paragraph: int, body: str) -> None:
+        positions.add_comment(
+            v1,
+            process,
+            actor=ctx.people[(slug, MembershipRole.OFFICIAL)],
+            organisation=ctx.organisations[slug],
+            paragraph_anchor=paragraphs[paragraph].anchor,
+            body=body,
+        )
+
+    comment("vng", 3, "Graag ook de registratielasten voor kleine gemeenten noemen.")
+    comment(
+        "uvw", 5, "De waterschappen leveren de legger en peilbesluiten; die horen in het stelsel."
     )
     positions.propose_amendment(
         v1,
@@ -641,6 +660,54 @@ Met vriendelijke groet,
         "ordening en het water, en beslissen daarom als gelijkwaardige partner mee over "
         "afspraken en standaarden.",
         rationale="Concreet maken welke registraties het betreft, en ‘gelijkwaardig’ gebruiken.",
+    )
+    _consultation_contributions(ctx, v1)
+
+
+def _consultation_contributions(ctx: DemoContext, v1: Version) -> None:
+    """Organisation contributions (issue 21, docs/positions.md): VNG's two officials
+    prepared an amendment together — Jeroen Bakker drafted it, Ayşe Demir added an internal
+    note, cleared it (four eyes) and submitted it — so it appears once, as VNG's, on the same
+    paragraph as IPO's amendment: the facilitator finds the two as one group to consolidate.
+    The Unie van Waterschappen has a draft that its second official can still clear and
+    submit."""
+    from consensus.models import ContributionKind
+    from consensus.services import drafting
+
+    process, paragraphs = ctx.process, v1.paragraphs
+    vng, uvw = ctx.organisations["vng"], ctx.organisations["uvw"]
+    contribution = drafting.prepare_contribution(
+        v1,
+        process,
+        actor=ctx.people[("vng", MembershipRole.OFFICIAL)],
+        organisation=vng,
+        kind=ContributionKind.AMENDMENT,
+        paragraph_anchor=paragraphs[5].anchor,
+        text="Wij steunen de bouw van een federatief datastelsel. Gemeenten leveren daarin "
+        "de basisregistraties van personen, adressen en gebouwen, en beslissen daarom mee over "
+        "afspraken en standaarden, met oog voor de lasten van kleine gemeenten.",
+        rationale="De gemeentelijke basisregistraties zijn de kern van het stelsel; wie ze "
+        "bijhoudt, draagt ook de lasten.",
+    )
+    second = ctx.second_officials["vng"]
+    drafting.add_note(
+        contribution,
+        process,
+        actor=second,
+        body="Akkoord met de tekst; de lasten voor kleine gemeenten staan er nu in.",
+    )
+    drafting.clear_contribution(contribution, process, actor=second)
+    drafting.submit_contribution(contribution, process, actor=second)
+    drafting.prepare_contribution(
+        v1,
+        process,
+        actor=ctx.people[("uvw", MembershipRole.OFFICIAL)],
+        organisation=uvw,
+        kind=ContributionKind.AMENDMENT,
+        insert_after_anchor=paragraphs[5].anchor,
+        text="De waterschappen leveren de legger en de peilbesluiten aan het stelsel; die "
+        "registraties zijn nodig voor het waterbeheer en de ruimtelijke ordening.",
+        rationale="Ook de registraties van de waterschappen horen in het stelsel.",
     )
 
 
