@@ -23,6 +23,7 @@ from consensus.models import (
     OrganisationKind,
     OutgoingMail,
     Process,
+    Round,
     RoundType,
     User,
     Version,
@@ -574,6 +575,7 @@ Hoogachtend,
         "vraag om structurele middelen; zonder die vraag verliest de brief zijn kern. Het "
         "voorbehoud van BZK wordt besproken in het Bestuurlijk Overleg.",
     )
+    _strategy_feedback_chapter(ctx, consultation)
     plan = positions.plan_application(position, positions.load_amendments(position.id))
     positions.apply_amendments(
         position,
@@ -585,6 +587,55 @@ Hoogachtend,
     )
     _strategy_endorsement_chapter(ctx)
     _strategy_signing_chapter(ctx)
+
+
+def _strategy_feedback_chapter(ctx: DemoContext, consultation: Round) -> None:
+    """Feedback before publication (issue 21): the facilitator sent the proposed disposition
+    of the consultation to the four organisations; VNG, IPO and the Unie van Waterschappen
+    agreed, BZK agreed on the wallet and contested the rejection of its funding amendment;
+    the report was then published with their answers. The demo's history is made up: the
+    times are moved into the past afterwards (the clock has nothing left to announce)."""
+    from consensus.models import FeedbackResponse, Notice, NotificationKind
+    from consensus.services import drafting
+
+    process, facilitator = ctx.process, ctx.facilitator
+    now = utcnow()
+    review = drafting.send_disposition(
+        process,
+        consultation,
+        actor=facilitator,
+        respond_by=now + timedelta(days=5),
+        publish_at=now + timedelta(days=6),
+    )
+    slugs = {organisation.id: slug for slug, organisation in ctx.organisations.items()}
+    for item in review.items:
+        slug = slugs[item.organisation_id]
+        contested = slug == "bzk" and item.proposed_state == "rejected"
+        drafting.respond_to_disposition(
+            item,
+            process,
+            actor=ctx.people[(slug, MembershipRole.OFFICIAL)],
+            response=FeedbackResponse.CONTEST if contested else FeedbackResponse.AGREE,
+            comment="BZK begrijpt de wens, maar kan niet vooruitlopen op de "
+            "voorjaarsbesluitvorming; wij bespreken dit graag in het Bestuurlijk Overleg."
+            if contested
+            else "",
+        )
+    # Sent a week before the later rounds of this story, answered, then published.
+    review.sent_at = now - timedelta(days=9)
+    review.respond_by = now - timedelta(days=3)
+    review.publish_at = review.announced_at = now - timedelta(days=2)
+    for item in review.items:
+        item.responded_at = now - timedelta(days=5)
+    # The request to answer (sent "now", with the future times) would mislead in the inbox
+    # of this made-up history; its mail is dropped with the rest of the build's.
+    db.session.execute(
+        delete(Notice).where(
+            Notice.round_id == consultation.id,
+            Notice.kind == NotificationKind.DISPOSITION_SENT.value,
+        )
+    )
+    db.session.flush()
 
 
 def _consultation_story(ctx: DemoContext) -> None:
