@@ -621,12 +621,13 @@ def _strategy_feedback_chapter(ctx: DemoContext, consultation: Round) -> None:
             if contested
             else "",
         )
-    # Sent a week before the later rounds of this story, answered, then published.
-    review.sent_at = now - timedelta(days=9)
-    review.respond_by = now - timedelta(days=3)
-    review.publish_at = review.announced_at = now - timedelta(days=2)
+    # Sent, answered and published just before the later rounds of this story (the
+    # clearance round opened half an hour ago).
+    review.sent_at = now - timedelta(minutes=50)
+    review.respond_by = now - timedelta(minutes=40)
+    review.publish_at = review.announced_at = now - timedelta(minutes=35)
     for item in review.items:
-        item.responded_at = now - timedelta(days=5)
+        item.responded_at = now - timedelta(minutes=45)
     # The request to answer (sent "now", with the future times) would mislead in the inbox
     # of this made-up history; its mail is dropped with the rest of the build's.
     db.session.execute(
