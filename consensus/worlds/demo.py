@@ -7,7 +7,7 @@ created when missing, so running it twice changes nothing (and writes no audit e
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select
@@ -120,7 +120,7 @@ class DemoContext:
     facilitator: User
     organisations: dict[str, Organisation]
     people: dict[tuple[str, MembershipRole], User]
-    second_officials: dict[str, User]
+    second_officials: dict[str, User] = field(default_factory=dict)
 
 
 STRATEGY_TITLE = "Gezamenlijke inbreng op de nationale digitaliseringsstrategie"
