@@ -123,7 +123,7 @@ def rounds_tick() -> None:
     cron, e.g. every minute)."""
     from consensus import signing
     from consensus.notifications import deadlines
-    from consensus.services import processes
+    from consensus.services import drafting, processes
 
     changes = processes.tick()
     # A signing round lays its letter out as it opens; one that has none yet gets it here.
@@ -135,6 +135,11 @@ def rounds_tick() -> None:
     # rounds opened or closed above stand even if this fails).
     warned = deadlines.warn_deadlines()
     db.session.commit()
+    # Proposed dispositions (issue 21): the reminder before the feedback period ends, and
+    # the notice once a disposition report's publication time has come.
+    reminded = deadlines.remind_disposition_feedback()
+    announced = drafting.announce_published_dispositions()
+    db.session.commit()
     click.echo(f"{changes} change(s) applied.")
     if letters:
         click.echo(f"{letters} letter(s) laid out.")
@@ -142,6 +147,10 @@ def rounds_tick() -> None:
         click.echo(f"{sealed} letter(s) sealed.")
     if warned:
         click.echo(f"{warned} deadline warning(s) queued.")
+    if reminded:
+        click.echo(f"{reminded} disposition feedback reminder(s) queued.")
+    if announced:
+        click.echo(f"{announced} disposition report(s) published.")
 
 
 @click.group("notifications")

@@ -144,6 +144,33 @@ class ProcessPublished(Event):
     process_id: int
 
 
+@dataclass(frozen=True)
+class DispositionSent(Event):
+    """The facilitator sent a round's proposed disposition to the contributing
+    organisations (services.drafting.send_disposition): they agree or contest it."""
+
+    round_id: int
+    process_id: int
+
+
+@dataclass(frozen=True)
+class DispositionFeedbackDue(Event):
+    """The clock (`rounds tick`) found a feedback period on a proposed disposition about to
+    end; `people` can answer for the organisations that have not answered every item."""
+
+    round_id: int
+    process_id: int
+    people: tuple[tuple[int, int], ...]  # (user_id, organisation_id)
+
+
+@dataclass(frozen=True)
+class DispositionPublished(Event):
+    """A round's disposition report reached its publication time (found by the clock)."""
+
+    round_id: int
+    process_id: int
+
+
 # --- Recording and dispatching ------------------------------------------------------------------
 
 

@@ -22,18 +22,16 @@ class GroupDecisionForm(FlaskForm):
     """One group of overlapping amendments decided at once. `decision` is "adopt:<n>",
     "reject" or "compromise"; its choices are the group's amendments."""
 
+    # The reasons and the compromise text are required or not by the chosen decision (the
+    # rule is services.drafting.decide_group's): none is marked "(optional)", and each hint
+    # says when it is required.
     numbers = HiddenField(validators=[DataRequired(), Length(max=2000)])
     decision = RadioField(_l("Decision"), validators=[DataRequired(_l("Choose a decision."))])
-    reason = TextAreaField(
-        _l("Reason for the adopted text"), validators=[Optional(), Length(max=10_000)]
-    )
+    reason = TextAreaField(_l("Reason for the adopted text"), validators=[Length(max=10_000)])
     shared_reason = TextAreaField(
-        _l("Shared reason for the rejected amendments"),
-        validators=[Optional(), Length(max=10_000)],
+        _l("Shared reason for the amendments not adopted"), validators=[Length(max=10_000)]
     )
-    compromise_text = TextAreaField(
-        _l("Compromise text"), validators=[Optional(), Length(max=200_000)]
-    )
+    compromise_text = TextAreaField(_l("Compromise text"), validators=[Length(max=200_000)])
 
 
 CONTRIBUTION_KINDS = {

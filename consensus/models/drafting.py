@@ -204,6 +204,10 @@ class DispositionReview(Base):
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
     respond_by: Mapped[datetime]
     publish_at: Mapped[datetime]
+    # What the clock (`rounds tick`) did, once each: the reminder to the organisations
+    # that had not answered, and the notice that the report is published.
+    reminded_at: Mapped[datetime | None]
+    announced_at: Mapped[datetime | None]
 
     items: Mapped[list[DispositionFeedback]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", order_by="DispositionFeedback.id"

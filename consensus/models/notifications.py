@@ -40,6 +40,8 @@ class NotificationKind(enum.StrEnum):
     SIGNING_REQUESTED = "signing_requested"
     LETTER_SIGNED = "letter_signed"
     PUBLISHED = "process_published"
+    DISPOSITION_SENT = "disposition_sent"
+    DISPOSITION_PUBLISHED = "disposition_published"
     SECURITY = "security"
 
 

@@ -4,6 +4,11 @@ A process warns the people who still have to act N days before an open round's d
 (`ProcessNotificationSettings.deadline_warning_days`, default 3 and 1). Each warning goes
 out once per round and threshold (a `deadline_warning` row, unique); when a round opened
 closer to its deadline than a threshold, only the nearest threshold is sent.
+
+The feedback period on a proposed disposition (issue 21) gets one reminder, to the
+organisations that have not answered every item, at the process's nearest threshold before
+its end (by default a day) — or halfway through a shorter period, so that a short period
+does not bring the request and the reminder at once.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from consensus import audit, events, permissions
 from consensus.extensions import db
 from consensus.models import (
     DeadlineWarning,
+    DispositionReview,
     Process,
     ProcessNotificationSettings,
     ProcessState,
@@ -25,7 +31,8 @@ from consensus.models import (
     User,
     utcnow,
 )
-from consensus.services import processes
+from consensus.permissions import drafting as drafting_rules
+from consensus.services import drafting, processes
 from consensus.services.errors import DomainError
 
 DEFAULT_DAYS = (3, 1)
@@ -140,3 +147,50 @@ def warn_deadlines(now: datetime | None = None) -> int:
         warned += 1
     db.session.flush()
     return warned
+
+
+def remind_disposition_feedback(now: datetime | None = None) -> int:
+    """Record a DispositionFeedbackDue event, once per proposed disposition, when its
+    feedback period is about to end (see the module), naming the people who can answer
+    for the organisations that have not answered every item. Returns how many reviews
+    were reminded (a review whose organisations all answered is marked done silently)."""
+    now = now or utcnow()
+    reviews = (
+        db.session.execute(
+            select(DispositionReview)
+            .where(
+                DispositionReview.reminded_at.is_(None),
+                DispositionReview.respond_by > now,
+                DispositionReview.respond_by <= now + timedelta(days=MAX_DAYS),
+            )
+            .order_by(DispositionReview.id)
+            .with_for_update(of=DispositionReview)
+        )
+        .scalars()
+        .all()
+    )
+    reminded = 0
+    for review in reviews:
+        round_ = db.session.get(Round, review.round_id)
+        assert round_ is not None  # noqa: S101 - a review belongs to a round
+        days = warning_days(round_.process_id)
+        if not days:
+            continue  # the facilitator turned the warnings off
+        before = min(timedelta(days=min(days)), (review.respond_by - review.sent_at) / 2)
+        if review.respond_by - now > before:
+            continue
+        review.reminded_at = now
+        waiting = drafting.waiting_organisations(review)
+        answering = drafting_rules.who_answers_disposition_many(round_, waiting, now)
+        people = tuple(
+            sorted({(user_id, org_id) for org_id, ids in answering.items() for user_id in ids})
+        )
+        if people:
+            events.record(
+                events.DispositionFeedbackDue(
+                    round_id=round_.id, process_id=round_.process_id, people=people
+                )
+            )
+            reminded += 1
+    db.session.flush()
+    return reminded

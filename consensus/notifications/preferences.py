@@ -34,9 +34,11 @@ DEFAULTS: dict[NotificationKind, Delivery] = {
     NotificationKind.AMENDMENT_DECIDED: Delivery.IMMEDIATE,
     NotificationKind.COMMENT_REPLY: Delivery.IMMEDIATE,
     NotificationKind.OUTCOME: Delivery.IMMEDIATE,
+    NotificationKind.DISPOSITION_SENT: Delivery.IMMEDIATE,
     NotificationKind.NEW_VERSION: Delivery.DIGEST,
     NotificationKind.LETTER_SIGNED: Delivery.DIGEST,
     NotificationKind.PUBLISHED: Delivery.DIGEST,
+    NotificationKind.DISPOSITION_PUBLISHED: Delivery.DIGEST,
 }
 SWITCHABLE = tuple(DEFAULTS)
 
@@ -48,9 +50,15 @@ LABELS = {
     NotificationKind.AMENDMENT_DECIDED: _l("An amendment of your organisation is decided"),
     NotificationKind.COMMENT_REPLY: _l("Someone replies to your comment"),
     NotificationKind.OUTCOME: _l("The outcome of an endorsement round is decided"),
+    NotificationKind.DISPOSITION_SENT: _l(
+        "The proposed disposition of your organisation's amendments asks for its answer"
+    ),
     NotificationKind.NEW_VERSION: _l("A new version of a position appears"),
     NotificationKind.LETTER_SIGNED: _l("A joint letter is fully signed"),
     NotificationKind.PUBLISHED: _l("A process is published"),
+    NotificationKind.DISPOSITION_PUBLISHED: _l(
+        "A disposition report on your organisation's amendments is published"
+    ),
     NotificationKind.SECURITY: _l("Security notices about your account"),
 }
 

@@ -24,6 +24,7 @@ from consensus.models import (
     AmendmentState,
     Comment,
     CoSignature,
+    DispositionReview,
     NotificationKind,
     Organisation,
     Outcome,
@@ -36,6 +37,7 @@ from consensus.models import (
 )
 from consensus.notifications.compose import Content, absolute_url
 from consensus.notifications.outbox import Person, notify
+from consensus.permissions import drafting as drafting_rules
 
 
 def _names(organisations: list[Organisation]) -> str:
@@ -414,6 +416,180 @@ def on_comment_replied(event: events.CommentReplied) -> None:
     )
 
 
+# --- Feedback on the proposed disposition (issue 21) ----------------------------------------------
+
+
+def _review_of(round_id: int) -> tuple[Round, Process, DispositionReview] | None:
+    round_ = db.session.get(Round, round_id)
+    if round_ is None:
+        return None
+    review = db.session.execute(
+        select(DispositionReview).where(DispositionReview.round_id == round_id)
+    ).scalar_one_or_none()
+    if review is None:
+        return None
+    return round_, round_.process, review
+
+
+def _answering(round_: Round, organisation_ids: Iterable[int]) -> list[Person]:
+    people = drafting_rules.who_answers_disposition_many(round_, organisation_ids)
+    return sorted({(user_id, org_id) for org_id, ids in people.items() for user_id in ids})
+
+
+def _feedback_content(
+    round_: Round,
+    process: Process,
+    review: DispositionReview,
+    organisations: list[Organisation],
+    subject: str,
+    paragraphs: list[str],
+) -> Content:
+    """A message that asks for the organisation's answer: the link opens the page where it
+    agrees or contests (its first organisation's, when a person answers for several), the
+    end of the feedback period is the deadline (and the calendar entry)."""
+    link = (
+        absolute_url(
+            "positions.disposition_feedback",
+            slug=process.slug,
+            round_id=round_.id,
+            organisation_id=organisations[0].id,
+        )
+        if organisations
+        else absolute_url("positions.disposition", slug=process.slug, round_id=round_.id)
+    )
+    return Content(
+        subject=subject,
+        paragraphs=paragraphs,
+        link=link,
+        link_label=_("Agree or contest"),
+        deadline=review.respond_by,
+        calendar_uid=f"disposition-{review.id}@consensus",
+        calendar_title=_(
+            "Feedback on the disposition: %(round)s \u2014 %(process)s",
+            round=round_.title,
+            process=process.title,
+        ),
+    )
+
+
+def on_disposition_sent(event: events.DispositionSent) -> None:
+    """The facilitator sent the proposed disposition: the people who can answer for each
+    contributing organisation (the rule book's query) are asked to agree or contest."""
+    found = _review_of(event.round_id)
+    if found is None:
+        return
+    round_, process, review = found
+
+    def make(user: User, organisations: list[Organisation]) -> Content:
+        values = {
+            "round": round_.title,
+            "process": process.title,
+            "orgs": _names(organisations),
+            "deadline": _moment(review.respond_by),
+            "publish": _moment(review.publish_at),
+        }
+        return _feedback_content(
+            round_,
+            process,
+            review,
+            organisations,
+            _("Proposed disposition for %(orgs)s: \u201c%(process)s\u201d", **values),
+            [
+                _(
+                    "The facilitator of \u201c%(process)s\u201d has sent the proposed "
+                    "disposition of the amendments of %(orgs)s in \u201c%(round)s\u201d: the "
+                    "decision on each amendment and its reason.",
+                    **values,
+                ),
+                _(
+                    "Agree with each decision or contest it with a comment until %(deadline)s. "
+                    "The disposition report is published on %(publish)s, with your answers.",
+                    **values,
+                ),
+            ],
+        )
+
+    notify(
+        NotificationKind.DISPOSITION_SENT,
+        _answering(round_, {i.organisation_id for i in review.items}),
+        make,
+        process_id=process.id,
+        round_id=round_.id,
+    )
+
+
+def on_disposition_feedback_due(event: events.DispositionFeedbackDue) -> None:
+    """The feedback period ends soon: the people named in the event (who can answer for
+    the organisations that have not answered every item; deadlines.py)."""
+    found = _review_of(event.round_id)
+    if found is None:
+        return
+    round_, process, review = found
+
+    def make(user: User, organisations: list[Organisation]) -> Content:
+        values = {
+            "round": round_.title,
+            "process": process.title,
+            "orgs": _names(organisations),
+            "deadline": _moment(review.respond_by),
+        }
+        return _feedback_content(
+            round_,
+            process,
+            review,
+            organisations,
+            _("Reminder: the proposed disposition awaits the answer of %(orgs)s", **values),
+            [
+                _(
+                    "%(orgs)s has not yet answered every proposed decision on its amendments "
+                    "in \u201c%(round)s\u201d of \u201c%(process)s\u201d. Answers are "
+                    "possible until %(deadline)s.",
+                    **values,
+                ),
+            ],
+        )
+
+    notify(
+        NotificationKind.DEADLINE,
+        event.people,
+        make,
+        process_id=process.id,
+        round_id=round_.id,
+    )
+
+
+def on_disposition_published(event: events.DispositionPublished) -> None:
+    """The disposition report reached its publication time: the people of the contributing
+    organisations can read how their amendments were handled, with the answers."""
+    found = _review_of(event.round_id)
+    if found is None:
+        return
+    round_, process, review = found
+
+    def make(user: User, organisations: list[Organisation]) -> Content:
+        values = {"round": round_.title, "process": process.title}
+        return Content(
+            subject=_("Disposition report published: \u201c%(process)s\u201d", **values),
+            paragraphs=[
+                _(
+                    "The disposition report of \u201c%(round)s\u201d in \u201c%(process)s"
+                    "\u201d has been published, with the answers of the organisations.",
+                    **values,
+                )
+            ],
+            link=absolute_url("positions.disposition", slug=process.slug, round_id=round_.id),
+            link_label=_("Read the disposition report"),
+        )
+
+    notify(
+        NotificationKind.DISPOSITION_PUBLISHED,
+        _answering(round_, {i.organisation_id for i in review.items}),
+        make,
+        process_id=process.id,
+        round_id=round_.id,
+    )
+
+
 # --- Signing and publication ----------------------------------------------------------------------
 
 
@@ -530,5 +706,8 @@ WRITERS: list[tuple[type[events.Event], Callable[[Any], None]]] = [
     (events.CommentReplied, on_comment_replied),
     (events.CoSigned, on_co_signed),
     (events.ProcessPublished, on_process_published),
+    (events.DispositionSent, on_disposition_sent),
+    (events.DispositionFeedbackDue, on_disposition_feedback_due),
+    (events.DispositionPublished, on_disposition_published),
     (events.SecurityChanged, on_security_changed),
 ]

@@ -4,6 +4,9 @@ whether a process takes individual contributions at all."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
+
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -16,8 +19,10 @@ from consensus.models import (
     MembershipRole,
     Organisation,
     Process,
+    Round,
     User,
 )
+from consensus.permissions.acting import who_can_act_many
 from consensus.permissions.core import Action, AnyUser, Gate, gate, membership_in
 
 _WRITERS = {MembershipRole.OFFICIAL, MembershipRole.REPRESENTATIVE}
@@ -78,3 +83,15 @@ def may_submit(user: AnyUser | None, contribution: Contribution, process: Proces
     if contribution.state != ContributionState.CLEARED:
         return Gate(False, str(_l("Only a cleared contribution can be submitted.")))
     return gate(user, _action(contribution.kind), process, contribution.organisation)
+
+
+def who_answers_disposition_many(
+    round_: Round, organisation_ids: Iterable[int], at: datetime | None = None
+) -> dict[int, set[int]]:
+    """{organisation_id: user ids} of the people who agree with or contest the proposed
+    disposition of `round_` for each organisation: those who can act for it in that
+    drafting or consultation round (the rule book's query: its officials and
+    representatives with a valid membership and an active account), the same people
+    `may_see_space` lets onto the organisation's feedback page."""
+    acting = who_can_act_many(((round_, org_id) for org_id in set(organisation_ids)), at)
+    return {org_id: ids for (_, org_id), ids in acting.items()}

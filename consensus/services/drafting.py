@@ -343,7 +343,11 @@ def decide_group(
     elif decision == GroupDecision.REJECT:
         shared = shared or why
         if not shared:
-            raise DomainError(str(_l("Give the reason for this decision.")), field="shared_reason")
+            # The form shows the shared reason only for a group of more than one.
+            raise DomainError(
+                str(_l("Give the reason for this decision.")),
+                field="shared_reason" if len(members) > 1 else "reason",
+            )
         _dissolve(members, actor)
         for member in members:
             positions.decide_amendment(
@@ -889,6 +893,8 @@ def send_disposition(
             ],
         },
     )
+    # The contributing organisations' people hear of it (consensus.notifications.triggers).
+    events.record(events.DispositionSent(round_id=round_.id, process_id=process.id))
     return review
 
 
@@ -932,3 +938,46 @@ def respond_to_disposition(
         payload={"round": review.round_id, "response": answer.value, "comment": text},
     )
     db.session.flush()
+
+
+def waiting_organisations(review: DispositionReview) -> list[int]:
+    """The organisations that have not yet answered every proposed decision sent to them."""
+    return sorted({i.organisation_id for i in review.items if i.response is None})
+
+
+def announce_published_dispositions(now: datetime | None = None) -> int:
+    """The clock (`rounds tick`): every disposition report whose publication time has come
+    is announced once (audit entry, DispositionPublished: the contributing organisations
+    hear of it). The report itself is public by its time alone (review_phase); this only
+    says so. Returns the number announced."""
+    now = now or utcnow()
+    due = (
+        db.session.execute(
+            select(DispositionReview)
+            .where(DispositionReview.publish_at <= now, DispositionReview.announced_at.is_(None))
+            .order_by(DispositionReview.id)
+            .with_for_update(of=DispositionReview)
+        )
+        .scalars()
+        .all()
+    )
+    for review in due:
+        review.announced_at = now
+        round_ = db.session.get(Round, review.round_id)
+        assert round_ is not None  # noqa: S101 - a review belongs to a round
+        answers = [i.response for i in review.items]
+        audit.record(
+            "disposition.published",
+            actor=None,
+            object_type="round",
+            object_id=round_.id,
+            payload={
+                "publish_at": review.publish_at.isoformat(),
+                "agreed": answers.count(FeedbackResponse.AGREE),
+                "contested": answers.count(FeedbackResponse.CONTEST),
+                "unanswered": answers.count(None),
+            },
+        )
+        events.record(events.DispositionPublished(round_id=round_.id, process_id=round_.process_id))
+    db.session.flush()
+    return len(due)

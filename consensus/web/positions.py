@@ -1448,6 +1448,9 @@ def _group_form(group: drafting.AmendmentGroup, formdata: object = None) -> Grou
             ("compromise", _("Adopt a compromise text of my own")),
         ]
     )
+    if not group.overlapping:
+        # One amendment: the one reason field serves every decision.
+        form.reason.label.text = _("Reason for the decision")
     if formdata is None:
         form.numbers.data = ",".join(str(n) for n in group.numbers)
         form.compromise_text.data = (

@@ -7,7 +7,7 @@ created when missing, so running it twice changes nothing (and writes no audit e
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select
@@ -23,8 +23,10 @@ from consensus.models import (
     OrganisationKind,
     OutgoingMail,
     Process,
+    Round,
     RoundType,
     User,
+    Version,
     utcnow,
 )
 from consensus.models.endorsements import ClearanceDecision, StanceKind
@@ -40,6 +42,9 @@ class DemoOrganisation:
     kind: OrganisationKind
     representative: tuple[str, str]  # display name, title
     official: tuple[str, str]
+    # A second official (official2.<slug>@example.org): organisation contributions are
+    # drafted by one official and cleared by another (four eyes, issue 21).
+    second_official: tuple[str, str]
 
 
 DEMO_ORGANISATIONS = [
@@ -50,6 +55,7 @@ DEMO_ORGANISATIONS = [
         OrganisationKind.MUNICIPALITIES,
         ("Marieke de Vries", "Voorzitter commissie Informatiesamenleving"),
         ("Jeroen Bakker", "Senior beleidsadviseur digitalisering"),
+        ("Ayşe Demir", "Beleidsadviseur informatiesamenleving"),
     ),
     DemoOrganisation(
         "ipo",
@@ -58,6 +64,7 @@ DEMO_ORGANISATIONS = [
         OrganisationKind.PROVINCES,
         ("Henk Jansen", "Gedeputeerde, portefeuillehouder digitalisering"),
         ("Sanne Visser", "Beleidsmedewerker informatievoorziening"),
+        ("Koen de Groot", "Adviseur digitale overheid"),
     ),
     DemoOrganisation(
         "uvw",
@@ -66,6 +73,7 @@ DEMO_ORGANISATIONS = [
         OrganisationKind.WATER_BOARDS,
         ("Fatima El Amrani", "Dijkgraaf, bestuurslid Unie van Waterschappen"),
         ("Pieter Mulder", "Adviseur informatiebeleid"),
+        ("Eva Kramer", "Juridisch adviseur informatievoorziening"),
     ),
     DemoOrganisation(
         "bzk",
@@ -74,6 +82,7 @@ DEMO_ORGANISATIONS = [
         OrganisationKind.NATIONAL_GOVERNMENT,
         ("Thomas van den Berg", "Staatssecretaris Digitalisering"),
         ("Lotte Smit", "Coördinerend beleidsmedewerker Digitale Overheid"),
+        ("Daan Verhoeven", "Beleidsmedewerker interbestuurlijke samenwerking"),
     ),
 ]
 
@@ -104,12 +113,14 @@ def _ensure_membership(
 @dataclass
 class DemoContext:
     """What each chapter of the demo story needs: the process, its facilitator, the
-    organisations by slug and the people by (slug, role)."""
+    organisations by slug, the people by (slug, role) and each organisation's second
+    official by slug."""
 
     process: Process
     facilitator: User
     organisations: dict[str, Organisation]
     people: dict[tuple[str, MembershipRole], User]
+    second_officials: dict[str, User] = field(default_factory=dict)
 
 
 STRATEGY_TITLE = "Gezamenlijke inbreng op de nationale digitaliseringsstrategie"
@@ -189,6 +200,7 @@ def build_demo_world(password: str) -> dict[str, int]:
     )
     organisations_by_slug: dict[str, Organisation] = {}
     people: dict[tuple[str, MembershipRole], User] = {}
+    second_officials: dict[str, User] = {}
     for demo in DEMO_ORGANISATIONS:
         organisation = db.session.execute(
             select(Organisation).where(Organisation.slug == demo.slug)
@@ -207,6 +219,11 @@ def build_demo_world(password: str) -> dict[str, int]:
         _ensure_membership(rep, organisation, MembershipRole.REPRESENTATIVE, demo.representative[1])
         official = _ensure_user(f"official.{demo.slug}@example.org", demo.official[0], password)
         _ensure_membership(official, organisation, MembershipRole.OFFICIAL, demo.official[1])
+        second = _ensure_user(
+            f"official2.{demo.slug}@example.org", demo.second_official[0], password
+        )
+        _ensure_membership(second, organisation, MembershipRole.OFFICIAL, demo.second_official[1])
+        second_officials[demo.slug] = second
         organisations_by_slug[demo.slug] = organisation
         people[(demo.slug, MembershipRole.REPRESENTATIVE)] = rep
         people[(demo.slug, MembershipRole.OFFICIAL)] = official
@@ -257,8 +274,10 @@ def build_demo_world(password: str) -> dict[str, int]:
             activate=activate,
         )
         if created:
-            story(DemoContext(process, facilitator, organisations_by_slug, people))
-    _notification_chapter(organisations_by_slug, people)
+            story(
+                DemoContext(process, facilitator, organisations_by_slug, people, second_officials)
+            )
+    _notification_chapter(organisations_by_slug, people, list(second_officials.values()))
     # The demo's history is made up: nobody is e-mailed about it (the notices stay in the
     # inbox). Mail from what people do in the demo afterwards is sent as usual.
     db.session.execute(
@@ -282,7 +301,9 @@ def build_demo_world(password: str) -> dict[str, int]:
 
 
 def _notification_chapter(
-    organisations_by_slug: dict[str, Organisation], people: dict[tuple[str, MembershipRole], User]
+    organisations_by_slug: dict[str, Organisation],
+    people: dict[tuple[str, MembershipRole], User],
+    others: list[User],
 ) -> None:
     """E-mail notifications (docs/notifications.md): everyone's settings are the defaults
     (immediately for what asks them to act, news in a digest at 08:00 Amsterdam time), and
@@ -292,7 +313,7 @@ def _notification_chapter(
     from consensus.notifications import preferences
     from consensus.services import endorsements
 
-    preferences.give_defaults(people.values())
+    preferences.give_defaults([*people.values(), *others])
     ipo = organisations_by_slug["ipo"]
     representative = people[("ipo", MembershipRole.REPRESENTATIVE)]
     official = people[("ipo", MembershipRole.OFFICIAL)]
@@ -554,6 +575,7 @@ Hoogachtend,
         "vraag om structurele middelen; zonder die vraag verliest de brief zijn kern. Het "
         "voorbehoud van BZK wordt besproken in het Bestuurlijk Overleg.",
     )
+    _strategy_feedback_chapter(ctx, consultation)
     plan = positions.plan_application(position, positions.load_amendments(position.id))
     positions.apply_amendments(
         position,
@@ -565,6 +587,56 @@ Hoogachtend,
     )
     _strategy_endorsement_chapter(ctx)
     _strategy_signing_chapter(ctx)
+
+
+def _strategy_feedback_chapter(ctx: DemoContext, consultation: Round) -> None:
+    """Feedback before publication (issue 21): the facilitator sent the proposed disposition
+    of the consultation to the four organisations; VNG, IPO and the Unie van Waterschappen
+    agreed, BZK agreed on the wallet and contested the rejection of its funding amendment;
+    the report was then published with their answers. The demo's history is made up: the
+    times are moved into the past afterwards (the clock has nothing left to announce)."""
+    from consensus.models import FeedbackResponse, Notice, NotificationKind
+    from consensus.services import drafting
+
+    process, facilitator = ctx.process, ctx.facilitator
+    now = utcnow()
+    review = drafting.send_disposition(
+        process,
+        consultation,
+        actor=facilitator,
+        respond_by=now + timedelta(days=5),
+        publish_at=now + timedelta(days=6),
+    )
+    slugs = {organisation.id: slug for slug, organisation in ctx.organisations.items()}
+    for item in review.items:
+        slug = slugs[item.organisation_id]
+        contested = slug == "bzk" and item.proposed_state == "rejected"
+        drafting.respond_to_disposition(
+            item,
+            process,
+            actor=ctx.people[(slug, MembershipRole.OFFICIAL)],
+            response=FeedbackResponse.CONTEST if contested else FeedbackResponse.AGREE,
+            comment="BZK begrijpt de wens, maar kan niet vooruitlopen op de "
+            "voorjaarsbesluitvorming; wij bespreken dit graag in het Bestuurlijk Overleg."
+            if contested
+            else "",
+        )
+    # Sent, answered and published just before the later rounds of this story (the
+    # clearance round opened half an hour ago).
+    review.sent_at = now - timedelta(minutes=50)
+    review.respond_by = now - timedelta(minutes=40)
+    review.publish_at = review.announced_at = now - timedelta(minutes=35)
+    for item in review.items:
+        item.responded_at = now - timedelta(minutes=45)
+    # The request to answer (sent "now", with the future times) would mislead in the inbox
+    # of this made-up history; its mail is dropped with the rest of the build's.
+    db.session.execute(
+        delete(Notice).where(
+            Notice.round_id == consultation.id,
+            Notice.kind == NotificationKind.DISPOSITION_SENT.value,
+        )
+    )
+    db.session.flush()
 
 
 def _consultation_story(ctx: DemoContext) -> None:
@@ -614,21 +686,20 @@ Met vriendelijke groet,
     )
     processes.tick()  # opens the round, about v1
     paragraphs = v1.paragraphs
-    positions.add_comment(
-        v1,
-        process,
-        actor=ctx.people[("vng", MembershipRole.OFFICIAL)],
-        organisation=ctx.organisations["vng"],
-        paragraph_anchor=paragraphs[3].anchor,
-        body="Graag ook de registratielasten voor kleine gemeenten noemen.",
-    )
-    positions.add_comment(
-        v1,
-        process,
-        actor=ctx.people[("uvw", MembershipRole.OFFICIAL)],
-        organisation=ctx.organisations["uvw"],
-        paragraph_anchor=paragraphs[5].anchor,
-        body="De waterschappen leveren de legger en peilbesluiten; die horen in het stelsel.",
+
+    def comment(slug: str, paragraph: int, body: str) -> None:
+        positions.add_comment(
+            v1,
+            process,
+            actor=ctx.people[(slug, MembershipRole.OFFICIAL)],
+            organisation=ctx.organisations[slug],
+            paragraph_anchor=paragraphs[paragraph].anchor,
+            body=body,
+        )
+
+    comment("vng", 3, "Graag ook de registratielasten voor kleine gemeenten noemen.")
+    comment(
+        "uvw", 5, "De waterschappen leveren de legger en peilbesluiten; die horen in het stelsel."
     )
     positions.propose_amendment(
         v1,
@@ -641,6 +712,54 @@ Met vriendelijke groet,
         "ordening en het water, en beslissen daarom als gelijkwaardige partner mee over "
         "afspraken en standaarden.",
         rationale="Concreet maken welke registraties het betreft, en ‘gelijkwaardig’ gebruiken.",
+    )
+    _consultation_contributions(ctx, v1)
+
+
+def _consultation_contributions(ctx: DemoContext, v1: Version) -> None:
+    """Organisation contributions (issue 21, docs/positions.md): VNG's two officials
+    prepared an amendment together — Jeroen Bakker drafted it, Ayşe Demir added an internal
+    note, cleared it (four eyes) and submitted it — so it appears once, as VNG's, on the same
+    paragraph as IPO's amendment: the facilitator finds the two as one group to consolidate.
+    The Unie van Waterschappen has a draft that its second official can still clear and
+    submit."""
+    from consensus.models import ContributionKind
+    from consensus.services import drafting
+
+    process, paragraphs = ctx.process, v1.paragraphs
+    vng, uvw = ctx.organisations["vng"], ctx.organisations["uvw"]
+    contribution = drafting.prepare_contribution(
+        v1,
+        process,
+        actor=ctx.people[("vng", MembershipRole.OFFICIAL)],
+        organisation=vng,
+        kind=ContributionKind.AMENDMENT,
+        paragraph_anchor=paragraphs[5].anchor,
+        text="Wij steunen de bouw van een federatief datastelsel. Gemeenten leveren daarin "
+        "de basisregistraties van personen, adressen en gebouwen, en beslissen daarom mee over "
+        "afspraken en standaarden, met oog voor de lasten van kleine gemeenten.",
+        rationale="De gemeentelijke basisregistraties zijn de kern van het stelsel; wie ze "
+        "bijhoudt, draagt ook de lasten.",
+    )
+    second = ctx.second_officials["vng"]
+    drafting.add_note(
+        contribution,
+        process,
+        actor=second,
+        body="Akkoord met de tekst; de lasten voor kleine gemeenten staan er nu in.",
+    )
+    drafting.clear_contribution(contribution, process, actor=second)
+    drafting.submit_contribution(contribution, process, actor=second)
+    drafting.prepare_contribution(
+        v1,
+        process,
+        actor=ctx.people[("uvw", MembershipRole.OFFICIAL)],
+        organisation=uvw,
+        kind=ContributionKind.AMENDMENT,
+        insert_after_anchor=paragraphs[5].anchor,
+        text="De waterschappen leveren de legger en de peilbesluiten aan het stelsel; die "
+        "registraties zijn nodig voor het waterbeheer en de ruimtelijke ordening.",
+        rationale="Ook de registraties van de waterschappen horen in het stelsel.",
     )
 
 

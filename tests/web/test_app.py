@@ -187,15 +187,21 @@ def test_demo_world_is_idempotent(runner):
     slugs = set(db.session.execute(select(Organisation.slug)).scalars())
     assert slugs == {"vng", "ipo", "uvw", "bzk"}
     for slug in slugs:
-        for role in ("representative", "official"):
+        # Each organisation: its representative and two officials (one drafts an
+        # organisation contribution, the other clears it).
+        for account, role in (
+            ("representative", "representative"),
+            ("official", "official"),
+            ("official2", "official"),
+        ):
             user = db.session.execute(
-                select(User).where(User.email == f"{role}.{slug}@example.org")
+                select(User).where(User.email == f"{account}.{slug}@example.org")
             ).scalar_one()
             (membership,) = user.memberships
             assert membership.role.value == role
             assert membership.organisation.slug == slug
             assert membership.title
-    assert db.session.scalar(select(func.count()).select_from(Membership)) == 8
+    assert db.session.scalar(select(func.count()).select_from(Membership)) == 12
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)) > 0
 
 

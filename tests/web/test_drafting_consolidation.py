@@ -250,3 +250,67 @@ def test_only_the_facilitator_consolidates(client, login_as, app):
     assert client.get(consolidate_url(w)).status_code == 403
     login_as(w.person("x"))
     assert client.get(consolidate_url(w)).status_code == 404
+
+
+def _field_error(html: str, field_id: str) -> str:
+    """The text of the error message shown next to one field ('' when there is none)."""
+    found = re.search(rf'id="{re.escape(field_id)}-error">(.*?)</div>\s*</div>', html, re.S)
+    return text_of(found.group(1)) if found else ""
+
+
+def test_the_reason_fields_say_when_they_are_required(client, login_as, app):
+    """No reason field claims to be optional: a rejection needs a (shared) reason, an
+    adoption or compromise its own. A missing reason is said next to its field, in Dutch,
+    and changes nothing."""
+    w = build_world()
+    _, _, _, lonely = _three_on_paragraph_3(w)
+    group, single = drafting.amendment_groups(w.position)
+    login_as(w.facilitator)
+    page = client.get(consolidate_url(w)).text
+    assert "niet verplicht" not in text_of(page)
+    text = " ".join(text_of(page).split())
+    assert (
+        "Gezamenlijke reden voor de niet overgenomen voorstellen Verplicht als een voorstel niet "
+        "wordt overgenomen" in text
+    )
+    assert "Reden voor het besluit Verplicht bij elk besluit" in text
+    # A single amendment not adopted without a reason: the message at its one reason field.
+    response = client.post(
+        consolidate_url(w),
+        data={
+            "group": single.key,
+            f"g{single.key}-numbers": single.key,
+            f"g{single.key}-decision": "reject",
+        },
+    )
+    assert response.status_code == 400
+    assert "Geef de reden voor dit besluit." in _field_error(response.text, f"g{single.key}-reason")
+    # A group where all are rejected: the message at the shared reason.
+    response = client.post(
+        consolidate_url(w),
+        data={
+            "group": group.key,
+            f"g{group.key}-numbers": group.key,
+            f"g{group.key}-decision": "reject",
+        },
+    )
+    assert response.status_code == 400
+    assert "Geef de reden voor dit besluit." in _field_error(
+        response.text, f"g{group.key}-shared_reason"
+    )
+    # One adopted, the others without the shared reason.
+    response = client.post(
+        consolidate_url(w),
+        data={
+            "group": group.key,
+            f"g{group.key}-numbers": group.key,
+            f"g{group.key}-decision": f"adopt:{group.numbers[0]}",
+            f"g{group.key}-reason": "Prima.",
+        },
+    )
+    assert response.status_code == 400
+    assert "Geef de reden waarom de andere voorstellen niet worden overgenomen." in _field_error(
+        response.text, f"g{group.key}-shared_reason"
+    )
+    db.session.expire_all()
+    assert all(a.state == AmendmentState.PENDING for a in [*group.amendments, lonely])
