@@ -40,6 +40,9 @@ class NotificationKind(enum.StrEnum):
     SIGNING_REQUESTED = "signing_requested"
     LETTER_SIGNED = "letter_signed"
     PUBLISHED = "process_published"
+    AGENDA_PUBLISHED = "agenda_published"
+    MEETING_CANCELLED = "meeting_cancelled"
+    ACTION_OVERDUE = "action_overdue"
     SECURITY = "security"
 
 
