@@ -37,6 +37,9 @@ DEFAULTS: dict[NotificationKind, Delivery] = {
     NotificationKind.NEW_VERSION: Delivery.DIGEST,
     NotificationKind.LETTER_SIGNED: Delivery.DIGEST,
     NotificationKind.PUBLISHED: Delivery.DIGEST,
+    NotificationKind.AGENDA_PUBLISHED: Delivery.IMMEDIATE,
+    NotificationKind.MEETING_CANCELLED: Delivery.IMMEDIATE,
+    NotificationKind.ACTION_OVERDUE: Delivery.IMMEDIATE,
 }
 SWITCHABLE = tuple(DEFAULTS)
 
@@ -51,6 +54,9 @@ LABELS = {
     NotificationKind.NEW_VERSION: _l("A new version of a position appears"),
     NotificationKind.LETTER_SIGNED: _l("A joint letter is fully signed"),
     NotificationKind.PUBLISHED: _l("A process is published"),
+    NotificationKind.AGENDA_PUBLISHED: _l("The agenda of a meeting where you hold a seat goes out"),
+    NotificationKind.MEETING_CANCELLED: _l("A meeting where you hold a seat is cancelled"),
+    NotificationKind.ACTION_OVERDUE: _l("A follow-up action of your organisation is overdue"),
     NotificationKind.SECURITY: _l("Security notices about your account"),
 }
 
