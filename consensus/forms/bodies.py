@@ -207,6 +207,7 @@ class CancelMeetingForm(FlaskForm):
 
 
 class DocumentForm(FlaskForm):
+    item_id = SelectField(_l("Agenda item"), coerce=int)
     title = StringField(_l("Document title"), validators=[Optional(), Length(max=200)])
     document = FileField(
         _l("File (PDF, ODF or Office, at most 10 MB)"),

@@ -1654,7 +1654,11 @@ def dashboard_summary(
             )
         )
         .join(StandingBody, Meeting.body_id == StandingBody.id)
-        .where(Meeting.body_id.in_(visible_bodies), Meeting.ends_at >= since)
+        .where(
+            Meeting.body_id.in_(visible_bodies),
+            Meeting.ends_at >= since,
+            Meeting.cancelled_at.is_(None),
+        )
         .order_by(Meeting.starts_at)
         .limit(5)
     )

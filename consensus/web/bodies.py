@@ -586,8 +586,8 @@ def _meeting_page(
             else None
         ),
         documents=documents,
-        can_attach=can_run and not meeting.minutes_approved,
-        document_form=document_form or DocumentForm(prefix="document"),
+        document_form=document_form
+        or (_document_form(items) if can_run and items and not meeting.minutes_approved else None),
         cancel_form=cancel_form
         or (CancelMeetingForm(prefix="cancel") if can_run and not began else None),
         form=EmptyForm(),
@@ -816,18 +816,24 @@ def _load_item(meeting_: Meeting, item_id: int) -> AgendaItem:
     return item
 
 
-@bp.post("/bodies/<slug>/meetings/<int:meeting_id>/items/<int:item_id>/documents")
+def _document_form(items: list[AgendaItem]) -> DocumentForm:
+    form = DocumentForm(prefix="document")
+    form.item_id.choices = choices((i.id, f"{i.sequence}. {i.title}") for i in items)
+    return form
+
+
+@bp.post("/bodies/<slug>/meetings/<int:meeting_id>/documents")
 @login_required
-def document_add(slug: str, meeting_id: int, item_id: int) -> tuple[str, int] | Response:
+def document_add(slug: str, meeting_id: int) -> tuple[str, int] | Response:
     # A document may be larger than an ordinary form (CONSENSUS_MAX_CONTENT_LENGTH): this
     # one request may carry the document's limit and a little for the form around it.
     request.max_content_length = max(
         service.DOCUMENT_MAX_BYTES + 64 * 1024, int(current_app.config["MAX_CONTENT_LENGTH"])
     )
     body, meeting_ = _running(slug, meeting_id)
-    item = _load_item(meeting_, item_id)
-    form = DocumentForm(prefix="document")
+    form = _document_form(list(meeting_.items))
     if form.validate_on_submit():
+        item = _load_item(meeting_, form.item_id.data)
         upload = form.document.data
         done = run(
             service.add_agenda_document,
