@@ -460,6 +460,16 @@ def agenda_due_at(meeting: Meeting) -> datetime:
     return meeting.starts_at - timedelta(days=meeting.body.agenda_notice_days)
 
 
+# The clock publishes on its first tick after the moment; within this margin that is on time.
+LATE_AFTER = timedelta(hours=1)
+
+
+def published_late(meeting: Meeting) -> bool:
+    """The agenda went out later than the body agreed (shown on the meeting page)."""
+    published = meeting.agenda_published_at
+    return published is not None and published > agenda_due_at(meeting) + LATE_AFTER
+
+
 def add_agenda_item(
     meeting: Meeting,
     *,
@@ -542,7 +552,9 @@ def remove_agenda_item(meeting: Meeting, item: AgendaItem, *, actor: User) -> No
     )
 
 
-def publish_agenda(meeting: Meeting, *, actor: User | None) -> Meeting:
+def publish_agenda(
+    meeting: Meeting, *, actor: User | None, at: datetime | None = None
+) -> Meeting:
     """Send the agenda to the members: from now on they see it, and the people who attend
     are told (late is allowed, and shown: the notice period is the body's agreement, not a
     lock). `actor` None: the clock, when the notice period began (publish_due_agendas)."""
@@ -554,8 +566,7 @@ def publish_agenda(meeting: Meeting, *, actor: User | None) -> Meeting:
     ).scalar_one()
     if not items:
         raise DomainError(str(_l("Add at least one item before publishing the agenda.")))
-    now = utcnow()
-    meeting.agenda_published_at = now
+    meeting.agenda_published_at = at or utcnow()
     meeting.agenda_published_by_id = actor.id if actor is not None else None
     audit.record(
         "meeting.agenda_published",
@@ -566,7 +577,7 @@ def publish_agenda(meeting: Meeting, *, actor: User | None) -> Meeting:
         payload={
             "items": items,
             "due_at": agenda_due_at(meeting).isoformat(),
-            "late": now > agenda_due_at(meeting),
+            "late": published_late(meeting),
         },
     )
     db.session.flush()
@@ -611,7 +622,7 @@ def publish_due_agendas(now: datetime | None = None) -> int:
     published = 0
     for meeting in candidates:
         if agenda_due_at(meeting) <= now:
-            publish_agenda(meeting, actor=None)
+            publish_agenda(meeting, actor=None, at=now)
             published += 1
     return published
 

@@ -558,8 +558,7 @@ def _meeting_page(
         began=began,
         agenda_open=agenda_open,
         agenda_due_at=service.agenda_due_at(meeting),
-        late=meeting.agenda_published_at is not None
-        and meeting.agenda_published_at > service.agenda_due_at(meeting),
+        late=service.published_late(meeting),
         forwarded_to=forwarded_to,
         forwarded_from=forwarded_from,
         linked=linked,
