@@ -302,13 +302,22 @@ def build_bodies_chapter(
         title="Vaststelling verslag vorige vergadering",
         kind=AgendaItemKind.DECISION,
     )
-    bodies.add_agenda_item(
+    reply_item = bodies.add_agenda_item(
         following,
         actor=secretary,
         title="Antwoord van de staatssecretaris op de gezamenlijke inbreng",
         kind=AgendaItemKind.DISCUSSION,
         process=process,
         position=position,
+    )
+    reply_pdf = _reply_pdf()
+    # The reply itself as the item's document (uploaded, not a link).
+    bodies.add_agenda_document(
+        reply_item,
+        actor=secretary,
+        content=reply_pdf,
+        filename="antwoord-staatssecretaris.pdf",
+        title="Antwoord van de staatssecretaris",
     )
     # The follow-up: the study (from the decision), an overdue action with progress, and
     # one from the letter.
@@ -360,7 +369,7 @@ def build_bodies_chapter(
                 received_on=today,
                 summary=REPLY_SUMMARY,
                 reference="2026-0000123456",
-                document=_reply_pdf(),
+                document=reply_pdf,
                 filename="antwoord-staatssecretaris.pdf",
             )
             bodies.create_action(
