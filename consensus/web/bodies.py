@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
-from flask_babel import format_date
+from flask_babel import format_date, format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -75,6 +75,14 @@ NOBODY = 0  # the "nobody chosen" value of optional selects
 def format_day(value: date | None, fmt: str = "medium") -> str:
     """A calendar date in the reader's language (no time zone: a date is a date)."""
     return format_date(value, fmt) if value else ""
+
+
+@bp.app_template_filter("file_size")
+def format_file_size(size: int) -> str:
+    """A file's size as people read it, in the reader's language: "7,4 kB", "2,1 MB"."""
+    if size >= 1024 * 1024:
+        return f"{format_decimal(round(size / (1024 * 1024), 1))} MB"
+    return f"{format_decimal(max(round(size / 1024, 1), 0.1))} kB"
 
 
 @bp.app_context_processor
