@@ -24,7 +24,6 @@ from consensus.models import (
 )
 from consensus.services import bodies
 
-
 PDF = b"%PDF-1.4\n% a note for the agenda\n%%EOF\n"
 
 

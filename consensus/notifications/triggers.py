@@ -526,8 +526,7 @@ def on_agenda_published(event: events.AgendaPublished) -> None:
         values = _meeting_values(meeting)
         lines = [
             _(
-                "The agenda of \u201c%(meeting)s\u201d of %(body)s on %(when)s has been "
-                "published.",
+                "The agenda of \u201c%(meeting)s\u201d of %(body)s on %(when)s has been published.",
                 **values,
             ),
             "; ".join(f"{sequence}. {title}" for sequence, title in titles),

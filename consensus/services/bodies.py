@@ -552,9 +552,7 @@ def remove_agenda_item(meeting: Meeting, item: AgendaItem, *, actor: User) -> No
     )
 
 
-def publish_agenda(
-    meeting: Meeting, *, actor: User | None, at: datetime | None = None
-) -> Meeting:
+def publish_agenda(meeting: Meeting, *, actor: User | None, at: datetime | None = None) -> Meeting:
     """Send the agenda to the members: from now on they see it, and the people who attend
     are told (late is allowed, and shown: the notice period is the body's agreement, not a
     lock). `actor` None: the clock, when the notice period began (publish_due_agendas)."""
