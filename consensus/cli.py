@@ -119,11 +119,12 @@ def rounds_group() -> None:
 @rounds_group.command("tick")
 @with_appcontext
 def rounds_tick() -> None:
-    """Open and close rounds whose time has come, and warn before deadlines (run from
-    cron, e.g. every minute)."""
+    """Open and close rounds whose time has come, and warn before deadlines; for standing
+    bodies, publish the agendas that are due and tell about overdue follow-up actions (run
+    from cron, e.g. every minute: the one timer an operator needs)."""
     from consensus import signing
     from consensus.notifications import deadlines
-    from consensus.services import drafting, processes
+    from consensus.services import bodies, drafting, processes
 
     changes = processes.tick()
     # A signing round lays its letter out as it opens; one that has none yet gets it here.
@@ -139,6 +140,8 @@ def rounds_tick() -> None:
     # the notice once a disposition report's publication time has come.
     reminded = deadlines.remind_disposition_feedback()
     announced = drafting.announce_published_dispositions()
+    # Standing bodies: agendas due by their notice period, overdue actions (once each).
+    agendas, told = bodies.clock()
     db.session.commit()
     click.echo(f"{changes} change(s) applied.")
     if letters:
@@ -151,6 +154,10 @@ def rounds_tick() -> None:
         click.echo(f"{reminded} disposition feedback reminder(s) queued.")
     if announced:
         click.echo(f"{announced} disposition report(s) published.")
+    if agendas:
+        click.echo(f"{agendas} agenda(s) published.")
+    if told:
+        click.echo(f"{told} overdue notice(s) written.")
 
 
 @click.group("notifications")
@@ -202,7 +209,8 @@ def actions_group() -> None:
 @actions_group.command("notify-overdue")
 @with_appcontext
 def actions_notify_overdue() -> None:
-    """Tell the owners of overdue follow-up actions, once per action (run daily from cron)."""
+    """Tell the owners of overdue follow-up actions, once per action. `rounds tick` does
+    this too (with the agendas that are due); this runs only that part, e.g. by hand."""
     from consensus.domain.timeutil import local_day
     from consensus.models import utcnow
     from consensus.services import bodies

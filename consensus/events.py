@@ -169,6 +169,29 @@ class DispositionPublished(Event):
 
     round_id: int
     process_id: int
+class AgendaPublished(Event):
+    """A meeting's agenda went to the members: by its secretary, or by the clock when its
+    notice period began (`actor_id` None)."""
+
+    meeting_id: int
+    body_id: int
+    actor_id: int | None
+
+
+@dataclass(frozen=True)
+class MeetingCancelled(Event):
+    meeting_id: int
+    body_id: int
+    actor_id: int | None
+
+
+@dataclass(frozen=True)
+class ActionOverdue(Event):
+    """The clock found a follow-up action past its due date (once per action); `people`
+    are the rule book's who_reports_on, with the owner organisation."""
+
+    action_id: int
+    people: tuple[tuple[int, int | None], ...]  # (user_id, organisation_id)
 
 
 # --- Recording and dispatching ------------------------------------------------------------------

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from consensus.extensions import db
 from consensus.models import (
+    AgendaDocument,
     AgendaItemKind,
     BodyLevel,
     DecisionOutcome,
@@ -23,6 +24,8 @@ from consensus.models import (
 )
 from consensus.services import bodies
 
+PDF = b"%PDF-1.4\n% a note for the agenda\n%%EOF\n"
+
 
 @dataclass
 class BodiesWorld:
@@ -32,6 +35,7 @@ class BodiesWorld:
     cleared: MeetingDecision  # its decision: the position is cleared
     ahead: Meeting  # the administrative body's next meeting
     secretary: User
+    document: AgendaDocument  # a PDF on the held meeting's item
 
 
 def build_bodies(
@@ -83,6 +87,13 @@ def build_bodies(
         process=process,
         position=position,
     )
+    document = bodies.add_agenda_document(
+        item,
+        actor=secretary,
+        content=PDF,
+        filename="notitie.pdf",
+        title="Notitie bij de inbreng",
+    )
     bodies.publish_agenda(held, actor=secretary)
     cleared = bodies.record_decision(
         held,
@@ -100,4 +111,4 @@ def build_bodies(
         video_url="https://video.example.org/bo",
     )
     db.session.commit()
-    return BodiesWorld(official, administrative, held, cleared, ahead, secretary)
+    return BodiesWorld(official, administrative, held, cleared, ahead, secretary, document)

@@ -197,3 +197,21 @@ class ReplyForm(FlaskForm):
             FileSize(max_size=5 * 1024 * 1024, message=_l("The file is larger than 5 MB."))
         ],
     )
+
+
+class CancelMeetingForm(FlaskForm):
+    reason = TextAreaField(
+        _l("Why is the meeting cancelled?"),
+        validators=[DataRequired(_l("Say why the meeting is cancelled.")), Length(max=2000)],
+    )
+
+
+class DocumentForm(FlaskForm):
+    item_id = SelectField(_l("Agenda item"), coerce=int)
+    title = StringField(_l("Document title"), validators=[Optional(), Length(max=200)])
+    document = FileField(
+        _l("File (PDF, ODF or Office, at most 10 MB)"),
+        validators=[
+            FileSize(max_size=10 * 1024 * 1024, message=_l("The file is larger than 10 MB."))
+        ],
+    )

@@ -64,11 +64,18 @@ class StandingBody(Base):
     # The agenda goes to the members this many days before a meeting.
     agenda_notice_days: Mapped[int] = mapped_column(Integer, default=7)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Closed: kept with its whole history, read-only, no new meetings (never deleted).
+    archived_at: Mapped[datetime | None]
+    archived_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
 
     prepares_for: Mapped[StandingBody | None] = relationship(
         remote_side="StandingBody.id", lazy="select"
     )
-    secretary: Mapped[User | None] = relationship(lazy="joined", innerjoin=False)
+    secretary: Mapped[User | None] = relationship(
+        foreign_keys=[secretary_id], lazy="joined", innerjoin=False
+    )
     seats: Mapped[list[BodySeat]] = relationship(
         back_populates="body",
         cascade="all, delete-orphan",
@@ -79,6 +86,10 @@ class StandingBody(Base):
     @property
     def organisation_ids(self) -> set[int]:
         return {seat.organisation_id for seat in self.seats}
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
 
 class BodySeat(Base):
@@ -126,6 +137,9 @@ class Meeting(Base):
     __table_args__ = (
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         CheckConstraint("title <> ''", name="title_not_empty"),
+        CheckConstraint(
+            "cancelled_at IS NULL OR cancel_reason <> ''", name="cancelled_with_reason"
+        ),
         Index("ix_meeting_body_starts", "body_id", "starts_at"),
     )
 
@@ -153,6 +167,12 @@ class Meeting(Base):
         ForeignKey("meeting.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Cancelled: it stays on the body's page, marked, with the reason (never deleted).
+    cancelled_at: Mapped[datetime | None]
+    cancelled_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    cancel_reason: Mapped[str] = mapped_column(Text, default="")
 
     body: Mapped[StandingBody] = relationship(lazy="joined")
     items: Mapped[list[AgendaItem]] = relationship(
@@ -175,6 +195,10 @@ class Meeting(Base):
     @property
     def minutes_approved(self) -> bool:
         return self.minutes_state == MinutesState.APPROVED
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.cancelled_at is not None
 
 
 class AgendaItemKind(enum.StrEnum):
@@ -212,6 +236,41 @@ class AgendaItem(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     meeting: Mapped[Meeting] = relationship(back_populates="items")
+    documents: Mapped[list[AgendaDocument]] = relationship(
+        back_populates="item",
+        cascade="all, delete-orphan",
+        lazy="select",
+        order_by="AgendaDocument.id",
+    )
+
+
+class AgendaDocument(Base):
+    """A file uploaded to an agenda item (PDF, ODF, Office Open XML), kept in the database
+    like the letter's reply: served only to whoever sees the meeting's agenda, always as
+    an attachment with the type we determined, never the type the browser claimed."""
+
+    __tablename__ = "agenda_document"
+    __table_args__ = (
+        CheckConstraint("filename <> ''", name="filename_not_empty"),
+        CheckConstraint("size > 0", name="size_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("agenda_item.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(200), default="")
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
+    uploaded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    item: Mapped[AgendaItem] = relationship(back_populates="documents")
 
 
 class DecisionOutcome(enum.StrEnum):

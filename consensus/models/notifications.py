@@ -42,6 +42,9 @@ class NotificationKind(enum.StrEnum):
     PUBLISHED = "process_published"
     DISPOSITION_SENT = "disposition_sent"
     DISPOSITION_PUBLISHED = "disposition_published"
+    AGENDA_PUBLISHED = "agenda_published"
+    MEETING_CANCELLED = "meeting_cancelled"
+    ACTION_OVERDUE = "action_overdue"
     SECURITY = "security"
 
 

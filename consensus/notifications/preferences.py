@@ -39,6 +39,9 @@ DEFAULTS: dict[NotificationKind, Delivery] = {
     NotificationKind.LETTER_SIGNED: Delivery.DIGEST,
     NotificationKind.PUBLISHED: Delivery.DIGEST,
     NotificationKind.DISPOSITION_PUBLISHED: Delivery.DIGEST,
+    NotificationKind.AGENDA_PUBLISHED: Delivery.IMMEDIATE,
+    NotificationKind.MEETING_CANCELLED: Delivery.IMMEDIATE,
+    NotificationKind.ACTION_OVERDUE: Delivery.IMMEDIATE,
 }
 SWITCHABLE = tuple(DEFAULTS)
 
@@ -59,6 +62,9 @@ LABELS = {
     NotificationKind.DISPOSITION_PUBLISHED: _l(
         "A disposition report on your organisation's amendments is published"
     ),
+    NotificationKind.AGENDA_PUBLISHED: _l("The agenda of a meeting where you hold a seat goes out"),
+    NotificationKind.MEETING_CANCELLED: _l("A meeting where you hold a seat is cancelled"),
+    NotificationKind.ACTION_OVERDUE: _l("A follow-up action of your organisation is overdue"),
     NotificationKind.SECURITY: _l("Security notices about your account"),
 }
 

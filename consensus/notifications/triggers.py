@@ -13,18 +13,21 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from flask_babel import format_datetime
+from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from consensus import events, permissions
 from consensus.extensions import db
 from consensus.models import (
+    AgendaItem,
     Amendment,
     AmendmentState,
     Comment,
     CoSignature,
     DispositionReview,
+    FollowUpAction,
+    Meeting,
     NotificationKind,
     Organisation,
     Outcome,
@@ -657,6 +660,127 @@ def on_process_published(event: events.ProcessPublished) -> None:
     )
 
 
+# --- Standing bodies ----------------------------------------------------------------------------
+
+
+def _meeting_values(meeting: Meeting) -> dict[str, str]:
+    return {
+        "meeting": meeting.title,
+        "body": meeting.body.name,
+        "when": _moment(meeting.starts_at),
+    }
+
+
+def _attending(meeting: Meeting, actor_id: int | None) -> list[Person]:
+    """Who attends (the rule book's who_attends), and the secretary when the change was
+    not theirs (the clock published, or an administrator stood in)."""
+    people = [p for p in permissions.who_attends(meeting.body) if p[0] != actor_id]
+    secretary = meeting.body.secretary_id
+    if secretary is not None and secretary != actor_id:
+        people.append((secretary, None))
+    return people
+
+
+def on_agenda_published(event: events.AgendaPublished) -> None:
+    """A meeting's agenda went out (by hand or by the clock): the seat holders and
+    substitutes get it, with its items, in their language."""
+    meeting = db.session.get(Meeting, event.meeting_id)
+    if meeting is None:
+        return
+    titles = list(
+        db.session.execute(
+            select(AgendaItem.sequence, AgendaItem.title)
+            .where(AgendaItem.meeting_id == meeting.id)
+            .order_by(AgendaItem.sequence)
+        ).all()
+    )
+    link = absolute_url(
+        "bodies.meeting", slug=meeting.body.slug, meeting_id=meeting.id, _anchor="agenda"
+    )
+
+    def make(user: User, organisations: list[Organisation]) -> Content:
+        values = _meeting_values(meeting)
+        lines = [
+            _(
+                "The agenda of \u201c%(meeting)s\u201d of %(body)s on %(when)s has been published.",
+                **values,
+            ),
+            "; ".join(f"{sequence}. {title}" for sequence, title in titles),
+        ]
+        if meeting.place:
+            lines.append(_("Place: %(place)s", place=meeting.place))
+        return Content(
+            subject=_("Agenda: %(meeting)s (%(body)s), %(when)s", **values),
+            paragraphs=lines,
+            link=link,
+            link_label=_("Read the agenda"),
+        )
+
+    notify(NotificationKind.AGENDA_PUBLISHED, _attending(meeting, event.actor_id), make)
+
+
+def on_meeting_cancelled(event: events.MeetingCancelled) -> None:
+    """A meeting was cancelled: the people who attend hear it, with the reason."""
+    meeting = db.session.get(Meeting, event.meeting_id)
+    if meeting is None:
+        return
+    link = absolute_url("bodies.meeting", slug=meeting.body.slug, meeting_id=meeting.id)
+
+    def make(user: User, organisations: list[Organisation]) -> Content:
+        values = _meeting_values(meeting)
+        return Content(
+            subject=_("Cancelled: %(meeting)s (%(body)s), %(when)s", **values),
+            paragraphs=[
+                _(
+                    "The meeting \u201c%(meeting)s\u201d of %(body)s on %(when)s has been "
+                    "cancelled.",
+                    **values,
+                ),
+                _("Reason: %(reason)s", reason=meeting.cancel_reason),
+            ],
+            link=link,
+            link_label=_("See the meeting"),
+        )
+
+    notify(NotificationKind.MEETING_CANCELLED, _attending(meeting, event.actor_id), make)
+
+
+def on_action_overdue(event: events.ActionOverdue) -> None:
+    """A follow-up action passed its due date (the clock tells once per action): the
+    people who report on it (the rule book's who_reports_on, named in the event)."""
+    action = db.session.get(FollowUpAction, event.action_id)
+    if action is None:
+        return
+    link = absolute_url("bodies.action", action_id=action.id)
+
+    def make(user: User, organisations: list[Organisation]) -> Content:
+        values = {
+            "title": action.title,
+            "owner": action.owner.name,
+            "date": format_date(action.due_on, "d MMMM y"),
+        }
+        return Content(
+            subject=_("Overdue: \u201c%(title)s\u201d", **values),
+            paragraphs=[
+                _(
+                    "Follow-up action \u201c%(title)s\u201d (%(owner)s) was due on %(date)s "
+                    "and is not done yet.",
+                    **values,
+                ),
+                _("Report its progress, or set a new status, on the action's page."),
+            ],
+            link=link,
+            link_label=_("Open the action"),
+        )
+
+    notify(
+        NotificationKind.ACTION_OVERDUE,
+        event.people,
+        make,
+        process_id=action.process_id,
+    )
+
+
 # --- Security -----------------------------------------------------------------------------------
 
 
@@ -710,4 +834,7 @@ WRITERS: list[tuple[type[events.Event], Callable[[Any], None]]] = [
     (events.DispositionFeedbackDue, on_disposition_feedback_due),
     (events.DispositionPublished, on_disposition_published),
     (events.SecurityChanged, on_security_changed),
+    (events.AgendaPublished, on_agenda_published),
+    (events.MeetingCancelled, on_meeting_cancelled),
+    (events.ActionOverdue, on_action_overdue),
 ]

@@ -27,6 +27,8 @@ from consensus.permissions.acting import (
 )
 from consensus.permissions.bodies import (
     action_filter,
+    can_archive_body,
+    can_download_document,
     can_follow_up_process,
     can_manage_body,
     can_run_meetings,
@@ -38,6 +40,7 @@ from consensus.permissions.bodies import (
     is_secretary,
     visible_bodies,
     visible_body_ids,
+    who_attends,
     who_reports_on,
 )
 from consensus.permissions.core import (
@@ -81,6 +84,8 @@ from consensus.permissions.signing import may_sign
 
 __all__ = [
     "action_filter",
+    "can_archive_body",
+    "can_download_document",
     "can_follow_up_process",
     "can_manage_body",
     "can_run_meetings",
@@ -92,6 +97,7 @@ __all__ = [
     "is_secretary",
     "visible_bodies",
     "visible_body_ids",
+    "who_attends",
     "who_reports_on",
     "ACTION_ROLES",
     "ACTION_ROUND_TYPES",

@@ -9,6 +9,11 @@ who may do what.
   publishes the agenda, records decisions, drafts and approves minutes, forwards a
   cleared position, creates follow-up actions from decisions.
 - Members see an agenda once it is published; the secretary sees it while preparing it.
+  The documents uploaded to its items are seen by exactly the same people.
+- An **archived** body is read-only: it keeps its whole history and is seen as before, but
+  nobody runs meetings there or changes its composition any more.
+- The people **told** about a meeting (its agenda published, its cancellation) are the ones
+  who attend: the seat holders and substitutes (who_attends).
 - A follow-up action is seen by whoever sees where it came from (the process or the body)
   and by the members of its owner organisation; its progress is reported by the owner's
   officials and representatives, the secretary, the process's facilitators and admins.
@@ -65,21 +70,49 @@ def can_view_body(user: AnyUser | None, body: StandingBody) -> bool:
 
 
 def can_manage_body(user: AnyUser | None, body: StandingBody | None = None) -> bool:
-    """Creating a body and setting its composition is the administrators' work."""
+    """Creating a body and setting its composition is the administrators' work; an
+    archived body's composition no longer changes."""
+    if body is not None and body.is_archived:
+        return False
     return can_administer(user)
 
 
+def can_archive_body(user: AnyUser | None, body: StandingBody) -> bool:
+    """Closing a body (it stays, read-only) is the administrators' work."""
+    return can_manage_body(user, body)
+
+
 def can_run_meetings(user: AnyUser | None, body: StandingBody) -> bool:
-    """The secretary facilitates the body's meetings; an administrator may stand in."""
+    """The secretary facilitates the body's meetings; an administrator may stand in. Not at
+    an archived body: it holds no more meetings."""
+    if body.is_archived:
+        return False
     return is_secretary(user, body) or can_administer(user)
 
 
 def can_see_agenda(user: AnyUser | None, meeting: Meeting) -> bool:
     """Members see the agenda once it is published; the secretary while preparing it."""
     body = meeting.body
-    if can_run_meetings(user, body):
+    if is_secretary(user, body) or can_administer(user):
         return True
     return meeting.is_agenda_published and can_view_body(user, body)
+
+
+def can_download_document(user: AnyUser | None, meeting: Meeting) -> bool:
+    """An agenda item's document: whoever sees the agenda (else 404, like the agenda)."""
+    return can_see_agenda(user, meeting)
+
+
+def who_attends(body: StandingBody) -> list[tuple[int, int]]:
+    """The people told about a meeting of `body` (its agenda published, its cancellation):
+    each seat's holder and substitute, with the organisation whose seat it is. Inactive
+    accounts are left out by the outbox."""
+    people = set()
+    for seat in body.seats:
+        for user_id in (seat.seat_holder_id, seat.substitute_id):
+            if user_id is not None:
+                people.add((user_id, seat.organisation_id))
+    return sorted(people)
 
 
 def visible_bodies(user: AnyUser | None) -> Select[tuple[int]]:

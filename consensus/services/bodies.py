@@ -10,8 +10,11 @@ decision is forwarded once) are enforced here.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
 import unicodedata
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -33,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
-from consensus import audit
+from consensus import audit, events
 from consensus.domain.timeutil import local_day
 from consensus.domain.visible import require_visible, visible_line
 from consensus.extensions import db
@@ -41,6 +44,7 @@ from consensus.models import (
     ActionNote,
     ActionSource,
     ActionStatus,
+    AgendaDocument,
     AgendaItem,
     AgendaItemKind,
     BodyLevel,
@@ -67,7 +71,20 @@ from consensus.services.errors import Conflict, DomainError
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,58}[a-z0-9])?$")
 URL_RE = re.compile(r"^https://[^\s<>\"']+$")
 REPLY_MAX_BYTES = 5 * 1024 * 1024
-REPLY_TYPES = {"application/pdf": ".pdf"}
+REPLY_TYPES = {".pdf": "application/pdf"}
+DOCUMENT_MAX_BYTES = 10 * 1024 * 1024
+# What an agenda item's document may be: the extension names the type, and the content must
+# be that type (a PDF header; an ODF package's mimetype entry; an OOXML package's part).
+DOCUMENT_TYPES = {
+    ".pdf": "application/pdf",
+    ".odt": "application/vnd.oasis.opendocument.text",
+    ".ods": "application/vnd.oasis.opendocument.spreadsheet",
+    ".odp": "application/vnd.oasis.opendocument.presentation",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+}
+_OOXML_PARTS = {".docx": "word/", ".xlsx": "xl/", ".pptx": "ppt/"}
 
 
 def _text(value: str | None, *, field: str) -> str:
@@ -81,6 +98,71 @@ def _url(value: str | None, *, field: str) -> str:
     if url and not URL_RE.match(url):
         raise DomainError(str(_l("Enter an address that starts with https://.")), field=field)
     return url
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    """What an edit changes, field by field ([before, after]), for its audit event."""
+    return {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+
+
+def _next_sequence(column: Any, meeting_column: Any, meeting_id: int) -> int:
+    """The next number of a meeting's numbered list (agenda items, decisions)."""
+    last = db.session.execute(
+        select(func.max(column)).where(meeting_column == meeting_id)
+    ).scalar_one()
+    return (last or 0) + 1
+
+
+def _not_in_future(day: date, *, field: str) -> date:
+    if day > local_day(utcnow()):
+        raise DomainError(str(_l("The date cannot be in the future.")), field=field)
+    return day
+
+
+def _safe_filename(filename: str, *, default: str, extension: str) -> str:
+    """A file name to send back in Content-Disposition: ASCII letters, digits, dot, dash
+    and underscore only, ending in its type's extension."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", filename or default).strip("-.")[:150]
+    if not name.lower().endswith(extension):
+        name = f"{name or default.rsplit('.', 1)[0]}{extension}"
+    return name
+
+
+def _file_type(content: bytes, extension: str, allowed: dict[str, str]) -> str | None:
+    """The content type of an upload, if its content is what its extension says and that is
+    allowed; None otherwise. Packages are only listed, never unpacked."""
+    content_type = allowed.get(extension)
+    if content_type is None:
+        return None
+    if extension == ".pdf":
+        return content_type if content.startswith(b"%PDF-") else None
+    if not content.startswith(b"PK\x03\x04"):
+        return None
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as package:
+            names = package.namelist()
+            if extension in _OOXML_PARTS:
+                part = _OOXML_PARTS[extension]
+                ok = "[Content_Types].xml" in names and any(n.startswith(part) for n in names)
+                return content_type if ok else None
+            info = package.getinfo("mimetype") if "mimetype" in names else None
+            if info is None or info.file_size > 200:
+                return None
+            return content_type if package.read(info).strip() == content_type.encode() else None
+    except (zipfile.BadZipFile, KeyError, OSError, RuntimeError):
+        return None
+
+
+def _require_active_body(body: StandingBody) -> None:
+    if body.is_archived:
+        raise Conflict(str(_l("This body has been archived: it is kept as it is.")))
+
+
+def _require_open_meeting(meeting: Meeting) -> None:
+    """Nothing changes at an archived body or a cancelled meeting."""
+    _require_active_body(meeting.body)
+    if meeting.is_cancelled:
+        raise Conflict(str(_l("This meeting has been cancelled.")))
 
 
 # --- Standing bodies --------------------------------------------------------------------------
@@ -171,6 +253,7 @@ def update_body(
     secretary: User | None,
     agenda_notice_days: int,
 ) -> StandingBody:
+    _require_active_body(body)
     level = BodyLevel(level)
     _check_prepares_for(body.id, level, prepares_for)
     if not 0 <= agenda_notice_days <= 60:
@@ -191,7 +274,7 @@ def update_body(
         "secretary": secretary.id if secretary else None,
         "agenda_notice_days": agenda_notice_days,
     }
-    changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+    changes = _changes(before, after)
     if not changes:
         return body
     body.name = after["name"]  # type: ignore[assignment]
@@ -220,6 +303,7 @@ def set_seat(
     substitute: User | None,
 ) -> BodySeat:
     """Give an organisation its seat, or change who holds it and who substitutes."""
+    _require_active_body(body)
     if seat_holder is not None and substitute is not None and seat_holder.id == substitute.id:
         raise DomainError(
             str(_l("The substitute must be someone other than the seat holder.")),
@@ -249,6 +333,7 @@ def set_seat(
 
 
 def remove_seat(body: StandingBody, seat: BodySeat, *, actor: User) -> None:
+    _require_active_body(body)
     organisation_id = seat.organisation_id
     body.seats.remove(seat)
     db.session.flush()
@@ -294,6 +379,7 @@ def plan_meeting(
     video_url: str = "",
 ) -> Meeting:
     """The secretary plans a meeting: when and where (a place, a video link, or both)."""
+    _require_active_body(body)
     _check_times(starts_at, ends_at)
     meeting = Meeting(
         body_id=body.id,
@@ -334,6 +420,7 @@ def update_meeting(
     place: str,
     video_url: str,
 ) -> Meeting:
+    _require_open_meeting(meeting)
     _check_times(starts_at, ends_at)
     before = {
         "title": meeting.title,
@@ -349,7 +436,7 @@ def update_meeting(
         "place": visible_line(place, field="place"),
         "video_url": _url(video_url, field="video_url"),
     }
-    changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+    changes = _changes(before, after)
     if not changes:
         return meeting
     meeting.title = after["title"]
@@ -373,6 +460,16 @@ def agenda_due_at(meeting: Meeting) -> datetime:
     return meeting.starts_at - timedelta(days=meeting.body.agenda_notice_days)
 
 
+# The clock publishes on its first tick after the moment; within this margin that is on time.
+LATE_AFTER = timedelta(hours=1)
+
+
+def published_late(meeting: Meeting) -> bool:
+    """The agenda went out later than the body agreed (shown on the meeting page)."""
+    published = meeting.agenda_published_at
+    return published is not None and published > agenda_due_at(meeting) + LATE_AFTER
+
+
 def add_agenda_item(
     meeting: Meeting,
     *,
@@ -388,6 +485,7 @@ def add_agenda_item(
 ) -> AgendaItem:
     """Add an item at the end of the agenda; it may point at a process, one of its
     positions or rounds, and a document."""
+    _require_open_meeting(meeting)
     if meeting.starts_at <= utcnow() and meeting.is_agenda_published:
         raise Conflict(str(_l("The meeting has begun: its agenda can no longer change.")))
     for thing, field in ((position, "position_id"), (round_, "round_id")):
@@ -397,12 +495,9 @@ def add_agenda_item(
     if not title:
         raise DomainError(str(_l("Enter a title.")), field="title")
     document_url = _url(document_url, field="document_url")
-    last = db.session.execute(
-        select(func.max(AgendaItem.sequence)).where(AgendaItem.meeting_id == meeting.id)
-    ).scalar_one()
     item = AgendaItem(
         meeting_id=meeting.id,
-        sequence=(last or 0) + 1,
+        sequence=_next_sequence(AgendaItem.sequence, AgendaItem.meeting_id, meeting.id),
         title=title,
         kind=AgendaItemKind(kind),
         description=_text(description, field="description"),
@@ -434,6 +529,7 @@ def add_agenda_item(
 
 
 def remove_agenda_item(meeting: Meeting, item: AgendaItem, *, actor: User) -> None:
+    _require_open_meeting(meeting)
     if meeting.starts_at <= utcnow() and meeting.is_agenda_published:
         raise Conflict(str(_l("The meeting has begun: its agenda can no longer change.")))
     used = db.session.execute(
@@ -456,9 +552,11 @@ def remove_agenda_item(meeting: Meeting, item: AgendaItem, *, actor: User) -> No
     )
 
 
-def publish_agenda(meeting: Meeting, *, actor: User) -> Meeting:
-    """Send the agenda to the members: from now on they see it (late is allowed, and
-    shown: the notice period is the body's agreement, not a lock)."""
+def publish_agenda(meeting: Meeting, *, actor: User | None, at: datetime | None = None) -> Meeting:
+    """Send the agenda to the members: from now on they see it, and the people who attend
+    are told (late is allowed, and shown: the notice period is the body's agreement, not a
+    lock). `actor` None: the clock, when the notice period began (publish_due_agendas)."""
+    _require_open_meeting(meeting)
     if meeting.is_agenda_published:
         raise Conflict(str(_l("The agenda has already been published.")))
     items = db.session.execute(
@@ -466,22 +564,65 @@ def publish_agenda(meeting: Meeting, *, actor: User) -> Meeting:
     ).scalar_one()
     if not items:
         raise DomainError(str(_l("Add at least one item before publishing the agenda.")))
-    now = utcnow()
-    meeting.agenda_published_at = now
-    meeting.agenda_published_by_id = actor.id
+    meeting.agenda_published_at = at or utcnow()
+    meeting.agenda_published_by_id = actor.id if actor is not None else None
     audit.record(
         "meeting.agenda_published",
         actor=actor,
         object_type="meeting",
         object_id=meeting.id,
+        origin="clock" if actor is None else None,
         payload={
             "items": items,
             "due_at": agenda_due_at(meeting).isoformat(),
-            "late": now > agenda_due_at(meeting),
+            "late": published_late(meeting),
         },
     )
     db.session.flush()
+    events.record(
+        events.AgendaPublished(
+            meeting_id=meeting.id,
+            body_id=meeting.body_id,
+            actor_id=actor.id if actor is not None else None,
+        )
+    )
     return meeting
+
+
+def publish_due_agendas(now: datetime | None = None) -> int:
+    """The clock publishes every agenda whose notice period has begun (the body's
+    `agenda_notice_days` before the meeting) and that nobody published yet; the secretary
+    may always publish earlier by hand. A meeting with an empty agenda, a cancelled one,
+    one of an archived body and one that has ended are left alone. Returns how many.
+
+    Safe with several clocks: the due meetings are locked (FOR UPDATE on PostgreSQL; on
+    SQLite the clock's transaction holds the write lock), so a second clock waits and then
+    finds them published."""
+    now = now or utcnow()
+    candidates = (
+        db.session.execute(
+            select(Meeting)
+            .join(StandingBody, Meeting.body_id == StandingBody.id)
+            .where(
+                Meeting.agenda_published_at.is_(None),
+                Meeting.cancelled_at.is_(None),
+                StandingBody.archived_at.is_(None),
+                Meeting.ends_at > now,
+                Meeting.starts_at <= now + timedelta(days=60),
+                Meeting.id.in_(select(AgendaItem.meeting_id)),
+            )
+            .order_by(Meeting.starts_at, Meeting.id)
+            .with_for_update(of=Meeting)
+        )
+        .scalars()
+        .all()
+    )
+    published = 0
+    for meeting in candidates:
+        if agenda_due_at(meeting) <= now:
+            publish_agenda(meeting, actor=None, at=now)
+            published += 1
+    return published
 
 
 def _require_draft_minutes(meeting: Meeting) -> None:
@@ -500,6 +641,7 @@ def record_decision(
     item: AgendaItem | None = None,
 ) -> MeetingDecision:
     """Add a line to the meeting's decisions list (only once the meeting has begun)."""
+    _require_open_meeting(meeting)
     _require_draft_minutes(meeting)
     if meeting.starts_at > utcnow():
         raise Conflict(str(_l("Decisions are recorded once the meeting has begun.")))
@@ -513,12 +655,9 @@ def record_decision(
     text = _text(text, field="text")
     if not text:
         raise DomainError(str(_l("Enter the decision.")), field="text")
-    last = db.session.execute(
-        select(func.max(MeetingDecision.sequence)).where(MeetingDecision.meeting_id == meeting.id)
-    ).scalar_one()
     decision = MeetingDecision(
         meeting_id=meeting.id,
-        sequence=(last or 0) + 1,
+        sequence=_next_sequence(MeetingDecision.sequence, MeetingDecision.meeting_id, meeting.id),
         agenda_item_id=item.id if item else None,
         outcome=outcome,
         text=text,
@@ -546,6 +685,7 @@ def record_decision(
 
 def save_minutes(meeting: Meeting, *, actor: User, minutes: str) -> Meeting:
     """The secretary drafts the minutes (a draft until approved at the next meeting)."""
+    _require_open_meeting(meeting)
     _require_draft_minutes(meeting)
     if meeting.starts_at > utcnow():
         raise Conflict(str(_l("Minutes are drafted once the meeting has begun.")))
@@ -564,19 +704,50 @@ def save_minutes(meeting: Meeting, *, actor: User, minutes: str) -> Meeting:
     return meeting
 
 
-def next_meeting_after(meeting: Meeting) -> Meeting | None:
-    """The body's meeting that follows this one."""
-    return db.session.execute(
+def _following(meeting: Meeting) -> Select[tuple[Meeting]]:
+    """The body's meeting that follows this one (a cancelled one does not count)."""
+    return (
         select(Meeting)
-        .where(Meeting.body_id == meeting.body_id, Meeting.starts_at > meeting.starts_at)
+        .where(
+            Meeting.body_id == meeting.body_id,
+            Meeting.starts_at > meeting.starts_at,
+            Meeting.cancelled_at.is_(None),
+        )
         .order_by(Meeting.starts_at, Meeting.id)
         .limit(1)
-    ).scalar_one_or_none()
+    )
+
+
+def next_meeting_after(meeting: Meeting) -> Meeting | None:
+    """The body's meeting that follows this one (a cancelled one does not count)."""
+    return db.session.execute(_following(meeting)).scalar_one_or_none()
+
+
+def neighbours(meeting: Meeting) -> tuple[Meeting | None, Meeting | None]:
+    """The body's meeting before this one and the one after it (next_meeting_after), in
+    one statement, for the meeting page."""
+    before = (
+        select(Meeting.id)
+        .where(Meeting.body_id == meeting.body_id, Meeting.starts_at < meeting.starts_at)
+        .order_by(Meeting.starts_at.desc(), Meeting.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    after = _following(meeting).with_only_columns(Meeting.id).scalar_subquery()
+    found = db.session.execute(select(Meeting).where(Meeting.id.in_([before, after]))).scalars()
+    previous = following = None
+    for other in found:
+        if other.starts_at < meeting.starts_at:
+            previous = other
+        else:
+            following = other
+    return previous, following
 
 
 def approve_minutes(meeting: Meeting, *, actor: User) -> Meeting:
     """The body's next meeting approves this meeting's decisions list and minutes: only
     once that meeting has begun, and then they are final."""
+    _require_open_meeting(meeting)
     _require_draft_minutes(meeting)
     following = next_meeting_after(meeting)
     if following is None or following.starts_at > utcnow():
@@ -601,14 +772,131 @@ def approve_minutes(meeting: Meeting, *, actor: User) -> Meeting:
     return meeting
 
 
+def cancel_meeting(meeting: Meeting, *, actor: User, reason: str) -> Meeting:
+    """The secretary cancels a meeting that has not begun, saying why. It is not deleted:
+    it stays on the body's page, marked cancelled with the reason, and the people who
+    attend are told."""
+    _require_open_meeting(meeting)
+    if meeting.starts_at <= utcnow():
+        raise Conflict(str(_l("The meeting has begun: it can no longer be cancelled.")))
+    reason = _text(reason, field="reason")
+    if not reason:
+        raise DomainError(str(_l("Say why the meeting is cancelled.")), field="reason")
+    meeting.cancelled_at = utcnow()
+    meeting.cancelled_by_id = actor.id
+    meeting.cancel_reason = reason
+    audit.record(
+        "meeting.cancelled",
+        actor=actor,
+        object_type="meeting",
+        object_id=meeting.id,
+        payload={"reason": reason, "starts_at": meeting.starts_at.isoformat()},
+    )
+    db.session.flush()
+    events.record(
+        events.MeetingCancelled(meeting_id=meeting.id, body_id=meeting.body_id, actor_id=actor.id)
+    )
+    return meeting
+
+
+def archive_body(body: StandingBody, *, actor: User) -> StandingBody:
+    """An administrator closes a body that no longer meets. Nothing is deleted: its
+    meetings, decisions, minutes and actions stay readable; it takes no new meetings and
+    its composition is frozen. Its planned meetings are cancelled first, by its secretary
+    (so the people who attend are told why)."""
+    _require_active_body(body)
+    planned = db.session.execute(
+        select(func.count())
+        .select_from(Meeting)
+        .where(
+            Meeting.body_id == body.id,
+            Meeting.starts_at > utcnow(),
+            Meeting.cancelled_at.is_(None),
+        )
+    ).scalar_one()
+    if planned:
+        raise Conflict(
+            str(_l("This body still has planned meetings: cancel them before archiving it."))
+        )
+    body.archived_at = utcnow()
+    body.archived_by_id = actor.id
+    audit.record(
+        "body.archived",
+        actor=actor,
+        object_type="standing_body",
+        object_id=body.id,
+        payload={"slug": body.slug, "name": body.name},
+    )
+    db.session.flush()
+    return body
+
+
+def add_agenda_document(
+    item: AgendaItem,
+    *,
+    actor: User,
+    content: bytes,
+    filename: str,
+    title: str = "",
+) -> AgendaDocument:
+    """Attach a file to an agenda item (PDF, ODF or Office Open XML, at most 10 MB),
+    also after the agenda went out (late documents are common) until the minutes are
+    approved. A document is kept once uploaded (the audit log names it with its hash)."""
+    meeting = item.meeting
+    _require_open_meeting(meeting)
+    _require_draft_minutes(meeting)
+    if not content:
+        raise DomainError(str(_l("Choose a file.")), field="document")
+    if len(content) > DOCUMENT_MAX_BYTES:
+        raise DomainError(str(_l("The file is larger than 10 MB.")), field="document")
+    extension = "." + (filename or "").rsplit(".", 1)[-1].lower() if "." in filename else ""
+    content_type = _file_type(content, extension, DOCUMENT_TYPES)
+    if content_type is None:
+        raise DomainError(
+            str(_l("Upload a PDF, ODF (odt, ods, odp) or Office (docx, xlsx, pptx) file.")),
+            field="document",
+        )
+    document = AgendaDocument(
+        item_id=item.id,
+        title=visible_line(title, field="title"),
+        filename=_safe_filename(filename, default=f"document{extension}", extension=extension),
+        content_type=content_type,
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        content=content,
+        uploaded_by_id=actor.id,
+    )
+    db.session.add(document)
+    db.session.flush()
+    audit.record(
+        "meeting.document_added",
+        actor=actor,
+        object_type="meeting",
+        object_id=meeting.id,
+        payload={
+            "item": item.id,
+            "document": document.id,
+            "filename": document.filename,
+            "content_type": content_type,
+            "size": document.size,
+            "sha256": document.sha256,
+        },
+    )
+    return document
+
+
 # --- Forwarding -------------------------------------------------------------------------------
 
 
 def next_open_meeting(body: StandingBody) -> Meeting | None:
-    """The body's next meeting that has not begun."""
+    """The body's next meeting that has not begun (and is not cancelled)."""
     return db.session.execute(
         select(Meeting)
-        .where(Meeting.body_id == body.id, Meeting.starts_at > utcnow())
+        .where(
+            Meeting.body_id == body.id,
+            Meeting.starts_at > utcnow(),
+            Meeting.cancelled_at.is_(None),
+        )
         .order_by(Meeting.starts_at, Meeting.id)
         .limit(1)
     ).scalar_one_or_none()
@@ -619,6 +907,7 @@ def forward_decision(decision: MeetingDecision, *, actor: User) -> AgendaItem:
     meeting of the administrative body it prepares for, for decision."""
     meeting = decision.meeting
     body = meeting.body
+    _require_active_body(body)
     if decision.outcome != DecisionOutcome.CLEARED:
         raise DomainError(str(_l("Only a position cleared here can be forwarded.")))
     if decision.forwarded_to_item_id is not None:
@@ -626,6 +915,7 @@ def forward_decision(decision: MeetingDecision, *, actor: User) -> AgendaItem:
     target_body = body.prepares_for
     if target_body is None:
         raise DomainError(str(_l("This body does not prepare for an administrative body.")))
+    _require_active_body(target_body)
     target = next_open_meeting(target_body)
     if target is None:
         raise DomainError(
@@ -642,12 +932,9 @@ def forward_decision(decision: MeetingDecision, *, actor: User) -> AgendaItem:
         db.session.get(Position, source.position_id) if source and source.position_id else None
     )
     title = source.title if source else decision.text.splitlines()[0][:300]
-    last = db.session.execute(
-        select(func.max(AgendaItem.sequence)).where(AgendaItem.meeting_id == target.id)
-    ).scalar_one()
     item = AgendaItem(
         meeting_id=target.id,
-        sequence=(last or 0) + 1,
+        sequence=_next_sequence(AgendaItem.sequence, AgendaItem.meeting_id, target.id),
         title=title,
         kind=AgendaItemKind.DECISION,
         description=str(
@@ -792,6 +1079,7 @@ def create_action(
     if source == ActionSource.DECISION:
         if decision is None:
             raise DomainError(str(_l("Choose the decision this action comes from.")))
+        _require_active_body(decision.meeting.body)
         body_id = decision.meeting.body_id
         if process is None and decision.agenda_item and decision.agenda_item.process_id:
             process = db.session.get(Process, decision.agenda_item.process_id)
@@ -866,13 +1154,18 @@ def report_progress(
     return entry
 
 
-def notify_overdue_actions(today: date) -> int:
-    """Tell the people who report on an action (the rule book's who_reports_on) once that it
-    is overdue: an in-app notice each, written in this transaction (an outbox that commits
-    or rolls back with the change). Returns the number of notices."""
-    from consensus import permissions
-    from consensus.models import Notice
+def notify_overdue_actions(today: date, now: datetime | None = None) -> int:
+    """Tell the people who report on an action (the rule book's who_reports_on: the owner
+    organisation's officials and representatives, the body's secretary) that it is
+    overdue: once per action, ever — `overdue_notice_at` is set in the same transaction
+    that writes the notifications (in-app and the e-mail outbox, as each person chose).
+    A later due date does not make it news again (a person reads the action's page).
 
+    Safe with several clocks: the due actions are locked (FOR UPDATE), so a second clock
+    waits and then finds them marked. Returns the number of people told."""
+    from consensus import permissions
+
+    now = now or utcnow()
     due = (
         db.session.execute(
             select(FollowUpAction)
@@ -882,32 +1175,14 @@ def notify_overdue_actions(today: date) -> int:
                 FollowUpAction.overdue_notice_at.is_(None),
             )
             .order_by(FollowUpAction.id)
+            .with_for_update(of=FollowUpAction)
         )
         .scalars()
         .all()
     )
-    now = utcnow()
-    sent = 0
+    told = 0
     for action in due:
         people = sorted(permissions.who_reports_on(action, now))
-        message = str(
-            _l(
-                "Follow-up action \u201c%(title)s\u201d (%(owner)s) was due on %(date)s and is "
-                "not done yet.",
-                title=action.title,
-                owner=action.owner.short_name,
-                date=action.due_on.isoformat(),
-            )
-        )
-        for user_id in people:
-            db.session.add(
-                Notice(
-                    user_id=user_id,
-                    process_id=action.process_id,
-                    organisation_id=action.owner_organisation_id,
-                    message=message,
-                )
-            )
         action.overdue_notice_at = now
         audit.record(
             "action.overdue_notified",
@@ -918,9 +1193,23 @@ def notify_overdue_actions(today: date) -> int:
             origin="clock",
             payload={"people": len(people), "due_on": action.due_on.isoformat()},
         )
-        sent += len(people)
+        if people:
+            events.record(
+                events.ActionOverdue(
+                    action_id=action.id,
+                    people=tuple((uid, action.owner_organisation_id) for uid in people),
+                )
+            )
+        told += len(people)
     db.session.flush()
-    return sent
+    return told
+
+
+def clock(now: datetime | None = None) -> tuple[int, int]:
+    """What the clock does for standing bodies (from `flask rounds tick`): publish the
+    agendas that are due, tell about overdue actions. Returns (agendas, people told)."""
+    now = now or utcnow()
+    return publish_due_agendas(now), notify_overdue_actions(local_day(now), now)
 
 
 def actions_of_process(process_id: int) -> list[FollowUpAction]:
@@ -974,8 +1263,7 @@ def record_dispatch(
     """The signed letter went to its addressee: when, how, with which reference."""
     if position is not None and position.process_id != process.id:
         raise DomainError(str(_l("Choose a position of this process.")), field="position_id")
-    if sent_on > local_day(utcnow()):
-        raise DomainError(str(_l("The date cannot be in the future.")), field="sent_on")
+    _not_in_future(sent_on, field="sent_on")
     addressee = visible_line(addressee, field="addressee")
     if not addressee:
         raise DomainError(str(_l("Enter the addressee.")), field="addressee")
@@ -1023,22 +1311,19 @@ def record_reply(
         raise DomainError(
             str(_l("The reply cannot be older than the letter.")), field="received_on"
         )
-    if received_on > local_day(utcnow()):
-        raise DomainError(str(_l("The date cannot be in the future.")), field="received_on")
+    _not_in_future(received_on, field="received_on")
     summary = _text(summary, field="summary")
     if not summary:
         raise DomainError(str(_l("Summarise the reply.")), field="summary")
     if document is not None:
         if len(document) > REPLY_MAX_BYTES:
             raise DomainError(str(_l("The file is larger than 5 MB.")), field="document")
-        if not document.startswith(b"%PDF-"):
+        content_type = _file_type(document, ".pdf", REPLY_TYPES)
+        if content_type is None:
             raise DomainError(str(_l("Upload the reply as a PDF file.")), field="document")
-        name = re.sub(r"[^A-Za-z0-9._-]+", "-", filename or "reply.pdf").strip("-.")[:150]
         dispatch.reply_document = document
-        dispatch.reply_filename = (
-            name if name.lower().endswith(".pdf") else f"{name or 'reply'}.pdf"
-        )
-        dispatch.reply_content_type = "application/pdf"
+        dispatch.reply_filename = _safe_filename(filename, default="reply.pdf", extension=".pdf")
+        dispatch.reply_content_type = content_type
     dispatch.reply_received_on = received_on
     dispatch.reply_summary = summary
     dispatch.reply_reference = visible_line(reference, field="reference")
@@ -1378,7 +1663,11 @@ def dashboard_summary(
             )
         )
         .join(StandingBody, Meeting.body_id == StandingBody.id)
-        .where(Meeting.body_id.in_(visible_bodies), Meeting.ends_at >= since)
+        .where(
+            Meeting.body_id.in_(visible_bodies),
+            Meeting.ends_at >= since,
+            Meeting.cancelled_at.is_(None),
+        )
         .order_by(Meeting.starts_at)
         .limit(5)
     )

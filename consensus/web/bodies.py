@@ -7,10 +7,12 @@ runs the use case through `usecase.run` (the one commit point) and redirects (PR
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
-from flask_babel import format_date
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import format_date, format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -29,8 +31,10 @@ from consensus.forms.bodies import (
     ActionForm,
     AgendaItemForm,
     BodyForm,
+    CancelMeetingForm,
     DecisionForm,
     DispatchForm,
+    DocumentForm,
     MeetingForm,
     MinutesForm,
     ProgressForm,
@@ -41,6 +45,7 @@ from consensus.forms.bodies import (
 from consensus.models import (
     ActionSource,
     ActionStatus,
+    AgendaDocument,
     AgendaItem,
     BodyLevel,
     DecisionOutcome,
@@ -70,6 +75,14 @@ NOBODY = 0  # the "nobody chosen" value of optional selects
 def format_day(value: date | None, fmt: str = "medium") -> str:
     """A calendar date in the reader's language (no time zone: a date is a date)."""
     return format_date(value, fmt) if value else ""
+
+
+@bp.app_template_filter("file_size")
+def format_file_size(size: int) -> str:
+    """A file's size as people read it, in the reader's language: "7,4 kB", "2,1 MB"."""
+    if size >= 1024 * 1024:
+        return f"{format_decimal(round(size / (1024 * 1024), 1))} MB"
+    return f"{format_decimal(max(round(size / 1024, 1), 0.1))} kB"
 
 
 @bp.app_context_processor
@@ -266,10 +279,27 @@ def show(slug: str) -> str:
         past=[m for m in meetings if m.ends_at < now],
         prepared_by=prepared_by,
         can_manage=can_manage,
+        can_archive=permissions.can_archive_body(current_user, body),
         can_run=permissions.can_run_meetings(current_user, body),
         seat_form=_seat_form(body) if can_manage else None,
         form=EmptyForm(),
     )
+
+
+@bp.post("/bodies/<slug>/archive")
+@login_required
+def archive(slug: str) -> Response:
+    """Close a body that no longer meets: kept, read-only (nothing is deleted)."""
+    body = load_body(slug)
+    permissions.require(permissions.can_archive_body(current_user, body))
+    if EmptyForm().validate_on_submit():
+        run(
+            service.archive_body,
+            body,
+            actor=current_user,
+            success=_("The body has been archived. Its meetings and decisions stay readable."),
+        )
+    return redirect(url_for("bodies.show", slug=body.slug))
 
 
 @bp.post("/bodies/<slug>/seats")
@@ -301,6 +331,7 @@ def set_seat(slug: str) -> str | Response:
         past=[],
         prepared_by=[],
         can_manage=True,
+        can_archive=permissions.can_archive_body(current_user, body),
         can_run=permissions.can_run_meetings(current_user, body),
         seat_form=form,
         form=EmptyForm(),
@@ -455,10 +486,13 @@ def _meeting_page(
     item_form: AgendaItemForm | None = None,
     decision_form: DecisionForm | None = None,
     minutes_form: MinutesForm | None = None,
+    cancel_form: CancelMeetingForm | None = None,
+    document_form: DocumentForm | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
     now = utcnow()
-    can_run = permissions.can_run_meetings(current_user, body)
+    # A cancelled meeting is kept as it was: nothing more is done there.
+    can_run = permissions.can_run_meetings(current_user, body) and not meeting.is_cancelled
     sees_agenda = permissions.can_see_agenda(current_user, meeting)
     items = list(meeting.items) if sees_agenda else []
     decisions = list(meeting.decisions)
@@ -511,15 +545,16 @@ def _meeting_page(
             .order_by(FollowUpAction.due_on)
         ).scalars()
     )
-    previous = db.session.execute(
-        select(Meeting)
-        .where(Meeting.body_id == body.id, Meeting.starts_at < meeting.starts_at)
-        .order_by(Meeting.starts_at.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    following = service.next_meeting_after(meeting)
+    previous, following = service.neighbours(meeting)
     began = meeting.starts_at <= now
     agenda_open = can_run and not (began and meeting.is_agenda_published)
+    documents: dict[int, list[AgendaDocument]] = {}
+    for document in db.session.execute(
+        select(AgendaDocument)
+        .where(AgendaDocument.item_id.in_([i.id for i in items] or [0]))
+        .order_by(AgendaDocument.id)
+    ).scalars():
+        documents.setdefault(document.item_id, []).append(document)
     html = render_template(
         "bodies/meeting.html",
         body=body,
@@ -531,8 +566,7 @@ def _meeting_page(
         began=began,
         agenda_open=agenda_open,
         agenda_due_at=service.agenda_due_at(meeting),
-        late=meeting.agenda_published_at is not None
-        and meeting.agenda_published_at > service.agenda_due_at(meeting),
+        late=service.published_late(meeting),
         forwarded_to=forwarded_to,
         forwarded_from=forwarded_from,
         linked=linked,
@@ -558,6 +592,11 @@ def _meeting_page(
             if can_run and began and not meeting.minutes_approved
             else None
         ),
+        documents=documents,
+        document_form=document_form
+        or (_document_form(items) if can_run and items and not meeting.minutes_approved else None),
+        cancel_form=cancel_form
+        or (CancelMeetingForm(prefix="cancel") if can_run and not began else None),
         form=EmptyForm(),
         today=local_day(now),
     )
@@ -636,91 +675,208 @@ def item_remove(slug: str, meeting_id: int, item_id: int) -> Response:
     return _back(body, meeting_, "agenda")
 
 
+def _meeting_button(
+    slug: str,
+    meeting_id: int,
+    use_case: Callable[..., Any],
+    success: str | Callable[[Any], str],
+    anchor: str,
+    *,
+    decision_id: int | None = None,
+) -> Response:
+    """A button-only POST on a meeting (publish, approve, forward): load and gate as every
+    meeting view does, run the use case on the meeting (or one of its decisions) when the
+    CSRF token is good, and go back to the meeting page's section."""
+    body, meeting_ = _running(slug, meeting_id)
+    target: Meeting | MeetingDecision = meeting_
+    if decision_id is not None:
+        target = load_decision(meeting_, decision_id)
+    if EmptyForm().validate_on_submit():
+        run(use_case, target, actor=current_user, success=success)
+    return _back(body, meeting_, anchor)
+
+
+def _meeting_form(
+    slug: str,
+    meeting_id: int,
+    make_form: Callable[[Meeting], Any],
+    use_case: Callable[..., Any],
+    values: Callable[[Any], dict[str, Any]],
+    success: str,
+    anchor: str,
+    form_name: str,
+) -> tuple[str, int] | Response:
+    """A form POST on a meeting (a decision, the minutes, the cancellation): load and gate,
+    run the use case with the form's values, and go back; with errors, the meeting page
+    again with the form as filled in (400)."""
+    body, meeting_ = _running(slug, meeting_id)
+    form = make_form(meeting_)
+    if form.validate_on_submit():
+        done = run(
+            use_case, meeting_, actor=current_user, form=form, success=success, **values(form)
+        )
+        if done:
+            return _back(body, meeting_, anchor)
+    return _meeting_page(body, meeting_, status=400, **{form_name: form})
+
+
 @bp.post("/bodies/<slug>/meetings/<int:meeting_id>/publish")
 @login_required
 def publish(slug: str, meeting_id: int) -> Response:
-    body, meeting_ = _running(slug, meeting_id)
-    if EmptyForm().validate_on_submit():
-        run(
-            service.publish_agenda,
-            meeting_,
-            actor=current_user,
-            success=_("The agenda has been published to the members."),
-        )
-    return _back(body, meeting_, "agenda")
+    return _meeting_button(
+        slug,
+        meeting_id,
+        service.publish_agenda,
+        _("The agenda has been published to the members."),
+        "agenda",
+    )
 
 
 @bp.post("/bodies/<slug>/meetings/<int:meeting_id>/decisions")
 @login_required
 def decision_add(slug: str, meeting_id: int) -> tuple[str, int] | Response:
-    body, meeting_ = _running(slug, meeting_id)
-    form = _decision_form(meeting_, list(meeting_.items))
-    if form.validate_on_submit():
+    def values(form: DecisionForm) -> dict[str, Any]:
         item = db.session.get(AgendaItem, form.item_id.data) if form.item_id.data else None
-        done = run(
-            service.record_decision,
-            meeting_,
-            actor=current_user,
-            text=form.text.data or "",
-            outcome=DecisionOutcome(form.outcome.data),
-            item=item,
-            form=form,
-            success=_("The decision has been added to the decisions list."),
-        )
-        if done:
-            return _back(body, meeting_, "decisions")
-    return _meeting_page(body, meeting_, decision_form=form, status=400)
+        return {
+            "text": form.text.data or "",
+            "outcome": DecisionOutcome(form.outcome.data),
+            "item": item,
+        }
+
+    return _meeting_form(
+        slug,
+        meeting_id,
+        lambda meeting_: _decision_form(meeting_, list(meeting_.items)),
+        service.record_decision,
+        values,
+        _("The decision has been added to the decisions list."),
+        "decisions",
+        "decision_form",
+    )
 
 
 @bp.post("/bodies/<slug>/meetings/<int:meeting_id>/minutes")
 @login_required
 def minutes(slug: str, meeting_id: int) -> tuple[str, int] | Response:
-    body, meeting_ = _running(slug, meeting_id)
-    form = MinutesForm(prefix="minutes")
-    if form.validate_on_submit():
-        done = run(
-            service.save_minutes,
-            meeting_,
-            actor=current_user,
-            minutes=form.minutes.data or "",
-            form=form,
-            success=_("The draft minutes have been saved."),
-        )
-        if done:
-            return _back(body, meeting_, "minutes")
-    return _meeting_page(body, meeting_, minutes_form=form, status=400)
+    return _meeting_form(
+        slug,
+        meeting_id,
+        lambda meeting_: MinutesForm(prefix="minutes"),
+        service.save_minutes,
+        lambda form: {"minutes": form.minutes.data or ""},
+        _("The draft minutes have been saved."),
+        "minutes",
+        "minutes_form",
+    )
+
+
+@bp.post("/bodies/<slug>/meetings/<int:meeting_id>/cancel")
+@login_required
+def cancel_meeting(slug: str, meeting_id: int) -> tuple[str, int] | Response:
+    return _meeting_form(
+        slug,
+        meeting_id,
+        lambda meeting_: CancelMeetingForm(prefix="cancel"),
+        service.cancel_meeting,
+        lambda form: {"reason": form.reason.data or ""},
+        _("The meeting has been cancelled. The members have been told."),
+        "",
+        "cancel_form",
+    )
 
 
 @bp.post("/bodies/<slug>/meetings/<int:meeting_id>/minutes/approve")
 @login_required
 def approve_minutes(slug: str, meeting_id: int) -> Response:
-    body, meeting_ = _running(slug, meeting_id)
-    if EmptyForm().validate_on_submit():
-        run(
-            service.approve_minutes,
-            meeting_,
-            actor=current_user,
-            success=_("The minutes and the decisions list have been approved."),
-        )
-    return _back(body, meeting_, "minutes")
+    return _meeting_button(
+        slug,
+        meeting_id,
+        service.approve_minutes,
+        _("The minutes and the decisions list have been approved."),
+        "minutes",
+    )
 
 
 @bp.post("/bodies/<slug>/meetings/<int:meeting_id>/decisions/<int:decision_id>/forward")
 @login_required
 def forward(slug: str, meeting_id: int, decision_id: int) -> Response:
+    return _meeting_button(
+        slug,
+        meeting_id,
+        service.forward_decision,
+        lambda item: _(
+            "Forwarded: the position is on the agenda of %(body)s's next meeting.",
+            body=item.meeting.body.name,
+        ),
+        "decisions",
+        decision_id=decision_id,
+    )
+
+
+# --- Documents on agenda items ----------------------------------------------------------------
+
+
+def _load_item(meeting_: Meeting, item_id: int) -> AgendaItem:
+    item = db.session.get(AgendaItem, item_id)
+    if item is None or item.meeting_id != meeting_.id:
+        abort(404)
+    return item
+
+
+def _document_form(items: list[AgendaItem]) -> DocumentForm:
+    form = DocumentForm(prefix="document")
+    form.item_id.choices = choices((i.id, f"{i.sequence}. {i.title}") for i in items)
+    return form
+
+
+@bp.post("/bodies/<slug>/meetings/<int:meeting_id>/documents")
+@login_required
+def document_add(slug: str, meeting_id: int) -> tuple[str, int] | Response:
+    # A document may be larger than an ordinary form (CONSENSUS_MAX_CONTENT_LENGTH): this
+    # one request may carry the document's limit and a little for the form around it.
+    request.max_content_length = max(
+        service.DOCUMENT_MAX_BYTES + 64 * 1024, int(current_app.config["MAX_CONTENT_LENGTH"])
+    )
     body, meeting_ = _running(slug, meeting_id)
-    decision = load_decision(meeting_, decision_id)
-    if EmptyForm().validate_on_submit():
-        run(
-            service.forward_decision,
-            decision,
+    form = _document_form(list(meeting_.items))
+    if form.validate_on_submit():
+        item = _load_item(meeting_, form.item_id.data)
+        upload = form.document.data
+        done = run(
+            service.add_agenda_document,
+            item,
             actor=current_user,
-            success=lambda item: _(
-                "Forwarded: the position is on the agenda of %(body)s's next meeting.",
-                body=body.prepares_for.name if body.prepares_for else "",
-            ),
+            content=upload.read() if upload else b"",
+            filename=upload.filename if upload else "",
+            title=form.title.data or "",
+            form=form,
+            success=_("The document has been added to the item."),
         )
-    return _back(body, meeting_, "decisions")
+        if done:
+            return _back(body, meeting_, f"item-{item.id}")
+    return _meeting_page(body, meeting_, document_form=form, status=400)
+
+
+@bp.get("/bodies/<slug>/meetings/<int:meeting_id>/documents/<int:document_id>")
+@login_required
+def document(slug: str, meeting_id: int, document_id: int) -> Response:
+    """An agenda item's document, for whoever sees the agenda (404 for anyone else, as for
+    the agenda). Always a download, with the type we determined at upload."""
+    body = load_body(slug)
+    meeting_ = load_meeting(body, meeting_id)
+    found = db.session.get(AgendaDocument, document_id)
+    if (
+        found is None
+        or found.item.meeting_id != meeting_.id
+        or not permissions.can_download_document(current_user, meeting_)
+    ):
+        abort(404)
+    response = Response(found.content, mimetype=found.content_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 # --- Follow-up actions ------------------------------------------------------------------------

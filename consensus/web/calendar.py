@@ -106,6 +106,8 @@ def feed(token: str) -> Response:
         event.add("dtstart", meeting.starts_at)
         event.add("dtend", meeting.ends_at)
         event.add("summary", f"{meeting.body.name}: {meeting.title}")
+        if meeting.cancelled_at is not None:
+            event.add("status", "CANCELLED")  # RFC 5545: calendars strike it out
         if meeting.place:
             event.add("location", meeting.place)
         event.add(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
 from consensus.domain.timeutil import local_day, start_of_day
 from consensus.extensions import db
@@ -26,10 +26,12 @@ from consensus.models import (
     DispatchChannel,
     FollowUpAction,
     LetterDispatch,
+    MailState,
     Meeting,
     MeetingDecision,
     MembershipRole,
     Organisation,
+    OutgoingMail,
     Position,
     Process,
     StandingBody,
@@ -113,7 +115,28 @@ def build_bodies_chapter(
     people: dict[tuple[str, MembershipRole], User],
     password: str,
 ) -> None:
-    """The official and the Thorbecke table with their meetings, the letter and the actions."""
+    """The official and the Thorbecke table with their meetings, the letter and the actions.
+    Their history is made up, like the rest of the demo's: the agendas it publishes are not
+    e-mailed (the notices stay in the inbox)."""
+    outbox_before = db.session.execute(select(func.max(OutgoingMail.id))).scalar() or 0
+    _build_bodies_chapter(
+        admin=admin, organisations=organisations, people=people, password=password
+    )
+    db.session.execute(
+        delete(OutgoingMail).where(
+            OutgoingMail.id > outbox_before, OutgoingMail.state == MailState.QUEUED
+        )
+    )
+    db.session.flush()
+
+
+def _build_bodies_chapter(
+    *,
+    admin: User,
+    organisations: dict[str, Organisation],
+    people: dict[tuple[str, MembershipRole], User],
+    password: str,
+) -> None:
     secretary = accounts.find_user_by_email(SECRETARY[0])
     if secretary is None:
         secretary = accounts.create_user(
@@ -302,13 +325,22 @@ def build_bodies_chapter(
         title="Vaststelling verslag vorige vergadering",
         kind=AgendaItemKind.DECISION,
     )
-    bodies.add_agenda_item(
+    reply_item = bodies.add_agenda_item(
         following,
         actor=secretary,
         title="Antwoord van de staatssecretaris op de gezamenlijke inbreng",
         kind=AgendaItemKind.DISCUSSION,
         process=process,
         position=position,
+    )
+    reply_pdf = _reply_pdf()
+    # The reply itself as the item's document (uploaded, not a link).
+    bodies.add_agenda_document(
+        reply_item,
+        actor=secretary,
+        content=reply_pdf,
+        filename="antwoord-staatssecretaris.pdf",
+        title="Antwoord van de staatssecretaris",
     )
     # The follow-up: the study (from the decision), an overdue action with progress, and
     # one from the letter.
@@ -360,7 +392,7 @@ def build_bodies_chapter(
                 received_on=today,
                 summary=REPLY_SUMMARY,
                 reference="2026-0000123456",
-                document=_reply_pdf(),
+                document=reply_pdf,
                 filename="antwoord-staatssecretaris.pdf",
             )
             bodies.create_action(

@@ -1,7 +1,7 @@
 """drafting follow-up: what the clock did for a proposed disposition (reminder, publication)
 
 Revision ID: 0015_drafting_followup
-Revises: 0013_drafting
+Revises: 0014_bodies_followup
 Create Date: 2026-12-06 13:55:00
 
 """
@@ -13,7 +13,7 @@ import consensus.models.base
 
 # revision identifiers, used by Alembic.
 revision = '0015_drafting_followup'
-down_revision = '0013_drafting'
+down_revision = '0014_bodies_followup'
 branch_labels = None
 depends_on = None
 

@@ -6,6 +6,7 @@ are written to $CONSENSUS_SCREENSHOTS when that is set (for a person to look at)
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from playwright.sync_api import Page, expect
 from consensus.worlds import demo
 
 pytestmark = pytest.mark.e2e
+
+PDF = b"%PDF-1.4\n% Opzet van het onderzoek\n%%EOF\n"
 
 
 def _login(page: Page, live_server: str, email: str) -> None:
@@ -61,6 +64,18 @@ def test_a_secretary_prepares_the_agenda_and_members_see_it(runner, live_server,
     expect(page.get_by_role("heading", name="Onderzoek investeringsagenda: opzet")).to_be_visible()
     page.get_by_role("button", name="De agenda publiceren voor de leden").click()
     expect(page.get_by_text("De agenda is gepubliceerd voor de leden.")).to_be_visible()
+    # a document uploaded to the new item (a file, next to the link)
+    page.locator("#document-item_id").select_option(label="3. Onderzoek investeringsagenda: opzet")
+    page.locator("#document-title").fill("Opzet van het onderzoek")
+    page.locator("#document-document").set_input_files(
+        files=[{"name": "opzet.pdf", "mimeType": "application/pdf", "buffer": PDF}]
+    )
+    page.get_by_role("button", name="Document toevoegen").click()
+    expect(page.get_by_text("Het document is aan het agendapunt toegevoegd.")).to_be_visible()
+    expect(page.get_by_role("link", name="Opzet van het onderzoek")).to_be_visible()
+    # the time as people write it: "… 2026, 12:00–14:00", no seconds, no zone name
+    when = page.locator("dt", has_text="Wanneer").locator("xpath=following-sibling::dd")
+    expect(when).to_have_text(re.compile(r"^\d{1,2} \w+ \d{4}, \d\d:\d\d–\d\d:\d\d$"))
     _shot(page, "meeting")
 
     member = browser.new_context(locale="nl-NL").new_page()
@@ -80,3 +95,18 @@ def test_a_secretary_prepares_the_agenda_and_members_see_it(runner, live_server,
         _shot(member, "public-timeline")
     finally:
         member.context.close()
+
+    # the secretary cancels the meeting (after confirming), with the reason; it stays
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.locator("#cancel-reason").fill(
+        "De staatssecretaris is verhinderd; een nieuwe datum volgt."
+    )
+    page.get_by_role("button", name="Vergadering laten vervallen").click()
+    expect(
+        page.get_by_text("De vergadering vervalt. De leden hebben bericht gekregen.")
+    ).to_be_visible()
+    expect(
+        page.get_by_text("De staatssecretaris is verhinderd; een nieuwe datum volgt.")
+    ).to_be_visible()
+    expect(page.get_by_role("button", name="Vergadering laten vervallen")).to_have_count(0)
+    _shot(page, "meeting-cancelled")

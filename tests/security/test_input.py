@@ -367,5 +367,7 @@ def test_the_standing_bodies_prefixed_forms_are_csrf_protected(app, client, logi
         "/bodies/bo-digitalisering/meetings/1/items",
         "/bodies/bo-digitalisering/meetings/1/decisions",
         "/bodies/bo-digitalisering/meetings/1/minutes",
+        "/bodies/bo-digitalisering/meetings/1/cancel",
+        "/bodies/bo-digitalisering/meetings/1/documents",
     ):
         assert client.post(url, data={"seat-organisation_id": "1"}).status_code == 400, url

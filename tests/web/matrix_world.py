@@ -109,6 +109,7 @@ class MatrixWorld:
             "seat_id": self.extra["bodies"].official.seats[0].id,  # type: ignore[attr-defined]
             "item_id": self.extra["bodies"].cleared.agenda_item_id,  # type: ignore[attr-defined]
             "decision_id": self.extra["bodies"].cleared.id,  # type: ignore[attr-defined]
+            "document_id": self.extra["bodies"].document.id,  # type: ignore[attr-defined]
             "action_id": self.extra["action_id"],
             "dispatch_id": self.extra["dispatch_id"],
         }

@@ -269,6 +269,14 @@ MATRIX: dict[str, dict[str, str]] = {
     "bodies.forward":                 {"POST": "L 403 403 403 404 404 R"},
     "bodies.action_from_decision":    {"GET": "L 403 403 403 404 404 200",
                                        "POST": "L 403 403 403 404 404 200"},
+    # cancelling a meeting (the held one has begun: an empty reason is refused first, 400),
+    # archiving a body (administrators; the official body has no planned meeting: R), and
+    # documents on agenda items: added by who runs the meetings, downloaded by who sees
+    # the agenda (everyone else 404, like the body)
+    "bodies.cancel_meeting":          {"POST": "L 403 403 403 404 404 400"},
+    "bodies.archive":                 {"POST": "L 403 403 403 404 404 R"},
+    "bodies.document_add":            {"POST": "L 403 403 403 404 404 400"},
+    "bodies.document":                {"GET": "L 200 200 200 404 404 200"},
     # follow-up actions: the action is VNG's, from the official body's decision on the
     # process (so its facilitator sees it too); VNG's officials and representatives, the
     # process's facilitators and admins report progress
@@ -334,6 +342,10 @@ URL_VALUES: dict[str, Callable[[MatrixWorld], dict[str, object]]] = {
             "approve_minutes",
             "forward",
             "action_from_decision",
+            "cancel_meeting",
+            "archive",
+            "document_add",
+            "document",
         )
     },
     "main.choose_locale": lambda w: {"locale": "en", "next": "/"},

@@ -74,6 +74,11 @@ def test_the_thorbecke_table_in_the_demo_world(app, runner, client):
     browser = give_session(app, app.test_client(), member)
     assert url in browser.get("/").get_data(as_text=True)
     assert "Antwoord van de staatssecretaris" in browser.get(url).get_data(as_text=True)
+    # the reply is on the agenda as an uploaded document, and downloads as a PDF
+    (document,) = [d for item in upcoming.items for d in item.documents]
+    download = browser.get(f"{url}/documents/{document.id}")
+    assert download.status_code == 200 and download.data.startswith(b"%PDF-")
+    assert f"/documents/{document.id}" in browser.get(url).get_data(as_text=True)
     token = processes.reset_calendar_token(member)
     db.session.commit()
     assert f"meeting-{upcoming.id}@consensus" in browser.get(f"/calendar/{token}.ics").get_data(
