@@ -169,6 +169,9 @@ class DispositionPublished(Event):
 
     round_id: int
     process_id: int
+
+
+@dataclass(frozen=True)
 class AgendaPublished(Event):
     """A meeting's agenda went to the members: by its secretary, or by the clock when its
     notice period began (`actor_id` None)."""

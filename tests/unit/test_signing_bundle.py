@@ -247,6 +247,7 @@ def test_letter_and_four_pdf_signatures_and_validation_take_under_a_second(app):
     import pyhanko.sign.validation  # noqa: F401
     import pyhanko.stamp  # noqa: F401
 
+    cpu_started = time.process_time()
     started = time.perf_counter()
     rendered = letters.render_letter(content)
     laid_out = time.perf_counter()
@@ -264,10 +265,14 @@ def test_letter_and_four_pdf_signatures_and_validation_take_under_a_second(app):
     signed = time.perf_counter()
     checks = letters.validate_pdf(pdf, signing.trust_anchors_pem())
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     print(
         f"\nletter {laid_out - started:.3f} s, 4 PAdES signatures {signed - laid_out:.3f} s, "
-        f"validation {elapsed - (signed - started):.3f} s, total {elapsed:.3f} s"
+        f"validation {elapsed - (signed - started):.3f} s, total {elapsed:.3f} s "
+        f"(CPU {cpu:.3f} s)"
     )
     assert [c.valid and c.intact and c.trusted for c in checks] == [True] * 4
-    # ≈0.6–1.0 s on a quiet machine; the bound leaves room for a busy CI runner.
-    assert elapsed < 2.0
+    # ≈0.6–1.0 s on a quiet machine. The bound is on this process's CPU time: the work is
+    # all in-process (WeasyPrint, pyHanko), and with the suite on every core next to
+    # browsers and servers the wall clock measured the neighbours (2.3 s seen at load 14).
+    assert cpu < 2.0
