@@ -5,11 +5,17 @@ and the files an operator would configure (the TSA's URL, a trust-anchor directo
 Signer certificates at the "provider" (used through the CSC dummy below):
 - `signer`: an ordinary certificate (CRL distribution point only);
 - `qualified-signer`: a qualified certificate for electronic signatures on a QSCD (QC
-  statements QcCompliance, QcSSCD, QcType esign; ETSI EN 319 412-5), its revocation
-  status from the OCSP responder (authority information access);
-- `revoked-signer`: like it, revoked in 2021 (the OCSP responder says so);
-- `later-revoked-signer`: like it, revoked from 2040 on (judged later, after that date,
-  with the responder's clock moved there: `LocalPki.set_clock`).
+  statements QcCompliance, QcSSCD, QcType esign; ETSI EN 319 412-5), naming the OCSP
+  responder (authority information access) and, as qualified providers do, a CRL;
+- `revoked-signer`: qualified too, revoked in 2021, naming only the OCSP responder (so
+  only OCSP can tell that it is revoked);
+- `later-revoked-signer`: like `qualified-signer`, revoked from 2040 on (judged after that
+  date with the responders' clock moved there: `LocalPki.set_clock`).
+
+Why a CRL next to OCSP: pyHanko (0.38) drops the OCSP responses it holds when fetching a
+fresh one fails, so an offline check of a certificate that names only an OCSP responder
+fails however complete the letter's validation data; with the CRL in the letter too, the
+bundle's commands confirm it offline.
 
 Keys are generated per test session into a temporary directory; the Certomancer
 configuration is written next to them with the loopback address as its URL prefix, so the
@@ -111,6 +117,8 @@ pki-architectures:
             smart-value: {{schema: key-usage, params: [digital_signature, non_repudiation]}}
           - id: authority_information_access
             smart-value: {{schema: aia-urls, params: {{ocsp-responder-names: [root]}}}}
+          - id: crl_distribution_points
+            smart-value: {{schema: crl-dist-url, params: {{crl-repo-names: [root]}}}}
           - id: qc_statements
             value:
               - {{statement_id: qc_compliance}}
@@ -143,6 +151,8 @@ pki-architectures:
             smart-value: {{schema: key-usage, params: [digital_signature, non_repudiation]}}
           - id: authority_information_access
             smart-value: {{schema: aia-urls, params: {{ocsp-responder-names: [root]}}}}
+          - id: crl_distribution_points
+            smart-value: {{schema: crl-dist-url, params: {{crl-repo-names: [root]}}}}
           - id: qc_statements
             value:
               - {{statement_id: qc_compliance}}

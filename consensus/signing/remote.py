@@ -373,8 +373,8 @@ def explain(error: RemoteSigningFailed, organisation_name: str) -> DomainError:
             str(
                 _l(
                     "The signing service of %(org)s asks the signer to authorise this "
-                    "signature: give the PIN (and the one-time code, if your service uses "
-                    "one) of your credential there. Nothing was signed.",
+                    "signature: give the PIN of your credential at the signing service (and "
+                    "its one-time code, if it uses one). Nothing was signed.",
                     org=organisation_name,
                 )
             ),
