@@ -352,9 +352,7 @@ class _TokenAuthorization:
                 ) as response:
                     # Never the request in a message: it holds the PIN.
                     if response.status in {400, 401, 403} and explicit:
-                        raise _Refused(
-                            f"authorisation refused ({response.status})", by_signer=True
-                        )
+                        raise _Refused(f"authorisation refused ({response.status})", by_signer=True)
                     if response.status in {401, 403}:
                         raise _Refused(f"authorisation refused ({response.status})")
                     try:

@@ -105,7 +105,12 @@ def _dss(pdf: bytes) -> dict[str, int]:
 
 
 def test_the_signer_authorises_with_pin_and_code_and_the_letter_is_qualified(
-    configured, csc, pki, tmp_path, tools, caplog  # noqa: F811
+    configured,
+    csc,
+    pki,
+    tmp_path,
+    tools,
+    caplog,  # noqa: F811
 ):
     world = make_signing_world()
     first = world.orgs[0]
