@@ -13,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from flask_babel import force_locale
@@ -28,8 +31,8 @@ from consensus.signing import bundle, longterm, remote
 from tests.factories import make_user
 from tests.pki_support import start_local_csc, start_local_pki
 from tests.signing_support import make_signing_world, sign_as
+from tests.tools import require_tool
 from tests.unit.test_signing_bundle import commands, run, unpack
-from tests.unit.test_signing_longterm import tools  # noqa: F401 (fixture)
 
 PIN = "482913"
 OTP = "771204"
@@ -49,6 +52,16 @@ def csc(pki):
     service.otp = OTP
     yield service
     service.stop()
+
+
+@pytest.fixture
+def tools(monkeypatch):
+    """The bundle's commands: pyhanko from this environment, pdfsig and ssh-keygen."""
+    monkeypatch.setenv(
+        "PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    )
+    for name in ("pdfsig", "pyhanko", "sha256sum", "ssh-keygen"):
+        require_tool(name)
 
 
 @pytest.fixture
@@ -110,7 +123,7 @@ def test_the_signer_authorises_with_pin_and_code_and_the_letter_is_qualified(
     pki,
     tmp_path,
     tools,
-    caplog,  # noqa: F811
+    caplog,
 ):
     world = make_signing_world()
     first = world.orgs[0]
