@@ -55,14 +55,14 @@ def test_the_signer_authorises_at_the_provider_in_the_browser(app, live_server, 
         page.wait_for_url(live_server + "/")
         page.goto(f"{live_server}/processes/{slug}/signing")
         section = page.locator(f"#sign-{org.slug}").locator("xpath=..")
-        expect(section.get_by_text("Uw goedkeuring bij de ondertekendienst")).to_be_visible()
+        expect(section.get_by_text("Uw toestemming bij de ondertekendienst")).to_be_visible()
         section.get_by_label("Uw wachtwoord").fill(PASSWORD)
         section.get_by_label("Pincode van uw certificaat bij de ondertekendienst").fill("999999")
         section.get_by_label("Eenmalige code van uw ondertekendienst").fill(OTP)
         _shoot(page, "signing-csc-form")
         section.get_by_role("button", name=f"Ondertekenen namens {name}").click()
         expect(page.locator(".c-error-summary")).to_contain_text(
-            "de pincode of de eenmalige code werd niet geaccepteerd"
+            "de pincode of de eenmalige code klopte niet"
         )
         _shoot(page, "signing-csc-refused")
         section = page.locator(f"#sign-{org.slug}").locator("xpath=..")

@@ -27,7 +27,7 @@ from consensus.extensions import db
 from consensus.models import AuditEvent, CoSignature, JointLetter
 from consensus.services import processes
 from consensus.services.errors import DomainError
-from consensus.signing import bundle, longterm, remote
+from consensus.signing import bundle, documents, longterm, remote
 from tests.factories import make_user
 from tests.pki_support import start_local_csc, start_local_pki
 from tests.signing_support import make_signing_world, sign_as
@@ -140,7 +140,7 @@ def test_the_signer_authorises_with_pin_and_code_and_the_letter_is_qualified(
 
     # A wrong PIN: the provider refuses, clearly, and nothing is half-signed.
     for pin, otp in ((PIN[::-1], OTP), (PIN, "000000")):
-        with force_locale("nl"), pytest.raises(DomainError, match="niet geaccepteerd"):
+        with force_locale("nl"), pytest.raises(DomainError, match="klopte niet"):
             _sign(world, first, pin, otp)
         db.session.rollback()
         assert _unchanged(world, before)
@@ -273,7 +273,9 @@ def test_revoked_after_signing_the_signature_stays_valid_at_its_timestamp(config
         if e.field_name == f"Signature-{first.slug}"
     ]
     # Without the timestamp's proof of time: revoked (the responder says so in 2041).
-    basic = validate_pdf_signature(
+    # (in a worker thread when an event loop runs here, as after Playwright's tests)
+    basic = documents._without_event_loop(
+        validate_pdf_signature,
         embedded,
         ValidationContext(
             trust_roots=roots, allow_fetching=True, revocation_mode="hard-fail", moment=later
@@ -296,7 +298,9 @@ def test_revoked_after_signing_the_signature_stays_valid_at_its_timestamp(config
         )
     )
     timing = ValidationTimingInfo(later, later, point_in_time_validation=False)
-    result = asyncio.run(ades_lta_validation(embedded, spec, timing_info=timing))
+    result = documents._without_event_loop(
+        lambda: asyncio.run(ades_lta_validation(embedded, spec, timing_info=timing))
+    )
     assert result.ades_subindic.status.name == "PASSED", result.failure_msg
     assert result.best_signature_time < datetime(2040, 1, 1, tzinfo=UTC)
 

@@ -54,15 +54,14 @@ def test_the_signer_types_pin_and_code_on_the_signing_page(provider, login_as, c
     _connect(org, provider)
     client = login_as(world.reps[org.id])
     page = client.get(f"/processes/{world.process.slug}/signing").get_data(as_text=True)
-    assert "Uw goedkeuring bij de ondertekendienst" in page
+    assert "Uw toestemming bij de ondertekendienst" in page
     assert f'name="re{org.id}-csc_pin"' in page and f'name="re{org.id}-csc_otp"' in page
     url = f"/processes/{world.process.slug}/signing/{org.slug}/platform"
 
     missing = client.post(url, data={f"re{org.id}-password": PASSWORD})
     assert missing.status_code == 400
-    assert "vraagt de ondertekenaar deze handtekening zelf goed te keuren" in missing.get_data(
-        as_text=True
-    )
+    asked = "vraagt de ondertekenaar zelf toestemming te geven voor deze handtekening"
+    assert asked in missing.get_data(as_text=True)
     wrong = client.post(
         url,
         data={
@@ -73,7 +72,7 @@ def test_the_signer_types_pin_and_code_on_the_signing_page(provider, login_as, c
     )
     assert wrong.status_code == 400
     html = wrong.get_data(as_text=True)
-    assert "de pincode of de eenmalige code werd niet geaccepteerd" in html
+    assert "de pincode of de eenmalige code klopte niet" in html
     assert "000000" not in html  # a password field is not filled in again
     assert signing.current_signatures(world.signing) == []
     assert signing.letter_of(world.signing).signed_pdf is None
@@ -123,7 +122,7 @@ def test_a_signer_held_key_uploads_and_authorises_at_the_provider(provider, logi
 
     refused = upload("111111")
     assert refused.status_code == 400
-    assert "niet geaccepteerd" in refused.get_data(as_text=True)
+    assert "klopte niet" in refused.get_data(as_text=True)
     assert signing.current_signatures(world.signing) == []
     assert upload(PIN).status_code == 302
     (mine,) = signing.current_signatures(world.signing)
