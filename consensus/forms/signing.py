@@ -47,7 +47,26 @@ class RevokeKeyForm(FlaskForm):
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])
 
 
-class ReauthForm(FlaskForm):
+class RemoteAuthorisationFields:
+    """The signer's own authorisation at the organisation's CSC provider (shown only when
+    the organisation signs remotely): sent to the provider only, never stored."""
+
+    csc_pin = PasswordField(
+        _l("PIN of your credential at the signing service"),
+        description=_l(
+            "Only if your signing service asks for it. It goes to the service only; "
+            "Consensus does not keep it."
+        ),
+        validators=[Optional(), Length(max=100)],
+    )
+    csc_otp = StringField(
+        _l("One-time code from your signing service"),
+        description=_l("Only if your signing service uses one."),
+        validators=[Optional(), Length(max=100)],
+    )
+
+
+class ReauthForm(FlaskForm, RemoteAuthorisationFields):
     """Re-authentication at the moment of a platform-held signature."""
 
     password = PasswordField(_l("Your password"), validators=[DataRequired(), Length(max=1024)])
@@ -57,7 +76,7 @@ class ReauthForm(FlaskForm):
     )
 
 
-class UploadSignatureForm(FlaskForm):
+class UploadSignatureForm(FlaskForm, RemoteAuthorisationFields):
     statement = FileField(
         _l("The statement you signed (statement-….json)"),
         validators=[FileRequired(), FileSize(max_size=STATEMENT_MAX_BYTES)],

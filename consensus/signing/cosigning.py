@@ -50,6 +50,7 @@ from consensus.permissions import Action
 from consensus.permissions.signing import may_sign
 from consensus.services import processes
 from consensus.services.errors import Conflict, DomainError, Forbidden
+from consensus.signing import remote
 from consensus.signing.eligibility import eligible_organisations
 from consensus.signing.keys import _platform_private_key, custody_of, platform_key
 from consensus.signing.letter import (
@@ -256,9 +257,18 @@ def sign_with_platform_key(
     *,
     actor: User,
     proof: ReAuthentication,
+    remote_authorisation: remote.SignerAuthorisation | None = None,
 ) -> CoSignature:
-    """Co-sign with the organisation's platform-held key, right after re-authentication."""
-    return _platform_sign(process, round_, organisation, actor=actor, proof=proof)
+    """Co-sign with the organisation's platform-held key, right after re-authentication.
+    `remote_authorisation`: the signer's PIN/code for the organisation's CSC provider."""
+    return _platform_sign(
+        process,
+        round_,
+        organisation,
+        actor=actor,
+        proof=proof,
+        remote_authorisation=remote_authorisation,
+    )
 
 
 def _platform_sign(
@@ -268,6 +278,7 @@ def _platform_sign(
     *,
     actor: User,
     proof: ReAuthentication | None,
+    remote_authorisation: remote.SignerAuthorisation | None = None,
 ) -> CoSignature:
     """The platform-held signature itself. `proof=None` skips re-authentication: only the
     demo builder (a command-line tool without a person at the keyboard) passes None."""
@@ -292,7 +303,16 @@ def _platform_sign(
         raise DomainError(str(_l("The platform cannot open this key."))) from error
     armoured = sshsig.sign(private, statement, NAMESPACE)
     return _record_signature(
-        process, round_, organisation, letter, actor, key, statement, armoured, signed_at
+        process,
+        round_,
+        organisation,
+        letter,
+        actor,
+        key,
+        statement,
+        armoured,
+        signed_at,
+        remote_authorisation,
     )
 
 
@@ -316,6 +336,7 @@ def accept_uploaded_signature(
     actor: User,
     statement: bytes,
     signature: bytes,
+    remote_authorisation: remote.SignerAuthorisation | None = None,
 ) -> CoSignature:
     """Accept a statement signed locally with `ssh-keygen -Y sign`, after checking that
     it is byte for byte the statement we would issue (same version, same letter, this
@@ -380,7 +401,16 @@ def accept_uploaded_signature(
             str(_l("The signature does not verify: %(why)s", why=str(error))), field="signature"
         ) from error
     return _record_signature(
-        process, round_, organisation, letter, actor, key, statement, armoured, signed_at
+        process,
+        round_,
+        organisation,
+        letter,
+        actor,
+        key,
+        statement,
+        armoured,
+        signed_at,
+        remote_authorisation,
     )
 
 
@@ -394,6 +424,7 @@ def _record_signature(
     statement: bytes,
     armoured: str,
     signed_at: datetime,
+    remote_authorisation: remote.SignerAuthorisation | None = None,
 ) -> CoSignature:
     already = db.session.execute(
         select(CoSignature.id).where(
@@ -441,7 +472,13 @@ def _record_signature(
             )
         ) from error
     _write_signed_pdf(
-        letter, _add_pdf_signature(letter, letter.signed_pdf or letter.unsigned_pdf, cosignature)
+        letter,
+        _add_pdf_signature(
+            letter,
+            letter.signed_pdf or letter.unsigned_pdf,
+            cosignature,
+            remote_authorisation,
+        ),
     )
     if letter_is_final(process, round_):
         # The last signature: validation data and a document timestamp (B-LTA). Should
@@ -484,9 +521,12 @@ def _audit_and_checkpoint(
     checkpoints.make_checkpoint(actor)
 
 
-def withdraw(cosignature: CoSignature, *, actor: User) -> None:
+def withdraw(cosignature: CoSignature, *, actor: User) -> list[str]:
     """Withdraw an organisation's signature while the round is open. The statement stays
-    on record (flagged withdrawn); the letter is signed again without it."""
+    on record (flagged withdrawn); the letter is signed again without it. A remaining
+    signature whose CSC provider wants its signer's own PIN or code cannot be made again
+    without that signer: it comes off too, and the names of those organisations are
+    returned (they can sign again)."""
     round_ = db.session.get_one(Round, cosignature.round_id)
     process = round_.process
     decision = permissions.gate(
@@ -502,8 +542,18 @@ def withdraw(cosignature: CoSignature, *, actor: User) -> None:
     cosignature.withdrawn_by_id = actor.id
     db.session.flush()
     pdf: bytes | None = None
+    taken_off: list[CoSignature] = []
     for remaining in current_signatures(round_):
-        pdf = _add_pdf_signature(letter, pdf or letter.unsigned_pdf, remaining)
+        try:
+            pdf = _add_pdf_signature(letter, pdf or letter.unsigned_pdf, remaining)
+        except remote.SignerMustAuthorise:
+            # Its provider wants the signer's own PIN or code for a new signature, and the
+            # signer is not here: the signature comes off the letter with this withdrawal
+            # (audited, reason below) and its organisation can sign again.
+            remaining.withdrawn_at = cosignature.withdrawn_at
+            remaining.withdrawn_by_id = actor.id
+            taken_off.append(remaining)
+    db.session.flush()
     _write_signed_pdf(letter, pdf)
     _audit_and_checkpoint(
         "cosignature.withdrawn",
@@ -512,6 +562,16 @@ def withdraw(cosignature: CoSignature, *, actor: User) -> None:
         letter_revision=letter.revision,
         letter_sha256=hashlib.sha256(pdf).hexdigest() if pdf else None,
     )
+    for other in taken_off:
+        _audit_and_checkpoint(
+            "cosignature.withdrawn",
+            other,
+            actor,
+            reason="signer_must_authorise_again",
+            because_of=cosignature.id,
+            letter_revision=letter.revision,
+        )
+    return [other.organisation.name for other in taken_off]
 
 
 def _signing_status(

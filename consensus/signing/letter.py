@@ -162,11 +162,17 @@ def _field_name(organisation: Organisation) -> str:
     return f"Signature-{organisation.slug}"
 
 
-def _add_pdf_signature(letter: JointLetter, pdf: bytes, signature: CoSignature) -> bytes:
+def _add_pdf_signature(
+    letter: JointLetter,
+    pdf: bytes,
+    signature: CoSignature,
+    authorisation: remote.SignerAuthorisation | None = None,
+) -> bytes:
     """One organisation's PAdES signature on top of `pdf`: with a timestamping service
     configured, validated first (a revoked certificate is refused) and timestamped (B-T).
     Any failure raises a DomainError and nothing is written (the caller's transaction
-    rolls back, so the round stays as it was)."""
+    rolls back, so the round stays as it was). `authorisation`: the signer's PIN/one-time
+    code for a CSC provider that wants them (passed on, never kept)."""
     organisation = signature.organisation
     boxes = json.loads(letter.signature_boxes or "{}")
     box = boxes.get(organisation.slug)
@@ -195,6 +201,7 @@ def _add_pdf_signature(letter: JointLetter, pdf: bytes, signature: CoSignature) 
                     validation_context=longterm.validation_context(fetching=True)
                     if timestamper
                     else None,
+                    authorisation=authorisation,
                 )
         except remote.RemoteSigningFailed as error:
             raise remote.explain(error, organisation.name) from error

@@ -7,6 +7,13 @@ When the organisation signs, the platform sends only the hash of the signed attr
 (`signatures/signHash`); the provider authorises (`credentials/authorize`) and returns
 the raw signature, which pyHanko embeds as an incremental PAdES signature like the
 others. The statement (SSHSIG) is still made as the organisation's custody says.
+
+Who authorises is the provider's call, announced per credential in `credentials/info`:
+`authMode` "implicit" (the organisation's token suffices), or "explicit": the signer
+authorises this one signature with the PIN and/or one-time code of their credential,
+typed on our signing page and passed straight into `credentials/authorize` (never
+stored, logged or audited: `SignerAuthorisation` hides them from repr). "oauth2code"
+(the signer authorises on the provider's own page) is refused with a clear message.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import io
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -36,6 +43,38 @@ class CscAccess:
     service_url: str
     credential_id: str
     token: str
+
+
+@dataclass(frozen=True)
+class SignerAuthorisation:
+    """What the signer typed for their provider: sent only in credentials/authorize."""
+
+    pin: str = field(default="", repr=False)
+    otp: str = field(default="", repr=False)
+
+    def __bool__(self) -> bool:
+        return bool(self.pin or self.otp)
+
+
+@dataclass(frozen=True)
+class ProviderDemands:
+    """What a credential's `credentials/info` says the signer must give (CSC v1 §11.5)."""
+
+    auth_mode: str
+    pin: bool
+    otp: bool
+    otp_type: str
+
+    @classmethod
+    def from_info(cls, data: dict) -> ProviderDemands:  # type: ignore[type-arg]
+        pin = data.get("PIN") if isinstance(data.get("PIN"), dict) else {}
+        otp = data.get("OTP") if isinstance(data.get("OTP"), dict) else {}
+        return cls(
+            auth_mode=str(data.get("authMode") or "implicit"),
+            pin=str(pin.get("presence", "false")) == "true",
+            otp=str(otp.get("presence", "false")) == "true",
+            otp_type=str(otp.get("type") or "offline"),
+        )
 
 
 def _token_associated_data(organisation_id: int) -> bytes:
@@ -132,7 +171,14 @@ def access_for(organisation: Organisation) -> CscAccess | None:
 class RemoteSigningFailed(Exception):
     def __init__(self, kind: str, detail: str) -> None:
         super().__init__(detail)
-        self.kind = kind  # "unreachable" | "refused"
+        # "unreachable" | "refused" (the organisation's token) | "refused_signer" (the
+        # signer's PIN or code) | "needs_signer" | "oauth2" | "online_otp"
+        self.kind = kind
+
+
+class SignerMustAuthorise(DomainError):
+    """The provider wants the signer's own PIN or code, and none was given (for example
+    when another organisation's withdrawal would re-sign this signature)."""
 
 
 def sign_pdf_remotely(
@@ -146,6 +192,7 @@ def sign_pdf_remotely(
     location: str,
     timestamper: object | None,
     validation_context: object | None,
+    authorisation: SignerAuthorisation | None = None,
 ) -> bytes:
     """Like documents.sign_pdf, with the key at the CSC provider: only the hash leaves."""
     # The stamp is laid out here, in the app context (the signing may run in a worker
@@ -164,6 +211,7 @@ def sign_pdf_remotely(
                 location,
                 timestamper,
                 validation_context,
+                authorisation or SignerAuthorisation(),
             )
         )
     )
@@ -180,6 +228,7 @@ async def _sign_remotely(
     location: str,
     timestamper: object | None,
     validation_context: object | None,
+    authorisation: SignerAuthorisation,
 ) -> bytes:
     import aiohttp
     from pyhanko.pdf_utils.content import ImportedPdfPage
@@ -201,8 +250,13 @@ async def _sign_remotely(
             info = await csc_signer.fetch_certs_in_csc_credential(
                 session, session_info, timeout=CSC_TIMEOUT
             )
+            demands = ProviderDemands.from_info(info.response_data)
+            _check_demands(demands, authorisation)
             signer = csc_signer.CSCSigner(
-                session, auth_manager=_TokenAuthorization(session, session_info, info)
+                session,
+                auth_manager=_TokenAuthorization(
+                    session, session_info, info, demands, authorisation
+                ),
             )
             meta = signers.PdfSignatureMetadata(
                 field_name=field_name,
@@ -239,11 +293,15 @@ async def _sign_remotely(
                 )
             return output.getvalue()
     except _Refused as error:
-        raise RemoteSigningFailed("refused", str(error)) from error
+        kind = "refused_signer" if error.by_signer else "refused"
+        raise RemoteSigningFailed(kind, str(error)) from error
     except (TimeoutError, aiohttp.ClientError, OSError) as error:
         raise RemoteSigningFailed("unreachable", str(error)) from error
     except SigningError as error:
         cause = error.__cause__
+        if isinstance(cause, _Refused):
+            kind = "refused_signer" if cause.by_signer else "refused"
+            raise RemoteSigningFailed(kind, str(cause)) from error
         if isinstance(cause, aiohttp.ClientResponseError) and cause.status in {401, 403}:
             raise RemoteSigningFailed("refused", str(cause)) from error
         if isinstance(cause, aiohttp.ClientError | OSError | asyncio.TimeoutError):
@@ -252,21 +310,38 @@ async def _sign_remotely(
 
 
 class _Refused(Exception):
-    pass
+    def __init__(self, detail: str, *, by_signer: bool = False) -> None:
+        super().__init__(detail)
+        self.by_signer = by_signer
+
+
+def _check_demands(demands: ProviderDemands, given: SignerAuthorisation) -> None:
+    if demands.auth_mode == "oauth2code":
+        raise RemoteSigningFailed("oauth2", "the provider wants an OAuth2 authorisation")
+    if demands.auth_mode != "explicit":
+        return
+    if demands.otp and demands.otp_type == "online" and not given.otp:
+        raise RemoteSigningFailed("online_otp", "the provider sends its code on request")
+    if (demands.pin and not given.pin) or (demands.otp and not given.otp):
+        raise RemoteSigningFailed("needs_signer", "the provider wants the signer's PIN or code")
 
 
 class _TokenAuthorization:
     """credentials/authorize with the organisation's access token, one signature at a
-    time, bound to the hash about to be signed (SCAL 2 when the provider wants it)."""
+    time, bound to the hash about to be signed (SCAL 2 when the provider wants it); with
+    the signer's PIN and/or one-time code when the provider's authMode is "explicit"."""
 
-    def __new__(cls, session, session_info, info):  # type: ignore[no-untyped-def]
+    def __new__(cls, session, session_info, info, demands, authorisation):  # type: ignore[no-untyped-def]
         from pyhanko.sign.signers import csc_signer
 
         class Manager(csc_signer.CSCAuthorizationManager):
             async def authorize_signature(self, hash_b64s: list[str]):  # type: ignore[no-untyped-def]
                 import aiohttp
 
+                explicit = demands.auth_mode == "explicit"
                 request = self.format_csc_auth_request(
+                    pin=authorisation.pin if explicit and authorisation.pin else None,
+                    otp=authorisation.otp if explicit and authorisation.otp else None,
                     hash_b64s=hash_b64s,
                     description="Consensus: medeondertekening van de gezamenlijke brief",
                 )
@@ -275,6 +350,9 @@ class _TokenAuthorization:
                     headers=self.csc_session_info.auth_headers,
                     json=request,
                 ) as response:
+                    # Never the request in a message: it holds the PIN.
+                    if response.status in {400, 401, 403} and explicit:
+                        raise _Refused(f"authorisation refused ({response.status})", by_signer=True)
                     if response.status in {401, 403}:
                         raise _Refused(f"authorisation refused ({response.status})")
                     try:
@@ -288,6 +366,50 @@ class _TokenAuthorization:
 
 def explain(error: RemoteSigningFailed, organisation_name: str) -> DomainError:
     current_app.logger.warning("remote signing failed (%s): %s", error.kind, error)
+    if error.kind == "needs_signer":
+        return SignerMustAuthorise(
+            str(
+                _l(
+                    "The signing service of %(org)s asks the signer to authorise this "
+                    "signature: give the PIN of your credential at the signing service (and "
+                    "its one-time code, if it uses one). Nothing was signed.",
+                    org=organisation_name,
+                )
+            ),
+            field="csc_pin",
+        )
+    if error.kind == "refused_signer":
+        return DomainError(
+            str(
+                _l(
+                    "The signing service of %(org)s refused the authorisation: the PIN or the "
+                    "one-time code was not accepted. Nothing was signed; try again.",
+                    org=organisation_name,
+                )
+            ),
+            field="csc_pin",
+        )
+    if error.kind == "oauth2":
+        return DomainError(
+            str(
+                _l(
+                    "The signing service of %(org)s wants the signer to authorise on its own "
+                    "web page (OAuth2), which this platform does not support yet. Nothing was "
+                    "signed; ask the administrator about the credential's settings.",
+                    org=organisation_name,
+                )
+            )
+        )
+    if error.kind == "online_otp":
+        return DomainError(
+            str(
+                _l(
+                    "The signing service of %(org)s sends a one-time code on request, which "
+                    "this platform cannot ask for yet. Nothing was signed.",
+                    org=organisation_name,
+                )
+            )
+        )
     if error.kind == "refused":
         return DomainError(
             str(

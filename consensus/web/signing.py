@@ -367,6 +367,7 @@ def _round_page(
         custody={o.id: signing.custody_of(o) for o in acting},
         my_keys={o.id: signing.keys_held_by(current_user, o) for o in acting},  # type: ignore[arg-type]
         platform_keys={o.id: signing.platform_key(o) for o in acting},
+        signs_remotely={o.id: remote.csc_settings(o) is not None for o in acting},
         reauth_forms=reauth_forms or {},
         upload_forms=upload_forms or {},
         reauth_form=ReauthForm,
@@ -427,6 +428,14 @@ def statement(slug: str, org_slug: str) -> Response:
     )
 
 
+def _signer_authorisation(form: ReauthForm | UploadSignatureForm) -> remote.SignerAuthorisation:
+    """The PIN/one-time code for the organisation's CSC provider, as typed: handed to the
+    use case, which passes it to the provider only (never stored or logged)."""
+    return remote.SignerAuthorisation(
+        (form.csc_pin.data or "").strip(), (form.csc_otp.data or "").strip()
+    )
+
+
 @bp.post("/processes/<slug>/signing/<org_slug>/upload")
 @login_required
 def upload(slug: str, org_slug: str) -> Response | tuple[str, int]:
@@ -442,6 +451,7 @@ def upload(slug: str, org_slug: str) -> Response | tuple[str, int]:
         actor=current_user,
         statement=form.statement.data.read(signing.STATEMENT_MAX_BYTES + 1),
         signature=form.signature.data.read(signing.SIGNATURE_MAX_BYTES + 1),
+        remote_authorisation=_signer_authorisation(form),
         form=form,
         success=_("The signature of %(org)s is verified and recorded.", org=organisation.name),
     ):
@@ -475,6 +485,7 @@ def platform_sign(slug: str, org_slug: str) -> Response | tuple[str, int]:
             organisation,
             actor=current_user,
             proof=signing.ReAuthentication(form.password.data or "", form.code.data or "", checked),
+            remote_authorisation=_signer_authorisation(form),
             form=form,
             success=_("%(org)s has signed.", org=organisation.name),
         )
@@ -503,9 +514,20 @@ def withdraw(slug: str, signature_id: int) -> Response:
             signing.withdraw,
             cosignature,
             actor=current_user,
-            success=_("The signature was withdrawn."),
+            success=_withdrawn_message,
         )
     return redirect(url_for("signing.round_page", slug=slug))
+
+
+def _withdrawn_message(taken_off: list[str]) -> str:
+    message = _("The signature was withdrawn.")
+    if taken_off:
+        message += " " + _(
+            "The signature of %(orgs)s came off the letter too: its signing service wants "
+            "its signer's own authorisation for a new signature, so it must sign again.",
+            orgs=", ".join(taken_off),
+        )
+    return message
 
 
 def _pdf(data: bytes, name: str) -> Response:
