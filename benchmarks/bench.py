@@ -59,12 +59,47 @@ class Page:
     form: dict[str, str] = field(default_factory=dict)  # POST fields, without csrf_token
     note: str = ""
     # Who looks: "voter" (the 64 rotating representatives), "admin" (the demo world's
-    # administrator) or "anonymous" (every /public page, and /transparency).
+    # administrator), "anonymous" (every /public page, and /transparency) or "api" (the
+    # first representative's personal access token, no cookie).
     who: str = "voter"
 
     @property
     def anonymous(self) -> bool:
         return self.who == "anonymous" or self.path.startswith("/public")
+
+
+def api_token(app: Any, email: str) -> str:
+    """A read token of `email` for the API pages, made through the service once per world
+    and kept in the instance folder (a person may hold only so many)."""
+    from sqlalchemy import select
+
+    from consensus.extensions import db
+    from consensus.models import User
+    from consensus.services import api_tokens
+
+    kept = Path(app.instance_path) / "bench-api-token"
+    with app.app_context():
+        if kept.exists() and api_tokens.find_token(kept.read_text().strip()) is not None:
+            return kept.read_text().strip()
+        user = db.session.execute(select(User).where(User.email == email)).scalar_one()
+        _, secret = api_tokens.create_token(user, name="benchmark", scopes="read", days=365)
+        db.session.commit()
+    kept.write_text(secret + "\n")
+    return secret
+
+
+def request_env(page: Page, people: dict[str, Any], cookies: dict[str, str]) -> dict[str, str]:
+    """What get.lua needs for a page: the sessions' cookies, or the API token."""
+    if page.who == "api":
+        return {"BENCH_AUTH": f"Bearer {people['api_token']}"}
+    if page.anonymous:
+        return {}
+    return {"BENCH_COOKIES": cookies[page.who]}
+
+
+def request_headers(page: Page, people: dict[str, Any]) -> dict[str, str]:
+    """Headers of an in-process request (the test clients carry the cookies)."""
+    return {"Authorization": f"Bearer {people['api_token']}"} if page.who == "api" else {}
 
 
 @dataclass
@@ -321,6 +356,25 @@ def discover(app: Any) -> tuple[list[Page], dict[str, Any]]:
         Page("admin users", "/admin/users", who="admin"),
         Page("admin organisations", "/admin/organisations", who="admin"),
         Page("admin audit", "/admin/audit", who="admin"),
+        Page("api processes", "/api/v1/processes", who="api", note="personal access token"),
+        Page("api process", f"/api/v1/processes/{slug}", who="api"),
+        Page(
+            "api stances",
+            f"/api/v1/processes/{slug}/rounds/{round_.id}/stances",
+            who="api",
+            note=f"{n_participants} organisations",
+        ),
+        *(
+            [
+                Page(
+                    "api disposition",
+                    f"/api/v1/processes/{slug}/rounds/{consultation}/disposition",
+                    who="api",
+                )
+            ]
+            if consultation is not None
+            else []
+        ),
         Page(
             "cast stance (POST)",
             f"/processes/{slug}/rounds/{round_.id}/stances",
@@ -329,7 +383,14 @@ def discover(app: Any) -> tuple[list[Page], dict[str, Any]]:
             note="organisation per session",
         ),
     ]
-    return pages, {"voters": voters, "process": slug, "round": round_.id, "admin": ADMIN}
+    token = api_token(app, voters[0][1])
+    return pages, {
+        "voters": voters,
+        "process": slug,
+        "round": round_.id,
+        "admin": ADMIN,
+        "api_token": token,
+    }
 
 
 # --- Logging in -------------------------------------------------------------------------------
@@ -417,11 +478,17 @@ def instrument(app: Any, pages: list[Page], people: dict[str, Any]) -> dict[str,
     def once(page: Page, http: Any, form: dict[str, str] | None = None) -> Any:
         if page.method == "POST":
             return http.post(page.path, data=form if form is not None else prepare(page, http))
-        return http.get(page.path)
+        return http.get(page.path, headers=request_headers(page, people))
 
     try:
         for page in pages:
-            http = anonymous if page.anonymous else admin if page.who == "admin" else client
+            http = (
+                anonymous
+                if page.anonymous or page.who == "api"
+                else admin
+                if page.who == "admin"
+                else client
+            )
             once(page, http).get_data()  # templates compiled, connections open
             # Service time in-process: with nothing cached (the first view after a change)
             # and then with the page's long parts in the fragment cache (the next views).
@@ -733,12 +800,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 else:
                     # 64 different representatives (64 organisations) take turns, so a
                     # page is measured as many people see it, not as one person reloading.
-                    if page.anonymous:
-                        get_env = {}
-                    elif page.who == "admin":
-                        get_env = {"BENCH_COOKIES": admin_cookie}
-                    else:
-                        get_env = {"BENCH_COOKIES": "\n".join(c for c, _ in sessions)}
+                    get_env = request_env(
+                        page,
+                        people,
+                        {"admin": admin_cookie, "voter": "\n".join(c for c, _ in sessions)},
+                    )
                     if args.warmup:
                         wrk(
                             base + page.path,
@@ -832,7 +898,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             figures = wrk(
                 base + page.path,
                 script=BENCH / "wrk" / "get.lua",
-                extra_env={} if page.anonymous else {"BENCH_COOKIES": cookies[page.who]},
+                extra_env=request_env(page, people, cookies),
                 duration=step,
                 connections=args.connections,
                 threads=args.threads,

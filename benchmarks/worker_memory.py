@@ -59,7 +59,7 @@ def measure(args: argparse.Namespace, checkout: Path) -> dict[str, object]:
     env = bench.world_env(args)
     with bench.app_context(env) as app, app.app_context():
         pages, people = bench.discover(app)
-    gets = [p for p in pages if p.method == "GET" and p.who != "admin"]
+    gets = [p for p in pages if p.method == "GET" and p.who not in {"admin", "api"}]
     with bench.gunicorn("consensus.wsgi:app", env, args.workers, checkout) as (server, base):
         workers, started, crashed = settled_workers(server.pid, args.workers)
         cookie, _ = bench.login_http(base, people["voters"][0][1])
