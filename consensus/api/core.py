@@ -428,8 +428,9 @@ def _cache_headers(response: Response) -> Response:
     if found is None or response.status_code not in (200, 304):
         return response
     etag, modified, anonymous = found
-    response.set_etag(etag, weak=True)
-    response.last_modified = modified
+    if "ETag" not in response.headers:  # a view's own (the Markdown's content hash) stays
+        response.set_etag(etag, weak=True)
+        response.last_modified = modified
     seconds = int(current_app.config.get("PUBLIC_CACHE_SECONDS", 60))
     response.headers["Cache-Control"] = (
         f"public, max-age={seconds}" if anonymous else "private, no-cache"

@@ -63,3 +63,16 @@ def test_a_token_s_validator_holds_for_that_token_only(app, client):
     assert other.status_code == 200 and other.headers["ETag"] != etag
     anonymous = client.get(path, headers={"If-None-Match": etag})
     assert anonymous.status_code == 404 and "ETag" not in anonymous.headers
+
+
+def test_the_markdown_keeps_its_content_hash_as_etag(app, client):
+    world = _endorsement_world()
+    token = make_token(world.reps[world.orgs[0].id])
+    process = client.get(f"{API}/processes/{world.process.slug}", headers=bearer(token))
+    position_id = process.get_json()["positions"][0]["id"]
+    base = f"{API}/processes/{world.process.slug}/positions/{position_id}"
+    version = client.get(f"{base}/versions/1", headers=bearer(token)).get_json()
+    raw = client.get(f"{base}/versions/1/markdown", headers=bearer(token))
+    assert raw.status_code == 200
+    assert raw.headers["ETag"] == f'"{version["sha256"]}"'
+    assert raw.headers["Cache-Control"] == "private, no-cache"
