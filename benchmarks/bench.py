@@ -829,7 +829,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 result.rss_mib = memory_trace[page.name]["rss_mib"]
             memory = max((vm_hwm_mib(pid) for pid in worker_pids(server.pid)), default=0.0)
             if not args.only or any(o in COSIGN for o in args.only):
-                results[COSIGN] = cosign(env, base, people, sessions, args.connections)
+                try:
+                    results[COSIGN] = cosign(env, base, people, sessions, args.connections)
+                except Exception as error:  # noqa: BLE001 - a timeout must not lose the run
+                    results[COSIGN] = Result(COSIGN, "", "POST", note=f"FAILED: {error!r:.200}")
         measure_ceiling()
         ceiling_b = ceiling["ceiling (b) row"].rps
         for result in results.values():
