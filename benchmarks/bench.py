@@ -46,6 +46,7 @@ USER_AGENT = "consensus-bench"
 TARGET_RATIO = 0.40
 TARGET_P95_MS = 50.0
 TARGET_POST_P95_MS = 100.0
+TARGET_WORKER_MIB = 120
 TARGET_VERIFY_RATE = 200_000
 ADMIN = "admin@example.org"  # the demo world's administrator (built with the scale world)
 
@@ -58,12 +59,51 @@ class Page:
     form: dict[str, str] = field(default_factory=dict)  # POST fields, without csrf_token
     note: str = ""
     # Who looks: "voter" (the 64 rotating representatives), "admin" (the demo world's
-    # administrator) or "anonymous" (every /public page, and /transparency).
+    # administrator), "anonymous" (every /public page, and /transparency) or "api" (the
+    # first representative's personal access token, no cookie).
     who: str = "voter"
 
     @property
     def anonymous(self) -> bool:
         return self.who == "anonymous" or self.path.startswith("/public")
+
+
+def api_token(app: Any, email: str) -> str:
+    """A read token of `email` for the API pages, made through the service once per world
+    and kept in the instance folder (a person may hold only so many)."""
+    from sqlalchemy import select
+
+    from consensus.extensions import db
+    from consensus.models import User
+    from consensus.services import api_tokens
+
+    kept = Path(app.instance_path) / "bench-api-token"
+    with app.app_context():
+        if kept.exists() and api_tokens.find_token(kept.read_text().strip()) is not None:
+            return kept.read_text().strip()
+        user = db.session.execute(select(User).where(User.email == email)).scalar_one()
+        _, secret = api_tokens.create_token(user, name="benchmark", scopes="read", days=365)
+        db.session.commit()
+    kept.write_text(secret + "\n")
+    return secret
+
+
+def request_env(page: Page, people: dict[str, Any], cookies: dict[str, str]) -> dict[str, str]:
+    """What get.lua needs for a page: the sessions' cookies, or the API token."""
+    if page.who == "api":
+        return {"BENCH_AUTH": f"Bearer {people['api_token']}"}
+    if page.anonymous:
+        return {}
+    if page.name == "audit trail (org)":
+        # An organisation's audit trail is for its own people: the first representative
+        # only (the other 63 would be refused, which wrk counts as errors).
+        return {"BENCH_COOKIES": cookies[page.who].split("\n")[0]}
+    return {"BENCH_COOKIES": cookies[page.who]}
+
+
+def request_headers(page: Page, people: dict[str, Any]) -> dict[str, str]:
+    """Headers of an in-process request (the test clients carry the cookies)."""
+    return {"Authorization": f"Bearer {people['api_token']}"} if page.who == "api" else {}
 
 
 @dataclass
@@ -88,6 +128,7 @@ class Result:
     wrk_bytes: int | None = None  # average bytes per response under load (with headers)
     miss_ms: float | None = None  # in-process service time, nothing cached
     hit_ms: float | None = None  # in-process service time, long parts from the cache
+    rss_mib: float | None = None  # the largest worker's VmRSS after the page's load
     note: str = ""
 
 
@@ -319,6 +360,25 @@ def discover(app: Any) -> tuple[list[Page], dict[str, Any]]:
         Page("admin users", "/admin/users", who="admin"),
         Page("admin organisations", "/admin/organisations", who="admin"),
         Page("admin audit", "/admin/audit", who="admin"),
+        Page("api processes", "/api/v1/processes", who="api", note="personal access token"),
+        Page("api process", f"/api/v1/processes/{slug}", who="api"),
+        Page(
+            "api stances",
+            f"/api/v1/processes/{slug}/rounds/{round_.id}/stances",
+            who="api",
+            note=f"{n_participants} organisations",
+        ),
+        *(
+            [
+                Page(
+                    "api disposition",
+                    f"/api/v1/processes/{slug}/rounds/{consultation}/disposition",
+                    who="api",
+                )
+            ]
+            if consultation is not None
+            else []
+        ),
         Page(
             "cast stance (POST)",
             f"/processes/{slug}/rounds/{round_.id}/stances",
@@ -327,7 +387,14 @@ def discover(app: Any) -> tuple[list[Page], dict[str, Any]]:
             note="organisation per session",
         ),
     ]
-    return pages, {"voters": voters, "process": slug, "round": round_.id, "admin": ADMIN}
+    token = api_token(app, voters[0][1])
+    return pages, {
+        "voters": voters,
+        "process": slug,
+        "round": round_.id,
+        "admin": ADMIN,
+        "api_token": token,
+    }
 
 
 # --- Logging in -------------------------------------------------------------------------------
@@ -367,6 +434,23 @@ def login_http(base: str, email: str) -> tuple[str, str]:
 # --- In-process: SQL statements and sizes -----------------------------------------------------
 
 
+def clients(app: Any, people: dict[str, Any]) -> dict[str, Any]:
+    """Test clients logged in through the real login form: the first voter, the
+    administrator, and one not logged in."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    found = {"anonymous": app.test_client()}
+    for who, email in (("voter", people["voters"][0][1]), ("admin", people["admin"])):
+        client = app.test_client()
+        token = csrf_token(client.get("/login").get_data(as_text=True))
+        answer = client.post(
+            "/login", data={"csrf_token": token, "email": email, "password": PASSWORD}
+        )
+        if answer.status_code != 302:
+            raise SystemExit(f"in-process login of {email} failed ({answer.status_code})")
+        found[who] = client
+    return found
+
+
 def instrument(app: Any, pages: list[Page], people: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Requests per page through the test client: SQL statements (of the cached request),
     size and the in-process service time with and without the fragment cache."""
@@ -380,20 +464,8 @@ def instrument(app: Any, pages: list[Page], people: dict[str, Any]) -> dict[str,
     def count(*_: Any) -> None:
         statements.append("")
 
-    client = app.test_client()
-    token = csrf_token(client.get("/login").get_data(as_text=True))
-    email = people["voters"][0][1]
-    answer = client.post("/login", data={"csrf_token": token, "email": email, "password": PASSWORD})
-    if answer.status_code != 302:
-        raise SystemExit(f"in-process login failed ({answer.status_code})")
-    anonymous = app.test_client()
-    admin = app.test_client()
-    token = csrf_token(admin.get("/login").get_data(as_text=True))
-    answer = admin.post(
-        "/login", data={"csrf_token": token, "email": people["admin"], "password": PASSWORD}
-    )
-    if answer.status_code != 302:
-        raise SystemExit(f"in-process login of the administrator failed ({answer.status_code})")
+    logged_in = clients(app, people)
+    client, anonymous, admin = logged_in["voter"], logged_in["anonymous"], logged_in["admin"]
     found: dict[str, dict[str, Any]] = {}
     with app.app_context():
         engine = db.engine
@@ -410,11 +482,17 @@ def instrument(app: Any, pages: list[Page], people: dict[str, Any]) -> dict[str,
     def once(page: Page, http: Any, form: dict[str, str] | None = None) -> Any:
         if page.method == "POST":
             return http.post(page.path, data=form if form is not None else prepare(page, http))
-        return http.get(page.path)
+        return http.get(page.path, headers=request_headers(page, people))
 
     try:
         for page in pages:
-            http = anonymous if page.anonymous else admin if page.who == "admin" else client
+            http = (
+                anonymous
+                if page.anonymous or page.who == "api"
+                else admin
+                if page.who == "admin"
+                else client
+            )
             once(page, http).get_data()  # templates compiled, connections open
             # Service time in-process: with nothing cached (the first view after a change)
             # and then with the page's long parts in the fragment cache (the next views).
@@ -492,11 +570,44 @@ def worker_pids(master: int) -> list[int]:
     return [int(p) for p in children.read_text().split()] if children.exists() else []
 
 
-def vm_hwm_mib(pid: int) -> float:
+def vm_hwm_mib(pid: int, field: str = "VmHWM") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def reset_peaks(pids: list[int]) -> bool:
+    """Reset the workers' VmHWM to their present VmRSS (Linux: `5` into clear_refs), so a
+    later reading is the peak of what came after; False where that is not allowed."""
+    try:
+        for pid in pids:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def booted_memory(master: int) -> dict[str, float]:
+    """worker_memory once the workers have loaded the application: the first reading equal
+    to the one a second before (at most a minute; a loaded machine boots slowly)."""
+    last: dict[str, float] = {}
+    for _ in range(60):
+        now = worker_memory(master)
+        if now == last and now["rss_mib"] > 0:
+            return now
+        last = now
+        time.sleep(1.0)
+    return last
+
+
+def worker_memory(master: int) -> dict[str, float]:
+    """The largest VmRSS and VmHWM among the workers, in MiB."""
+    pids = worker_pids(master)
+    return {
+        "rss_mib": round(max((vm_hwm_mib(p, "VmRSS") for p in pids), default=0.0), 1),
+        "hwm_mib": round(max((vm_hwm_mib(p) for p in pids), default=0.0), 1),
+    }
 
 
 def wrk(
@@ -629,6 +740,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     load = dict(duration=args.duration, connections=args.connections, threads=args.threads)
     ceiling: dict[str, Result] = {}
     memory = 0.0
+    memory_trace: dict[str, dict[str, float]] = {}
+    hwm_reset = False
     if not args.no_load:
         ceiling_env = dict(env)
         ceiling_env["CEILING_DATABASE_URL"] = args.database_url or (
@@ -670,8 +783,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 return result.rps
 
+            memory_trace["after start"] = booted_memory(server.pid)
             sessions = [login_http(base, email) for _, email in people["voters"]]
             admin_cookie, _ = login_http(base, people["admin"])
+            # Logging in checks a password with argon2 (64 MiB of memory for a moment, by
+            # design): that peak is reported apart from the peak of serving pages.
+            memory_trace["after logins"] = worker_memory(server.pid)
+            hwm_reset = reset_peaks(worker_pids(server.pid))
             before = local_ceiling()
             for page in pages:
                 result = results[page.name]
@@ -699,12 +817,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 else:
                     # 64 different representatives (64 organisations) take turns, so a
                     # page is measured as many people see it, not as one person reloading.
-                    if page.anonymous:
-                        get_env = {}
-                    elif page.who == "admin":
-                        get_env = {"BENCH_COOKIES": admin_cookie}
-                    else:
-                        get_env = {"BENCH_COOKIES": "\n".join(c for c, _ in sessions)}
+                    get_env = request_env(
+                        page,
+                        people,
+                        {"admin": admin_cookie, "voter": "\n".join(c for c, _ in sessions)},
+                    )
                     if args.warmup:
                         wrk(
                             base + page.path,
@@ -725,9 +842,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 before = after
                 if page.method == "GET" and (result.wrk_bytes or 0) < (result.bytes or 0):
                     result.note += " WRONG RESPONSES under load (smaller than the page)"
+                memory_trace[page.name] = worker_memory(server.pid)
+                result.rss_mib = memory_trace[page.name]["rss_mib"]
             memory = max((vm_hwm_mib(pid) for pid in worker_pids(server.pid)), default=0.0)
             if not args.only or any(o in COSIGN for o in args.only):
-                results[COSIGN] = cosign(env, base, people, sessions, args.connections)
+                try:
+                    results[COSIGN] = cosign(env, base, people, sessions, args.connections)
+                except Exception as error:  # noqa: BLE001 - a timeout must not lose the run
+                    results[COSIGN] = Result(COSIGN, "", "POST", note=f"FAILED: {error!r:.200}")
         measure_ceiling()
         ceiling_b = ceiling["ceiling (b) row"].rps
         for result in results.values():
@@ -745,7 +867,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "load": {**load, "workers": args.workers},
         "ceiling": {k: asdict(v) for k, v in ceiling.items()},
         "pages": [asdict(r) for r in results.values()],
+        # Peak VmHWM of a worker while serving the pages and POSTs (reset after the logins
+        # when the kernel allows it, see hwm_reset_after_logins), and per page the largest
+        # VmRSS and VmHWM after it; "after logins" includes argon2's 64 MiB.
         "peak_worker_memory_mib": round(memory, 1),
+        "hwm_reset_after_logins": hwm_reset,
+        "worker_memory": memory_trace,
         "letter_with_four_signatures_seconds": letter,
         "audit_verify": {
             "events": int(events_match.group(1)) if events_match else None,
@@ -791,7 +918,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             figures = wrk(
                 base + page.path,
                 script=BENCH / "wrk" / "get.lua",
-                extra_env={} if page.anonymous else {"BENCH_COOKIES": cookies[page.who]},
+                extra_env=request_env(page, people, cookies),
                 duration=step,
                 connections=args.connections,
                 threads=args.threads,
@@ -877,7 +1004,7 @@ def table(report: dict[str, Any]) -> str:
     header = (
         f"{'page':<22} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
         f"{'vs (b)':>7} {'local':>6} {'SQL':>4} {'bytes':>9} {'errors':>6} {'miss':>6} "
-        f"{'hit':>5}  target  note"
+        f"{'hit':>5} {'RSS':>5}  target  note"
     )
     lines = [header, "-" * len(header)]
     for row in [*report["ceiling"].values(), *report["pages"]]:
@@ -888,10 +1015,11 @@ def table(report: dict[str, Any]) -> str:
         target = verdict(row) if row["sql"] is not None or row["method"] == "POST" else ""
         miss = "" if row.get("miss_ms") is None else f"{row['miss_ms']:.1f}"
         hit = "" if row.get("hit_ms") is None else f"{row['hit_ms']:.1f}"
+        rss = "" if row.get("rss_mib") is None else f"{row['rss_mib']:.0f}"
         lines.append(
             f"{row['name']:<22} {row['rps']:>8.0f} {row['p50_ms']:>7.1f} {row['p95_ms']:>7.1f} "
             f"{row['p99_ms']:>7.1f} {ratio:>7} {local:>6} {sql:>4} {size:>9} {row['errors']:>6} "
-            f"{miss:>6} {hit:>5}  {target:<6}  {row['note']}"
+            f"{miss:>6} {hit:>5} {rss:>5}  {target:<6}  {row['note']}"
         )
     lines.append("")
     lines.append(
@@ -904,7 +1032,16 @@ def table(report: dict[str, Any]) -> str:
     )
     verify = report["audit_verify"]
     lines.append("")
-    lines.append(f"peak worker memory (VmHWM): {report['peak_worker_memory_mib']} MiB")
+    memory = report.get("worker_memory", {})
+    logins = memory.get("after logins", {})
+    since = "since the logins" if report.get("hwm_reset_after_logins") else "including logins"
+    lines.append(
+        f"peak worker memory (VmHWM) serving the pages, {since}: "
+        f"{report['peak_worker_memory_mib']} MiB (target {TARGET_WORKER_MIB}); after start "
+        f"{memory.get('after start', {}).get('rss_mib')} MiB; peak through the 65 logins "
+        f"(argon2, 64 MiB a check) {logins.get('hwm_mib')} MiB; RSS: the largest worker's "
+        "VmRSS after each page"
+    )
     letter = report.get("letter_with_four_signatures_seconds")
     if letter:
         lines.append(

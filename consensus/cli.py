@@ -8,7 +8,6 @@ import sys
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from flask_migrate import upgrade
 
 from consensus.audit import checkpoints
 from consensus.audit import verify as audit_verify
@@ -93,6 +92,8 @@ def serve(host: str, port: int) -> None:
     """Development: migrate the database, load the demo world, and serve."""
     if current_app.config["PRODUCTION"]:
         raise click.ClickException("Use a WSGI server such as gunicorn in production.")
+    from flask_migrate import upgrade  # Alembic: for commands only, not web workers
+
     upgrade()
     counts = demo.build_demo_world(DEMO_PASSWORD)
     db.session.commit()

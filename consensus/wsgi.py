@@ -24,7 +24,7 @@ APP_LOAD_ERROR = 4  # gunicorn's Arbiter.APP_LOAD_ERROR
 
 allocator.tune()
 try:
-    app = create_app()
+    app = create_app(migrations=False)  # `flask db` is not run through the workers
 except ConfigError as error:
     print(f"Error: {error}", file=sys.stderr, flush=True)
     raise SystemExit(APP_LOAD_ERROR) from None

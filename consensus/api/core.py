@@ -380,6 +380,9 @@ def init_app(app: Flask) -> None:
     # Who is asking is settled before anything else looks at current_user (the second
     # factor's enrolment step, the rate limiter's key, the locale).
     app.before_request_funcs.setdefault(None, []).insert(0, _authenticate)
+    # Validators last, after the round clock has done what was due (a new head).
+    app.before_request(_conditional_get)
+    app.after_request(_cache_headers)
 
     @app.after_request
     def api_version_header(response: Response) -> Response:
@@ -387,6 +390,54 @@ def init_app(app: Flask) -> None:
             response.headers["API-Version"] = VERSION
             response.vary.add("Authorization")
         return response
+
+
+# --- Conditional GETs (issue 23) --------------------------------------------------------------
+
+# Answers that change without an audit event (the token's own use is recorded on it).
+_UNVALIDATED = (PREFIX + "/me",)
+
+
+def _conditional_get() -> Response | None:
+    """A GET of the API carries a weak ETag and Last-Modified derived from the audit log's
+    head, like the public pages (consensus.web.shared_cache), keyed also by the token that
+    asks (what it may read) and the language; a conditional GET whose validator still holds
+    is answered 304 before anything else is read. Without a token the answer (published
+    processes only) is the same for everyone: a shared cache may keep it
+    (`Cache-Control: public`, `Vary: Authorization, Accept-Language`); with a token it is
+    for that client alone (`private, no-cache`: ask again, but a 304 costs little)."""
+    if (
+        not is_api_request()
+        or request.method not in ("GET", "HEAD")
+        or request.path.startswith(_UNVALIDATED)
+    ):
+        return None
+    from consensus.web import shared_cache
+
+    token_id = g.get("api_token_id")
+    reader = f"api-token:{token_id}" if token_id else "api-anonymous"
+    etag, modified = shared_cache.validators(reader.encode())
+    g.api_validators = (etag, modified, token_id is None)
+    if shared_cache.still_valid(etag, modified):
+        return current_app.response_class(status=304)
+    return None
+
+
+def _cache_headers(response: Response) -> Response:
+    found = g.pop("api_validators", None)
+    if found is None or response.status_code not in (200, 304):
+        return response
+    etag, modified, anonymous = found
+    if "ETag" not in response.headers:  # a view's own (the Markdown's content hash) stays
+        response.set_etag(etag, weak=True)
+        response.last_modified = modified
+    seconds = int(current_app.config.get("PUBLIC_CACHE_SECONDS", 60))
+    response.headers["Cache-Control"] = (
+        f"public, max-age={seconds}" if anonymous else "private, no-cache"
+    )
+    response.vary.add("Authorization")
+    response.vary.add("Accept-Language")
+    return response
 
 
 def on_routing_error(error: HTTPException) -> Response | None:

@@ -9,6 +9,7 @@ function of text until their keys and results together reach `max_bytes`.
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -19,10 +20,10 @@ R = TypeVar("R")
 
 
 def _size(value: object) -> int:
-    if isinstance(value, str):
-        return 49 + len(value)  # an ASCII str's header plus one byte a character (at least)
-    if isinstance(value, bytes):
-        return 33 + len(value)
+    if isinstance(value, str | bytes):
+        # What it really takes: a str with one non-ASCII character in it takes two or four
+        # bytes a character, not one.
+        return sys.getsizeof(value)
     if isinstance(value, tuple):
         return 40 + sum(_size(item) for item in value)
     return 64
@@ -30,7 +31,7 @@ def _size(value: object) -> int:
 
 def bounded_memo(max_bytes: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Memoise a function of hashable arguments, least recently used first out, bounded by
-    the size of its arguments and results (text counted by length). A result larger than a
+    the size of its arguments and results (text by the memory it takes). A result larger than a
     quarter of the bound is returned but not kept."""
 
     def decorate(function: Callable[P, R]) -> Callable[P, R]:

@@ -17,12 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import requests
-from authlib.integrations.requests_client import OAuth2Session
-from authlib.oauth2.rfc6749.errors import OAuth2Error
-from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+
+# requests, Authlib's client and joserfc's JWT/JWK (about 9 MiB) are imported by the functions
+# that talk to a provider: most web workers never do (issue 23: lean workers).
 
 HTTP_TIMEOUT = 10  # seconds, for every call to a provider
 METADATA_SECONDS = 300
@@ -83,6 +81,8 @@ def _get_json(url: str, *, fresh: bool = False) -> dict[str, Any]:
         hit = _cache.get(url)
     if hit is not None and not fresh and now - hit[0] < METADATA_SECONDS:
         return hit[1]
+    import requests
+
     try:
         response = requests.get(url, timeout=HTTP_TIMEOUT)
         response.raise_for_status()
@@ -117,6 +117,8 @@ def begin(provider: ProviderSettings, redirect_uri: str) -> tuple[str, dict[str,
         "nonce": secrets.token_urlsafe(32),
         "verifier": secrets.token_urlsafe(48),
     }
+    from authlib.integrations.requests_client import OAuth2Session
+
     session = OAuth2Session(
         provider.client_id,
         provider.client_secret,
@@ -154,6 +156,10 @@ def complete(
     if not code:
         raise OidcRefused("no_code")
     document = metadata(provider.issuer)
+    import requests
+    from authlib.integrations.requests_client import OAuth2Session
+    from authlib.oauth2.rfc6749.errors import OAuth2Error
+
     session = OAuth2Session(
         provider.client_id,
         provider.client_secret,
@@ -195,6 +201,8 @@ def _userinfo(document: dict[str, Any], access_token: object) -> dict[str, Any]:
     endpoint = document.get("userinfo_endpoint")
     if not isinstance(endpoint, str) or not isinstance(access_token, str):
         return {}
+    import requests
+
     try:
         response = requests.get(
             endpoint, headers={"Authorization": f"Bearer {access_token}"}, timeout=HTTP_TIMEOUT
@@ -207,6 +215,9 @@ def _userinfo(document: dict[str, Any], access_token: object) -> dict[str, Any]:
 
 
 def _decode(id_token: str, jwks_uri: str, algorithms: list[str], *, fresh: bool) -> Any:
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
     keys = KeySet.import_key_set(_get_json(jwks_uri, fresh=fresh))  # type: ignore[arg-type]
     return jwt.decode(id_token, keys, algorithms=algorithms)
 

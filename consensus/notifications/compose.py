@@ -16,8 +16,6 @@ from urllib.parse import urlsplit
 
 from flask import current_app, has_request_context, render_template, url_for
 from flask_babel import force_locale
-from icalendar import Alarm, Calendar
-from icalendar import Event as CalendarEvent
 
 from consensus.models import utcnow
 
@@ -78,6 +76,11 @@ def calendar_for(content: Content) -> str | None:
     """The deadline as an iCalendar (RFC 5545) event with a reminder a day before."""
     if content.deadline is None:
         return None
+    # icalendar (about 8 MiB) is loaded by the mail and feed code that uses it, not by
+    # every web worker at start (issue 23).
+    from icalendar import Alarm, Calendar
+    from icalendar import Event as CalendarEvent
+
     calendar = Calendar()
     calendar.add("prodid", "-//Consensus//notifications//NL")
     calendar.add("version", "2.0")

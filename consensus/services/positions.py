@@ -1175,8 +1175,9 @@ def disposition(process: Process, round_: Round) -> DispositionReport:
             .where(Amendment.round_id == round_.id)
             .options(
                 joinedload(Amendment.organisation),
-                joinedload(Amendment.author),
-                joinedload(Amendment.decided_by),
+                # The report shows names, never memberships: not loaded (nor counted).
+                joinedload(Amendment.author).lazyload(User.memberships),
+                joinedload(Amendment.decided_by).lazyload(User.memberships),
             )
             .order_by(Amendment.number)
         )
@@ -1187,7 +1188,10 @@ def disposition(process: Process, round_: Round) -> DispositionReport:
         db.session.execute(
             select(Comment)
             .where(Comment.round_id == round_.id)
-            .options(joinedload(Comment.author), joinedload(Comment.organisation))
+            .options(
+                joinedload(Comment.author).lazyload(User.memberships),
+                joinedload(Comment.organisation),
+            )
             .order_by(Comment.created_at, Comment.id)
         )
         .unique()
@@ -1200,7 +1204,11 @@ def disposition(process: Process, round_: Round) -> DispositionReport:
         version_ids.add(round_.version_id)
     versions = {
         v.id: v
-        for v in db.session.execute(select(Version).where(Version.id.in_(version_ids))).scalars()
+        for v in db.session.execute(
+            select(Version)
+            .where(Version.id.in_(version_ids))
+            .options(joinedload(Version.created_by).lazyload(User.memberships))
+        ).scalars()
     }
     ordinals = {(v.id, p.anchor): p.ordinal for v in versions.values() for p in v.paragraphs}
     review = drafting.review_of(round_.id)

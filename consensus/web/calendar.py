@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from icalendar import Calendar, Event
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -71,6 +70,8 @@ def feed(token: str) -> Response:
     user = db.session.execute(select(User).where(User.calendar_token == token)).scalar_one_or_none()
     if user is None or not user.active:
         abort(404)
+    from icalendar import Calendar, Event  # loaded where used (issue 23: lean workers)
+
     calendar = Calendar()
     calendar.add("prodid", "-//Consensus//round deadlines//NL")
     calendar.add("version", "2.0")

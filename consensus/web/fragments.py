@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Mapping
@@ -138,8 +139,19 @@ def _without_viewer(render: Callable[[], T]) -> Callable[[], T]:
     return run
 
 
+DEFAULT_MB = 16  # per worker: a worker boots at about 96 MiB and should stay near 120
+_ENTRY_BYTES = 200  # an entry's key tuple and its place in the ordered map, roughly
+
+
+def memory_size(value: str | bytes) -> int:
+    """What a text or bytes really takes in memory (a str with one non-ASCII character
+    takes two or four bytes a character, not one), plus its entry in the cache."""
+    return sys.getsizeof(value) + _ENTRY_BYTES
+
+
 class LRU:
-    """A size-bounded least-recently-used map, safe for threaded servers."""
+    """A least-recently-used map bounded by the memory its values take, safe for threaded
+    servers."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -182,7 +194,7 @@ class LRU:
 
 
 def init_app(app: Flask) -> None:
-    mib = int(app.config.get("FRAGMENT_CACHE_MB", 64))
+    mib = int(app.config.get("FRAGMENT_CACHE_MB", DEFAULT_MB))
     # Off while templates reload on change (debug): a cached part would outlive its template.
     if app.debug or app.config.get("TEMPLATES_AUTO_RELOAD"):
         mib = 0
@@ -280,7 +292,7 @@ def put(found_key: Hashable | None, text: str) -> None:
     """Keep a text (no CSRF token in it: use html() for rendered HTML)."""
     cache = _cache()
     if found_key is not None and cache is not None:
-        cache.put(found_key, text, len(text))
+        cache.put(found_key, text, memory_size(text))
 
 
 def value(
@@ -298,7 +310,7 @@ def value(
     if found is not _MISSING:
         return found  # type: ignore[return-value]
     result = compute()
-    cache.put(found_key, result, size(result) if callable(size) else size)
+    cache.put(found_key, result, (size(result) if callable(size) else size) + _ENTRY_BYTES)
     return result
 
 
@@ -320,7 +332,7 @@ def _stored(found_key: Hashable | None, render: Callable[[], S], token: S, place
         return found
     fresh = render()
     stored = fresh.replace(token, placeholder) if token else fresh
-    cache.put(found_key, stored, len(stored))
+    cache.put(found_key, stored, memory_size(stored))
     return fresh
 
 

@@ -74,6 +74,7 @@ from consensus.models import (
     CommentRevision,
     Contribution,
     ContributionKind,
+    DispositionReview,
     MembershipRole,
     Organisation,
     Position,
@@ -94,6 +95,7 @@ from consensus.services.errors import DomainError
 from consensus.web.labels import ROUND_STATE_LABELS
 from consensus.web.loaders import load_process
 from consensus.web.pages import diff as diff_page
+from consensus.web.pages import disposition as disposition_page
 from consensus.web.pages import version as version_page
 from consensus.web.processes import load_round
 from consensus.web.usecase import run
@@ -1796,29 +1798,69 @@ def _unpublished(report: service.DispositionReport) -> bool:
     return phase in {"feedback", "waiting"} and not _can_manage(report.process)
 
 
+@dataclass(frozen=True)
+class _ReportHead:
+    """What the page around the report's body shows (the body itself is a cached part:
+    consensus.web.pages.disposition), read without gathering the whole report."""
+
+    process: Process
+    round: Round
+    position: Position | None
+    version: Version | None
+    review: DispositionReview | None
+
+
 @bp.get("/rounds/<int:round_id>/disposition")
 @login_required
 def disposition(slug: str, round_id: int) -> str:
-    report = _report(slug, round_id)
-    phase = drafting.review_phase(report.review)
+    process = load_process(slug)
+    round_ = load_round(process, round_id)
+    if round_.type not in {RoundType.CONSULTATION, RoundType.DRAFTING}:
+        abort(404)
+    review = drafting.review_of(round_.id)
+    version = (
+        db.session.get(
+            Version,
+            round_.version_id,
+            options=[lazyload(Version.paragraphs), lazyload(Version.created_by)],
+        )
+        if round_.version_id
+        else None
+    )
+    head = _ReportHead(process, round_, version.position if version else None, version, review)
+    phase = drafting.review_phase(review)
+    unpublished = phase in {"feedback", "waiting"} and not _can_manage(process)
     send_form = None
-    if _can_manage(report.process) and phase == "none" and report.round.state == RoundState.CLOSED:
+    if _can_manage(process) and phase == "none" and round_.state == RoundState.CLOSED:
         send_form = SendDispositionForm(formdata=None)
+    contested = [item for item in (review.items if review else []) if item.response == "contest"]
+    numbers: dict[int, int] = {}
+    if contested:
+        numbers = dict(
+            db.session.execute(
+                select(Amendment.id, Amendment.number).where(
+                    Amendment.id.in_([item.amendment_id for item in contested])
+                )
+            ).all()
+        )
+    body = None
+    if not unpublished:
+        body = disposition_page.BODY.part(
+            disposition_page.DispositionKey(round_.id),
+            lambda: {"report": service.disposition(process, round_)},
+        )
     return render_template(
         "positions/disposition.html",
-        report=report,
-        process=report.process,
+        report=head,
+        body=body,
+        process=process,
         phase=phase,
-        unpublished=_unpublished(report),
+        unpublished=unpublished,
         send_form=send_form,
-        spaces=_spaces(report.process),
-        contested=[
-            item
-            for item in (report.review.items if report.review else [])
-            if item.response == "contest"
-        ],
+        spaces=_spaces(process),
+        contested=contested,
         feedback_labels=FEEDBACK_CHOICES,
-        numbers={a.id: a.number for entry in report.organisations for a in entry.amendments},
+        numbers=numbers,
     )
 
 

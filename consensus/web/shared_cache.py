@@ -105,7 +105,18 @@ def _still_valid(etag: str, modified: datetime | None) -> bool:
     return since is not None and modified is not None and modified <= since
 
 
-def _validators() -> tuple[str, datetime | None]:
+def validators(reader: bytes = b"") -> tuple[str, datetime | None]:
+    """A weak ETag and Last-Modified for this request's answer in this state of the data
+    (`reader`: whatever else the answer depends on, e.g. the API token asking). Read before
+    the answer's data, so the validators are never newer than the answer."""
+    return _validators(reader)
+
+
+def still_valid(etag: str, modified: datetime | None) -> bool:
+    return _still_valid(etag, modified)
+
+
+def _validators(reader: bytes = b"") -> tuple[str, datetime | None]:
     size, frontier = _head()
     locale, zone = fragments.presentation()
     digest = hashlib.sha256(
@@ -117,6 +128,7 @@ def _validators() -> tuple[str, datetime | None]:
                 zone.encode(),
                 request.path.encode(),
                 request.query_string,
+                *([reader] if reader else []),
             ]
         )
     ).hexdigest()[:32]

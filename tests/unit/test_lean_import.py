@@ -1,6 +1,7 @@
 """Lean web workers (issue 23): the web application, as gunicorn loads it, does not import
 the PDF and signing libraries (pyHanko and its certificate validator, asn1crypto,
-WeasyPrint) or the QR-code library; they are loaded by the functions that use them. Every
+WeasyPrint), the QR-code library, Alembic, icalendar or the OpenID Connect client's HTTP
+stack; they are loaded by the functions that use them. Every
 worker used to carry them from the start (137 MB right after start)."""
 
 from __future__ import annotations
@@ -12,7 +13,22 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("pyhanko", "pyhanko_certvalidator", "asn1crypto", "weasyprint", "qrcode", "PIL")
+HEAVY = (
+    "pyhanko",
+    "pyhanko_certvalidator",
+    "asn1crypto",
+    "weasyprint",
+    "qrcode",
+    "PIL",
+    # Migrations (the `flask db` commands), iCalendar (mail and the feed) and the OpenID
+    # Connect client's HTTP stack (a login through a provider): about 20 MiB a worker.
+    "flask_migrate",
+    "alembic",
+    "mako",
+    "icalendar",
+    "requests",
+    "authlib",
+)
 
 PROBE = """
 import json, sys

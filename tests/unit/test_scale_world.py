@@ -27,7 +27,10 @@ def _snapshot() -> dict[str, list[tuple[Any, ...]]]:
 
 
 def test_tiny_scale_world_is_deterministic_and_verifies(app: Flask) -> None:
+    import gc
+
     counts = scale.build_scale_world(0.01, password_hash=HASH)
+    assert gc.isenabled()  # the build switches the collector off only while it runs
     db.session.commit()
     assert counts["organisation"] >= 5
     assert counts["process"] >= 4

@@ -43,6 +43,10 @@ BUDGETS = {
     # head, last event's time, count, a page, its themes, the filters' choices
     "public index": (8, 1),
     "board download": (8, 1),
+    # issue 23: the report's body (every amendment and comment of the round per
+    # organisation) is a cached part; the page around it reads the process, round, review,
+    # the round's version and position and the viewer's spaces
+    "disposition report": (13, 6),
     "cast stance (POST)": (13, 14),
 }
 # Pages whose long parts come from the fragment cache on the second request.
@@ -55,6 +59,7 @@ CACHED = {
     "public outcome",
     "public index",
     "board download",
+    "disposition report",
 }
 
 
@@ -85,6 +90,12 @@ def _pages() -> tuple[dict[str, tuple[str, str, dict[str, str]]], User]:
     user = db.session.execute(
         select(User).where(User.email == f"representative.{slug_word}@{scale.EMAIL_DOMAIN}")
     ).scalar_one()
+    consultation = db.session.execute(
+        select(Round)
+        .where(Round.process_id == national.id, Round.type == RoundType.CONSULTATION)
+        .order_by(Round.sequence.desc())
+        .limit(1)
+    ).scalar_one()
     base = f"/processes/{national.slug}"
     pages = {
         "dashboard": ("GET", "/", {}),
@@ -99,6 +110,7 @@ def _pages() -> tuple[dict[str, tuple[str, str, dict[str, str]]], User]:
         "public outcome": ("GET", f"/public/{published}", {}),
         "public index": ("GET", "/public/", {}),
         "board download": ("GET", f"/public/{published}/board.jsonl", {}),
+        "disposition report": ("GET", f"{base}/positions/rounds/{consultation.id}/disposition", {}),
         "cast stance (POST)": (
             "POST",
             f"{base}/rounds/{round_.id}/stances",
