@@ -145,20 +145,17 @@ def rounds_tick() -> None:
     agendas, told = bodies.clock()
     db.session.commit()
     click.echo(f"{changes} change(s) applied.")
-    if letters:
-        click.echo(f"{letters} letter(s) laid out.")
-    if sealed:
-        click.echo(f"{sealed} letter(s) sealed.")
-    if warned:
-        click.echo(f"{warned} deadline warning(s) queued.")
-    if reminded:
-        click.echo(f"{reminded} disposition feedback reminder(s) queued.")
-    if announced:
-        click.echo(f"{announced} disposition report(s) published.")
-    if agendas:
-        click.echo(f"{agendas} agenda(s) published.")
-    if told:
-        click.echo(f"{told} overdue notice(s) written.")
+    for count, what in (
+        (letters, "letter(s) laid out"),
+        (sealed, "letter(s) sealed"),
+        (warned, "deadline warning(s) queued"),
+        (reminded, "disposition feedback reminder(s) queued"),
+        (announced, "disposition report(s) published"),
+        (agendas, "agenda(s) published"),
+        (told, "overdue notice(s) written"),
+    ):
+        if count:
+            click.echo(f"{count} {what}.")
 
 
 @click.group("notifications")
