@@ -10,6 +10,11 @@ from sqlalchemy import DateTime, Enum, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, registry
 
+from consensus.ops import instance_state
+
+# Every process that maps models: see consensus/ops/instance_state.py (a CPython crash).
+instance_state.install()
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
