@@ -31,8 +31,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.orm import defer, joinedload, lazyload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from consensus import permissions
 from consensus.domain.timeutil import from_local_input
@@ -84,6 +85,7 @@ from consensus.models import (
     RoundType,
     User,
     Version,
+    VersionParagraph,
     utcnow,
 )
 from consensus.permissions import ACTION_ROUND_TYPES, Action
@@ -94,6 +96,7 @@ from consensus.services import positions as service
 from consensus.services.errors import DomainError
 from consensus.web.labels import ROUND_STATE_LABELS
 from consensus.web.loaders import load_process
+from consensus.web.pages import amendments as amendments_page
 from consensus.web.pages import diff as diff_page
 from consensus.web.pages import disposition as disposition_page
 from consensus.web.pages import version as version_page
@@ -1127,29 +1130,55 @@ def amendments(slug: str, position_id: int) -> str:
     process = load_process(slug)
     position = load_position(process, position_id)
     state = request.args.get("state", "")
-    items = service.load_amendments(position.id)
-    counts = {s.value: 0 for s in AmendmentState}
-    for item in items:
-        counts[item.state.value] += 1
-    if state in counts:
-        items = [a for a in items if a.state.value == state]
-    ready = [a for a in items if a.is_accepted and a.applied_in_version_id is None]
-    ordinals = {(v.id, p.anchor): p.ordinal for v in position.versions for p in v.paragraphs}
-    numbers = {v.id: v.number for v in position.versions}
-    return render_template(
-        "positions/amendments.html",
-        process=process,
-        position=position,
-        amendments=items,
-        counts=counts,
-        state=state,
-        ready=ready,
-        ordinals=ordinals,
-        numbers=numbers,
-        refs=drafting.References(position.versions),
-        open_count=counts[AmendmentState.PENDING.value] + len(ready),
-        can_manage=_can_manage(process),
+    can_manage = _can_manage(process)
+
+    def body_context() -> dict[str, object]:
+        items = service.load_amendments(position.id)
+        counts = {s.value: 0 for s in AmendmentState}
+        for item in items:
+            counts[item.state.value] += 1
+        if state in counts:
+            items = [a for a in items if a.state.value == state]
+        ready = [a for a in items if a.is_accepted and a.applied_in_version_id is None]
+        _load_paragraphs(position.versions)
+        return {
+            "process": process,
+            "position": position,
+            "amendments": items,
+            "counts": counts,
+            "state": state,
+            "ready": ready,
+            "ordinals": {
+                (v.id, p.anchor): p.ordinal for v in position.versions for p in v.paragraphs
+            },
+            "numbers": {v.id: v.number for v in position.versions},
+            "refs": drafting.References(position.versions),
+            "open_count": counts[AmendmentState.PENDING.value] + len(ready),
+            "can_manage": can_manage,
+        }
+
+    body_html = amendments_page.BODY.html(
+        amendments_page.AmendmentsKey(position.id, state, can_manage), body_context
     )
+    return render_template(
+        "positions/amendments.html", process=process, position=position, body_html=body_html
+    )
+
+
+def _load_paragraphs(versions: list[Version]) -> None:
+    """Every version's paragraphs in one statement (not one per version)."""
+    pending = [v for v in versions if "paragraphs" not in inspect(v).dict]
+    if not pending:
+        return
+    found: dict[int, list[VersionParagraph]] = {v.id: [] for v in pending}
+    for paragraph in db.session.scalars(
+        select(VersionParagraph)
+        .where(VersionParagraph.version_id.in_(list(found)))
+        .order_by(VersionParagraph.version_id, VersionParagraph.ordinal)
+    ):
+        found[paragraph.version_id].append(paragraph)
+    for version in pending:
+        set_committed_value(version, "paragraphs", found[version.id])
 
 
 def _paragraph_choices(version: Version) -> list[tuple[str, str]]:
