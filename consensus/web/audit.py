@@ -33,6 +33,7 @@ from consensus.extensions import db, login_manager
 from consensus.models import AuditEvent, Checkpoint, Organisation, User
 from consensus.resources import resource_path
 from consensus.web.loaders import load_organisation
+from consensus.web.pages import audit as audit_pages
 
 bp = Blueprint("audit", __name__)
 PAGE_SIZE = 50
@@ -295,29 +296,41 @@ def _filter_args(form: AuditFilterForm) -> dict[str, str]:
 
 
 @bp.get("/admin/audit")
-def admin_events() -> str | Response:
+def admin_events() -> str | Response | tuple[str, int]:
     refused = _require_admin()
     if refused is not None:
         return refused
-    form = AuditFilterForm(formdata=request.args)
-    form.organisation.choices = [(0, _l("All organisations"))] + [
-        (org_id, name)
-        for org_id, name in db.session.execute(
-            select(Organisation.id, Organisation.name).order_by(Organisation.name)
+    arguments = tuple(sorted(request.args.items(multi=True)))
+
+    def content() -> tuple[str, int]:
+        form = AuditFilterForm(formdata=request.args)
+        form.organisation.choices = [(0, _l("All organisations"))] + [
+            (org_id, name)
+            for org_id, name in db.session.execute(
+                select(Organisation.id, Organisation.name).order_by(Organisation.name)
+            )
+        ]
+        form.validate()
+        statement, count = _with_names(*form.conditions())
+        html = render_template(
+            "audit/_admin_events_body.html",
+            form=form,
+            page=_event_rows(statement, count),
+            filter_args=_filter_args(form),
+            filtered=bool(_filter_args(form)),
+            head=_head_summary(),
         )
-    ]
-    form.validate()
-    statement, count = _with_names(*form.conditions())
-    page = _event_rows(statement, count)
-    filtered = bool(_filter_args(form))
-    return render_template(
-        "audit/admin_events.html",
-        form=form,
-        page=page,
-        filter_args=_filter_args(form),
-        filtered=filtered,
-        head=_head_summary(),
-    ), (422 if form.errors else 200)
+        return html, (422 if form.errors else 200)
+
+    html, status = audit_pages.admin_content(
+        audit_pages.AdminAuditKey(arguments, _latest_checkpoint_id()), content
+    )
+    return render_template("audit/admin_events.html", body_html=html), status
+
+
+def _latest_checkpoint_id() -> int | None:
+    """Part of the audit pages' keys: a checkpoint is signed without an audit event."""
+    return db.session.scalar(select(func.max(Checkpoint.id)))
 
 
 @bp.get("/admin/audit/<int:seq>/receipt.json")
@@ -372,13 +385,21 @@ def organisation_events(slug: str) -> str | Response:
     if refused is not None:
         return refused
     organisation = _organisation_for_member(slug)
-    statement, count = _with_names(AuditEvent.organisation_id == organisation.id)
-    page = _event_rows(statement, count)
+    page_number = request.args.get("page", 1, type=int)
+
+    def context() -> dict[str, object]:
+        statement, count = _with_names(AuditEvent.organisation_id == organisation.id)
+        return {
+            "organisation": organisation,
+            "page": _event_rows(statement, count),
+            "checkpoint": checkpoints.latest_checkpoint(),
+        }
+
+    key = audit_pages.OrganisationAuditKey(organisation.id, page_number, _latest_checkpoint_id())
     return render_template(
         "audit/organisation_events.html",
         organisation=organisation,
-        page=page,
-        checkpoint=checkpoints.latest_checkpoint(),
+        body_html=audit_pages.ORGANISATION.html(key, context),
     )
 
 
@@ -405,22 +426,28 @@ def organisation_receipt(slug: str, seq: int) -> Response:
 @bp.get("/transparency")
 def transparency() -> str:
     """Signed checkpoints and keys only: never an event's contents."""
-    latest = list(
-        db.session.execute(
-            select(Checkpoint).order_by(Checkpoint.id.desc()).limit(PUBLIC_CHECKPOINTS)
-        ).scalars()
-    )
-    keys = checkpoints.all_keys()
+
+    def context() -> dict[str, object]:
+        latest = list(
+            db.session.execute(
+                select(Checkpoint).order_by(Checkpoint.id.desc()).limit(PUBLIC_CHECKPOINTS)
+            ).scalars()
+        )
+        keys = checkpoints.all_keys()
+        return {
+            "checkpoints": latest,
+            "total": db.session.scalar(select(func.count()).select_from(Checkpoint)) or 0,
+            "keys": keys,
+            "key_by_id": {key.id: key for key in keys},
+            "allowed_signers": {key.id: checkpoints.allowed_signers_line(key) for key in keys},
+            "principal": checkpoints.principal(),
+            "namespace": checkpoints.NAMESPACE,
+            "verifier_available": VERIFIER.exists(),
+        }
+
+    key = audit_pages.TransparencyKey(_latest_checkpoint_id(), VERIFIER.exists())
     return render_template(
-        "audit/transparency.html",
-        checkpoints=latest,
-        total=db.session.scalar(select(func.count()).select_from(Checkpoint)) or 0,
-        keys=keys,
-        key_by_id={key.id: key for key in keys},
-        allowed_signers={key.id: checkpoints.allowed_signers_line(key) for key in keys},
-        principal=checkpoints.principal(),
-        namespace=checkpoints.NAMESPACE,
-        verifier_available=VERIFIER.exists(),
+        "audit/transparency.html", body_html=audit_pages.TRANSPARENCY.html(key, context)
     )
 
 

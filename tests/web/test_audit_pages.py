@@ -291,3 +291,33 @@ def test_the_page_speaks_english_too(client, world):
     client.post("/language", data={"locale": "en", "next": "/transparency"})
     page = client.get("/transparency").get_data(as_text=True)
     assert "How to verify" in page and "Latest checkpoint" in page
+
+
+def test_a_new_checkpoint_shows_at_once_although_the_pages_are_cached(client, login_as, world):
+    """The audit pages are kept in the fragment cache by the audit head; a checkpoint is
+    signed without an event of its own, so the pages must not keep showing the older one
+    (issue 23)."""
+    audit.record(
+        "test.later",
+        actor=world["vng_member"],
+        object_type="thing",
+        object_id=3,
+        organisation_id=world["vng"].id,
+    )
+    db.session.commit()
+    not_covered = "De nieuwste gebeurtenissen vallen nog niet onder een ondertekend controlepunt"
+    login_as(world["vng_member"])
+    for _ in range(2):  # rendered, then from the cache
+        assert not_covered in client.get("/audit/vng").get_data(as_text=True)
+    old = checkpoints.latest_checkpoint()
+    assert old.root_hash.hex() in client.get("/transparency").get_data(as_text=True)
+
+    new = checkpoints.make_checkpoint()
+    db.session.commit()
+    assert new.id != old.id and new.tree_size > old.tree_size
+    assert not_covered not in client.get("/audit/vng").get_data(as_text=True)
+    transparency = client.get("/transparency").get_data(as_text=True)
+    assert new.root_hash.hex() in transparency
+    login_as(world["admin"])
+    admin = client.get("/admin/audit").get_data(as_text=True)
+    assert f"Nr. {new.id}, ondertekend" in admin

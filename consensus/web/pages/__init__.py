@@ -93,7 +93,7 @@ class CachedValue(Generic[K]):
 
     name: str
     key_type: type[K]
-    size: int = 1024
+    size: int | Callable[[T], int] = 1024  # bytes, or a function of the value
 
     def __post_init__(self) -> None:
         declare_key(self.key_type)
