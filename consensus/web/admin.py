@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -25,6 +27,7 @@ from consensus.identity import throttle
 from consensus.models import Membership, MembershipRole, Organisation, OrganisationKind, User
 from consensus.models.base import utcnow
 from consensus.services import accounts, organisations
+from consensus.web.pages import admin as admin_pages
 from consensus.web.usecase import run
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -77,13 +80,17 @@ def throttled_accounts() -> str:
 
 @bp.get("/organisations")
 def organisations_list() -> str:
-    rows = db.session.execute(
-        select(Organisation, func.count(Membership.id))
-        .outerjoin(Membership, Membership.organisation_id == Organisation.id)
-        .group_by(Organisation.id)
-        .order_by(Organisation.name)
-    ).all()
-    return render_template("admin/organisations.html", rows=rows)
+    def context() -> dict[str, object]:
+        rows = db.session.execute(
+            select(Organisation, func.count(Membership.id))
+            .outerjoin(Membership, Membership.organisation_id == Organisation.id)
+            .group_by(Organisation.id)
+            .order_by(Organisation.name)
+        ).all()
+        return {"rows": rows}
+
+    body_html = admin_pages.ORGANISATIONS.html(admin_pages.OrganisationsKey(), context)
+    return render_template("admin/organisations.html", body_html=body_html)
 
 
 @bp.route("/organisations/new", methods=["GET", "POST"])
@@ -158,8 +165,14 @@ def users_list() -> str:
         statement = statement.where(
             or_(func.lower(User.display_name).like(like), User.email.like(like))
         )
-    page = db.paginate(statement, per_page=PAGE_SIZE, error_out=False)
-    return render_template("admin/users.html", page=page, query=query, now=utcnow())
+    page_number = request.args.get("page", 1, type=int)
+
+    def context() -> dict[str, object]:
+        page = db.paginate(statement, per_page=PAGE_SIZE, error_out=False)
+        return {"page": page, "query": query, "now": utcnow()}
+
+    key = admin_pages.PeopleKey(query, page_number, int(time.time() // 60))
+    return render_template("admin/users.html", body_html=admin_pages.PEOPLE.html(key, context))
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
