@@ -31,9 +31,7 @@ def processes(page: int, page_size: int) -> tuple[dict[str, Any], int, dict[str,
     visible = permissions.visible_clause(current_user)
     total = db.session.execute(select(func.count()).select_from(Process).where(visible)).scalar()
     rows = db.session.execute(
-        select(
-            Process.slug, Process.title, Process.state, Process.visibility, Process.published_at
-        )
+        select(Process.slug, Process.title, Process.state, Process.visibility, Process.published_at)
         .where(visible)
         .order_by(Process.created_at.desc(), Process.id.desc())
         .limit(page_size)
