@@ -1,7 +1,8 @@
 """Loading what an address names (the pages' loaders and rules) and presenting it as the
 plain data the schemas dump. No rule of its own: who may read a process is
 `web.loaders.load_published_process(slug, or_visible=True)` — published processes for
-everyone, the rest for the people the pages show them to (404 otherwise, no leak)."""
+everyone, the rest for the people the pages show them to (404 otherwise, no leak): the rule
+book's `can_see_process`, whose SQL form (`visible_clause`) the list of processes uses."""
 
 from __future__ import annotations
 
@@ -55,9 +56,16 @@ def paginate(items: Sequence[Any], args: dict[str, int], endpoint: str, **values
     """A page of `items` with links (NL GOV: self, first, prev, next, last) and the total;
     the same links go in the Link header (RFC 8288) through `link_header`."""
     page, size = int(args["page"]), int(args["page_size"])
-    total = len(items)
-    last = max(1, math.ceil(total / size))
     start = (page - 1) * size
+    return page_of(list(items[start : start + size]), len(items), args, endpoint, **values)
+
+
+def page_of(
+    items: Sequence[Any], total: int, args: dict[str, int], endpoint: str, **values: Any
+) -> dict:
+    """The page `items` (already cut, e.g. by the database) of `total` with its links."""
+    page, size = int(args["page"]), int(args["page_size"])
+    last = max(1, math.ceil(total / size))
 
     def at(number: int) -> dict[str, str]:
         return link(endpoint, **values, page=number, pageSize=size)
@@ -68,7 +76,7 @@ def paginate(items: Sequence[Any], args: dict[str, int], endpoint: str, **values
     if page < last:
         links["next"] = at(page + 1)
     return {
-        "items": list(items[start : start + size]),
+        "items": list(items),
         "total": total,
         "page": page,
         "page_size": size,
@@ -103,7 +111,9 @@ def round_(r: Round) -> dict[str, Any]:
     }
 
 
-def process_summary(p: Process) -> dict[str, Any]:
+def process_summary(p: Any) -> dict[str, Any]:
+    """A process (or a row of the same columns: slug, title, state, visibility,
+    published_at) in a list."""
     return {
         "slug": p.slug,
         "title": p.title,

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import func, select
 
 from consensus import permissions
 from consensus.api import present, schemas
@@ -24,24 +23,26 @@ ProcessPage = schemas.page_of(schemas.ProcessSummarySchema, "Process")
 @bp.arguments(schemas.PageArgsSchema, location="query", as_kwargs=True)
 @bp.response(200, ProcessPage)
 def processes(page: int, page_size: int) -> tuple[dict[str, Any], int, dict[str, str]]:
-    """The processes you may see: published ones, and those the pages show you."""
-    candidates = list(
-        db.session.execute(
-            select(Process)
-            .options(selectinload(Process.themes))
-            .order_by(Process.created_at.desc(), Process.id.desc())
-        ).scalars()
+    """The processes you may see: published ones, and those the pages show you.
+
+    The rule book's `visible_clause` filters in the database, which counts them and cuts
+    the page: two statements whatever the number of processes (it was every process
+    loaded and checked in Python, about a second for the 500 of the scale world)."""
+    visible = permissions.visible_clause(current_user)
+    total = db.session.execute(select(func.count()).select_from(Process).where(visible)).scalar()
+    rows = db.session.execute(
+        select(Process.slug, Process.title, Process.state, Process.visibility, Process.published_at)
+        .where(visible)
+        .order_by(Process.created_at.desc(), Process.id.desc())
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    ).all()
+    result = present.page_of(
+        [present.process_summary(row) for row in rows],
+        total or 0,
+        {"page": page, "page_size": page_size},
+        "api_processes.processes",
     )
-    Process.prime_participant_ids(candidates)
-    visible = [
-        p for p in candidates if p.is_published or permissions.can_view_process(current_user, p)
-    ]
-    result = present.paginate(
-        visible, {"page": page, "page_size": page_size}, "api_processes.processes"
-    )
-    # Only the page is presented (it was every visible process, then cut: about a second
-    # for the 500 processes of the scale world, issue 23's benchmark).
-    result["items"] = [present.process_summary(p) for p in result["items"]]
     return result, 200, present.link_header(result)
 
 

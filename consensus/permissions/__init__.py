@@ -9,6 +9,8 @@ organisation X in round R". It answers; it never changes anything.
                  comment, withdraw an amendment)
 - delegations.py who may lend or take back an organisation's mandate
 - signing.py     who may sign for an organisation in a signing round
+- processes.py   who may see a process, as a check (`can_see_process`) and as SQL for lists
+                 (`visible_clause`, `visible_processes`, `viewable_*`, `involved_*`)
 - bodies.py      standing bodies, meetings, follow-up actions, the letter's dispatch
 
 Callers import from here: `from consensus.permissions import gate, Action`.
@@ -62,6 +64,7 @@ from consensus.permissions.core import (
     gate,
     holds_mandate,
     is_facilitator_of,
+    is_involved_in,
     mandate_for,
     may_act_for,
     membership_in,
@@ -79,6 +82,16 @@ from consensus.permissions.positions import (
     comment_edit_window,
     may_withdraw,
     may_write_version,
+)
+from consensus.permissions.processes import (
+    can_see_process,
+    involved_clause,
+    involved_processes,
+    published_clause,
+    viewable_clause,
+    viewable_processes,
+    visible_clause,
+    visible_processes,
 )
 from consensus.permissions.signing import may_sign
 
@@ -129,6 +142,15 @@ __all__ = [
     "gate",
     "holds_mandate",
     "is_facilitator_of",
+    "is_involved_in",
+    "can_see_process",
+    "involved_clause",
+    "involved_processes",
+    "published_clause",
+    "viewable_clause",
+    "viewable_processes",
+    "visible_clause",
+    "visible_processes",
     "mandate_for",
     "may_act_for",
     "may_act_in_round",

@@ -192,21 +192,15 @@ def can_follow_up_process(user: AnyUser | None, process: Process) -> bool:
 def action_filter(user: AnyUser | None) -> object:
     """A WHERE clause for the follow-up actions `user` may see (lists, the dashboard): the
     rule of can_view_action as SQL, without a statement of its own."""
-    from consensus.models import Participation, ProcessFacilitator
+    from consensus.permissions.processes import involved_processes
 
     if can_administer(user):
         return true()
-    uid = user.id  # type: ignore[union-attr]
     organisation_ids = _organisation_ids(user) or {0}
-    visible_processes = select(Participation.process_id).where(
-        Participation.organisation_id.in_(organisation_ids), Participation.removed_at.is_(None)
-    )
-    facilitated = select(ProcessFacilitator.process_id).where(ProcessFacilitator.user_id == uid)
     return or_(
         FollowUpAction.owner_organisation_id.in_(organisation_ids),
         FollowUpAction.body_id.in_(visible_bodies(user)),
-        FollowUpAction.process_id.in_(visible_processes),
-        FollowUpAction.process_id.in_(facilitated),
+        FollowUpAction.process_id.in_(involved_processes(user)),
     )
 
 

@@ -219,13 +219,21 @@ def can_view_process(user: AnyUser | None, process: Process) -> bool:
     """Facilitators, administrators and members of participating organisations.
 
     Anyone else gets a 404 from the views, so a participants-only process does not
-    even leak its existence.
+    even leak its existence. `permissions.processes.viewable_clause` is the same rule as
+    SQL for lists (a property test holds them equal).
     """
+    return can_administer(user) or is_involved_in(user, process)
+
+
+def is_involved_in(user: AnyUser | None, process: Process, at: datetime | None = None) -> bool:
+    """Its facilitators, and members (a membership valid at `at`, default now) of an
+    organisation that takes part (a removed participation no longer counts).
+    `permissions.processes.involved_clause` is the same rule as SQL for lists."""
     if not _is_user(user):
         return False
-    if is_facilitator_of(user, process) or can_administer(user):
+    if is_facilitator_of(user, process):
         return True
-    return bool(process.participating(m.organisation_id for m in valid_memberships(user)))
+    return bool(process.participating(m.organisation_id for m in valid_memberships(user, at)))
 
 
 def can_see_tally(user: AnyUser | None, process: Process, round_: Round) -> bool:

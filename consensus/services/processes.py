@@ -855,19 +855,7 @@ def dashboard_items(user: User) -> tuple[list[TodoItem], list[tuple[Process, Rou
         db.session.execute(
             select(Process)
             .where(Process.state == ProcessState.ACTIVE)
-            .where(
-                Process.id.in_(
-                    select(Participation.process_id).where(
-                        Participation.organisation_id.in_(list(org_ids) or [0]),
-                        Participation.removed_at.is_(None),
-                    )
-                )
-                | Process.id.in_(
-                    select(ProcessFacilitator.process_id).where(
-                        ProcessFacilitator.user_id == user.id
-                    )
-                )
-            )
+            .where(permissions.involved_clause(user, now))
             .order_by(Process.title)
             # Not every participant of every process (hundreds each at national scale):
             # only this person's own participations and the facilitators' counts, below.

@@ -16,9 +16,10 @@ from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import lazyload, load_only, selectinload
 
+from consensus import permissions
 from consensus.domain.timeutil import local_day, start_of_day
 from consensus.extensions import db
-from consensus.models import Organisation, Participation, Process, ProcessTheme, Visibility
+from consensus.models import Organisation, Participation, Process, ProcessTheme
 
 PER_PAGE = 20
 MAX_PAGE = 100_000
@@ -57,7 +58,8 @@ class FilterChoices:
 
 
 def _published() -> list[ColumnElement[bool]]:
-    return [Process.published_at.is_not(None), Process.visibility == Visibility.PUBLISHED]
+    """Published processes only: the rule book's SQL form of `Process.is_published`."""
+    return [permissions.published_clause()]
 
 
 def filter_choices() -> FilterChoices:

@@ -16,9 +16,7 @@ from consensus.extensions import db, limiter
 from consensus.forms import EmptyForm
 from consensus.models import (
     Meeting,
-    Participation,
     Process,
-    ProcessFacilitator,
     ProcessState,
     RoundState,
     User,
@@ -31,24 +29,13 @@ bp = Blueprint("calendar", __name__)
 
 
 def _visible_processes(user: User) -> list[Process]:
-    org_ids = [m.organisation_id for m in permissions.valid_memberships(user)]
+    """The running processes the person runs or takes part in (the rule book's
+    involved_clause; an administrator's feed is not every process)."""
     return list(
         db.session.execute(
             select(Process)
             .where(Process.state.in_([ProcessState.DRAFT, ProcessState.ACTIVE]))
-            .where(
-                Process.id.in_(
-                    select(Participation.process_id).where(
-                        Participation.organisation_id.in_(org_ids or [0]),
-                        Participation.removed_at.is_(None),
-                    )
-                )
-                | Process.id.in_(
-                    select(ProcessFacilitator.process_id).where(
-                        ProcessFacilitator.user_id == user.id
-                    )
-                )
-            )
+            .where(permissions.involved_clause(user))
         ).scalars()
     )
 

@@ -59,8 +59,8 @@ def load_published_process(slug: str, *, or_visible: bool = False) -> Process:
     process = _process_by_slug(slug)
     if process is None:
         abort(404)
-    if not process.is_published and not (
-        or_visible and permissions.can_view_process(current_user, process)
+    if not (
+        permissions.can_see_process(current_user, process) if or_visible else process.is_published
     ):
         abort(404)
     return process

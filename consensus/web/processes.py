@@ -54,6 +54,9 @@ from consensus.web.utils import too_late
 
 bp = Blueprint("processes", __name__, url_prefix="/processes")
 
+# Processes a page of the list shows (the rest is a page further).
+PAGE_SIZE = 50
+
 
 @bp.context_processor
 def labels() -> dict[str, object]:
@@ -89,7 +92,7 @@ def index() -> str:
     theme = request.args.get("theme", "").strip()[:60]
     state = request.args.get("state", "")
     mine = request.args.get("mine") == "1"
-    statement = select(Process).order_by(Process.created_at.desc())
+    statement = select(Process).order_by(Process.created_at.desc(), Process.id.desc())
     if state in {s.value for s in ProcessState}:
         statement = statement.where(Process.state == ProcessState(state))
     if theme:
@@ -106,13 +109,29 @@ def index() -> str:
                 )
             )
         )
-    candidates = list(db.session.execute(statement.options(selectinload(Process.themes))).scalars())
-    Process.prime_participant_ids(candidates)
-    visible = [p for p in candidates if permissions.can_view_process(current_user, p)]
-    themes = sorted({t.name for p in visible for t in p.themes})
+    # The rule book's SQL form of can_view_process: the database filters and cuts the page
+    # (it was every process loaded and checked here).
+    viewable = permissions.viewable_clause(current_user)
+    page = db.paginate(
+        statement.where(viewable).options(selectinload(Process.themes)),
+        per_page=PAGE_SIZE,
+        error_out=False,
+    )
+    themes = list(
+        db.session.execute(
+            select(ProcessTheme.name)
+            .join(Process, Process.id == ProcessTheme.process_id)
+            .where(viewable)
+            .distinct()
+            .order_by(ProcessTheme.name)
+        ).scalars()
+    )
+    filters = {"theme": theme, "state": state, "mine": "1" if mine else ""}
     return render_template(
         "processes/index.html",
-        processes=visible,
+        processes=page.items,
+        page=page,
+        filters={k: v for k, v in filters.items() if v},
         theme=theme,
         state=state,
         mine=mine,
