@@ -402,7 +402,6 @@ def test_every_size_verifies_with_small_chunks(app, monkeypatch, chunk_level):
 def test_worker_processes_give_the_same_answers(app, monkeypatch):
     monkeypatch.setattr(audit_verify, "CHUNK_LEVEL", 2)
     monkeypatch.setattr(audit_verify, "CHUNK", 4)
-    monkeypatch.setattr(audit_verify, "JOB_EVENTS", 8)
     add_events(30)
     checkpoints.make_checkpoint()
     add_events(7)
