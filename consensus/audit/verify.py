@@ -19,7 +19,9 @@ could be rewritten by someone who also recomputes every hash; checkpoints held o
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import sys
 import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
@@ -180,6 +182,30 @@ def _worker_connection(conn: Connection) -> tuple[str, list[Any], dict[str, Any]
     return conn.dialect.name, list(args), params
 
 
+@contextmanager
+def _workers_skip_main_script() -> Iterator[None]:
+    """While worker processes start, let `__main__` name the worker module.
+
+    A spawned process first re-runs the parent's main script (as `__mp_main__`) unless
+    `__main__` names an importable module: for the `flask` command that means importing
+    Flask's CLI, for a script that imports the application at the top the whole
+    application, up to a second of CPU per worker before its first job. The workers need
+    nothing from it, so they import consensus.audit.verify_worker under that name instead
+    (it is light and does nothing on import). Processes are started synchronously inside
+    submit(), so the change lasts only while they start.
+    """
+    main = sys.modules.get("__main__")
+    if main is None or getattr(getattr(main, "__spec__", None), "name", None) is not None:
+        yield  # started as a module (python -m ...): spawn already skips it
+        return
+    saved = main.__spec__
+    main.__spec__ = importlib.util.find_spec(verify_worker.__name__)
+    try:
+        yield
+    finally:
+        main.__spec__ = saved
+
+
 def _results_from_workers(
     conn: Connection, ranges: list[Range], workers: int
 ) -> Iterator[verify_worker.RangeResult]:
@@ -203,10 +229,11 @@ def _results_from_workers(
     ) as pool:
         running: deque[Future[verify_worker.RangeResult | tuple[str, int]]] = deque()
         try:
-            for job in jobs:
-                running.append(pool.submit(verify_worker.job, *job))
-                if len(running) >= 3 * workers:
-                    break
+            with _workers_skip_main_script():  # the first `workers` submits start them
+                for job in jobs:
+                    running.append(pool.submit(verify_worker.job, *job))
+                    if len(running) >= 3 * workers:
+                        break
             while running:
                 outcome = running.popleft().result()
                 next_job = next(jobs, None)
