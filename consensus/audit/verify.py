@@ -1,13 +1,17 @@
 """Full verification of the audit log: every event, stored node, the head and checkpoints.
 
-One ordered pass over the events recomputes each leaf hash from the stored columns and
-compares it with the stored one. The leaves, a chunk of 2**14 at a time (a perfect
-subtree), are hashed up level by level; every inner node is compared with the stored
-merkle_node row, read through one ordered cursor per level, and the chunk roots are folded
-into a running frontier, which gives the root at every checkpoint's tree size. Level-0
-nodes repeat the stored leaf hashes, so the database compares those itself. Memory stays
-small, nothing is loaded as ORM objects, and for large logs worker processes recompute
-the leaves of event ranges in parallel, so a million events take seconds.
+The events are cut into aligned ranges of 2**14 (CHUNK): each range is a perfect subtree.
+For each range, verify_worker.verify_range reads its events as plain driver tuples,
+recomputes every leaf hash from the stored columns (audit.entry, the one writer of the
+format) and compares it with the stored one, hashes the levels up pairwise and compares
+every complete node over the range, level 0 included, with its merkle_node row (one
+ordered range read per level). This pass then takes the ranges in order: it checks the
+root of every checkpoint that ends inside one (the frontier so far plus the range's
+subtrees up to that size), folds each range's root into the running frontier and
+compares the few nodes above the ranges. Memory stays at one range, nothing is loaded as
+ORM objects, and the ranges are independent, so on a machine with idle cores worker
+processes verify them in parallel (lean processes: no Flask, no models) and hand back only
+their subtree roots: the parent does next to nothing per event.
 
 What this proves: the stored events are exactly the ones every checkpoint signed (none
 altered, removed, inserted or reordered), the stored nodes serve true proofs, and the
