@@ -1,13 +1,17 @@
 """Full verification of the audit log: every event, stored node, the head and checkpoints.
 
-One ordered pass over the events recomputes each leaf hash from the stored columns and
-compares it with the stored one. The leaves, a chunk of 2**14 at a time (a perfect
-subtree), are hashed up level by level; every inner node is compared with the stored
-merkle_node row, read through one ordered cursor per level, and the chunk roots are folded
-into a running frontier, which gives the root at every checkpoint's tree size. Level-0
-nodes repeat the stored leaf hashes, so the database compares those itself. Memory stays
-small, nothing is loaded as ORM objects, and for large logs worker processes recompute
-the leaves of event ranges in parallel, so a million events take seconds.
+The events are cut into aligned ranges of 2**14 (CHUNK): each range is a perfect subtree.
+For each range, verify_worker.verify_range reads its events as plain driver tuples,
+recomputes every leaf hash from the stored columns (audit.entry, the one writer of the
+format) and compares it with the stored one, hashes the levels up pairwise and compares
+every complete node over the range, level 0 included, with its merkle_node row (one
+ordered range read per level). This pass then takes the ranges in order: it checks the
+root of every checkpoint that ends inside one (the frontier so far plus the range's
+subtrees up to that size), folds each range's root into the running frontier and
+compares the few nodes above the ranges. Memory stays at one range, nothing is loaded as
+ORM objects, and the ranges are independent, so on a machine with idle cores worker
+processes verify them in parallel (lean processes: no Flask, no models) and hand back only
+their subtree roots: the parent does next to nothing per event.
 
 What this proves: the stored events are exactly the ones every checkpoint signed (none
 altered, removed, inserted or reordered), the stored nodes serve true proofs, and the
@@ -19,7 +23,9 @@ could be rewritten by someone who also recomputes every hash; checkpoints held o
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import sys
 import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
@@ -30,25 +36,24 @@ from datetime import datetime
 from multiprocessing import get_context
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Select, and_, create_engine, func, or_, select
+from sqlalchemy import Connection, DateTime, func, select
 
 from consensus import audit
+from consensus.audit import verify_worker
 from consensus.audit.checkpoints import (
     CHECKPOINT_PURPOSE,
     NAMESPACE,
     CheckpointFormatError,
     parse_checkpoint_body,
 )
-from consensus.audit.entry import format_time, leaf_input
 from consensus.crypto import merkle, sshsig
 from consensus.extensions import db
 from consensus.models import AuditEvent, AuditLogHead, Checkpoint, MerkleNode, PlatformKey
 
 BATCH = 20_000  # rows per fetch
 CHUNK_LEVEL = 14
-CHUNK = 1 << CHUNK_LEVEL  # events hashed together, level by level: a perfect subtree
-JOB_EVENTS = 4 * CHUNK  # events per worker job
-PARALLEL_MIN_EVENTS = 400_000  # below this, starting workers costs more than it saves
+CHUNK = 1 << CHUNK_LEVEL  # events verified together (a range, one job): a perfect subtree
+PARALLEL_MIN_EVENTS = 100_000  # below this, starting workers costs more than it saves
 MAX_WORKERS = 8
 _sha256 = hashlib.sha256
 
@@ -91,24 +96,12 @@ class _Stop(Exception):
 
 
 def _time_converter(conn: Connection) -> Any:
-    """Raw database value of created_at -> the text in the canonical entry.
-
-    SQLite returns the stored text ('YYYY-MM-DD HH:MM:SS.ffffff', as SQLAlchemy writes it),
-    which maps onto the canonical form by slicing; anything else is parsed the way the
-    application parses it, so a value means here exactly what it means to the application.
-    """
+    """Raw database value of created_at -> the text in the canonical entry, exactly as the
+    application's own DateTime type reads it (see verify_worker.time_converter)."""
     processor = (
         DateTime(timezone=True).dialect_impl(conn.dialect).result_processor(conn.dialect, None)
     )
-
-    def convert(raw: Any) -> str:
-        if type(raw) is str:
-            if len(raw) == 26 and raw[10] == " " and raw[19] == ".":
-                return f"{raw[:10]}T{raw[11:]}Z"
-            raw = processor(raw) if processor else datetime.fromisoformat(raw)
-        return format_time(raw)
-
-    return convert
+    return verify_worker.time_converter(conn.dialect.name, processor)
 
 
 # --- Reading ------------------------------------------------------------------------------
@@ -149,286 +142,155 @@ def _begin_sqlite_read(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
-def _raw_batches(conn: Connection, statement: Select[Any], name: str) -> Iterator[list[Any]]:
-    """Plain tuples in batches straight from the DB-API cursor: row objects and type
-    processing would cost more than all the hashing. PostgreSQL streams through a
-    server-side cursor, so memory stays flat."""
-    sql = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    dbapi = conn.connection.driver_connection
-    assert dbapi is not None
-    if conn.dialect.name == "postgresql":
-        cursor = dbapi.cursor(name=name, binary=True)  # no hex-decoding of bytea
-    else:
-        cursor = dbapi.cursor()
-    try:
-        cursor.execute(sql)
-        while batch := cursor.fetchmany(BATCH):
-            yield batch
-    finally:
-        cursor.close()
+Range = tuple[int, int, tuple[int, ...]]  # events after+1..upto, checkpoint sizes inside
 
 
-def _events_statement(after: int, upto: int) -> Select[Any]:
-    e = AuditEvent.__table__.c
-    return (
-        select(
-            e.seq,
-            e.created_at,
-            e.actor_id,
-            e.organisation_id,
-            e.action,
-            e.object_type,
-            e.object_id,
-            e.result,
-            e.origin,
-            e.payload,
-            e.leaf_hash,
-        )
-        .where(e.seq > after, e.seq <= upto)
-        .order_by(e.seq)
+def _ranges(upto: int, sizes: list[int]) -> list[Range]:
+    """Aligned ranges of CHUNK events (a perfect subtree each; the last may be shorter),
+    with the checkpoint sizes that end inside each."""
+    ranges = []
+    for after in range(0, upto, CHUNK):
+        end = min(after + CHUNK, upto)
+        ranges.append((after, end, tuple(s for s in sizes if after < s <= end)))
+    return ranges
+
+
+def _stop(problem: verify_worker.RangeProblem) -> _Stop:
+    return _Stop(Problem(problem.message, seq=problem.seq))
+
+
+def _results_here(conn: Connection, ranges: list[Range]) -> Iterator[verify_worker.RangeResult]:
+    """Each range verified in this process, in order."""
+    dbapi, dialect, time_of = (
+        conn.connection.driver_connection,
+        conn.dialect.name,
+        _time_converter(conn),
     )
-
-
-def _checked_leaves(rows: list[Any], after: int, time_of: Any) -> list[bytes]:
-    """Leaf hashes of events after+1, after+2, …: recomputed, and compared with the stored
-    ones as whole lists (the loops run in comprehensions, at C speed)."""
-    if rows[0][0] != after + 1 or rows[-1][0] != after + len(rows):
-        missing = next(
-            (after + i + 1 for i, row in enumerate(rows) if row[0] != after + i + 1),
-            after + len(rows) + 1,
-        )
-        raise _Stop(Problem(f"event {missing} is missing", seq=missing))
-    sha256, entry = _sha256, leaf_input  # b"\x00" + the canonical entry (audit.entry)
-    leaves = [
-        sha256(
-            entry(seq, time_of(created), actor, org, action, otype, oid, res, origin, payload)
-        ).digest()
-        for seq, created, actor, org, action, otype, oid, res, origin, payload, _ in rows
-    ]
-    stored = [bytes(row[10]) for row in rows]
-    if leaves != stored:
-        offset = next(i for i, (a, b) in enumerate(zip(leaves, stored, strict=True)) if a != b)
-        seq = after + offset + 1
-        raise _Stop(Problem(f"event {seq} does not match its leaf hash: it was altered", seq=seq))
-    return leaves
-
-
-def _chunks(batches: Iterator[list[Any]], size: int) -> Iterator[list[Any]]:
-    """Re-cut batches into lists of exactly `size` items (the last may be shorter)."""
-    pending: list[Any] = []
-    for batch in batches:
-        pending.extend(batch)
-        while len(pending) >= size:
-            yield pending[:size]
-            del pending[:size]
-    if pending:
-        yield pending
-
-
-def _leaves_here(conn: Connection, upto: int) -> Iterator[list[bytes]]:
-    time_of = _time_converter(conn)
-    done = 0
-    for rows in _chunks(_raw_batches(conn, _events_statement(0, upto), "audit_events"), CHUNK):
-        yield _checked_leaves(rows, done, time_of)
-        done += len(rows)
+    for after, upto, cuts in ranges:
+        try:
+            yield verify_worker.verify_range(dbapi, dialect, time_of, after, upto, cuts, BATCH)
+        except verify_worker.RangeProblem as problem:
+            raise _stop(problem) from None
 
 
 # --- Worker processes for large logs --------------------------------------------------------
 
-_worker: dict[str, Any] = {}
+
+def _worker_connection(conn: Connection) -> tuple[str, list[Any], dict[str, Any]]:
+    """How a worker opens the same database with the bare driver: the arguments the
+    engine's dialect gives the DB-API's connect() (minus the adapters object, which is
+    the engine's own and not needed for plain reads)."""
+    engine = conn.engine
+    args, params = engine.dialect.create_connect_args(engine.url)
+    params = {key: value for key, value in params.items() if key != "context"}
+    return conn.dialect.name, list(args), params
 
 
-def _worker_start(url: str, snapshot_id: str | None) -> None:
-    """Each worker opens its own connection; on PostgreSQL it joins the main snapshot."""
-    engine = create_engine(url)
-    if snapshot_id is not None:
-        conn = engine.connect().execution_options(
-            isolation_level="REPEATABLE READ", postgresql_readonly=True
-        )
-        conn.begin()
-        # The snapshot id comes from the server itself (pg_export_snapshot), not from input.
-        statement = f"SET TRANSACTION SNAPSHOT '{snapshot_id}'"  # nosemgrep
-        conn.exec_driver_sql(statement)
-        conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
-    else:
-        # The log is append-only, so rows up to the main snapshot's last event are the
-        # same in any later snapshot.
-        conn = engine.connect()
-        _begin_sqlite_read(conn)
-    _worker.update(conn=conn, time_of=_time_converter(conn))
+@contextmanager
+def _workers_skip_main_script() -> Iterator[None]:
+    """While worker processes start, let `__main__` name the worker module.
 
-
-def _worker_job(after: int, upto: int) -> bytes | Problem:
-    """Leaf hashes of events after+1..upto, joined; or the first problem among them."""
-    conn = _worker["conn"]
-    rows = [
-        row
-        for batch in _raw_batches(conn, _events_statement(after, upto), f"w{after}")
-        for row in batch
-    ]
-    if len(rows) != upto - after:
-        missing = next(
-            (after + i + 1 for i, row in enumerate(rows) if row[0] != after + i + 1),
-            after + len(rows) + 1,
-        )
-        return Problem(f"event {missing} is missing", seq=missing)
+    A spawned process first re-runs the parent's main script (as `__mp_main__`) unless
+    `__main__` names an importable module: for the `flask` command that means importing
+    Flask's CLI, for a script that imports the application at the top the whole
+    application, up to a second of CPU per worker before its first job. The workers need
+    nothing from it, so they import consensus.audit.verify_worker under that name instead
+    (it is light and does nothing on import). Processes are started synchronously inside
+    submit(), so the change lasts only while they start.
+    """
+    main = sys.modules.get("__main__")
+    if main is None or getattr(getattr(main, "__spec__", None), "name", None) is not None:
+        yield  # started as a module (python -m ...): spawn already skips it
+        return
+    saved = main.__spec__
+    main.__spec__ = importlib.util.find_spec(verify_worker.__name__)
     try:
-        return b"".join(_checked_leaves(rows, after, _worker["time_of"]))
-    except _Stop as stop:
-        return stop.problem
+        yield
+    finally:
+        main.__spec__ = saved
 
 
-def _leaves_from_workers(conn: Connection, upto: int, workers: int) -> Iterator[list[bytes]]:
-    """Leaf chunks in order, recomputed by `workers` processes (a bounded queue of jobs)."""
+def _results_from_workers(
+    conn: Connection, ranges: list[Range], workers: int
+) -> Iterator[verify_worker.RangeResult]:
+    """The same ranges verified by `workers` processes, handed back in order (a bounded
+    queue of jobs, so memory stays flat).
+
+    The workers run consensus.audit.verify_worker on their own driver connections, started
+    with "spawn" (a fresh interpreter: nothing inherited from this process's connections
+    or threads); they import no Flask and no models, so each starts in a tenth of a second.
+    """
     snapshot_id = None
     if conn.dialect.name == "postgresql":
         snapshot_id = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
-    url = db.engine.url.render_as_string(hide_password=False)
-    jobs = iter([(after, min(after + JOB_EVENTS, upto)) for after in range(0, upto, JOB_EVENTS)])
+    dialect, args, params = _worker_connection(conn)
+    jobs = iter(ranges)
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=get_context("spawn"),
-        initializer=_worker_start,
-        initargs=(url, snapshot_id),
+        initializer=verify_worker.start,
+        initargs=(dialect, args, params, snapshot_id),
     ) as pool:
-        running: deque[Future[bytes | Problem]] = deque()
+        running: deque[Future[verify_worker.RangeResult | tuple[str, int]]] = deque()
         try:
-            for job in jobs:
-                running.append(pool.submit(_worker_job, *job))
-                if len(running) >= 2 * workers:
-                    break
+            with _workers_skip_main_script():  # the first `workers` submits start them
+                for job in jobs:
+                    running.append(pool.submit(verify_worker.job, *job))
+                    if len(running) >= 3 * workers:
+                        break
             while running:
                 outcome = running.popleft().result()
                 next_job = next(jobs, None)
                 if next_job is not None:
-                    running.append(pool.submit(_worker_job, *next_job))
-                if isinstance(outcome, Problem):
-                    raise _Stop(outcome)
-                leaves = [outcome[i : i + 32] for i in range(0, len(outcome), 32)]
-                for start in range(0, len(leaves), CHUNK):
-                    yield leaves[start : start + CHUNK]
+                    running.append(pool.submit(verify_worker.job, *next_job))
+                if isinstance(outcome, tuple):
+                    raise _Stop(Problem(outcome[0], seq=outcome[1]))
+                yield outcome
         finally:
             for future in running:
                 future.cancel()
 
 
-# --- Stored nodes ---------------------------------------------------------------------------
+# --- Stored nodes above the ranges ---------------------------------------------------------
 
 
-def _covering(level: int, index: int) -> tuple[int, int]:
-    """First and last sequence number under node (level, index)."""
-    return index * (1 << level) + 1, (index + 1) * (1 << level)
-
-
-class _NodeChecker:
-    """Compares computed inner nodes (levels >= 1), a batch at a time, with the stored rows
-    read through one ordered cursor per level."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.pending: list[list[bytes]] = [[] for _ in range(64)]
-        self.done = [0] * 64
-        self.streams: dict[int, Iterator[list[Any]]] = {}
-        self.buffers: dict[int, list[Any]] = {}
-
-    def _take(self, level: int, count: int) -> list[Any]:
-        if level not in self.streams:
-            self.streams[level] = _raw_batches(
-                self.conn,
-                select(MerkleNode.index, MerkleNode.hash)
-                .where(MerkleNode.level == level)
-                .order_by(MerkleNode.index),
-                f"audit_nodes_{level}",
-            )
-            self.buffers[level] = []
-        buffer = self.buffers[level]
-        while len(buffer) < count:
-            batch = next(self.streams[level], None)
-            if batch is None:
-                break
-            buffer.extend(batch)
-        taken = buffer[:count]
-        del buffer[:count]
-        return taken
-
-    def flush(self, level: int) -> None:
-        computed = self.pending[level]
-        if not computed:
-            return
-        start, count = self.done[level], len(computed)
-        rows = self._take(level, count)
-        if not (
-            len(rows) == count
-            and rows[0][0] == start
-            and rows[-1][0] == start + count - 1
-            and [bytes(r[1]) for r in rows] == computed
-        ):
-            for offset, expected in enumerate(computed):
-                index = start + offset
-                first, last = _covering(level, index)
-                where = f"merkle node (level {level}, index {index}) over events {first}-{last}"
-                if offset >= len(rows) or rows[offset][0] != index:
-                    raise _Stop(Problem(f"{where} is missing", seq=first))
-                if bytes(rows[offset][1]) != expected:
-                    raise _Stop(Problem(f"{where} does not match the events", seq=first))
-        self.done[level] += count
-        computed.clear()
-
-    def finish(self, size: int) -> Problem | None:
-        """Flush what is left, then look for stored nodes that `size` events cannot have."""
-        for level in range(1, len(self.pending)):
-            self.flush(level)
-        found: list[Problem] = []
-        for level, stored in self.conn.execute(
-            select(MerkleNode.level, func.count()).group_by(MerkleNode.level)
-        ):
-            if stored > size >> level:
-                index = self.conn.execute(
-                    select(MerkleNode.index)
-                    .where(MerkleNode.level == level, MerkleNode.index >= size >> level)
-                    .order_by(MerkleNode.index)
-                    .limit(1)
-                ).scalar_one()
-                first, last = _covering(level, index)
-                # The node needs events that are not there: name the first of those.
-                found.append(
-                    Problem(
-                        f"merkle node (level {level}, index {index}) over events "
-                        f"{first}-{last} lies beyond the {size} events of the log",
-                        seq=max(first, size + 1),
-                    )
-                )
-        return min(found, key=lambda p: p.seq or 0) if found else None
-
-    @property
-    def checked(self) -> int:
-        return sum(self.done)
-
-
-def _check_leaf_nodes(conn: Connection, size: int) -> Problem | None:
-    """Level-0 nodes repeat each event's stored leaf hash (checked against the recomputed
-    one in the pass): a join compares them all inside the database."""
-    e, n = AuditEvent.__table__.c, MerkleNode.__table__.c
-    matching = conn.execute(
-        select(func.count())
-        .select_from(AuditEvent.__table__)
-        .join(MerkleNode.__table__, and_(n.level == 0, n.index == e.seq - 1, n.hash == e.leaf_hash))
-        .where(e.seq <= size)
-    ).scalar_one()
-    if matching == size:
+def _check_high_nodes(conn: Connection, high: dict[int, list[bytes]]) -> Problem | None:
+    """Nodes above the ranges (folded from their roots) against their stored rows."""
+    dbapi, dialect = conn.connection.driver_connection, conn.dialect.name
+    found = [
+        problem
+        for level, computed in sorted(high.items())
+        if (problem := verify_worker.compare_nodes(dbapi, dialect, level, 0, computed))
+    ]
+    if not found:
         return None
-    seq = conn.execute(
-        select(e.seq)
-        .select_from(AuditEvent.__table__)
-        .outerjoin(MerkleNode.__table__, and_(n.level == 0, n.index == e.seq - 1))
-        .where(e.seq <= size, or_(n.hash.is_(None), n.hash != e.leaf_hash))
-        .order_by(e.seq)
-        .limit(1)
-    ).scalar()
-    return Problem(
-        f"merkle node (level 0, index {(seq or 1) - 1}) is missing or does not match event {seq}",
-        seq=seq,
-    )
+    first = min(found, key=lambda problem: problem.seq)
+    return Problem(first.message, seq=first.seq)
+
+
+def _nodes_beyond(conn: Connection, size: int) -> Problem | None:
+    """Stored nodes that `size` events cannot have (every node they can have was compared)."""
+    found: list[Problem] = []
+    for level, stored in conn.execute(
+        select(MerkleNode.level, func.count()).group_by(MerkleNode.level)
+    ):
+        if stored > size >> level:
+            index = conn.execute(
+                select(MerkleNode.index)
+                .where(MerkleNode.level == level, MerkleNode.index >= size >> level)
+                .order_by(MerkleNode.index)
+                .limit(1)
+            ).scalar_one()
+            first, last = verify_worker.covering(level, index)
+            # The node needs events that are not there: name the first of those.
+            found.append(
+                Problem(
+                    f"merkle node (level {level}, index {index}) over events "
+                    f"{first}-{last} lies beyond the {size} events of the log",
+                    seq=max(first, size + 1),
+                )
+            )
+    return min(found, key=lambda p: p.seq or 0) if found else None
 
 
 # --- Checkpoints ----------------------------------------------------------------------------
@@ -572,46 +434,23 @@ def _frontier_root(stack: list[bytes]) -> bytes:
     return result
 
 
-def _decompose(width: int, levels: list[list[bytes]]) -> list[bytes]:
-    """The perfect subtrees (largest first) over the first `width` leaves of a chunk."""
-    parts, offset = [], 0
-    for level in range(len(levels) - 1, -1, -1):
-        if width >> level & 1:
-            parts.append(levels[level][offset >> level])
-            offset += 1 << level
-    return parts
-
-
 def _tree_pass(
-    leaf_chunks: Iterator[list[bytes]],
+    ranges: list[Range],
+    results: Iterator[verify_worker.RangeResult],
     by_size: dict[int, list[_CheckpointRow]],
-    nodes: _NodeChecker,
-) -> tuple[int, list[bytes]]:
-    """Build each chunk's levels pairwise, queue its inner nodes for comparison, check the
-    roots of checkpoints that end inside it, and fold its root into the frontier of chunks.
-    Returns the size and the frontier (perfect subtrees, largest first)."""
-    sha256, pending = _sha256, nodes.pending
-    sizes = sorted(s for s in by_size if s > 0)
+) -> tuple[int, list[bytes], int, dict[int, list[bytes]]]:
+    """Take the verified ranges in order: check the roots of checkpoints that end inside
+    each, and fold each range's root into the frontier, collecting the nodes above the
+    ranges for comparison. Returns the size, the frontier (perfect subtrees, largest
+    first), the nodes compared and the nodes above the ranges by level."""
+    sha256 = _sha256
     stack: list[bytes] = []
-    size = verified_upto = 0
-    for leaves in leaf_chunks:
-        start, count = size, len(leaves)
-        levels = [leaves]
-        while len(levels[-1]) > 1:
-            below = levels[-1]
-            levels.append(
-                [
-                    sha256(b"\x01" + a + b).digest()
-                    for a, b in zip(below[0::2], below[1::2], strict=False)
-                ]
-            )
-        for level in range(1, len(levels)):
-            pending[level].extend(levels[level])
-            if len(pending[level]) >= BATCH:
-                nodes.flush(level)
-        while sizes and sizes[0] <= start + count:
-            at = sizes.pop(0)
-            root = _frontier_root(stack + _decompose(at - start, levels))
+    high: dict[int, list[bytes]] = defaultdict(list)
+    size = verified_upto = nodes = 0
+    for (after, upto, cuts), result in zip(ranges, results, strict=False):
+        nodes += result.nodes
+        for at in cuts:
+            root = _frontier_root(stack + result.cuts[at])
             for cp in by_size[at]:
                 if cp.root_hash != root:
                     # Every stored hash was recomputed to match: only the signed root can
@@ -626,16 +465,16 @@ def _tree_pass(
                         )
                     )
             verified_upto = at
-        size = start + count
-        if count < CHUNK:
-            return size, stack + _decompose(count, levels)
-        index, level, current = start >> CHUNK_LEVEL, CHUNK_LEVEL, levels[CHUNK_LEVEL][0]
+        size = upto
+        if upto - after < CHUNK:
+            return size, stack + result.parts, nodes, high
+        index, level, current = after >> CHUNK_LEVEL, CHUNK_LEVEL, result.parts[0]
         while index & 1:
             current = sha256(b"\x01" + stack.pop() + current).digest()
             level, index = level + 1, index >> 1
-            pending[level].append(current)
+            high[level].append(current)
         stack.append(current)
-    return size, stack
+    return size, stack, nodes, high
 
 
 def _first_bad_frontier_seq(size: int, stack: list[bytes], stored: bytes) -> int:
@@ -652,9 +491,10 @@ def _first_bad_frontier_seq(size: int, stack: list[bytes], stored: bytes) -> int
 def default_workers(events: int) -> int:
     """Worker processes worth starting for a log of this size (0: verify in-process).
 
-    Each worker needs about a second to start (a fresh interpreter imports the app), so
-    they pay off from a few hundred thousand events, and only on cores that are idle: on
-    a busy machine they would just compete with the main process.
+    A worker starts in about 0.07 s of CPU (a fresh interpreter that imports only
+    verify_worker) and then does all the per-event work while this process waits, so
+    they pay off from about 100,000 events (a second of work), and only on cores that are
+    idle: on a busy machine they would just compete with everything else.
     """
     cores = os.cpu_count() or 1
     try:
@@ -694,21 +534,25 @@ def verify_log(*, workers: int | None = None) -> VerificationReport:
         last_seq = conn.execute(select(func.max(AuditEvent.seq))).scalar() or 0
 
         report.workers = default_workers(last_seq) if workers is None else workers
-        leaves = (
-            _leaves_from_workers(conn, last_seq, report.workers)
+        if conn.dialect.name == "sqlite" and conn.engine.url.database in (None, "", ":memory:"):
+            report.workers = 0  # a database in memory exists only in this process
+        ranges = _ranges(last_seq, sorted(s for s in by_size if s > 0))
+        results = (
+            _results_from_workers(conn, ranges, report.workers)
             if report.workers
-            else _leaves_here(conn, last_seq)
+            else _results_here(conn, ranges)
         )
-        size, stack, nodes = 0, [], _NodeChecker(conn)
+        size, stack, nodes = 0, [], 0
         try:
-            size, stack = _tree_pass(leaves, by_size, nodes)
-            for problem in (nodes.finish(size), _check_leaf_nodes(conn, size)):
+            size, stack, nodes, high = _tree_pass(ranges, results, by_size)
+            nodes += sum(map(len, high.values()))
+            for problem in (_check_high_nodes(conn, high), _nodes_beyond(conn, size)):
                 if problem is not None:
                     report.problems.append(problem)
         except _Stop as stop:
             report.problems.append(stop.problem)
             size = (stop.problem.seq or 1) - 1
-        report.nodes = nodes.checked + size
+        report.nodes = nodes
         report.size = size
         report.root = _frontier_root(stack)
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -402,7 +405,6 @@ def test_every_size_verifies_with_small_chunks(app, monkeypatch, chunk_level):
 def test_worker_processes_give_the_same_answers(app, monkeypatch):
     monkeypatch.setattr(audit_verify, "CHUNK_LEVEL", 2)
     monkeypatch.setattr(audit_verify, "CHUNK", 4)
-    monkeypatch.setattr(audit_verify, "JOB_EVENTS", 8)
     add_events(30)
     checkpoints.make_checkpoint()
     add_events(7)
@@ -414,6 +416,77 @@ def test_worker_processes_give_the_same_answers(app, monkeypatch):
     run_sql("UPDATE audit_event SET origin = 'elsewhere' WHERE seq = 27")
     run_sql("DELETE FROM audit_event WHERE seq = 35")
     assert audit_verify.verify_log(workers=2).first_bad_seq == 27
+
+
+RANGE_EDITS = [
+    # (statement, which event of the range it hits or covers, what the message names)
+    ("UPDATE audit_event SET payload = '{}' WHERE seq = :seq", 0, "does not match its leaf"),
+    ("UPDATE audit_event SET leaf_hash = :zeros WHERE seq = :seq", 1, "does not match its leaf"),
+    ("DELETE FROM audit_event WHERE seq = :seq", 2, "is missing"),
+    ('UPDATE merkle_node SET hash = :zeros WHERE level = 0 AND "index" = :seq - 1', 3, "level 0"),
+    (
+        'UPDATE merkle_node SET hash = :zeros WHERE level = 1 AND "index" = (:seq - 1) / 2',
+        2,
+        "level 1",
+    ),
+    ('DELETE FROM merkle_node WHERE level = 2 AND "index" = (:seq - 1) / 4', 0, "level 2"),
+]
+
+
+def test_workers_find_a_change_in_every_range(app, monkeypatch):
+    """Ranges of 4 events, each verified by one of two worker processes: a change in any
+    range (to an event, its leaf hash or a stored node at any level inside the range) is
+    found there and named exactly as the in-process pass names it."""
+    monkeypatch.setattr(audit_verify, "CHUNK_LEVEL", 2)
+    monkeypatch.setattr(audit_verify, "CHUNK", 4)
+    add_events(30)
+    checkpoints.init_key()
+    checkpoints.make_checkpoint()
+    add_events(5)  # 36 events: nine ranges, the last one full
+    db.session.commit()
+    assert audit_verify.verify_log(workers=2).ok
+    for number in range(9):
+        statement, offset, named = RANGE_EDITS[number % len(RANGE_EDITS)]
+        seq = 4 * number + 1 + offset
+        with db.engine.connect() as conn:  # keep the original, to restore it afterwards
+            events = conn.execute(select(AuditEvent.__table__)).mappings().all()
+            nodes = conn.execute(select(MerkleNode.__table__)).mappings().all()
+        run_sql(statement, seq=seq, zeros=bytes(32))
+        here, there = audit_verify.verify_log(workers=0), audit_verify.verify_log(workers=2)
+        assert there.workers == 2
+        assert there.problems == here.problems, (number, here.problems, there.problems)
+        # A node names the first event it covers.
+        level = int(named.split()[1]) if named.startswith("level") else 0
+        first = ((seq - 1) >> level << level) + 1
+        assert there.first_bad_seq == first, (number, there.problems)
+        assert named in there.problems[0].message
+        run_sql("DELETE FROM audit_event")
+        run_sql("DELETE FROM merkle_node")
+        db.session.execute(AuditEvent.__table__.insert(), [dict(row) for row in events])
+        db.session.execute(MerkleNode.__table__.insert(), [dict(row) for row in nodes])
+        db.session.commit()
+    assert audit_verify.verify_log(workers=2).ok
+
+
+def test_a_worker_imports_no_flask_models_or_sqlalchemy():
+    """A worker starts in a fresh interpreter (spawn): what its module imports is what each
+    worker pays before it verifies anything."""
+    probe = (
+        "import json, sys\n"
+        "import consensus.audit.verify_worker\n"
+        "print(json.dumps(sorted(name for name in sys.modules\n"
+        "    if name.split('.')[0] in ('flask', 'sqlalchemy', 'flask_sqlalchemy')\n"
+        "    or name.startswith(('consensus.models', 'consensus.extensions', 'consensus.app')))))"
+    )
+    done = subprocess.run(  # noqa: S603 - our own probe
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parents[2],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert json.loads(done.stdout) == []
 
 
 # --- Atomicity -------------------------------------------------------------------------------
