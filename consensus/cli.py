@@ -54,7 +54,9 @@ def create_admin(email: str, name: str, password: str) -> None:
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     help="Also build the deterministic scale world (1 = ~400 organisations, 3,000 users, "
-    "500 processes, 100,000 stances); see docs/performance.md.",
+    "500 processes, 100,000 stances; N > 1 = N years of history of that same country, "
+    "e.g. 10 = 5,000 processes, 1,000,000 stances; below 1 a smaller country); "
+    "see docs/performance.md.",
 )
 @with_appcontext
 def demo_command(password: str, scale: float | None) -> None:

@@ -1,31 +1,51 @@
-"""The scale world: a deterministic, national-size world for benchmarks (issue 9).
+"""The scale world: a deterministic, national-size world for benchmarks (issues 9 and 23).
 
 `build_scale_world(1.0, ...)` makes about 400 organisations (342 municipalities, 12
 provinces, 21 water boards, the ministries and some others), 3,000 people, 500 processes
 with their rounds, 5,000 versions, 50,000 comments, 10,000 amendments and 100,000 stances,
-each with the audit event its service would have written; a larger scale multiplies.
+each with the audit event its service would have written: about a year and a half of a
+running platform.
+
+A scale N above 1 is N years of history of the same country: the same organisations and
+people (two more facilitators per extra year), and N times the processes, versions,
+comments, amendments and stances. The processes of the last year have the stages of a
+running platform (drafting, consultation, endorsement, concluded, published); the others
+are spread over the N years before the anchor and are long concluded (published or not).
+Scale 10 is about 5,000 processes, 1,000,000 stances and 2,200,000 audit events over the
+same ~400 organisations. Below 1 (the tests) everything shrinks: a smaller country over
+one period. `history=` sets the years separately (a test's "ten years" in small).
 
 Everything comes from one seeded random generator and a fixed anchor moment, so two runs
 on empty databases give identical rows. Rows are written with Core `insert()` in batches
-(executemany), with explicit primary keys, never one request per row. The audit events
-get exactly the leaf hashes, Merkle nodes and head frontier that `audit.record` would have
-produced, so `flask audit verify` passes on the result.
+(executemany), with explicit primary keys, never one request per row, and streamed: a
+process's rows go to the database once the process is complete, so memory stays bounded
+at any scale. The audit events get exactly the leaf hashes, Merkle nodes and head frontier
+that `audit.record` would have produced, so `flask audit verify` passes on the result;
+they are appended in time order, so they are sorted in runs that spill to temporary files
+and merged (the same order as one sort in memory).
 
-Two processes are special, because the benchmark needs them: the first has every
-organisation as participant and an open endorsement round; the second, also with every
-organisation, is concluded and published with its outcome (the public page and board).
-The version with the largest comment thread belongs to the first.
+Three processes are special, because the benchmark needs them, and have the same shape at
+every scale of 1 and above (their own random generator, fixed numbers of versions,
+comments, amendments and stance changes), so that page timings and SQL counts can be
+compared between scales: the first has every organisation as participant and an open
+endorsement round, and the version with the largest comment thread; the second, also with
+every organisation, is concluded and published with two endorsement rounds and their
+outcomes (the public page and board); the third, also with every organisation, has an
+open consultation round, so every representative's dashboard shows the same kinds of
+rounds in every world (it reads who acted per kind of open round).
 """
 
 from __future__ import annotations
 
 import gc
+import heapq
 import json
 import random
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import Connection, Table, func, select, text
 
@@ -71,9 +91,12 @@ DEFAULT_ANCHOR = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 EMAIL_DOMAIN = "scale.example.org"
 SLUG_PREFIX = "schaal"
 BATCH = 5_000
+ROW_BUFFER = 50_000  # rows kept before they are written (at the end of a process)
+EVENT_RUN = 250_000  # audit events sorted in memory before a run spills to a file
 ORIGIN = "cli"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-# Per unit of scale.
+# Per unit of scale (the country: organisations and people grow only up to scale 1).
 ORGANISATION_MIX = [
     (OrganisationKind.MUNICIPALITIES, 342, "Gemeente", "gemeente"),
     (OrganisationKind.PROVINCES, 12, "Provincie", "provincie"),
@@ -85,12 +108,21 @@ USERS_PER_ORGANISATION = 7.5  # one representative, officials and observers
 OPEN_RESPONSE = 0.6  # share of participants that responded in an open endorsement round
 CLOSED_RESPONSE = 0.92
 FACILITATORS = 20
+FACILITATORS_PER_EXTRA_YEAR = 2
+# Per unit of scale (the history: N years at scale N).
 PROCESSES = 500
 VERSIONS = 5_000
 COMMENTS = 50_000
 AMENDMENTS = 10_000
 STANCES = 100_000
-LARGEST_THREAD_SHARE = 0.01  # of all comments, on the first process's version 1
+LARGEST_THREAD_SHARE = 0.01  # of a year's comments, on the first process's version 1
+# The two special processes (the same shape at every scale >= 1): versions of their one
+# position, and how many extra (changed) stances per responding organisation and round.
+SPECIAL = 3  # the first three processes
+NATIONAL_VERSIONS = 6
+PUBLISHED_VERSIONS = 12
+CONSULTATION_VERSIONS = 3
+SPECIAL_CHANGE_RATE = 1.0
 
 THEMES = ["Cloud", "Data", "Digitale identiteit", "AI", "Digitale weerbaarheid", "Inclusie"]
 _SYLLABLES = [
@@ -185,16 +217,14 @@ class _Ids:
         return value
 
 
-@dataclass(order=True)
-class _Event:
-    created_at: datetime
-    order: int
-    actor_id: int | None = field(compare=False)
-    organisation_id: int | None = field(compare=False)
-    action: str = field(compare=False)
-    object_type: str = field(compare=False)
-    object_id: str = field(compare=False)
-    payload: str = field(compare=False)
+# An audit event to append: (microseconds since the epoch, creation order, actor,
+# organisation, action, object type, object id, payload JSON). Plain tuples sort by time
+# and then by the order they were made in, and travel through a JSON file unchanged.
+_Event = tuple[int, int, int | None, int | None, str, str, str, str]
+
+
+def _micros(at: datetime) -> int:
+    return (at - EPOCH) // timedelta(microseconds=1)
 
 
 @dataclass
@@ -202,11 +232,24 @@ class _World:
     rng: random.Random
     anchor: datetime
     ids: _Ids
+    conn: Connection
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    buffered: int = 0
+    written: dict[str, int] = field(default_factory=dict)
     events: list[_Event] = field(default_factory=list)
+    made_events: int = 0
+    runs: list[IO[str]] = field(default_factory=list)  # sorted runs spilled to files
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         self.rows.setdefault(table, []).append(row)
+        self.buffered += 1
+
+    def write_rows(self, *, everything: bool = False) -> None:
+        """Write the buffered rows (called between processes, whose rows are complete)."""
+        if everything or self.buffered >= ROW_BUFFER:
+            _insert_rows(self.conn, self.rows, self.written)
+            self.rows = {}
+            self.buffered = 0
 
     def event(
         self,
@@ -220,15 +263,15 @@ class _World:
         payload: dict[str, Any] | None = None,
     ) -> None:
         self.events.append(
-            _Event(
-                created_at=at,
-                order=len(self.events),
-                actor_id=actor,
-                organisation_id=organisation,
-                action=action,
-                object_type=object_type,
-                object_id=str(object_id),
-                payload=json.dumps(
+            (
+                _micros(at),
+                self.made_events,
+                actor,
+                organisation,
+                action,
+                object_type,
+                str(object_id),
+                json.dumps(
                     payload or {},
                     sort_keys=True,
                     separators=(",", ":"),
@@ -237,6 +280,37 @@ class _World:
                 ),
             )
         )
+        self.made_events += 1
+        if len(self.events) >= EVENT_RUN:
+            self._spill()
+
+    def _spill(self) -> None:
+        """Sort the events in memory and move them to a temporary file (a sorted run)."""
+        self.events.sort()
+        run = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed below)
+        run.writelines(json.dumps(event, ensure_ascii=False) + "\n" for event in self.events)
+        run.seek(0)
+        self.runs.append(run)
+        self.events = []
+
+    def sorted_events(self) -> Iterator[_Event]:
+        """Every event in time order: the runs on file merged with the ones in memory."""
+        self.events.sort()
+        if not self.runs:
+            yield from self.events
+            return
+
+        def read(run: IO[str]) -> Iterator[_Event]:
+            for line in run:
+                yield tuple(json.loads(line))  # type: ignore[misc]
+
+        yield from heapq.merge(*(read(run) for run in self.runs), self.events)
+
+    def close(self) -> None:
+        for run in self.runs:
+            run.close()
+        self.runs = []
+        self.events = []
 
 
 def _scaled(amount: int, scale: float, minimum: int) -> int:
@@ -271,49 +345,75 @@ def scale_world_exists() -> bool:
     )
 
 
+@dataclass(frozen=True)
+class _Size:
+    """The two dimensions of a scale: the country (organisations and people) and the
+    history (years of processes). `volume` multiplies processes, versions, comments,
+    amendments and stances."""
+
+    country: float
+    history: float
+
+    @property
+    def volume(self) -> float:
+        return self.country * self.history
+
+
+def _size(scale: float, history: float | None) -> _Size:
+    if scale <= 0 or (history is not None and history < 1):
+        raise ValueError("scale must be positive and history at least 1 (year)")
+    return _Size(min(scale, 1.0), history if history is not None else max(scale, 1.0))
+
+
 def build_scale_world(
     scale: float,
     *,
     password_hash: str,
     seed: int = DEFAULT_SEED,
     anchor: datetime = DEFAULT_ANCHOR,
+    history: float | None = None,
 ) -> dict[str, int]:
     """Write the scale world into the current transaction (flushes, never commits).
+
+    Up to 1, `scale` sizes the country (organisations, people) and everything in it; above
+    1 it is the years of history of the scale-1 country. `history` (at least 1) sets the
+    years separately, e.g. a small country over ten years in a test.
 
     `password_hash` is given to every person (hashing 3,000 passwords would take minutes
     and make the run non-deterministic). Returns how many rows of each kind were written.
     """
-    if scale <= 0:
-        raise ValueError("scale must be positive")
-    # Millions of plain rows (dicts and tuples, no reference cycles) are built in memory:
-    # the cyclic garbage collector would walk all of them again and again for nothing
-    # (a quarter of the build's CPU time at N = 1, more as N grows). Off while building.
+    size = _size(scale, history)
+    # Hundreds of thousands of plain rows (dicts and tuples, no reference cycles) pass
+    # through memory: the cyclic garbage collector would walk them again and again for
+    # nothing (a quarter of the build's CPU time at N = 1). Off while building.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _build(scale, password_hash=password_hash, seed=seed, anchor=anchor)
+        return _build(size, password_hash=password_hash, seed=seed, anchor=anchor)
     finally:
         if collecting:
             gc.enable()
 
 
-def _build(scale: float, *, password_hash: str, seed: int, anchor: datetime) -> dict[str, int]:
+def _build(size: _Size, *, password_hash: str, seed: int, anchor: datetime) -> dict[str, int]:
     db.session.flush()
     conn = db.session.connection()
     ids = _Ids({name: _next_id(conn, table) for name, table in _TABLES.items()})
     # Not for secrets: a seeded generator is the point (the same world every time).
     rng = random.Random(seed)  # noqa: S311  # nosec B311  # nosemgrep
-    world = _World(rng=rng, anchor=anchor, ids=ids)
-
-    organisations = _organisations(world, scale)
-    people = _people(world, organisations, scale, password_hash)
-    _processes(world, scale, organisations, people)
-
-    _insert_rows(conn, world)
-    events = _append_audit_events(conn, world.events)
+    world = _World(rng=rng, anchor=anchor, ids=ids, conn=conn)
+    try:
+        organisations = _organisations(world, size)
+        people = _people(world, organisations, size, password_hash)
+        world.write_rows(everything=True)
+        _processes(world, size, organisations, people, seed)
+        world.write_rows(everything=True)
+        events = _append_audit_events(conn, world.sorted_events())
+    finally:
+        world.close()
     _reset_sequences(conn)
     db.session.expire_all()
-    counts = {name: len(world.rows.get(name, [])) for name in _TABLES}
+    counts = {name: world.written.get(name, 0) for name in _TABLES}
     counts["audit_events"] = events
     return counts
 
@@ -321,13 +421,18 @@ def _build(scale: float, *, password_hash: str, seed: int, anchor: datetime) -> 
 # --- Organisations and people -----------------------------------------------------------------
 
 
-def _organisations(world: _World, scale: float) -> list[dict[str, Any]]:
+def _before_history(size: _Size) -> timedelta:
+    """How much earlier than at scale 1 the country is set up (the extra years)."""
+    return timedelta(days=round(365 * (size.history - 1)))
+
+
+def _organisations(world: _World, size: _Size) -> list[dict[str, Any]]:
     rng, anchor = world.rng, world.anchor
     created: list[dict[str, Any]] = []
     used_names: set[str] = set()
-    at = anchor - timedelta(days=1500)
+    at = anchor - timedelta(days=1500) - _before_history(size)
     for kind, amount, prefix, slug_word in ORGANISATION_MIX:
-        for n in range(1, _scaled(amount, scale, 1) + 1):
+        for n in range(1, _scaled(amount, size.country, 1) + 1):
             place = _place_name(rng)
             while place in used_names:
                 place = _place_name(rng)
@@ -423,12 +528,13 @@ def _person(world: _World, email: str, at: datetime, password_hash: str, **flags
 
 
 def _people(
-    world: _World, organisations: list[dict[str, Any]], scale: float, password_hash: str
+    world: _World, organisations: list[dict[str, Any]], size: _Size, password_hash: str
 ) -> _People:
     rng = world.rng
-    at = world.anchor - timedelta(days=1400)
+    at = world.anchor - timedelta(days=1400) - _before_history(size)
     people = _People([], {}, {})
-    for n in range(1, _scaled(FACILITATORS, scale, 2) + 1):
+    facilitators = _scaled(FACILITATORS, size.country, 2)
+    for n in range(1, facilitators + 1):
         at += _minutes(rng, 1, 60)
         user_id = world.ids.next["user_account"]
         _person(world, f"facilitator{n:03d}@{EMAIL_DOMAIN}", at, password_hash, is_facilitator=True)
@@ -485,6 +591,14 @@ def _people(
                 people.representative[organisation["id"]] = (user_id, name, title)
             elif role == MembershipRole.OFFICIAL:
                 people.officials[organisation["id"]].append(user_id)
+    # Longer history: a few more facilitators, made after everyone else so that the
+    # people of the country (and their names) are the same as at scale 1.
+    extra = round(FACILITATORS_PER_EXTRA_YEAR * (size.history - 1))
+    for n in range(facilitators + 1, facilitators + extra + 1):
+        at += _minutes(rng, 1, 60)
+        user_id = world.ids.next["user_account"]
+        _person(world, f"facilitator{n:03d}@{EMAIL_DOMAIN}", at, password_hash, is_facilitator=True)
+        people.facilitators.append(user_id)
     return people
 
 
@@ -501,49 +615,79 @@ class _Plan:
     comments: int = 0
     amendments: int = 0
     endorsement_rounds: int = 0
+    earlier: int = 0  # days before the last period (a process of an earlier year)
+
+    @property
+    def special(self) -> bool:
+        return self.index < SPECIAL
 
 
-def _plan(world: _World, scale: float, organisations: list[dict[str, Any]]) -> list[_Plan]:
+_STAGES = ["drafting", "consultation", "endorsement", "concluded", "published"]
+
+
+def _plan(world: _World, size: _Size, organisations: list[dict[str, Any]]) -> list[_Plan]:
     rng = world.rng
     org_ids = [o["id"] for o in organisations]
     plans: list[_Plan] = []
-    count = _scaled(PROCESSES, scale, 4)
+    count = _scaled(PROCESSES, size.volume, SPECIAL + 2)
     for i in range(count):
+        recent = True
         if i == 0:
             stage, participants = "endorsement", list(org_ids)
         elif i == 1:
             stage, participants = "published", list(org_ids)
+        elif i == 2:
+            stage, participants = "consultation", list(org_ids)
         else:
-            stage = rng.choices(
-                ["drafting", "consultation", "endorsement", "concluded", "published"],
-                weights=[10, 20, 20, 30, 20],
-            )[0]
+            # One process in `history` is of the last period (the stages of a running
+            # platform); the others are of the years before and long concluded.
+            recent = size.history <= 1 or rng.random() < 1 / size.history
+            if recent:
+                stage = rng.choices(_STAGES, weights=[10, 20, 20, 30, 20])[0]
+            else:
+                stage = rng.choices(_STAGES[3:], weights=[30, 20])[0]
             broad = rng.random() < 0.3
-            size = (
+            size_ = (
                 rng.randint(min(100, len(org_ids)), len(org_ids)) if broad else rng.randint(4, 40)
             )
-            participants = sorted(rng.sample(org_ids, min(size, len(org_ids))))
-        positions = 2 if (i > 1 and rng.random() < 0.15) else 1
-        plans.append(_Plan(i, stage, participants, positions, []))
-    # Versions: about VERSIONS * scale in all, more for processes that got further.
+            participants = sorted(rng.sample(org_ids, min(size_, len(org_ids))))
+        positions = 2 if (i >= SPECIAL and rng.random() < 0.15) else 1
+        plan = _Plan(i, stage, participants, positions, [])
+        if not recent:
+            plan.earlier = rng.randint(250, max(250, round(365 * size.history) - 100))
+        plans.append(plan)
+    # Versions: about VERSIONS * volume in all, more for processes that got further.
     weight = {"drafting": 1, "consultation": 3, "endorsement": 4, "concluded": 5, "published": 5}
     total_weight = sum(weight[p.stage] * p.positions for p in plans)
-    target = _scaled(VERSIONS, scale, 3 * count)
-    for plan in plans:
+    target = _scaled(VERSIONS, size.volume, 3 * count)
+    for plan in plans[SPECIAL:]:
         for _ in range(plan.positions):
             mean = target * weight[plan.stage] / total_weight
             plan.versions.append(max(1, min(40, round(rng.uniform(0.5, 1.5) * mean))))
-    # Comments and amendments, spread by the number of versions.
+    plans[0].versions = [NATIONAL_VERSIONS]
+    plans[1].versions = [PUBLISHED_VERSIONS]
+    plans[2].versions = [CONSULTATION_VERSIONS]
+    # Comments and amendments, spread by the number of versions. The largest thread (the
+    # first process's) is a share of one year's comments of the country, so the same at
+    # every scale >= 1; so are the second process's comments and amendments.
     all_versions = sum(sum(p.versions) for p in plans)
-    comments = _scaled(COMMENTS, scale, 20)
-    largest = max(10, round(comments * LARGEST_THREAD_SHARE), 3 * comments // count)
+    comments = _scaled(COMMENTS, size.volume, 20)
+    largest = max(
+        10,
+        round(COMMENTS * size.country * LARGEST_THREAD_SHARE),
+        3 * comments // count,
+    )
     plans[0].comments = largest
-    for plan in plans[1:]:
+    plans[0].amendments = max(5, round(AMENDMENTS * size.country * 0.002))
+    plans[1].comments = largest // 4
+    plans[1].amendments = max(5, round(AMENDMENTS * size.country * 0.003))
+    plans[2].comments = largest // 5
+    plans[2].amendments = max(5, round(AMENDMENTS * size.country * 0.001))
+    for plan in plans[SPECIAL:]:
         share = sum(plan.versions) / all_versions
         plan.comments = round((comments - largest) * share * rng.uniform(0.5, 1.5))
         plan.comments = min(plan.comments, largest - 1)
-        plan.amendments = round(_scaled(AMENDMENTS, scale, 5) * share * rng.uniform(0.5, 1.5))
-    plans[0].amendments = max(5, round(_scaled(AMENDMENTS, scale, 5) * 0.002))
+        plan.amendments = round(_scaled(AMENDMENTS, size.volume, 5) * share * rng.uniform(0.5, 1.5))
     for plan in plans:
         if plan.index == 1:
             plan.endorsement_rounds = 2  # the same shape at every scale (query budgets)
@@ -555,20 +699,42 @@ def _plan(world: _World, scale: float, organisations: list[dict[str, Any]]) -> l
 
 
 def _processes(
-    world: _World, scale: float, organisations: list[dict[str, Any]], people: _People
+    world: _World,
+    size: _Size,
+    organisations: list[dict[str, Any]],
+    people: _People,
+    seed: int,
 ) -> None:
-    plans = _plan(world, scale, organisations)
+    plans = _plan(world, size, organisations)
     by_id = {o["id"]: o for o in organisations}
     # Stances: how many extra (changed) stances to spread so the total meets the target.
     responses = sum(
         len(p.participants)
         * p.endorsement_rounds
         * (OPEN_RESPONSE if p.stage == "endorsement" else CLOSED_RESPONSE)
-        for p in plans
+        for p in plans[SPECIAL:]
     )
-    change_rate = max(0.0, _scaled(STANCES, scale, 10) / max(1.0, responses) - 1)
+    special_stances = sum(
+        len(p.participants)
+        * p.endorsement_rounds
+        * (OPEN_RESPONSE if p.stage == "endorsement" else CLOSED_RESPONSE)
+        * (1 + SPECIAL_CHANGE_RATE)
+        for p in plans[:SPECIAL]
+    )
+    target = max(10.0, STANCES * size.volume - special_stances)
+    change_rate = max(0.0, target / max(1.0, responses) - 1)
+    shared = world.rng
     for plan in plans:
-        _process(world, plan, people, by_id, change_rate)
+        if plan.special:
+            # The special processes draw from their own generator: the same at every scale.
+            world.rng = random.Random(seed + 1 + plan.index)  # noqa: S311  # nosec B311  # nosemgrep
+            try:
+                _process(world, plan, people, by_id, SPECIAL_CHANGE_RATE)
+            finally:
+                world.rng = shared
+        else:
+            _process(world, plan, people, by_id, change_rate)
+        world.write_rows()
 
 
 def _process(
@@ -584,10 +750,13 @@ def _process(
     finished = plan.stage in ("concluded", "published")
     span_days = sum(plan.versions) * 6 + 60
     start = anchor - timedelta(days=span_days + (rng.randint(10, 300) if finished else 0))
+    start -= timedelta(days=plan.earlier)
     if plan.index == 0:
         title = "Landelijke agenda digitale overheid: inbreng van alle overheden"
     elif plan.index == 1:
         title = "Gezamenlijk standpunt over de basisinfrastructuur van de digitale overheid"
+    elif plan.index == 2:
+        title = "Consultatie: gezamenlijke aanpak van de digitale weerbaarheid"
     else:
         title = f"{rng.choice(THEMES)}: {_sentence(rng, rng.randint(4, 8))[:-1].lower()}"
         title = title[:200]
@@ -1261,9 +1430,11 @@ def _batches(rows: Sequence[dict[str, Any]], size: int = BATCH) -> Iterator[Sequ
         yield rows[start : start + size]
 
 
-def _insert_rows(conn: Connection, world: _World) -> None:
+def _insert_rows(
+    conn: Connection, rows_by_table: dict[str, list[dict[str, Any]]], written: dict[str, int]
+) -> None:
     for name, table in _TABLES.items():
-        rows = world.rows.get(name, [])
+        rows = rows_by_table.get(name, [])
         if not rows:
             continue
         if name == "position_version":
@@ -1272,39 +1443,40 @@ def _insert_rows(conn: Connection, world: _World) -> None:
             rows.sort(key=lambda r: r["id"])
         # Uniform keys per statement (executemany needs the same columns in every row).
         columns = sorted({key for row in rows for key in row})
-        uniform = [{c: row.get(c) for c in columns} for row in rows]
-        for batch in _batches(uniform):
-            conn.execute(table.insert(), list(batch))
+        for batch in _batches(rows):
+            conn.execute(table.insert(), [{c: row.get(c) for c in columns} for row in batch])
+        written[name] = written.get(name, 0) + len(rows)
 
 
-def _append_audit_events(conn: Connection, events: list[_Event]) -> int:
-    """Append the events in time order, exactly as audit.record would have, one by one:
+def _append_audit_events(conn: Connection, events: Iterable[_Event]) -> int:
+    """Append the events (in time order), exactly as audit.record would have, one by one:
     the same entry writer and tree edge (audit.entry), in batches of plain rows."""
     head = conn.execute(
         select(AuditLogHead.size, AuditLogHead.frontier).where(AuditLogHead.id == 1)
     ).first()
     edge = Edge(head.size, bytes(head.frontier)) if head else Edge(0, b"")
-    events.sort()
     event_rows: list[dict[str, Any]] = []
     nodes: list[dict[str, Any]] = []
     event_table = AuditEvent.__table__
     node_table = MerkleNode.__table__
-    for event in events:
+    appended = 0
+    for micros, _, actor, organisation, action, object_type, object_id, payload in events:
         values = {
             "seq": edge.size + 1,
-            "created_at": event.created_at,
-            "actor_id": event.actor_id,
-            "organisation_id": event.organisation_id,
-            "action": event.action,
-            "object_type": event.object_type,
-            "object_id": event.object_id,
+            "created_at": EPOCH + timedelta(microseconds=micros),
+            "actor_id": actor,
+            "organisation_id": organisation,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
             "result": "success",
             "origin": ORIGIN,
-            "payload": event.payload,
+            "payload": payload,
         }
         leaf = merkle.leaf_hash(canonical_entry(**values))
         event_rows.append({**values, "leaf_hash": leaf})
         nodes.extend(node_rows(edge.append(leaf)))
+        appended += 1
         if len(event_rows) >= BATCH * 4:
             conn.execute(event_table.insert(), event_rows)  # type: ignore[attr-defined]
             conn.execute(node_table.insert(), nodes)  # type: ignore[attr-defined]
@@ -1322,7 +1494,7 @@ def _append_audit_events(conn: Connection, events: list[_Event]) -> int:
             head_table.update().where(head_table.c.id == 1),  # type: ignore[attr-defined]
             {"size": edge.size, "frontier": edge.frontier()},
         )
-    return len(events)
+    return appended
 
 
 def _reset_sequences(conn: Connection) -> None:
