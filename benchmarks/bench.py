@@ -968,6 +968,11 @@ def letter_seconds() -> dict[str, float] | None:
             "pytest",
             "-q",
             "-s",
+            # In this process, not in pytest-xdist's workers (pyproject's addopts say
+            # `-n auto`): a worker's output never reaches -s, and the timing line is read
+            # from it. (`-p no:xdist` would not do: addopts pass xdist's own options.)
+            "-n",
+            "0",
             "-p",
             "no:cacheprovider",
             "tests/unit/test_signing_bundle.py::"

@@ -171,8 +171,13 @@ class LRU:
             self.hits += 1
             return found[0]
 
+    @property
+    def largest(self) -> int:
+        """The largest entry it keeps: one page must not flush everything else."""
+        return self.max_bytes // 4
+
     def put(self, key: Hashable, value: object, size: int) -> None:
-        if size > self.max_bytes // 4:  # one page must not flush everything else
+        if size > self.largest:
             return
         with self._lock:
             old = self._items.pop(key, None)
@@ -288,11 +293,22 @@ def get(found_key: Hashable | None) -> object | None:
     return cache.get(found_key) if found_key is not None and cache is not None else None
 
 
-def put(found_key: Hashable | None, text: str) -> None:
-    """Keep a text (no CSRF token in it: use html() for rendered HTML)."""
+def put(found_key: Hashable | None, text: str | bytes | tuple[bytes, ...]) -> None:
+    """Keep a text, bytes or chunks of bytes (no CSRF token in it: use html() for rendered
+    HTML)."""
     cache = _cache()
     if found_key is not None and cache is not None:
-        cache.put(found_key, text, memory_size(text))
+        if isinstance(text, tuple):
+            size = sys.getsizeof(text) + sum(memory_size(chunk) for chunk in text)
+        else:
+            size = memory_size(text)
+        cache.put(found_key, text, size)
+
+
+def largest_entry() -> int:
+    """The largest value (in bytes of memory) the cache would keep; 0 when it is off."""
+    cache = _cache()
+    return cache.largest - _ENTRY_BYTES if cache is not None else 0
 
 
 def value(
