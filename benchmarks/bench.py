@@ -855,6 +855,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for result in results.values():
             result.ratio = result.rps / ceiling_b if ceiling_b and result.rps else None
     letter = letter_seconds()
+    mail = mail_throughput(env) if not args.only or "mail" in args.only else None
     verify = flask(env, "audit", "verify")
     rate_match = re.search(r"\(([\d,]+) events/s\)", verify)
     events_match = re.search(r"OK: (\d+) events", verify)
@@ -874,6 +875,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "hwm_reset_after_logins": hwm_reset,
         "worker_memory": memory_trace,
         "letter_with_four_signatures_seconds": letter,
+        "notification_mail": mail,
         "audit_verify": {
             "events": int(events_match.group(1)) if events_match else None,
             "events_per_second": int(rate_match.group(1).replace(",", "")) if rate_match else None,
@@ -996,6 +998,60 @@ def letter_seconds() -> dict[str, float] | None:
     return {"letter": letter, "signatures": signatures, "validation": validation, "total": total}
 
 
+MAIL_MESSAGES = 2000
+
+
+def mail_throughput(env: dict[str, str], messages: int = MAIL_MESSAGES) -> dict[str, Any] | None:
+    """The notification worker's throughput (issue 23): `messages` complete messages queued
+    in the world's outbox (mail_round.queue: text, HTML and a calendar attachment each),
+    then one `flask notifications deliver --once` pass sends them to a local SMTP server
+    (aiosmtpd on loopback, accepting everything). Messages per second over the whole command
+    (start-up included) and from the first message to the last at the server; the messages
+    are deleted afterwards, so the world stays as it was."""
+    import mail_round
+    from aiosmtpd.controller import Controller
+
+    with app_context(env) as app:
+        ids = mail_round.queue(app, messages)
+    counter = mail_round.SmtpCounter()
+    port = free_port()
+    server = Controller(counter, hostname="127.0.0.1", port=port)
+    server.start()
+    worker_env = {
+        **env,
+        "CONSENSUS_MAIL_HOST": "127.0.0.1",
+        "CONSENSUS_MAIL_PORT": str(port),
+        "CONSENSUS_MAIL_STARTTLS": "false",
+        "CONSENSUS_MAIL_SSL": "false",
+    }
+    try:
+        started = time.perf_counter()
+        output = flask(
+            worker_env, "notifications", "deliver", "--once", "--limit", str(messages + 100)
+        )
+        seconds = time.perf_counter() - started
+    except SystemExit as error:
+        print(f"mail throughput failed: {error}", file=sys.stderr)
+        return None
+    finally:
+        server.stop()
+        with app_context(env) as app:
+            left = mail_round.remove(app, ids)
+    arrivals = counter.arrivals
+    steady = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
+    return {
+        "queued": messages,
+        "delivered": len(arrivals),
+        "states_after": left,
+        "worker_said": output.strip().splitlines()[-1] if output.strip() else "",
+        "seconds": round(seconds, 2),
+        "messages_per_second": round(len(arrivals) / seconds, 1) if seconds else None,
+        "first_to_last_seconds": round(steady, 2),
+        "steady_messages_per_second": (round((len(arrivals) - 1) / steady, 1) if steady else None),
+        "average_message_bytes": round(counter.bytes / max(1, len(arrivals))),
+    }
+
+
 def verdict(row: dict[str, Any]) -> str:
     if row["rps"] == 0:
         return ""
@@ -1053,6 +1109,14 @@ def table(report: dict[str, Any]) -> str:
             f"joint letter + 4 PAdES signatures + validation: {letter['total']:.2f} s "
             f"(letter {letter['letter']:.2f}, signatures {letter['signatures']:.2f}, "
             f"validation {letter['validation']:.2f}; target < 1 s)"
+        )
+    mail = report.get("notification_mail")
+    if mail:
+        lines.append(
+            f"notification worker: {mail['delivered']:,} of {mail['queued']:,} messages to a local "
+            f"SMTP server in {mail['seconds']:.1f} s, {mail['messages_per_second']:,} messages/s "
+            f"(start-up included); {mail['steady_messages_per_second']:,} messages/s from the "
+            "first to the last"
         )
     if verify["events_per_second"]:
         lines.append(
