@@ -139,7 +139,10 @@ def _without_viewer(render: Callable[[], T]) -> Callable[[], T]:
     return run
 
 
-DEFAULT_MB = 16  # per worker: a worker boots at about 96 MiB and should stay near 120
+# Per worker: a worker boots at about 98 MiB and must stay under 120 (issue 23). Serving every
+# page of the scale world as 64 representatives filled 5.3 MiB with 93 % hits
+# (benchmarks/page_memory.py --viewers 64), so 8 MiB keeps all of that with room to spare.
+DEFAULT_MB = 8
 _ENTRY_BYTES = 200  # an entry's key tuple and its place in the ordered map, roughly
 
 
