@@ -872,6 +872,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # when the kernel allows it, see hwm_reset_after_logins), and per page the largest
         # VmRSS and VmHWM after it; "after logins" includes argon2's 64 MiB.
         "peak_worker_memory_mib": round(memory, 1),
+        # The peak through the logins (argon2's 64 MiB a password check), reported apart.
+        "peak_worker_memory_through_logins_mib": memory_trace.get("after logins", {}).get(
+            "hwm_mib"
+        ),
         "hwm_reset_after_logins": hwm_reset,
         "worker_memory": memory_trace,
         "letter_with_four_signatures_seconds": letter,
@@ -885,6 +889,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "p95_ms": TARGET_P95_MS,
             "post_p95_ms": TARGET_POST_P95_MS,
             "audit_verify_events_per_second": TARGET_VERIFY_RATE,
+            "peak_worker_memory_serving_pages_mib": TARGET_WORKER_MIB,
         },
     }
     return report
@@ -1061,6 +1066,36 @@ def verdict(row: dict[str, Any]) -> str:
     return "ok" if good else "MISS"
 
 
+def memory_lines(report: dict[str, Any]) -> list[str]:
+    """The workers' memory, the logins apart from serving the pages: a login checks a
+    password with argon2, which takes 64 MiB for a moment by design (RFC 9106), so the peak
+    through the logins is not the pages'. VmHWM is reset after the logins (clear_refs), and
+    the target is judged on the peak of serving the pages."""
+    memory = report.get("worker_memory", {})
+    if not memory:
+        return []
+    logins = memory.get("after logins", {})
+    pages = [name for name in memory if name not in {"after start", "after logins"}]
+    peak = report["peak_worker_memory_mib"]
+    reset = report.get("hwm_reset_after_logins")
+    verdict = "ok" if peak <= TARGET_WORKER_MIB else "MISS"
+    lines = [
+        "worker memory (the larger of the workers, MiB):",
+        f"  after start (booted): {memory.get('after start', {}).get('rss_mib')}",
+        f"  after the logins (RSS): {logins.get('rss_mib')}",
+        f"  peak through the logins (argon2, 64 MiB a password check, by design; apart): "
+        f"{logins.get('hwm_mib')}",
+        f"  peak serving the pages (VmHWM, "
+        f"{'reset after the logins' if reset else 'NOT reset: includes the logins'}): "
+        f"{peak}  target <= {TARGET_WORKER_MIB}: {verdict}",
+    ]
+    if pages:
+        last = memory[pages[-1]]
+        lines.append(f"  RSS after the last page ({pages[-1]}): {last.get('rss_mib')}")
+    lines.append("  (the table's RSS column: the larger worker's VmRSS after each page)")
+    return lines
+
+
 def table(report: dict[str, Any]) -> str:
     header = (
         f"{'page':<22} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
@@ -1093,16 +1128,7 @@ def table(report: dict[str, Any]) -> str:
     )
     verify = report["audit_verify"]
     lines.append("")
-    memory = report.get("worker_memory", {})
-    logins = memory.get("after logins", {})
-    since = "since the logins" if report.get("hwm_reset_after_logins") else "including logins"
-    lines.append(
-        f"peak worker memory (VmHWM) serving the pages, {since}: "
-        f"{report['peak_worker_memory_mib']} MiB (target {TARGET_WORKER_MIB}); after start "
-        f"{memory.get('after start', {}).get('rss_mib')} MiB; peak through the 65 logins "
-        f"(argon2, 64 MiB a check) {logins.get('hwm_mib')} MiB; RSS: the largest worker's "
-        "VmRSS after each page"
-    )
+    lines.extend(memory_lines(report))
     letter = report.get("letter_with_four_signatures_seconds")
     if letter:
         lines.append(
