@@ -908,8 +908,23 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     under 10 %."""
     env = world_env(args)
     ensure_world(env, args.scale, args.rebuild)
-    with app_context(env) as app, app.app_context():
-        pages, people = discover(app)
+    with app_context(env) as app:
+        with app.app_context():
+            pages, people = discover(app)
+
+        def audit_size() -> int:
+            """The audit log's size: the data is fixed while it stays the same (a login
+            writes an event, so it is read after the logins)."""
+            from sqlalchemy import select
+
+            from consensus.extensions import db
+            from consensus.models import AuditLogHead
+
+            with app.app_context():
+                size = db.session.execute(select(AuditLogHead.size)).scalar_one_or_none()
+                db.session.rollback()
+            return int(size or 0)
+
     pages = [p for p in pages if p.method == "GET"]
     if args.only:
         pages = [p for p in pages if any(o in p.name for o in args.only)]
@@ -922,6 +937,9 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             "voter": "\n".join(c for c, _ in sessions),
             "admin": admin_cookie,
         }
+        # The peak from here on is that of serving the pages (argon2's 64 MiB a login apart).
+        hwm_reset = reset_peaks(worker_pids(server.pid))
+        audit_at_start = audit_size()
         started = time.monotonic()
         turn = 0
         while time.monotonic() - started < args.soak * 60:
@@ -950,6 +968,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
                 }
             )
             print(json.dumps(samples[-1]), flush=True)
+        peaks = [round(vm_hwm_mib(pid), 1) for pid in worker_pids(server.pid)]
+        audit_at_end = audit_size()
     settle = min(5.0, args.soak / 3)
     after_settle = [s for s in samples if s["minute"] >= settle] or samples[-1:]
     base_rss = max(after_settle[0]["rss_mib"], default=0.0)
@@ -967,6 +987,12 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         "rss_at_end_mib": end_rss,
         "growth_after_settle": round(growth, 4),
         "level": growth < 0.10,
+        # VmHWM of each worker since the logins (reset then when the kernel allows it).
+        "peak_rss_mib": peaks,
+        "peak_reset_after_logins": hwm_reset,
+        # Fixed data: nothing recorded in the audit log while the pages were served (another
+        # run on the same world would move it, and every cached part would be made again).
+        "audit_events_during_soak": audit_at_end - audit_at_start,
     }
 
 
@@ -1190,7 +1216,9 @@ def main() -> None:
         print(
             f"worker RSS {result['rss_at_settle_mib']} MiB after {result['settled_after_minutes']}"
             f" min, {result['rss_at_end_mib']} MiB at the end: "
-            f"{result['growth_after_settle']:+.1%} ({'level' if result['level'] else 'GROWING'})"
+            f"{result['growth_after_settle']:+.1%} ({'level' if result['level'] else 'GROWING'});"
+            f" peak {result['peak_rss_mib']} MiB since the logins; audit events during the soak:"
+            f" {result['audit_events_during_soak']} (0: fixed data)"
         )
         return
     args.output = args.output or BENCH / "results" / "last.json"
