@@ -215,7 +215,7 @@ def load_config(instance_path: str) -> dict[str, Any]:
             "CONSENSUS_ACCESSIBILITY_CONTACT", "mailto:toegankelijkheid@consensus.example.org"
         ),
         # Rendered parts of long pages kept per worker (consensus.web.fragments); 0 = off.
-        "FRAGMENT_CACHE_MB": int(os.environ.get("CONSENSUS_FRAGMENT_CACHE_MB", 16)),
+        "FRAGMENT_CACHE_MB": int(os.environ.get("CONSENSUS_FRAGMENT_CACHE_MB", 8)),
         # Public pages for readers who are not logged in: how long a shared cache (and the
         # browser) may reuse them without asking (consensus.web.shared_cache).
         "PUBLIC_CACHE_SECONDS": int(os.environ.get("CONSENSUS_PUBLIC_CACHE_SECONDS", 60)),

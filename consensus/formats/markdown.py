@@ -101,7 +101,7 @@ def render_markdown(source: str, top: int | None = None) -> Markup:
 _HEADING = re.compile(r"<(/?)h([1-6])>")
 
 
-@bounded_memo(2 * 1024 * 1024)
+@bounded_memo(1024 * 1024)
 def _shift_headings(html: Markup, top: int) -> Markup:
     levels = [int(m.group(2)) for m in _HEADING.finditer(html)]
     if not levels:
@@ -112,7 +112,7 @@ def _shift_headings(html: Markup, top: int) -> Markup:
     return Markup(shifted)  # noqa: S704  # nosec B704  # nosemgrep: consensus-markup-on-dynamic-text
 
 
-@bounded_memo(4 * 1024 * 1024)
+@bounded_memo(2 * 1024 * 1024)
 def _render(source: str) -> Markup:
     html = _md.render(source)
     clean = nh3.clean(
@@ -128,7 +128,7 @@ def _render(source: str) -> Markup:
 _BLOCK_END = re.compile(r"</(?:p|h[1-6]|li|blockquote|pre|tr|td|th)>|<br\s*/?>|<hr\s*/?>")
 
 
-@bounded_memo(2 * 1024 * 1024)
+@bounded_memo(1024 * 1024)
 def plain_text(source: str) -> str:
     """What the rendered Markdown says, without markup: for excerpts and other places that
     show text, not layout ("**breed**" reads as "breed", never with its asterisks)."""

@@ -38,16 +38,19 @@ def bounded_memo(max_bytes: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
         items: OrderedDict[Hashable, tuple[R, int]] = OrderedDict()
         lock = threading.Lock()
         used = 0
+        hits = misses = 0
 
         @functools.wraps(function)
         def memoised(*args: P.args, **kwargs: P.kwargs) -> R:
-            nonlocal used
+            nonlocal used, hits, misses
             key: Hashable = (args, tuple(sorted(kwargs.items()))) if kwargs else args
             with lock:
                 found = items.get(key)
                 if found is not None:
                     items.move_to_end(key)
+                    hits += 1
                     return found[0]
+                misses += 1
             result = function(*args, **kwargs)
             size = _size(args) + _size(result)
             if size > max_bytes // 4:
@@ -67,13 +70,18 @@ def bounded_memo(max_bytes: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
             """(entries, bytes) kept now."""
             return len(items), used
 
+        def cache_stats() -> dict[str, int]:
+            """Entries and bytes kept now, hits and misses so far (benchmarks/page_memory.py)."""
+            return {"entries": len(items), "bytes": used, "hits": hits, "misses": misses}
+
         def cache_clear() -> None:
-            nonlocal used
+            nonlocal used, hits, misses
             with lock:
                 items.clear()
-                used = 0
+                used = hits = misses = 0
 
         memoised.cache_info = cache_info  # type: ignore[attr-defined]
+        memoised.cache_stats = cache_stats  # type: ignore[attr-defined]
         memoised.cache_clear = cache_clear  # type: ignore[attr-defined]
         return memoised
 

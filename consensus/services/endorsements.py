@@ -831,10 +831,23 @@ def _iso(moment: datetime | None) -> str | None:
 
 def board_lines(process: Process) -> Iterator[dict[str, Any]]:
     """Every stance ever cast in the process's endorsement rounds, in recorded order,
-    superseded ones included: one query, streamed."""
+    superseded ones included: one query, streamed.
+
+    Columns, not Stance objects: a Stance loads its organisation and its version (with the
+    version's whole text) eagerly, which made each batch of 500 rows several megabytes, and
+    the ORM would keep an identity for every row (issue 23: lean workers).
+    """
     rows = db.session.execute(
         select(
-            Stance,
+            Stance.id,
+            Stance.kind,
+            Stance.text,
+            Stance.delegation_id,
+            Stance.substitute_for_name,
+            Stance.cast_by_title,
+            Stance.cast_at,
+            Stance.cast_by_name,
+            Stance.superseded_at,
             Round.sequence,
             Round.title,
             Organisation.slug,
@@ -849,30 +862,46 @@ def board_lines(process: Process) -> Iterator[dict[str, Any]]:
         .order_by(Stance.id)
         .execution_options(yield_per=500)
     )
-    for stance, seq, round_title, org_slug, org_name, number, sha in rows:
+    for (
+        stance_id,
+        kind,
+        text,
+        delegation_id,
+        substitute_for_name,
+        cast_by_title,
+        cast_at,
+        cast_by_name,
+        superseded_at,
+        seq,
+        round_title,
+        org_slug,
+        org_name,
+        number,
+        sha,
+    ) in rows:
         mandate: dict[str, Any] = (
             {
                 "type": "substitute",
-                "delegation": stance.delegation_id,
-                "substitute_for": stance.substitute_for_name,
+                "delegation": delegation_id,
+                "substitute_for": substitute_for_name,
             }
-            if stance.delegation_id
+            if delegation_id
             else {"type": "representative"}
         )
-        mandate["title"] = stance.cast_by_title
+        mandate["title"] = cast_by_title
         yield {
-            "id": stance.id,
+            "id": stance_id,
             "round": seq,
             "round_title": round_title,
             "organisation": org_slug,
             "organisation_name": org_name,
-            "stance": stance.kind.value,
-            "text": stance.text,
+            "stance": kind.value,
+            "text": text,
             "version": {"number": number, "sha256": sha},
-            "cast_at": _iso(stance.cast_at),
-            "cast_by": stance.cast_by_name,
+            "cast_at": _iso(cast_at),
+            "cast_by": cast_by_name,
             "mandate": mandate,
-            "superseded_at": _iso(stance.superseded_at),
+            "superseded_at": _iso(superseded_at),
         }
 
 

@@ -139,7 +139,10 @@ def _without_viewer(render: Callable[[], T]) -> Callable[[], T]:
     return run
 
 
-DEFAULT_MB = 16  # per worker: a worker boots at about 96 MiB and should stay near 120
+# Per worker: a worker boots at about 98 MiB and must stay under 120 (issue 23). Serving every
+# page of the scale world as 64 representatives filled 5.3 MiB with 93 % hits
+# (benchmarks/page_memory.py --viewers 64), so 8 MiB keeps all of that with room to spare.
+DEFAULT_MB = 8
 _ENTRY_BYTES = 200  # an entry's key tuple and its place in the ordered map, roughly
 
 
@@ -171,8 +174,13 @@ class LRU:
             self.hits += 1
             return found[0]
 
+    @property
+    def largest(self) -> int:
+        """The largest entry it keeps: one page must not flush everything else."""
+        return self.max_bytes // 4
+
     def put(self, key: Hashable, value: object, size: int) -> None:
-        if size > self.max_bytes // 4:  # one page must not flush everything else
+        if size > self.largest:
             return
         with self._lock:
             old = self._items.pop(key, None)
@@ -288,11 +296,22 @@ def get(found_key: Hashable | None) -> object | None:
     return cache.get(found_key) if found_key is not None and cache is not None else None
 
 
-def put(found_key: Hashable | None, text: str) -> None:
-    """Keep a text (no CSRF token in it: use html() for rendered HTML)."""
+def put(found_key: Hashable | None, text: str | bytes | tuple[bytes, ...]) -> None:
+    """Keep a text, bytes or chunks of bytes (no CSRF token in it: use html() for rendered
+    HTML)."""
     cache = _cache()
     if found_key is not None and cache is not None:
-        cache.put(found_key, text, memory_size(text))
+        if isinstance(text, tuple):
+            size = sys.getsizeof(text) + sum(memory_size(chunk) for chunk in text)
+        else:
+            size = memory_size(text)
+        cache.put(found_key, text, size)
+
+
+def largest_entry() -> int:
+    """The largest value (in bytes of memory) the cache would keep; 0 when it is off."""
+    cache = _cache()
+    return cache.largest - _ENTRY_BYTES if cache is not None else 0
 
 
 def value(

@@ -167,31 +167,61 @@ def _body_context(process: Process) -> dict[str, object]:
     }
 
 
+# The board is written in chunks of about this many bytes: a few thousand lines are not a
+# few thousand writes to the socket, and a miss holds one chunk of text at a time.
+BOARD_CHUNK_BYTES = 64 * 1024
+
+
 @bp.get("/<slug>/board.jsonl")
 @shared_cache.public
 def board(slug: str) -> Response:
     """One JSON object per line, every stance ever cast, in recorded order."""
     # Only a published process's board is ever kept, so a kept one needs no lookup.
     kept_board = public_page.KeptBoard(public_page.BoardKey(slug))
-    cached = kept_board.text()
+    cached = kept_board.chunks()
     if cached is not None:
-        body: str | Iterator[str] = cached
+        # Kept as the UTF-8 chunks it was sent in: no copy or encoding per request (the
+        # length is their sum).
+        body: tuple[bytes, ...] | Iterator[bytes] = cached
     else:
         process = load_published_process(slug)
-
-        def lines() -> Iterator[str]:
-            # Streamed (the board grows with every stance) and kept when it fits the cache.
-            kept: list[str] = []
-            for line in service.board_lines(process):
-                text = json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n"
-                kept.append(text)
-                yield text
-            kept_board.keep("".join(kept))
-
-        body = stream_with_context(lines())
+        body = stream_with_context(_board_chunks(process, kept_board))
     response = Response(body, mimetype="application/jsonl")
     response.headers["Content-Disposition"] = f'inline; filename="{slug}-board.jsonl"'
     return response
+
+
+def _board_chunks(process: Process, kept_board: public_page.KeptBoard) -> Iterator[bytes]:
+    """The board as UTF-8 chunks of about BOARD_CHUNK_BYTES, streamed (it grows with every
+    stance) and kept when it fits the cache; a board too large to keep is not held whole."""
+    room = kept_board.room()
+    kept: list[bytes] | None = [] if room else None
+    kept_bytes = 0
+    pending: list[str] = []
+    pending_chars = 0
+    lines = service.board_lines(process)
+    while True:
+        line = next(lines, None)
+        if line is not None:
+            text = json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n"
+            pending.append(text)
+            pending_chars += len(text)
+            if pending_chars < BOARD_CHUNK_BYTES:
+                continue
+        if pending:
+            chunk = "".join(pending).encode("utf-8")
+            pending.clear()
+            pending_chars = 0
+            if kept is not None:
+                kept.append(chunk)
+                kept_bytes += len(chunk)
+                if kept_bytes > room:
+                    kept = None  # too large for the cache: stream only
+            yield chunk
+        if line is None:
+            break
+    if kept is not None:
+        kept_board.keep(tuple(kept))
 
 
 @bp.get("/<slug>/rule.json")

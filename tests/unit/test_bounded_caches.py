@@ -7,14 +7,14 @@ from consensus.formats.memo import bounded_memo
 
 
 def test_the_markdown_memo_stays_within_its_bytes_however_long_the_texts() -> None:
-    """Rendering 400 different texts of 100 KB each keeps at most the memo's 8 MB; an
+    """Rendering 400 different texts of 100 KB each keeps at most the memo's 2 MB; an
     entry-bounded lru_cache(8192) kept all 40 MB (and would keep 800 MB)."""
     markdown._render.cache_clear()  # type: ignore[attr-defined]
     for n in range(400):
         html = markdown.render_markdown(f"Tekst {n}\n\n" + "woord " * 17_000)
         assert html.startswith(f"<p>Tekst {n}</p>")
     entries, used = markdown._render.cache_info()  # type: ignore[attr-defined]
-    assert used <= 8 * 1024 * 1024
+    assert used <= 2 * 1024 * 1024
     assert 0 < entries < 400
     # The most recent texts are kept, and what is kept is the same result.
     again = markdown.render_markdown("Tekst 399\n\n" + "woord " * 17_000)
@@ -44,3 +44,22 @@ def test_a_bounded_memo_drops_the_least_recently_used_and_never_keeps_a_giant() 
     shout("g" * 1000)
     shout("g" * 1000)
     assert calls.count("g" * 1000) == 2
+
+
+def test_a_bounded_memo_counts_its_hits_and_misses() -> None:
+    """What benchmarks/page_memory.py reports to weigh a memo's bound against its use."""
+
+    @bounded_memo(4000)
+    def double(text: str) -> str:
+        return text * 2
+
+    for text in ("a", "b", "a", "a"):
+        double(text)
+    assert double.cache_stats() == {  # type: ignore[attr-defined]
+        "entries": 2,
+        "bytes": double.cache_info()[1],  # type: ignore[attr-defined]
+        "hits": 2,
+        "misses": 2,
+    }
+    double.cache_clear()  # type: ignore[attr-defined]
+    assert double.cache_stats()["hits"] == 0  # type: ignore[attr-defined]

@@ -157,3 +157,58 @@ def test_the_platform_and_the_retally_script_agree_on_random_processes(app, clie
     # The same sentence as the page, word for word.
     page = client.get(f"/public/{w.process.slug}").text
     assert printed["explanation"] in page
+
+
+def _long_board(w, stances: int) -> None:
+    """A board of `stances` lines of about 1,000 bytes each (non-ASCII text included)."""
+    text = "Voorbehoud over de financiële gevolgen voor de regio. " * 16
+    for turn in range(stances):
+        org = w.orgs[turn % len(w.orgs)]
+        service.cast_stance(
+            w.round,
+            actor=w.reps[org.id],
+            organisation=org,
+            kind=StanceKind.ENDORSE_WITH_RESERVATIONS,
+            text=text,
+        )
+    db.session.commit()
+    close_and_publish(w)
+
+
+def test_a_long_board_is_streamed_in_bounded_chunks_and_then_served_from_the_cache(app, client):
+    """Issue 23 (lean workers): the first reader gets the board in chunks of about 64 KiB
+    of whole lines (a worker never holds it as one string, nor writes it line by line);
+    the next reader gets the very same bytes from the cache, with their length."""
+    from consensus.web.public import BOARD_CHUNK_BYTES
+
+    w = make_world()
+    _long_board(w, 150)
+    path = f"/public/{w.process.slug}/board.jsonl"
+    first = client.get(path, buffered=False)
+    assert first.status_code == 200 and "Content-Length" not in first.headers
+    chunks = list(first.response)
+    first.close()
+    body = b"".join(chunks)
+    assert 2 <= len(chunks) <= len(body) // BOARD_CHUNK_BYTES + 1
+    assert all(chunk.endswith(b"\n") for chunk in chunks)
+    assert all(len(chunk) < BOARD_CHUNK_BYTES + 4096 for chunk in chunks)
+    lines = [json.loads(line) for line in body.decode("utf-8").splitlines()]
+    assert len(lines) == 150
+    assert [line["id"] for line in lines] == sorted(line["id"] for line in lines)
+    assert "financiële" in lines[-1]["text"] and lines[-1]["superseded_at"] is None
+
+    again = client.get(path)
+    assert again.data == body
+    assert again.headers["Content-Length"] == str(len(body))
+
+
+def test_a_board_larger_than_the_cache_keeps_is_streamed_whole_every_time(app, client):
+    w = make_world()
+    _long_board(w, 150)
+    cache = app.extensions["consensus.web.fragments"]
+    cache.max_bytes = 4 * 50_000  # keeps nothing over 50 kB: the board is about 150 kB
+    path = f"/public/{w.process.slug}/board.jsonl"
+    first = client.get(path).data
+    again = client.get(path)
+    assert len(first.splitlines()) == 150
+    assert again.data == first and "Content-Length" not in again.headers

@@ -33,14 +33,19 @@ anonymous_index_page = fragments.anonymous_page("public-index")
 
 class KeptBoard:
     """The board of one published process for this state of the data: its key is taken
-    once (the board is streamed, and kept when it fits the cache)."""
+    once (the board is streamed, and kept when it fits the cache), as the UTF-8 chunks it
+    was sent in (never joined into one: no second copy of it, per miss or per request)."""
 
     def __init__(self, key: BoardKey) -> None:
         self._key = fragments.key("public-board", key)
 
-    def text(self) -> str | None:
+    def chunks(self) -> tuple[bytes, ...] | None:
         found = fragments.get(self._key)
-        return found if isinstance(found, str) else None
+        return found if isinstance(found, tuple) else None
 
-    def keep(self, text: str) -> None:
-        fragments.put(self._key, text)
+    def room(self) -> int:
+        """The largest board the cache would keep (0: none is kept)."""
+        return fragments.largest_entry() if self._key is not None else 0
+
+    def keep(self, chunks: tuple[bytes, ...]) -> None:
+        fragments.put(self._key, chunks)
