@@ -17,7 +17,7 @@ from consensus.api import present, schemas
 from consensus.api.core import blueprint, refuse, require_user
 from consensus.api.usecase import perform
 from consensus.extensions import db
-from consensus.models import Amendment, Comment, Organisation, Position, RoundType
+from consensus.models import Amendment, Comment, Organisation, Position, RoundType, Version
 from consensus.services import positions as service
 from consensus.web.positions import load_amendment, load_position, load_version
 from consensus.web.processes import load_round
@@ -29,7 +29,13 @@ AmendmentPage = schemas.page_of(schemas.AmendmentSchema, "Amendment")
 
 
 def _numbers(position: Position) -> dict[int, int]:
-    return {v.id: v.number for v in position.versions}
+    """Every version's number by its id: one statement of two columns (loading
+    `position.versions` would also load the paragraphs of whichever versions the request
+    had not loaded yet, a statement count that depends on the data)."""
+    rows = db.session.execute(
+        select(Version.id, Version.number).where(Version.position_id == position.id)
+    )
+    return {version_id: number for version_id, number in rows}
 
 
 def organisation_by_slug(slug: str | None, field: str = "organisation") -> Organisation | None:

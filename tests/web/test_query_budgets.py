@@ -22,7 +22,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from consensus.extensions import db
-from consensus.models import User
+from consensus.models import User, utcnow
 from consensus.services import accounts, api_tokens, processes, sessions
 from consensus.worlds import scale
 from consensus.worlds.pages import ADMIN, Page, main_pages
@@ -70,6 +70,9 @@ CACHED = {
 }
 
 
+_NOW = utcnow().replace(second=0, microsecond=0)  # one anchor for both worlds
+
+
 def _user(email: str) -> User:
     return db.session.execute(select(User).where(User.email == email)).scalar_one()
 
@@ -83,7 +86,10 @@ def _measure(
     )
     db.session.commit()
     size, years = world
-    scale.build_scale_world(size, history=years, password_hash=HASH)
+    # Anchored now, not at the world's fixed moment: the scale world's deadlines are set
+    # from its anchor, and as the calendar moves past them (a disposition's answer period,
+    # say) the two worlds, whose processes differ, would cross them on different days.
+    scale.build_scale_world(size, history=years, password_hash=HASH, anchor=_NOW)
     db.session.commit()
     pages, people = main_pages()
     organisation_id, voter_email = people["voters"][0]
