@@ -1863,15 +1863,15 @@ def disposition(slug: str, round_id: int) -> str:
     if _can_manage(process) and phase == "none" and round_.state == RoundState.CLOSED:
         send_form = SendDispositionForm(formdata=None)
     contested = [item for item in (review.items if review else []) if item.response == "contest"]
-    numbers: dict[int, int] = {}
-    if contested:
-        numbers = dict(
-            db.session.execute(
-                select(Amendment.id, Amendment.number).where(
-                    Amendment.id.in_([item.amendment_id for item in contested])
-                )
-            ).all()
-        )
+    # Asked also when nothing is contested (an empty IN): the page runs the same statements
+    # whatever the organisations answered (the query budgets compare worlds).
+    numbers: dict[int, int] = dict(
+        db.session.execute(
+            select(Amendment.id, Amendment.number).where(
+                Amendment.id.in_([item.amendment_id for item in contested])
+            )
+        ).all()
+    )
     body = None
     if not unpublished:
         body = disposition_page.BODY.part(

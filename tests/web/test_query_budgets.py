@@ -22,7 +22,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from consensus.extensions import db
-from consensus.models import User, utcnow
+from consensus.models import User
 from consensus.services import accounts, api_tokens, processes, sessions
 from consensus.worlds import scale
 from consensus.worlds.pages import ADMIN, Page, main_pages
@@ -52,8 +52,10 @@ BUDGETS = {
     "board download": (8, 1),
     # issue 23: the report's body (every amendment and comment of the round per
     # organisation) is a cached part; the page around it reads the process, round, review,
-    # the round's version and position and the viewer's spaces
-    "disposition report": (13, 6),
+    # the round's version and position and the viewer's spaces, and the numbers of contested
+    # amendments (+1: asked also when none is contested, so the count is the same for
+    # every world)
+    "disposition report": (14, 7),
     "cast stance (POST)": (13, 14),
 }
 # Pages whose long parts come from the fragment cache on the second request.
@@ -70,9 +72,6 @@ CACHED = {
 }
 
 
-_NOW = utcnow().replace(second=0, microsecond=0)  # one anchor for both worlds
-
-
 def _user(email: str) -> User:
     return db.session.execute(select(User).where(User.email == email)).scalar_one()
 
@@ -86,10 +85,7 @@ def _measure(
     )
     db.session.commit()
     size, years = world
-    # Anchored now, not at the world's fixed moment: the scale world's deadlines are set
-    # from its anchor, and as the calendar moves past them (a disposition's answer period,
-    # say) the two worlds, whose processes differ, would cross them on different days.
-    scale.build_scale_world(size, history=years, password_hash=HASH, anchor=_NOW)
+    scale.build_scale_world(size, history=years, password_hash=HASH)
     db.session.commit()
     pages, people = main_pages()
     organisation_id, voter_email = people["voters"][0]
