@@ -1207,7 +1207,12 @@ def disposition(process: Process, round_: Round) -> DispositionReport:
         for v in db.session.execute(
             select(Version)
             .where(Version.id.in_(version_ids))
-            .options(joinedload(Version.created_by).lazyload(User.memberships))
+            .options(
+                joinedload(Version.created_by).lazyload(User.memberships),
+                # The position in the same statement and never its versions (their selectin
+                # ran or not with what an earlier request left in the identity map).
+                joinedload(Version.position).lazyload(Position.versions),
+            )
         ).scalars()
     }
     ordinals = {(v.id, p.anchor): p.ordinal for v in versions.values() for p in v.paragraphs}

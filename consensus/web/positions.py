@@ -1856,7 +1856,18 @@ def disposition(slug: str, round_id: int) -> str:
         if round_.version_id
         else None
     )
-    head = _ReportHead(process, round_, version.position if version else None, version, review)
+    # The position by its own statement, never its versions: through `version.position` their
+    # selectin ran or not with what earlier requests had left in the identity map.
+    position = (
+        db.session.execute(
+            select(Position)
+            .where(Position.id == version.position_id)
+            .options(lazyload(Position.versions))
+        ).scalar_one()
+        if version
+        else None
+    )
+    head = _ReportHead(process, round_, position, version, review)
     phase = drafting.review_phase(review)
     unpublished = phase in {"feedback", "waiting"} and not _can_manage(process)
     send_form = None
