@@ -103,7 +103,7 @@ def main() -> None:
 
                 profiler = Profiler(interval=0.0005)
                 profiler.start()
-                for _ in range(4):
+                for _ in range(int(os.environ.get("PROF_REQUESTS", "4"))):
                     once()
                 profiler.stop()
                 print(profiler.output_text(unicode=True, color=False, show_all=False))

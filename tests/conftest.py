@@ -224,3 +224,25 @@ def page_queries(count_queries: Callable[[], Any]) -> Callable[[FlaskClient, str
                 return counter  # type: ignore[no-any-return]
 
     return _measure
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """CONSENSUS_TEST_DATABASE_ONLY=1 (.ci/run's PostgreSQL pass): run only the tests that use
+    the database under test.
+
+    A test reaches CONSENSUS_TEST_DATABASE_URL only through the `database_url` fixture (every
+    app, client and browser fixture stands on it). A test without it in its fixture closure
+    — a pure rule, a subprocess with its own SQLite file, the scale-out test with its own
+    PostgreSQL cluster — does exactly the same in both passes, so the first pass (README's
+    command, every test) has run it already; the second would only repeat it."""
+    if os.environ.get("CONSENSUS_TEST_DATABASE_ONLY") != "1":
+        return
+    if not os.environ.get("CONSENSUS_TEST_DATABASE_URL"):
+        raise pytest.UsageError(
+            "CONSENSUS_TEST_DATABASE_ONLY=1 is for a second pass on CONSENSUS_TEST_DATABASE_URL"
+        )
+    kept = [item for item in items if "database_url" in getattr(item, "fixturenames", ())]
+    dropped = [item for item in items if "database_url" not in getattr(item, "fixturenames", ())]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
