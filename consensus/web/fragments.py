@@ -54,6 +54,7 @@ from markupsafe import Markup
 from sqlalchemy import Select, event, select
 
 from consensus.extensions import db
+from consensus.formats.markdown import Shown
 from consensus.web.i18n import remembered_for_locale
 
 T = TypeVar("T")
@@ -489,9 +490,10 @@ def rendered(text: str) -> Markup:
 
     The one place besides consensus.formats.markdown that makes Markup from a variable: only
     template output may come here, never user text (the repository's semgrep rule allows
-    this module).
+    this module). Shown: every value in it went through the environment's `finalize`
+    (consensus.formats.markdown.visible), so a page that includes it does not scan it again.
     """
-    return Markup(text)  # noqa: S704  # nosec B704
+    return Shown(text)  # noqa: S704  # nosec B704
 
 
 def _session_token() -> str:

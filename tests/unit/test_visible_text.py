@@ -186,3 +186,32 @@ def test_no_cell_can_start_a_formula(text):
     assert cell[:1] not in csvsafe.FORMULA_START
     assert stripped[:1] not in csvsafe.FORMULA_START or cell.startswith("'")
     assert not [c for c in cell if is_hidden(c) and unicodedata.category(c) != "Cn"]
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(shown=any_text, added=any_text)
+def test_shown_html_passes_as_it_is_and_what_is_made_from_it_is_scanned(shown, added):
+    """Shown (a template's output, a rendered Markdown text) is not scanned again when a page
+    includes it; text joined to it, formatted into it or put in its place is."""
+    from markupsafe import Markup
+
+    from consensus.formats.markdown import Shown, visible
+
+    marked = Shown(mark_hidden(shown))
+    assert visible(marked) is marked
+    for derived in (
+        marked + added,
+        added + marked,
+        Markup("%s%s") % (marked, added),
+        Markup("").join([marked, added]),
+        marked.replace("x", added) if "x" in marked else marked + added,
+        Markup("{}{}").format(marked, added),
+    ):
+        assert type(derived) is not Shown
+        assert str(visible(derived)) == mark_hidden(str(derived))
+
+
+def test_rendered_markdown_comes_marked():
+    html = render_markdown("een \u202ebeleid\u202c en \u200bnog")
+    assert not hidden_characters(str(html))
+    assert "⟨U+202E⟩" in html and "⟨U+200B⟩" in html
