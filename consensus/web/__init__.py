@@ -200,6 +200,10 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["excerpt"] = excerpt
     app.jinja_env.filters["datetime"] = format_moment
     app.jinja_env.globals["fixed_url"] = fixed_url
+    from consensus.web.pages import layout
+
+    app.jinja_env.globals["layout_header"] = layout.header
+    app.jinja_env.globals["layout_footer"] = layout.footer
 
     @app.before_request
     def assign_request_id() -> None:
@@ -284,7 +288,11 @@ def init_app(app: Flask) -> None:
     def inject_user_helpers() -> dict[str, object]:
         from consensus import permissions
 
-        return {"permissions": permissions, "current_user": current_user}
+        # The user itself, not the proxy: a page reads it dozens of times, and each read
+        # through the proxy looks the user up again. A cached part's own render_template
+        # runs this while its stand-in is in place (consensus.web.fragments.viewerless), so
+        # the part gets the stand-in, as before.
+        return {"permissions": permissions, "current_user": current_user._get_current_object()}
 
 
 _PLAIN_ERROR = """<!doctype html>

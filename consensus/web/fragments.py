@@ -277,7 +277,8 @@ def key(name: str, *parts: Hashable) -> Hashable | None:
     head = state()
     if head is None:
         return None
-    return (name, parts, head, *_presentation())
+    # The mount point too: a part's addresses start with it (an app behind a path prefix).
+    return (name, parts, head, *_presentation(), request.script_root)
 
 
 def presentation() -> tuple[str, str]:

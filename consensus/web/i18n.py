@@ -12,6 +12,8 @@ mid-request, still switches it).
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -58,7 +60,32 @@ def _finish(context: Context, text: str, variables: dict[str, Any]) -> str:
 
 @pass_context
 def gettext(__context: Context, __string: str, **variables: Any) -> str:
+    if not variables and __context.eval_ctx.autoescape:
+        # Most calls: a fixed text in an HTML template, the same for every request in a
+        # language: translated and formatted once per catalog.
+        return _plain(__string)
     return _finish(__context, _catalog().ugettext(__string), variables)
+
+
+# Per catalog (one per language, loaded once by Flask-Babel and kept; weakly held, so a
+# reloaded catalog takes its texts with it): the template texts without variables.
+_PLAIN: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def _plain(string: str) -> str:
+    catalog = _catalog()
+    try:
+        done = _PLAIN[catalog]
+    except (KeyError, TypeError):  # TypeError: a catalog that cannot be weakly held
+        done = {}
+        with contextlib.suppress(TypeError):
+            _PLAIN[catalog] = done
+    found = done.get(string)
+    if found is None:
+        # The message comes from our own catalog; `%` as Jinja's gettext: always formatted.
+        text = Markup(catalog.ugettext(string))  # noqa: S704  # nosec B704  # nosemgrep: consensus-markup-on-dynamic-text
+        found = done[string] = text % {}
+    return found
 
 
 @pass_context
