@@ -259,7 +259,9 @@ def state() -> tuple[int, bytes] | None:
     if session.new or session.dirty or session.deleted:
         return None
     if "_fragment_state" not in g:
-        row = session.execute(_head_statement()).first()
+        # Through the session's connection (its transaction, its snapshot) without the ORM's
+        # execution layer: two columns of one row, on every page.
+        row = session.connection().execute(_head_statement()).first()
         g._fragment_state = (int(row[0]), bytes(row[1])) if row is not None else (0, b"")
     return g._fragment_state  # type: ignore[no-any-return]
 
