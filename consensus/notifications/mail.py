@@ -53,11 +53,19 @@ def send_mail(to: str, subject: str, body: str) -> None:
 
 class Mailer:
     """One SMTP connection for several messages (opened on the first send), or the log in
-    development without CONSENSUS_MAIL_HOST. `send` raises MailError; after an error the
-    connection is dropped and the next send opens a new one."""
+    development without CONSENSUS_MAIL_HOST. `send` raises MailError.
+
+    A refusal the server answered (a recipient, the sender or the message refused: smtplib
+    has reset the transaction with RSET) keeps the connection for the next message; any
+    other failure drops it, and the next send opens a new one. A connection that was already
+    used and turns out closed when the next message starts (the server dropped it after a
+    while or after its limit of messages per connection) is opened again once for that
+    message: nothing of the message had been accepted."""
 
     def __init__(self) -> None:
         self._smtp: smtplib.SMTP | None = None
+        self._used = False  # the open connection has carried a message
+        self.connections = 0  # opened so far (the worker's log and tests)
 
     def __enter__(self) -> Mailer:
         return self
@@ -77,6 +85,13 @@ class Mailer:
             except (OSError, smtplib.SMTPException):
                 self._smtp.close()
             self._smtp = None
+        self._used = False
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+        self._used = False
 
     def _connect(self) -> smtplib.SMTP:
         config = current_app.config
@@ -96,6 +111,7 @@ class Mailer:
         except BaseException:
             smtp.close()
             raise
+        self.connections += 1
         return smtp
 
     def send(self, message: EmailMessage) -> None:
@@ -117,15 +133,32 @@ class Mailer:
             log.warning("mail to a user could not be sent: CONSENSUS_MAIL_HOST is empty")
             raise MailError("no mail host")
         try:
-            if self._smtp is None:
-                self._smtp = self._connect()
-            self._smtp.send_message(message)
+            try:
+                self._send(message)
+            except _CLOSED_BETWEEN_MESSAGES:
+                if not self._used:
+                    raise
+                # A reused connection the server had closed: once more on a new one.
+                self._drop()
+                self._send(message)
         except (OSError, smtplib.SMTPException) as error:
             log.warning("mail to a user could not be sent: %s", type(error).__name__)
-            if self._smtp is not None:
-                self._smtp.close()
-                self._smtp = None
+            if not isinstance(error, _ANSWERED):
+                self._drop()
             raise MailError(describe(error)) from error
+
+    def _send(self, message: EmailMessage) -> None:
+        if self._smtp is None:
+            self._smtp = self._connect()
+        self._smtp.send_message(message)
+        self._used = True
+
+
+# The server answered about this message and smtplib reset the transaction (RSET): the
+# connection serves the next message.
+_ANSWERED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
+# A reused connection found closed (not a timeout: the server may have the message then).
+_CLOSED_BETWEEN_MESSAGES = (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError)
 
 
 def describe(error: BaseException) -> str:

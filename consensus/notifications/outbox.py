@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,7 +30,7 @@ from email.utils import format_datetime
 
 from flask import current_app
 from flask_babel import force_locale
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -56,6 +57,8 @@ from consensus.notifications.mail import (
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
+# A batch sends for at most this long after its claim (see _send_batch).
+SEND_WITHIN = LEASE / 2
 MAX_BACKOFF = timedelta(minutes=30)
 
 # (user id, organisation id or None): a person, and whom they act for.
@@ -214,12 +217,19 @@ def as_email(mail: OutgoingMail) -> EmailMessage:
 
 
 def _claim(
-    session: Session, now: datetime, worker: str, *, user_id: int | None, kinds: set[str] | None
-) -> int | None:
-    """Take the next due message for this worker, in one statement: PostgreSQL skips the
-    rows other workers hold (FOR UPDATE SKIP LOCKED); SQLite runs the statement under its
-    one write lock. The claim is committed at once and lasts LEASE."""
-    candidate = (
+    session: Session,
+    now: datetime,
+    worker: str,
+    size: int,
+    *,
+    user_id: int | None,
+    kinds: set[str] | None,
+) -> list[OutgoingMail]:
+    """Take up to `size` due messages for this worker, in one statement: PostgreSQL skips
+    the rows other workers hold (FOR UPDATE SKIP LOCKED); SQLite runs the statement under
+    its one write lock. The rows come back with the claim (RETURNING); the claim is
+    committed at once and lasts LEASE. Oldest due first."""
+    candidates = (
         select(OutgoingMail.id)
         .where(
             OutgoingMail.state == MailState.QUEUED,
@@ -227,35 +237,87 @@ def _claim(
             or_(OutgoingMail.claimed_until.is_(None), OutgoingMail.claimed_until < now),
         )
         .order_by(OutgoingMail.next_attempt_at, OutgoingMail.id)
-        .limit(1)
+        .limit(size)
         .with_for_update(skip_locked=True)
     )
     if user_id is not None:
-        candidate = candidate.where(OutgoingMail.user_id == user_id)
+        candidates = candidates.where(OutgoingMail.user_id == user_id)
     if kinds is not None:
-        candidate = candidate.where(OutgoingMail.kind.in_(sorted(kinds)))
+        candidates = candidates.where(OutgoingMail.kind.in_(sorted(kinds)))
     try:
-        mail_id = session.execute(
-            update(OutgoingMail)
-            .where(OutgoingMail.id == candidate.scalar_subquery())
-            .values(claimed_until=now + LEASE, claimed_by=worker)
-            .returning(OutgoingMail.id)
-        ).scalar_one_or_none()
-        session.commit()
+        claimed = list(
+            session.execute(
+                update(OutgoingMail)
+                .where(OutgoingMail.id.in_(candidates))
+                .values(claimed_until=now + LEASE, claimed_by=worker)
+                .returning(OutgoingMail)
+                .execution_options(synchronize_session=False, populate_existing=True)
+            ).scalars()
+        )
+        if claimed:
+            session.commit()
+        else:
+            session.rollback()  # nothing changed: no second write (and fsync) for nothing
     except OperationalError:
         session.rollback()  # SQLite busy beyond its timeout: the next pass tries again
-        return None
-    return mail_id
+        return []
+    return sorted(claimed, key=lambda mail: (mail.next_attempt_at, mail.id))
 
 
-def _finish(session: Session, mail_id: int, worker: str, **values: object) -> None:
-    """Record the attempt's result, if the claim is still ours."""
-    session.execute(
-        update(OutgoingMail)
-        .where(OutgoingMail.id == mail_id, OutgoingMail.claimed_by == worker)
-        .values(claimed_until=None, claimed_by=None, **values)
-    )
+@dataclass
+class _Results:
+    """What happened to a batch's messages, recorded together by `_finish`."""
+
+    sent: list[dict[str, object]]
+    retried: list[dict[str, object]]
+    dead: list[dict[str, object]]
+    released: list[dict[str, object]]  # not tried (server away, or out of time): unclaimed
+
+
+_outgoing = OutgoingMail.__table__
+
+
+def _finish(session: Session, worker: str, results: _Results) -> None:
+    """Record the results of a batch in one write transaction, each row only if the claim
+    is still ours."""
+    ours = (_outgoing.c.id == bindparam("mail_id")) & (_outgoing.c.claimed_by == worker)
+    unclaimed = {"claimed_until": None, "claimed_by": None}
+    for rows, values in (
+        (
+            results.sent,
+            {
+                "state": MailState.SENT,
+                "attempts": bindparam("tries"),
+                "last_error": "",
+                "sent_at": bindparam("at"),
+            },
+        ),
+        (
+            results.retried,
+            {
+                "attempts": bindparam("tries"),
+                "last_error": bindparam("error"),
+                "next_attempt_at": bindparam("retry_at"),
+            },
+        ),
+        (
+            results.dead,
+            {
+                "state": MailState.DEAD,
+                "attempts": bindparam("tries"),
+                "last_error": bindparam("error"),
+            },
+        ),
+        (results.released, {}),
+    ):
+        if rows:
+            session.execute(update(_outgoing).where(ours).values(**unclaimed, **values), rows)
     session.commit()
+
+
+def batch_size() -> int:
+    """Messages claimed together (CONSENSUS_NOTIFICATIONS_BATCH_SIZE, at least 1)."""
+    return max(1, int(current_app.config.get("NOTIFICATIONS_BATCH_SIZE", 50)))
 
 
 def deliver_due(
@@ -266,66 +328,90 @@ def deliver_due(
     user_id: int | None = None,
     kinds: set[str] | None = None,
     digests: bool = True,
+    batch: int | None = None,
 ) -> Pass:
     """One pass of the worker: compose the digests that are due, then send due messages
-    (at most `limit`), each claimed and marked in short transactions of its own session.
-    `now` lets tests move time on."""
+    (at most `limit`) in batches of `batch` (default: the configured batch size). A batch is
+    claimed in one short transaction, sent over one SMTP connection with no transaction
+    open, and its results are recorded in one more; the pass's session is its own. `now`
+    lets tests move time on."""
     from consensus.notifications import digest
 
     now = now or utcnow()
     worker = worker or worker_name()
+    size = batch or batch_size()
     result = Pass()
     if digests and user_id is None:
         result.digests = digest.compose_due(now)
     max_attempts = int(current_app.config["NOTIFICATIONS_MAX_ATTEMPTS"])
-    with Session(db.engine) as session, Mailer() as mailer:
+    # Claimed rows stay readable after the claim's COMMIT: the messages are made from them
+    # with no transaction open.
+    started = time.monotonic()
+    with Session(db.engine, expire_on_commit=False) as session, Mailer() as mailer:
         while result.total < limit:
-            mail_id = _claim(session, now, worker, user_id=user_id, kinds=kinds)
-            if mail_id is None:
+            # Each batch's lease runs from its own claim, not from the start of a long pass
+            # (the back-off of a failure still counts from the pass's `now`).
+            at = now + timedelta(seconds=time.monotonic() - started)
+            wanted = min(size, limit - result.total)
+            claimed = _claim(session, at, worker, wanted, user_id=user_id, kinds=kinds)
+            if not claimed:
                 break
-            mail = session.get(OutgoingMail, mail_id)
-            assert mail is not None  # noqa: S101 - claimed above
-            message, attempts = as_email(mail), mail.attempts + 1
-            session.commit()  # no transaction stays open while the SMTP server answers
-            try:
-                mailer.send(message)
-            except MailError as error:
-                permanent = is_permanent(error)
-                if permanent or attempts >= max_attempts:
-                    _finish(
-                        session,
-                        mail_id,
-                        worker,
-                        attempts=attempts,
-                        last_error=str(error)[:300],
-                        state=MailState.DEAD,
-                    )
-                    result.dead += 1
-                    log.error("mail %s is dead after %d attempt(s): %s", mail_id, attempts, error)
-                    continue
-                _finish(
-                    session,
-                    mail_id,
-                    worker,
-                    attempts=attempts,
-                    last_error=str(error)[:300],
-                    next_attempt_at=now + backoff(attempts),
-                )
-                result.retried += 1
-                if not is_about_the_recipient(error):
-                    break  # the server is away: the rest waits for the next pass
-                continue
-            _finish(
-                session,
-                mail_id,
-                worker,
-                attempts=attempts,
-                last_error="",
-                state=MailState.SENT,
-                sent_at=utcnow(),
-            )
-            result.sent += 1
+            server_away = _send_batch(session, mailer, claimed, now, worker, max_attempts, result)
+            session.expunge_all()
+            if server_away or len(claimed) < wanted:
+                break  # the server is away, or nothing more was due
     return result
+
+
+def _send_batch(
+    session: Session,
+    mailer: Mailer,
+    claimed: list[OutgoingMail],
+    now: datetime,
+    worker: str,
+    max_attempts: int,
+    result: Pass,
+) -> bool:
+    """Send one claimed batch over the mailer's connection and record the results; True
+    when the server went away (the batch's untried rest is released for the next pass).
+
+    The batch sends for at most SEND_WITHIN of real time after its claim — well inside
+    LEASE, so no claim runs out while its worker still holds the message; what is left then
+    is released unsent, with no attempt counted, and claimed by the next batch."""
+    results = _Results(sent=[], retried=[], dead=[], released=[])
+    started = time.monotonic()
+    server_away = False
+    for mail in claimed:
+        attempts = mail.attempts + 1
+        if server_away or time.monotonic() - started > SEND_WITHIN.total_seconds():
+            results.released.append({"mail_id": mail.id})
+            continue
+        try:
+            mailer.send(as_email(mail))
+        except MailError as error:
+            text = str(error)[:300]
+            if is_permanent(error) or attempts >= max_attempts:
+                results.dead.append({"mail_id": mail.id, "tries": attempts, "error": text})
+                log.error("mail %s is dead after %d attempt(s): %s", mail.id, attempts, error)
+                continue
+            results.retried.append(
+                {
+                    "mail_id": mail.id,
+                    "tries": attempts,
+                    "error": text,
+                    "retry_at": now + backoff(attempts),
+                }
+            )
+            # A refused recipient: the next message may well go through. Otherwise the
+            # server is away: the rest waits for the next pass.
+            server_away = not is_about_the_recipient(error)
+            continue
+        results.sent.append({"mail_id": mail.id, "tries": attempts, "at": utcnow()})
+    _finish(session, worker, results)
+    result.sent += len(results.sent)
+    result.retried += len(results.retried)
+    result.dead += len(results.dead)
+    return server_away
 
 
 def deliver_now(user_id: int, kinds: set[str]) -> None:
