@@ -135,15 +135,15 @@ class Mailer:
         try:
             try:
                 self._send(message)
-            except _CLOSED_BETWEEN_MESSAGES:
-                if not self._used:
+            except (OSError, smtplib.SMTPException) as error:
+                if not (self._used and _closed_between_messages(error)):
                     raise
                 # A reused connection the server had closed: once more on a new one.
                 self._drop()
                 self._send(message)
         except (OSError, smtplib.SMTPException) as error:
             log.warning("mail to a user could not be sent: %s", type(error).__name__)
-            if not isinstance(error, _ANSWERED):
+            if not isinstance(error, _ANSWERED) or _closed_between_messages(error):
                 self._drop()
             raise MailError(describe(error)) from error
 
@@ -157,8 +157,17 @@ class Mailer:
 # The server answered about this message and smtplib reset the transaction (RSET): the
 # connection serves the next message.
 _ANSWERED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
-# A reused connection found closed (not a timeout: the server may have the message then).
-_CLOSED_BETWEEN_MESSAGES = (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+def _closed_between_messages(error: BaseException) -> bool:
+    """The connection was closed before the message was accepted: found closed (not a
+    timeout: the server may have the message then), or closed by the server with 421 to the
+    sender or the recipient (e.g. "too many messages on this connection")."""
+    if isinstance(error, smtplib.SMTPServerDisconnected | ConnectionResetError | BrokenPipeError):
+        return True
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return any(code == 421 for code, _ in error.recipients.values())
+    return isinstance(error, smtplib.SMTPSenderRefused) and error.smtp_code == 421
 
 
 def describe(error: BaseException) -> str:

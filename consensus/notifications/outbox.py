@@ -356,9 +356,11 @@ def deliver_due(
             claimed = _claim(session, at, worker, wanted, user_id=user_id, kinds=kinds)
             if not claimed:
                 break
-            server_away = _send_batch(session, mailer, claimed, now, worker, max_attempts, result)
+            server_away, released = _send_batch(
+                session, mailer, claimed, now, worker, max_attempts, result
+            )
             session.expunge_all()
-            if server_away or len(claimed) < wanted:
+            if server_away or (len(claimed) < wanted and not released):
                 break  # the server is away, or nothing more was due
     return result
 
@@ -371,19 +373,22 @@ def _send_batch(
     worker: str,
     max_attempts: int,
     result: Pass,
-) -> bool:
-    """Send one claimed batch over the mailer's connection and record the results; True
-    when the server went away (the batch's untried rest is released for the next pass).
+) -> tuple[bool, int]:
+    """Send one claimed batch over the mailer's connection and record the results; returns
+    whether the server went away (the batch's untried rest is then released for the next
+    pass) and how many messages were released untried.
 
     The batch sends for at most SEND_WITHIN of real time after its claim — well inside
     LEASE, so no claim runs out while its worker still holds the message; what is left then
-    is released unsent, with no attempt counted, and claimed by the next batch."""
+    is released unsent, with no attempt counted, and claimed by the next batch (the first
+    message is always tried, so every batch makes progress)."""
     results = _Results(sent=[], retried=[], dead=[], released=[])
     started = time.monotonic()
     server_away = False
-    for mail in claimed:
+    for number, mail in enumerate(claimed):
         attempts = mail.attempts + 1
-        if server_away or time.monotonic() - started > SEND_WITHIN.total_seconds():
+        out_of_time = number > 0 and time.monotonic() - started > SEND_WITHIN.total_seconds()
+        if server_away or out_of_time:
             results.released.append({"mail_id": mail.id})
             continue
         try:
@@ -411,7 +416,7 @@ def _send_batch(
     result.sent += len(results.sent)
     result.retried += len(results.retried)
     result.dead += len(results.dead)
-    return server_away
+    return server_away, len(results.released)
 
 
 def deliver_now(user_id: int, kinds: set[str]) -> None:
