@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from types import TracebackType
 
 from flask import current_app
@@ -114,11 +114,10 @@ class Mailer:
         self.connections += 1
         return smtp
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         config = current_app.config
         if writes_to_console():
-            text = message.get_body(preferencelist=("plain",))
-            body = text.get_content() if text is not None else ""
+            body = _plain_text(message)
             # Decoded, so a link reads as it would in a mail client (no quoted-printable).
             log.info(
                 "no CONSENSUS_MAIL_HOST set (development): this mail was not sent\n"
@@ -147,7 +146,7 @@ class Mailer:
                 self._drop()
             raise MailError(describe(error)) from error
 
-    def _send(self, message: EmailMessage) -> None:
+    def _send(self, message: Message) -> None:
         if self._smtp is None:
             self._smtp = self._connect()
         self._smtp.send_message(message)
@@ -168,6 +167,16 @@ def _closed_between_messages(error: BaseException) -> bool:
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return any(code == 421 for code, _ in error.recipients.values())
     return isinstance(error, smtplib.SMTPSenderRefused) and error.smtp_code == 421
+
+
+def _plain_text(message: Message) -> str:
+    """The first text/plain part, decoded (the modern and the classic API's messages)."""
+    for part in message.walk():
+        if part.get_content_type() == "text/plain" and not part.is_multipart():
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                return payload.decode(part.get_content_charset() or "utf-8", "replace")
+    return ""
 
 
 def describe(error: BaseException) -> str:

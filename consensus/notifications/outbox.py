@@ -25,8 +25,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import Compat32
+from email.utils import format_datetime, formataddr, parseaddr
 
 from flask import current_app
 from flask_babel import force_locale
@@ -187,32 +192,94 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
 
-def as_email(mail: OutgoingMail) -> EmailMessage:
+# Text parts in UTF-8, quoted-printable: readable where the text is ASCII, safe on any relay.
+_UTF8 = Charset("utf-8")
+_UTF8.body_encoding = QP
+
+
+class _Policy(Compat32):
+    """The classic policy, but an address header such as List-Unsubscribe stays on one line:
+    folded before a long <URL> (no space inside to fold at), a reader could keep the folding
+    space in the value."""
+
+    WHOLE = frozenset({"list-unsubscribe"})
+
+    def fold(self, name: str, value: object) -> str:
+        if name.lower() in self.WHOLE and isinstance(value, str) and value.isascii():
+            return f"{name}: {value}{self.linesep}"
+        return super().fold(name, value)  # type: ignore[arg-type]
+
+    def fold_binary(self, name: str, value: object) -> bytes:
+        if name.lower() in self.WHOLE and isinstance(value, str) and value.isascii():
+            return self.fold(name, value).encode("ascii")
+        return super().fold_binary(name, value)  # type: ignore[arg-type]
+
+
+_POLICY = _Policy()
+
+
+def _text_part(text: str, subtype: str) -> MIMEText:
+    part = MIMEText(text, subtype, _UTF8, policy=_POLICY)
+    del part["MIME-Version"]  # once, on the message itself
+    return part
+
+
+def _header(value: str) -> str | Header:
+    """A header value as is when ASCII, else RFC 2047 encoded words."""
+    return value if value.isascii() else Header(value, "utf-8")
+
+
+def _address(value: str) -> str:
+    """An address header ("Name <address>" or an address), its name encoded if need be."""
+    name, address = parseaddr(value)
+    return formataddr((name, address), charset="utf-8") if address else value
+
+
+def as_email(mail: OutgoingMail) -> Message:
     """The outbox row as the message on the wire (the same bytes on every attempt, bar
-    the Date header)."""
+    the Date header and the MIME boundaries): the text, the HTML as its alternative, the
+    deadline as an iCalendar attachment.
+
+    Made with the email package's classic MIME classes: the same message as the modern
+    EmailMessage API makes, in a third of the time (that API parses every header it sets
+    through its header registry, the worker's largest cost per message once the database
+    work is batched). Long headers are folded at spaces only, so the unsubscribe address
+    stays a plain <URL> (RFC 2369), never encoded words."""
     config = current_app.config
-    message = EmailMessage()
-    message["From"] = config["MAIL_SENDER"]
+    message: Message
+    body: Message = _text_part(mail.body_text, "plain")
+    if mail.body_html:
+        body = MIMEMultipart(
+            "alternative", _subparts=[body, _text_part(mail.body_html, "html")], policy=_POLICY
+        )
+    if mail.calendar:
+        calendar = _text_part(mail.calendar, "calendar")
+        calendar.set_param("method", "PUBLISH")
+        calendar.add_header("Content-Disposition", "attachment", filename="deadline.ics")
+        if isinstance(body, MIMEMultipart):
+            del body["MIME-Version"]
+        message = MIMEMultipart("mixed", _subparts=[body, calendar], policy=_POLICY)
+    else:
+        message = body
+        if "MIME-Version" not in message:
+            message["MIME-Version"] = "1.0"
+    headers: list[tuple[str, str | Header]] = [("From", _address(config["MAIL_SENDER"]))]
     if config.get("MAIL_REPLY_TO"):
-        message["Reply-To"] = config["MAIL_REPLY_TO"]
-    message["To"] = mail.recipient
-    message["Subject"] = mail.subject
-    message["Date"] = format_datetime(mail.created_at)
-    message["Message-ID"] = mail.message_id
-    message["Auto-Submitted"] = "auto-generated"
+        headers.append(("Reply-To", _address(config["MAIL_REPLY_TO"])))
+    headers += [
+        ("To", _address(mail.recipient)),
+        ("Subject", _header(mail.subject)),
+        ("Date", format_datetime(mail.created_at)),
+        ("Message-ID", mail.message_id),
+        ("Auto-Submitted", "auto-generated"),
+    ]
     if mail.unsubscribe_url:
         # RFC 8058: a mail client may POST "List-Unsubscribe=One-Click" to this address.
-        message["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.set_content(mail.body_text)
-    if mail.body_html:
-        message.add_alternative(mail.body_html, subtype="html")
-    if mail.calendar:
-        message.add_attachment(
-            mail.calendar, subtype="calendar", filename="deadline.ics", params={"method": "PUBLISH"}
-        )
-    # After the parts are made (making them moves Content-* headers into the first part).
-    message["Content-Language"] = mail.language
+        headers.append(("List-Unsubscribe", f"<{mail.unsubscribe_url}>"))
+        headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    headers.append(("Content-Language", mail.language))
+    for name, value in headers:
+        message[name] = value
     return message
 
 

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from icalendar import Calendar
 from sqlalchemy import event, select
 
 from consensus.extensions import db
@@ -22,7 +23,7 @@ from consensus.models import MailState, NotificationKind, OutgoingMail, User, ut
 from consensus.notifications import outbox
 from consensus.notifications.compose import Content
 from tests.factories import make_user
-from tests.notification_support import MailServer, free_port
+from tests.notification_support import MailServer, free_port, html_of, text_of
 
 
 class Server(MailServer):
@@ -35,6 +36,7 @@ class Server(MailServer):
         self.refuse_for: dict[str, str] = {}
         self.peers: list[object] = []
         self.messages_per_connection: int | None = None
+        self.raw: list[bytes] = []  # as on the wire
         self._on_connection: Counter[object] = Counter()
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
@@ -53,6 +55,7 @@ class Server(MailServer):
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
         self._on_connection[session.peer] += 1
         self.peers.append(session.peer)
+        self.raw.append(envelope.original_content)
         return await super().handle_DATA(server, session, envelope)
 
     def message_ids(self) -> Counter[str]:
@@ -213,6 +216,62 @@ def test_a_batch_out_of_time_releases_the_rest_for_the_next_batch(app, smtp, mon
     assert {(m.state, m.attempts, m.claimed_by) for m in rows().values()} == {
         (MailState.SENT, 1, None)
     }
+
+
+def test_the_message_on_the_wire(app, smtp):
+    """Made with the classic MIME classes (faster): non-ASCII sender name and subject as
+    encoded words, the text, HTML and calendar parts, and the unsubscribe address as one
+    plain <URL> on one line (RFC 2369), never folded into encoded words."""
+    app.config.update(
+        MAIL_SENDER="Gemeente Één <consensus@example.org>", MAIL_REPLY_TO="balie@example.org"
+    )
+    person = make_user("lezer@example.org")
+    person.locale = "en"
+    db.session.commit()
+    deadline = utcnow() + timedelta(days=3)
+
+    def make(user: User, organisations: list) -> Content:
+        return Content(
+            subject="Ronde “Inbreng” geopend — één week " + "lang " * 20,
+            paragraphs=["Tekst met één “aanhalingsteken”.", "x" * 200],
+            link="/processes",
+            link_label="Open",
+            deadline=deadline,
+            calendar_uid="round-1@consensus",
+            calendar_title="Deadline: Inbreng",
+        )
+
+    outbox.notify(NotificationKind.ROUND_OPENED, [(person.id, None)], make)
+    db.session.commit()
+    assert outbox.deliver_due().sent == 1
+    (mail,) = smtp.messages
+    (raw,) = smtp.raw
+    row = rows()[person.email]
+    assert str(mail["From"]) == "Gemeente Één <consensus@example.org>"
+    assert str(mail["Reply-To"]) == "balie@example.org"
+    assert str(mail["To"]) == person.email
+    assert str(mail["Subject"]) == row.subject
+    assert str(mail["Message-ID"]) == row.message_id
+    assert mail["Auto-Submitted"] == "auto-generated"
+    assert mail["Content-Language"] == "en"
+    assert mail["MIME-Version"] == "1.0"
+    assert raw.isascii()
+    (line,) = [x for x in raw.split(b"\r\n") if x.startswith(b"List-Unsubscribe:")]
+    assert line == f"List-Unsubscribe: <{row.unsubscribe_url}>".encode()
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert mail.get_content_type() == "multipart/mixed"
+
+    def lines(text: str) -> list[str]:
+        return text.replace("\r\n", "\n").rstrip("\n").split("\n")
+
+    assert lines(text_of(mail)) == lines(row.body_text)
+    assert lines(html_of(mail)) == lines(row.body_html)
+    (attachment,) = list(mail.iter_attachments())
+    assert attachment.get_content_type() == "text/calendar"
+    assert attachment.get_param("method") == "PUBLISH"
+    assert attachment.get_filename() == "deadline.ics"
+    event = Calendar.from_ical(attachment.get_content()).walk("VEVENT")[0]
+    assert event.decoded("dtstart") == deadline.replace(microsecond=0)
 
 
 class HangingServer(Server):
