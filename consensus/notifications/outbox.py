@@ -6,14 +6,18 @@ the person chose, a complete message in `outgoing_mail` (at once), a notice wait
 daily digest, or nothing more (off). Rolled back with the change, nothing remains; committed,
 nothing is lost.
 
-`deliver_due()` is the worker (`flask --app consensus notifications deliver`): it claims one
-due message at a time — `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several workers never
-take the same row, and a conditional update that also holds on SQLite —, commits the claim,
-hands the message to the SMTP server, and marks it sent. A failure is retried with
-exponential back-off (1, 2, 4 … minutes, at most 30); a permanent refusal (5xx) or too many
-attempts make it dead, which administrators see on /admin/mail. A worker that dies while
-holding a claim loses it after LEASE; the message is then sent by the next worker (the
-Message-ID stays the same, so a mail client shows a rare second copy as one).
+`deliver_due()` is the worker (`flask --app consensus notifications deliver`): it claims due
+messages in batches (CONSENSUS_NOTIFICATIONS_BATCH_SIZE, 50) — `FOR UPDATE SKIP LOCKED` on
+PostgreSQL, so several workers never take the same row, and one conditional update that also
+holds on SQLite —, commits the claim, hands the batch to the SMTP server over one connection,
+and records every message's result in one more transaction (each row only while the claim is
+still its worker's). A failure is retried with exponential back-off (1, 2, 4 … minutes, at
+most 30); a permanent refusal (5xx) or too many attempts make that message dead, which
+administrators see on /admin/mail; the other messages of the batch go on. A batch sends for
+at most SEND_WITHIN (half the lease) and releases the rest, so a claim never runs out under a
+live worker. A worker that dies while holding a claim loses it after LEASE; its batch is then
+sent by the next worker (the Message-ID stays the same, so a mail client shows a second copy
+of the messages it had already handed over as one).
 """
 
 from __future__ import annotations
