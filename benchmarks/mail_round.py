@@ -7,6 +7,13 @@ and the deadline's calendar attachment, as a "round opened" notice has them), on
 of N people of the world; `remove` deletes them again afterwards, so the world the pages are
 measured on stays the same. `SmtpCounter` is an aiosmtpd handler that takes every message
 and notes when it arrived.
+
+Run alone (only the worker, without the pages, the letter or `audit verify`):
+
+    .venv/bin/python benchmarks/mail_round.py --rounds 2 [--scale 1] [--database-url URL]
+
+builds or reuses the world as bench.py does and prints one JSON line per round
+(`bench.mail_throughput`).
 """
 
 from __future__ import annotations
@@ -90,3 +97,28 @@ class SmtpCounter:
             self.arrivals.append(time.perf_counter())
             self.bytes += len(envelope.content)
         return "250 OK"
+
+
+def main() -> None:
+    import argparse
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench
+
+    parser = argparse.ArgumentParser(description="The notification worker's throughput alone.")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--messages", type=int, default=bench.MAIL_MESSAGES)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    env = bench.world_env(args)
+    bench.ensure_world(env, args.scale, rebuild=False)
+    for _ in range(args.rounds):
+        print(json.dumps(bench.mail_throughput(env, args.messages)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

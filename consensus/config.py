@@ -204,6 +204,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "NOTIFICATIONS_MAX_ATTEMPTS": int(
             os.environ.get("CONSENSUS_NOTIFICATIONS_MAX_ATTEMPTS", 12)
         ),
+        # Messages the worker claims, sends over one SMTP connection and records together.
+        "NOTIFICATIONS_BATCH_SIZE": int(os.environ.get("CONSENSUS_NOTIFICATIONS_BATCH_SIZE", 50)),
         "PASSWORD_RESET_MINUTES": int(os.environ.get("CONSENSUS_PASSWORD_RESET_MINUTES", 30)),
         # /.well-known/security.txt (RFC 9116); Expires is mandatory there.
         "SECURITY_CONTACT": (

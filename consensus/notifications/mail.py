@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from types import TracebackType
 
 from flask import current_app
@@ -53,11 +53,19 @@ def send_mail(to: str, subject: str, body: str) -> None:
 
 class Mailer:
     """One SMTP connection for several messages (opened on the first send), or the log in
-    development without CONSENSUS_MAIL_HOST. `send` raises MailError; after an error the
-    connection is dropped and the next send opens a new one."""
+    development without CONSENSUS_MAIL_HOST. `send` raises MailError.
+
+    A refusal the server answered (a recipient, the sender or the message refused: smtplib
+    has reset the transaction with RSET) keeps the connection for the next message; any
+    other failure drops it, and the next send opens a new one. A connection that was already
+    used and turns out closed when the next message starts (the server dropped it after a
+    while or after its limit of messages per connection) is opened again once for that
+    message: nothing of the message had been accepted."""
 
     def __init__(self) -> None:
         self._smtp: smtplib.SMTP | None = None
+        self._used = False  # the open connection has carried a message
+        self.connections = 0  # opened so far (the worker's log and tests)
 
     def __enter__(self) -> Mailer:
         return self
@@ -77,6 +85,13 @@ class Mailer:
             except (OSError, smtplib.SMTPException):
                 self._smtp.close()
             self._smtp = None
+        self._used = False
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+        self._used = False
 
     def _connect(self) -> smtplib.SMTP:
         config = current_app.config
@@ -96,13 +111,13 @@ class Mailer:
         except BaseException:
             smtp.close()
             raise
+        self.connections += 1
         return smtp
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         config = current_app.config
         if writes_to_console():
-            text = message.get_body(preferencelist=("plain",))
-            body = text.get_content() if text is not None else ""
+            body = _plain_text(message)
             # Decoded, so a link reads as it would in a mail client (no quoted-printable).
             log.info(
                 "no CONSENSUS_MAIL_HOST set (development): this mail was not sent\n"
@@ -117,15 +132,51 @@ class Mailer:
             log.warning("mail to a user could not be sent: CONSENSUS_MAIL_HOST is empty")
             raise MailError("no mail host")
         try:
-            if self._smtp is None:
-                self._smtp = self._connect()
-            self._smtp.send_message(message)
+            try:
+                self._send(message)
+            except (OSError, smtplib.SMTPException) as error:
+                if not (self._used and _closed_between_messages(error)):
+                    raise
+                # A reused connection the server had closed: once more on a new one.
+                self._drop()
+                self._send(message)
         except (OSError, smtplib.SMTPException) as error:
             log.warning("mail to a user could not be sent: %s", type(error).__name__)
-            if self._smtp is not None:
-                self._smtp.close()
-                self._smtp = None
+            if not isinstance(error, _ANSWERED) or _closed_between_messages(error):
+                self._drop()
             raise MailError(describe(error)) from error
+
+    def _send(self, message: Message) -> None:
+        if self._smtp is None:
+            self._smtp = self._connect()
+        self._smtp.send_message(message)
+        self._used = True
+
+
+# The server answered about this message and smtplib reset the transaction (RSET): the
+# connection serves the next message.
+_ANSWERED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
+
+
+def _closed_between_messages(error: BaseException) -> bool:
+    """The connection was closed before the message was accepted: found closed (not a
+    timeout: the server may have the message then), or closed by the server with 421 to the
+    sender or the recipient (e.g. "too many messages on this connection")."""
+    if isinstance(error, smtplib.SMTPServerDisconnected | ConnectionResetError | BrokenPipeError):
+        return True
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return any(code == 421 for code, _ in error.recipients.values())
+    return isinstance(error, smtplib.SMTPSenderRefused) and error.smtp_code == 421
+
+
+def _plain_text(message: Message) -> str:
+    """The first text/plain part, decoded (the modern and the classic API's messages)."""
+    for part in message.walk():
+        if part.get_content_type() == "text/plain" and not part.is_multipart():
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                return payload.decode(part.get_content_charset() or "utf-8", "replace")
+    return ""
 
 
 def describe(error: BaseException) -> str:

@@ -6,14 +6,18 @@ the person chose, a complete message in `outgoing_mail` (at once), a notice wait
 daily digest, or nothing more (off). Rolled back with the change, nothing remains; committed,
 nothing is lost.
 
-`deliver_due()` is the worker (`flask --app consensus notifications deliver`): it claims one
-due message at a time — `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several workers never
-take the same row, and a conditional update that also holds on SQLite —, commits the claim,
-hands the message to the SMTP server, and marks it sent. A failure is retried with
-exponential back-off (1, 2, 4 … minutes, at most 30); a permanent refusal (5xx) or too many
-attempts make it dead, which administrators see on /admin/mail. A worker that dies while
-holding a claim loses it after LEASE; the message is then sent by the next worker (the
-Message-ID stays the same, so a mail client shows a rare second copy as one).
+`deliver_due()` is the worker (`flask --app consensus notifications deliver`): it claims due
+messages in batches (CONSENSUS_NOTIFICATIONS_BATCH_SIZE, 50) — `FOR UPDATE SKIP LOCKED` on
+PostgreSQL, so several workers never take the same row, and one conditional update that also
+holds on SQLite —, commits the claim, hands the batch to the SMTP server over one connection,
+and records every message's result in one more transaction (each row only while the claim is
+still its worker's). A failure is retried with exponential back-off (1, 2, 4 … minutes, at
+most 30); a permanent refusal (5xx) or too many attempts make that message dead, which
+administrators see on /admin/mail; the other messages of the batch go on. A batch sends for
+at most SEND_WITHIN (half the lease) and releases the rest, so a claim never runs out under a
+live worker. A worker that dies while holding a claim loses it after LEASE; its batch is then
+sent by the next worker (the Message-ID stays the same, so a mail client shows a second copy
+of the messages it had already handed over as one).
 """
 
 from __future__ import annotations
@@ -21,15 +25,21 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import Compat32
+from email.utils import format_datetime, formataddr, parseaddr
 
 from flask import current_app
 from flask_babel import force_locale
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -56,6 +66,8 @@ from consensus.notifications.mail import (
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
+# A batch sends for at most this long after its claim (see _send_batch).
+SEND_WITHIN = LEASE / 2
 MAX_BACKOFF = timedelta(minutes=30)
 
 # (user id, organisation id or None): a person, and whom they act for.
@@ -184,42 +196,111 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
 
-def as_email(mail: OutgoingMail) -> EmailMessage:
+# Text parts in UTF-8, quoted-printable: readable where the text is ASCII, safe on any relay.
+_UTF8 = Charset("utf-8")
+_UTF8.body_encoding = QP
+
+
+class _Policy(Compat32):
+    """The classic policy, but an address header such as List-Unsubscribe stays on one line:
+    folded before a long <URL> (no space inside to fold at), a reader could keep the folding
+    space in the value."""
+
+    WHOLE = frozenset({"list-unsubscribe"})
+
+    def fold(self, name: str, value: object) -> str:
+        if name.lower() in self.WHOLE and isinstance(value, str) and value.isascii():
+            return f"{name}: {value}{self.linesep}"
+        return super().fold(name, value)  # type: ignore[arg-type]
+
+    def fold_binary(self, name: str, value: object) -> bytes:
+        if name.lower() in self.WHOLE and isinstance(value, str) and value.isascii():
+            return self.fold(name, value).encode("ascii")
+        return super().fold_binary(name, value)  # type: ignore[arg-type]
+
+
+_POLICY = _Policy()
+
+
+def _text_part(text: str, subtype: str) -> MIMEText:
+    part = MIMEText(text, subtype, _UTF8, policy=_POLICY)
+    del part["MIME-Version"]  # once, on the message itself
+    return part
+
+
+def _header(value: str) -> str | Header:
+    """A header value as is when ASCII, else RFC 2047 encoded words."""
+    return value if value.isascii() else Header(value, "utf-8")
+
+
+def _address(value: str) -> str:
+    """An address header ("Name <address>" or an address), its name encoded if need be."""
+    name, address = parseaddr(value)
+    return formataddr((name, address), charset="utf-8") if address else value
+
+
+def as_email(mail: OutgoingMail) -> Message:
     """The outbox row as the message on the wire (the same bytes on every attempt, bar
-    the Date header)."""
+    the Date header and the MIME boundaries): the text, the HTML as its alternative, the
+    deadline as an iCalendar attachment.
+
+    Made with the email package's classic MIME classes: the same message as the modern
+    EmailMessage API makes, in a third of the time (that API parses every header it sets
+    through its header registry, the worker's largest cost per message once the database
+    work is batched). Long headers are folded at spaces only, so the unsubscribe address
+    stays a plain <URL> (RFC 2369), never encoded words."""
     config = current_app.config
-    message = EmailMessage()
-    message["From"] = config["MAIL_SENDER"]
+    message: Message
+    body: Message = _text_part(mail.body_text, "plain")
+    if mail.body_html:
+        body = MIMEMultipart(
+            "alternative", _subparts=[body, _text_part(mail.body_html, "html")], policy=_POLICY
+        )
+    if mail.calendar:
+        calendar = _text_part(mail.calendar, "calendar")
+        calendar.set_param("method", "PUBLISH")
+        calendar.add_header("Content-Disposition", "attachment", filename="deadline.ics")
+        if isinstance(body, MIMEMultipart):
+            del body["MIME-Version"]
+        message = MIMEMultipart("mixed", _subparts=[body, calendar], policy=_POLICY)
+    else:
+        message = body
+        if "MIME-Version" not in message:
+            message["MIME-Version"] = "1.0"
+    headers: list[tuple[str, str | Header]] = [("From", _address(config["MAIL_SENDER"]))]
     if config.get("MAIL_REPLY_TO"):
-        message["Reply-To"] = config["MAIL_REPLY_TO"]
-    message["To"] = mail.recipient
-    message["Subject"] = mail.subject
-    message["Date"] = format_datetime(mail.created_at)
-    message["Message-ID"] = mail.message_id
-    message["Auto-Submitted"] = "auto-generated"
+        headers.append(("Reply-To", _address(config["MAIL_REPLY_TO"])))
+    headers += [
+        ("To", _address(mail.recipient)),
+        ("Subject", _header(mail.subject)),
+        ("Date", format_datetime(mail.created_at)),
+        ("Message-ID", mail.message_id),
+        ("Auto-Submitted", "auto-generated"),
+    ]
     if mail.unsubscribe_url:
         # RFC 8058: a mail client may POST "List-Unsubscribe=One-Click" to this address.
-        message["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.set_content(mail.body_text)
-    if mail.body_html:
-        message.add_alternative(mail.body_html, subtype="html")
-    if mail.calendar:
-        message.add_attachment(
-            mail.calendar, subtype="calendar", filename="deadline.ics", params={"method": "PUBLISH"}
-        )
-    # After the parts are made (making them moves Content-* headers into the first part).
-    message["Content-Language"] = mail.language
+        headers.append(("List-Unsubscribe", f"<{mail.unsubscribe_url}>"))
+        headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    headers.append(("Content-Language", mail.language))
+    for name, value in headers:
+        message[name] = value
     return message
 
 
 def _claim(
-    session: Session, now: datetime, worker: str, *, user_id: int | None, kinds: set[str] | None
-) -> int | None:
-    """Take the next due message for this worker, in one statement: PostgreSQL skips the
-    rows other workers hold (FOR UPDATE SKIP LOCKED); SQLite runs the statement under its
-    one write lock. The claim is committed at once and lasts LEASE."""
-    candidate = (
+    session: Session,
+    now: datetime,
+    worker: str,
+    size: int,
+    *,
+    user_id: int | None,
+    kinds: set[str] | None,
+) -> list[OutgoingMail]:
+    """Take up to `size` due messages for this worker, in one statement: PostgreSQL skips
+    the rows other workers hold (FOR UPDATE SKIP LOCKED); SQLite runs the statement under
+    its one write lock. The rows come back with the claim (RETURNING); the claim is
+    committed at once and lasts LEASE. Oldest due first."""
+    candidates = (
         select(OutgoingMail.id)
         .where(
             OutgoingMail.state == MailState.QUEUED,
@@ -227,35 +308,87 @@ def _claim(
             or_(OutgoingMail.claimed_until.is_(None), OutgoingMail.claimed_until < now),
         )
         .order_by(OutgoingMail.next_attempt_at, OutgoingMail.id)
-        .limit(1)
+        .limit(size)
         .with_for_update(skip_locked=True)
     )
     if user_id is not None:
-        candidate = candidate.where(OutgoingMail.user_id == user_id)
+        candidates = candidates.where(OutgoingMail.user_id == user_id)
     if kinds is not None:
-        candidate = candidate.where(OutgoingMail.kind.in_(sorted(kinds)))
+        candidates = candidates.where(OutgoingMail.kind.in_(sorted(kinds)))
     try:
-        mail_id = session.execute(
-            update(OutgoingMail)
-            .where(OutgoingMail.id == candidate.scalar_subquery())
-            .values(claimed_until=now + LEASE, claimed_by=worker)
-            .returning(OutgoingMail.id)
-        ).scalar_one_or_none()
-        session.commit()
+        claimed = list(
+            session.execute(
+                update(OutgoingMail)
+                .where(OutgoingMail.id.in_(candidates))
+                .values(claimed_until=now + LEASE, claimed_by=worker)
+                .returning(OutgoingMail)
+                .execution_options(synchronize_session=False, populate_existing=True)
+            ).scalars()
+        )
+        if claimed:
+            session.commit()
+        else:
+            session.rollback()  # nothing changed: no second write (and fsync) for nothing
     except OperationalError:
         session.rollback()  # SQLite busy beyond its timeout: the next pass tries again
-        return None
-    return mail_id
+        return []
+    return sorted(claimed, key=lambda mail: (mail.next_attempt_at, mail.id))
 
 
-def _finish(session: Session, mail_id: int, worker: str, **values: object) -> None:
-    """Record the attempt's result, if the claim is still ours."""
-    session.execute(
-        update(OutgoingMail)
-        .where(OutgoingMail.id == mail_id, OutgoingMail.claimed_by == worker)
-        .values(claimed_until=None, claimed_by=None, **values)
-    )
+@dataclass
+class _Results:
+    """What happened to a batch's messages, recorded together by `_finish`."""
+
+    sent: list[dict[str, object]]
+    retried: list[dict[str, object]]
+    dead: list[dict[str, object]]
+    released: list[dict[str, object]]  # not tried (server away, or out of time): unclaimed
+
+
+_outgoing = OutgoingMail.__table__
+
+
+def _finish(session: Session, worker: str, results: _Results) -> None:
+    """Record the results of a batch in one write transaction, each row only if the claim
+    is still ours."""
+    ours = (_outgoing.c.id == bindparam("mail_id")) & (_outgoing.c.claimed_by == worker)
+    unclaimed = {"claimed_until": None, "claimed_by": None}
+    for rows, values in (
+        (
+            results.sent,
+            {
+                "state": MailState.SENT,
+                "attempts": bindparam("tries"),
+                "last_error": "",
+                "sent_at": bindparam("at"),
+            },
+        ),
+        (
+            results.retried,
+            {
+                "attempts": bindparam("tries"),
+                "last_error": bindparam("error"),
+                "next_attempt_at": bindparam("retry_at"),
+            },
+        ),
+        (
+            results.dead,
+            {
+                "state": MailState.DEAD,
+                "attempts": bindparam("tries"),
+                "last_error": bindparam("error"),
+            },
+        ),
+        (results.released, {}),
+    ):
+        if rows:
+            session.execute(update(_outgoing).where(ours).values(**unclaimed, **values), rows)
     session.commit()
+
+
+def batch_size() -> int:
+    """Messages claimed together (CONSENSUS_NOTIFICATIONS_BATCH_SIZE, at least 1)."""
+    return max(1, int(current_app.config.get("NOTIFICATIONS_BATCH_SIZE", 50)))
 
 
 def deliver_due(
@@ -266,66 +399,95 @@ def deliver_due(
     user_id: int | None = None,
     kinds: set[str] | None = None,
     digests: bool = True,
+    batch: int | None = None,
 ) -> Pass:
     """One pass of the worker: compose the digests that are due, then send due messages
-    (at most `limit`), each claimed and marked in short transactions of its own session.
-    `now` lets tests move time on."""
+    (at most `limit`) in batches of `batch` (default: the configured batch size). A batch is
+    claimed in one short transaction, sent over one SMTP connection with no transaction
+    open, and its results are recorded in one more; the pass's session is its own. `now`
+    lets tests move time on."""
     from consensus.notifications import digest
 
     now = now or utcnow()
     worker = worker or worker_name()
+    size = batch or batch_size()
     result = Pass()
     if digests and user_id is None:
         result.digests = digest.compose_due(now)
     max_attempts = int(current_app.config["NOTIFICATIONS_MAX_ATTEMPTS"])
-    with Session(db.engine) as session, Mailer() as mailer:
+    # Claimed rows stay readable after the claim's COMMIT: the messages are made from them
+    # with no transaction open.
+    started = time.monotonic()
+    with Session(db.engine, expire_on_commit=False) as session, Mailer() as mailer:
         while result.total < limit:
-            mail_id = _claim(session, now, worker, user_id=user_id, kinds=kinds)
-            if mail_id is None:
+            # Each batch's lease runs from its own claim, not from the start of a long pass
+            # (the back-off of a failure still counts from the pass's `now`).
+            at = now + timedelta(seconds=time.monotonic() - started)
+            wanted = min(size, limit - result.total)
+            claimed = _claim(session, at, worker, wanted, user_id=user_id, kinds=kinds)
+            if not claimed:
                 break
-            mail = session.get(OutgoingMail, mail_id)
-            assert mail is not None  # noqa: S101 - claimed above
-            message, attempts = as_email(mail), mail.attempts + 1
-            session.commit()  # no transaction stays open while the SMTP server answers
-            try:
-                mailer.send(message)
-            except MailError as error:
-                permanent = is_permanent(error)
-                if permanent or attempts >= max_attempts:
-                    _finish(
-                        session,
-                        mail_id,
-                        worker,
-                        attempts=attempts,
-                        last_error=str(error)[:300],
-                        state=MailState.DEAD,
-                    )
-                    result.dead += 1
-                    log.error("mail %s is dead after %d attempt(s): %s", mail_id, attempts, error)
-                    continue
-                _finish(
-                    session,
-                    mail_id,
-                    worker,
-                    attempts=attempts,
-                    last_error=str(error)[:300],
-                    next_attempt_at=now + backoff(attempts),
-                )
-                result.retried += 1
-                if not is_about_the_recipient(error):
-                    break  # the server is away: the rest waits for the next pass
-                continue
-            _finish(
-                session,
-                mail_id,
-                worker,
-                attempts=attempts,
-                last_error="",
-                state=MailState.SENT,
-                sent_at=utcnow(),
+            server_away, released = _send_batch(
+                session, mailer, claimed, now, worker, max_attempts, result
             )
-            result.sent += 1
+            session.expunge_all()
+            if server_away or (len(claimed) < wanted and not released):
+                break  # the server is away, or nothing more was due
     return result
+
+
+def _send_batch(
+    session: Session,
+    mailer: Mailer,
+    claimed: list[OutgoingMail],
+    now: datetime,
+    worker: str,
+    max_attempts: int,
+    result: Pass,
+) -> tuple[bool, int]:
+    """Send one claimed batch over the mailer's connection and record the results; returns
+    whether the server went away (the batch's untried rest is then released for the next
+    pass) and how many messages were released untried.
+
+    The batch sends for at most SEND_WITHIN of real time after its claim — well inside
+    LEASE, so no claim runs out while its worker still holds the message; what is left then
+    is released unsent, with no attempt counted, and claimed by the next batch (the first
+    message is always tried, so every batch makes progress)."""
+    results = _Results(sent=[], retried=[], dead=[], released=[])
+    started = time.monotonic()
+    server_away = False
+    for number, mail in enumerate(claimed):
+        attempts = mail.attempts + 1
+        out_of_time = number > 0 and time.monotonic() - started > SEND_WITHIN.total_seconds()
+        if server_away or out_of_time:
+            results.released.append({"mail_id": mail.id})
+            continue
+        try:
+            mailer.send(as_email(mail))
+        except MailError as error:
+            text = str(error)[:300]
+            if is_permanent(error) or attempts >= max_attempts:
+                results.dead.append({"mail_id": mail.id, "tries": attempts, "error": text})
+                log.error("mail %s is dead after %d attempt(s): %s", mail.id, attempts, error)
+                continue
+            results.retried.append(
+                {
+                    "mail_id": mail.id,
+                    "tries": attempts,
+                    "error": text,
+                    "retry_at": now + backoff(attempts),
+                }
+            )
+            # A refused recipient: the next message may well go through. Otherwise the
+            # server is away: the rest waits for the next pass.
+            server_away = not is_about_the_recipient(error)
+            continue
+        results.sent.append({"mail_id": mail.id, "tries": attempts, "at": utcnow()})
+    _finish(session, worker, results)
+    result.sent += len(results.sent)
+    result.retried += len(results.retried)
+    result.dead += len(results.dead)
+    return server_away, len(results.released)
 
 
 def deliver_now(user_id: int, kinds: set[str]) -> None:
