@@ -64,7 +64,7 @@ def main() -> None:
                     status = http.post(page.path, data=form).status_code  # type: ignore[attr-defined]
                     http.set_cookie("session", cookie.value)  # type: ignore[attr-defined]
                     return status  # type: ignore[no-any-return]
-                response = http.get(page.path)  # type: ignore[attr-defined]
+                response = http.get(page.path, headers=bench.request_headers(page, people))  # type: ignore[attr-defined]
                 response.get_data()
                 return response.status_code
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort
+from flask import Response, abort
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -18,10 +18,12 @@ from consensus.api.usecase import perform
 from consensus.extensions import db
 from consensus.models import ClearanceDecision, Process, Round, RoundType, StanceKind, Version
 from consensus.services import endorsements as service
+from consensus.web.pages import api as cached
 from consensus.web.processes import load_round
 from consensus.web.utils import too_late
 
 bp = blueprint("endorsements", "Stances and the tally, clearance, outcomes.")
+_STANCES_SCHEMA = schemas.StancesSchema()
 
 
 def _round_of_type(slug: str, round_id: int, kind: RoundType) -> tuple[Process, Round]:
@@ -38,10 +40,24 @@ def sees_every_stance(process: Process, round_: Round) -> bool:
     return process.is_published or permissions.can_see_tally(current_user, process, round_)
 
 
+def stances_sight(process: Process, round_: Round) -> cached.StancesKey:
+    """What of the round's stances this reader sees: every stance, or (the process hides
+    the tally until the round closes) their own organisations' (valid memberships)."""
+    if sees_every_stance(process, round_):
+        return cached.StancesKey(round_.id, True, None)
+    mine = frozenset(m.organisation_id for m in permissions.valid_memberships(current_user))
+    return cached.StancesKey(round_.id, False, mine)
+
+
 def stances_data(process: Process, round_: Round) -> dict[str, Any]:
-    complete = sees_every_stance(process, round_)
+    return _stances(process, round_, stances_sight(process, round_))
+
+
+def _stances(process: Process, round_: Round, sight: cached.StancesKey) -> dict[str, Any]:
+    """The stances for a reader's sight (no reader needed: it may run in the cache)."""
+    complete = sight.complete
+    mine = sight.own_organisation_ids or frozenset()
     tally = service.round_tally(process, round_)
-    mine = {m.organisation_id for m in permissions.valid_memberships(current_user)}
     rows = [
         present.stance(row.stance, row.counts)
         for row in tally.rows
@@ -71,11 +87,16 @@ def stances_data(process: Process, round_: Round) -> dict[str, Any]:
 
 @bp.get("/processes/<slug>/rounds/<int:round_id>/stances")
 @bp.response(200, schemas.StancesSchema)
-def stances(slug: str, round_id: int) -> dict[str, Any]:
+def stances(slug: str, round_id: int) -> Response:
     """Each organisation's current stance and the tally so far (hidden until the round
     closes when the process says so: then only your own organisations' stances)."""
     process, found = _round_of_type(slug, round_id, RoundType.ENDORSEMENT)
-    return stances_data(process, found)
+    sight = stances_sight(process, found)
+    return cached.answer(
+        cached.STANCES,
+        sight,
+        lambda: cached.encode(_STANCES_SCHEMA, _stances(process, found, sight)),
+    )
 
 
 @bp.post("/processes/<slug>/rounds/<int:round_id>/stances")

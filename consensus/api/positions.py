@@ -7,7 +7,7 @@ import base64
 import hashlib
 from typing import Any
 
-from flask import Response, abort
+from flask import Response, abort, g
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -19,6 +19,7 @@ from consensus.api.usecase import perform
 from consensus.extensions import db
 from consensus.models import Amendment, Comment, Organisation, Position, RoundType, Version
 from consensus.services import positions as service
+from consensus.web.pages import api as cached
 from consensus.web.positions import load_amendment, load_position, load_version
 from consensus.web.processes import load_round
 
@@ -26,6 +27,7 @@ bp = blueprint("positions", "Positions, versions, comments, amendments, disposit
 
 CommentPage = schemas.page_of(schemas.CommentSchema, "Comment")
 AmendmentPage = schemas.page_of(schemas.AmendmentSchema, "Amendment")
+_DISPOSITION_SCHEMA = schemas.DispositionSchema()
 
 
 def _numbers(position: Position) -> dict[int, int]:
@@ -251,14 +253,21 @@ def amendment_withdraw(slug: str, position_id: int, amendment_number: int) -> di
 
 @bp.get("/processes/<slug>/rounds/<int:round_id>/disposition")
 @bp.response(200, schemas.DispositionSchema)
-def disposition(slug: str, round_id: int) -> dict[str, Any]:
+def disposition(slug: str, round_id: int) -> Response:
     """The disposition report of a drafting or consultation round: every amendment and
     comment per organisation, with what was done with it."""
     process = present.load_readable_process(slug)
     found = load_round(process, round_id)
     if found.type not in {RoundType.CONSULTATION, RoundType.DRAFTING}:
         abort(404)
-    return disposition_data(service.disposition(process, found))
+    key = cached.DispositionKey(found.id, bool(g.get("api_names_visible", False)))
+    return cached.answer(
+        cached.DISPOSITION,
+        key,
+        lambda: cached.encode(
+            _DISPOSITION_SCHEMA, disposition_data(service.disposition(process, found))
+        ),
+    )
 
 
 def disposition_data(report: service.DispositionReport) -> dict[str, Any]:
