@@ -18,6 +18,8 @@ from consensus.api.core import blueprint, refuse, require_user
 from consensus.api.usecase import perform
 from consensus.extensions import db
 from consensus.models import Amendment, Comment, Organisation, Position, RoundType, Version
+from consensus.permissions import drafting as drafting_rules
+from consensus.services import drafting
 from consensus.services import positions as service
 from consensus.web.pages import api as cached
 from consensus.web.positions import load_amendment, load_position, load_version
@@ -259,6 +261,11 @@ def disposition(slug: str, round_id: int) -> Response:
     process = present.load_readable_process(slug)
     found = load_round(process, round_id)
     if found.type not in {RoundType.CONSULTATION, RoundType.DRAFTING}:
+        abort(404)
+    # As the page and its downloads: not before it is published, unless one manages the
+    # process (asked before the kept answer, which is the published report).
+    phase = drafting.review_phase(drafting.review_of(found.id))
+    if not drafting_rules.may_read_disposition(current_user, process, phase):
         abort(404)
     key = cached.DispositionKey(found.id, bool(g.get("api_names_visible", False)))
     return cached.answer(

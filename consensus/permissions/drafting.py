@@ -23,7 +23,14 @@ from consensus.models import (
     User,
 )
 from consensus.permissions.acting import who_can_act_many
-from consensus.permissions.core import Action, AnyUser, Gate, gate, membership_in
+from consensus.permissions.core import (
+    Action,
+    AnyUser,
+    Gate,
+    can_manage_process,
+    gate,
+    membership_in,
+)
 
 _WRITERS = {MembershipRole.OFFICIAL, MembershipRole.REPRESENTATIVE}
 
@@ -95,3 +102,16 @@ def who_answers_disposition_many(
     `may_see_space` lets onto the organisation's feedback page."""
     acting = who_can_act_many(((round_, org_id) for org_id in set(organisation_ids)), at)
     return {org_id: ids for (_, org_id), ids in acting.items()}
+
+
+# The phases of a proposed disposition (consensus.services.drafting.review_phase) in which
+# the report is not yet out.
+_NOT_YET_PUBLISHED = frozenset({"feedback", "waiting"})
+
+
+def may_read_disposition(user: AnyUser | None, process: Process, phase: str) -> bool:
+    """The disposition report of a round, for someone who may see the process: while the
+    organisations give feedback on the proposed disposition, and until its publication
+    time, only those who manage the process read it; everyone else sees when it comes. The
+    page, its CSV and PDF and the API ask this one rule."""
+    return phase not in _NOT_YET_PUBLISHED or can_manage_process(user, process)

@@ -1821,10 +1821,9 @@ def _state_texts() -> dict[str, str]:
 
 
 def _unpublished(report: service.DispositionReport) -> bool:
-    """While the organisations give feedback on the proposed disposition (and until its
-    publication time), only the facilitators see the report; others see when it comes."""
+    """Not yet for this reader (permissions.drafting.may_read_disposition)."""
     phase = drafting.review_phase(report.review)
-    return phase in {"feedback", "waiting"} and not _can_manage(report.process)
+    return not drafting_rules.may_read_disposition(current_user, report.process, phase)
 
 
 @dataclass(frozen=True)
@@ -1869,7 +1868,7 @@ def disposition(slug: str, round_id: int) -> str:
     )
     head = _ReportHead(process, round_, position, version, review)
     phase = drafting.review_phase(review)
-    unpublished = phase in {"feedback", "waiting"} and not _can_manage(process)
+    unpublished = not drafting_rules.may_read_disposition(current_user, process, phase)
     send_form = None
     if _can_manage(process) and phase == "none" and round_.state == RoundState.CLOSED:
         send_form = SendDispositionForm(formdata=None)

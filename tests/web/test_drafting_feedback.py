@@ -14,6 +14,7 @@ from consensus.extensions import db
 from consensus.models import AmendmentState, DispositionFeedback, MembershipRole, utcnow
 from consensus.services import drafting, processes
 from consensus.services.errors import Conflict, DomainError, Forbidden
+from tests.api_support import TokenClient, make_token
 from tests.web.test_positions import build_world, decide, propose, text_of
 
 
@@ -63,6 +64,14 @@ def test_organisations_answer_before_publication_and_the_report_records_it(
     assert "Nog niet gepubliceerd" in page and "Past niet in deze brief." not in page
     assert client.get(report_url(w, ".csv")).status_code == 404
     assert client.get(report_url(w, ".pdf")).status_code == 404
+    # The API asks the same rule: a token of the observer is refused, the facilitator's reads.
+    api_path = f"/processes/{w.process.slug}/rounds/{w.process.rounds[0].id}/disposition"
+    observer_api = TokenClient(
+        app.test_client(), make_token(w.person("ipo", MembershipRole.OBSERVER))
+    )
+    facilitator_api = TokenClient(app.test_client(), make_token(w.facilitator))
+    assert facilitator_api.get(api_path).status_code == 200  # fills the kept answer first
+    assert observer_api.get(api_path).status_code == 404
     # Each organisation sees only its own proposed decisions (others: 404).
     ipo_url = report_url(w, f"/organisations/{w.ipo.id}")
     login_as(w.person("vng"))
@@ -103,6 +112,7 @@ def test_organisations_answer_before_publication_and_the_report_records_it(
     assert "Betwist: De bedragen zijn juist de kern." in page
     assert "Eens" in page
     assert client.get(report_url(w, ".pdf")).status_code == 200
+    assert observer_api.get(api_path).status_code == 200
 
 
 def test_answers_close_with_the_period(app, monkeypatch):
