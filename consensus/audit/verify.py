@@ -494,14 +494,18 @@ def default_workers(events: int) -> int:
     A worker starts in about 0.07 s of CPU (a fresh interpreter that imports only
     verify_worker) and then does all the per-event work while this process waits, so
     they pay off from about 100,000 events (a second of work), and only on cores that are
-    idle: on a busy machine they would just compete with everything else.
+    idle: on a busy machine they would just compete with everything else. This process's
+    own core counts as idle: it waits while the workers verify (so on two cores with one
+    busy, two workers; the one-minute load average also still holds the last run of this
+    very command: scale 10 was verified in-process at load 1.4, 150,711 events/s, against
+    282,610 with two workers).
     """
     cores = os.cpu_count() or 1
     try:
-        idle = round(cores - os.getloadavg()[0])
+        idle = round(cores - os.getloadavg()[0]) + 1
     except (AttributeError, OSError):  # no load average on this platform
         idle = cores
-    workers = min(idle, MAX_WORKERS)
+    workers = min(idle, cores, MAX_WORKERS)
     return workers if events >= PARALLEL_MIN_EVENTS and workers >= 2 else 0
 
 
