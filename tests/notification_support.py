@@ -3,13 +3,31 @@ to refuse, for the notification tests; and helpers to run the worker and read wh
 
 from __future__ import annotations
 
+import os
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 
 from flask import Flask
+
+
+def worker_command(database_url: str, mail_port: int) -> tuple[str, dict[str, str]]:
+    """The `flask` program and the environment of a notification worker run as its own
+    process (as an operator runs it), on the test's database and mail server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENSUS_")}
+    env.update(
+        CONSENSUS_INSTANCE_PATH=os.environ["CONSENSUS_INSTANCE_PATH"],
+        CONSENSUS_SECRET_KEY="test-secret-key",
+        CONSENSUS_DATABASE_URL=database_url,
+        CONSENSUS_MAIL_HOST="127.0.0.1",
+        CONSENSUS_MAIL_PORT=str(mail_port),
+        CONSENSUS_MAIL_STARTTLS="0",
+    )
+    return str(Path(sys.executable).with_name("flask")), env
 
 
 def free_port() -> int:

@@ -11,8 +11,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _collected(env: dict[str, str], *paths: str) -> tuple[list[str], str]:
-    answer = subprocess.run(
+def _collect(only: bool, database_url: str | None, *paths: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENSUS_TEST_DATABASE")}
+    if only:
+        env["CONSENSUS_TEST_DATABASE_ONLY"] = "1"
+    if database_url:
+        env["CONSENSUS_TEST_DATABASE_URL"] = database_url
+    return subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-n", "0", *paths],
         cwd=ROOT,
         env=env,
@@ -21,48 +26,29 @@ def _collected(env: dict[str, str], *paths: str) -> tuple[list[str], str]:
         timeout=120,
         check=False,
     )
+
+
+def _ids(answer: subprocess.CompletedProcess[str]) -> list[str]:
     assert answer.returncode == 0, answer.stdout + answer.stderr
-    ids = [line for line in answer.stdout.splitlines() if "::" in line]
-    return ids, answer.stdout
+    return [line for line in answer.stdout.splitlines() if "::" in line]
 
 
 def test_the_second_pass_keeps_exactly_the_tests_that_use_the_database():
     paths = ("tests/unit/test_merkle.py", "tests/web/test_app.py")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENSUS_TEST_DATABASE")}
-    every, _ = _collected(env, *paths)
-    env["CONSENSUS_TEST_DATABASE_ONLY"] = "1"
+    every = _ids(_collect(False, None, *paths))
     # Never connected to while collecting.
-    env["CONSENSUS_TEST_DATABASE_URL"] = "postgresql+psycopg://nobody@127.0.0.1:1/none"
-    kept, output = _collected(env, *paths)
+    second = _collect(True, "postgresql+psycopg://nobody@127.0.0.1:1/none", *paths)
+    kept = _ids(second)
 
     assert any(i.startswith("tests/unit/test_merkle.py") for i in every)
     assert not any(i.startswith("tests/unit/test_merkle.py") for i in kept)
     # test_app's tests that take the app (and so the database) all stay.
     assert "tests/web/test_app.py::test_demo_world_is_idempotent" in kept
     assert set(kept) < set(every)
-    assert f"{len(every) - len(kept)} deselected" in output
+    assert f"{len(every) - len(kept)} deselected" in second.stdout
 
 
 def test_the_second_pass_needs_a_database_to_pass_on():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENSUS_TEST_DATABASE")}
-    env["CONSENSUS_TEST_DATABASE_ONLY"] = "1"
-    answer = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--collect-only",
-            "-q",
-            "-n",
-            "0",
-            "tests/unit/test_merkle.py",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    answer = _collect(True, None, "tests/unit/test_merkle.py")
     assert answer.returncode != 0
     assert "CONSENSUS_TEST_DATABASE_ONLY=1 is for a second pass" in answer.stdout + answer.stderr

@@ -6,13 +6,10 @@ costs are counted at the database engine."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 import threading
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from icalendar import Calendar
@@ -23,7 +20,7 @@ from consensus.models import MailState, NotificationKind, OutgoingMail, User, ut
 from consensus.notifications import outbox
 from consensus.notifications.compose import Content
 from tests.factories import make_user
-from tests.notification_support import MailServer, free_port, html_of, text_of
+from tests.notification_support import MailServer, free_port, html_of, text_of, worker_command
 
 
 class Server(MailServer):
@@ -295,16 +292,7 @@ def test_a_worker_that_dies_mid_batch_loses_its_claim_after_the_lease(app, datab
     people = queue_for(5)
     server = HangingServer(free_port())
     server.start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENSUS_")}
-    env.update(
-        CONSENSUS_INSTANCE_PATH=os.environ["CONSENSUS_INSTANCE_PATH"],
-        CONSENSUS_SECRET_KEY="test-secret-key",
-        CONSENSUS_DATABASE_URL=database_url,
-        CONSENSUS_MAIL_HOST="127.0.0.1",
-        CONSENSUS_MAIL_PORT=str(server.port),
-        CONSENSUS_MAIL_STARTTLS="0",
-    )
-    flask = str(Path(sys.executable).with_name("flask"))
+    flask, env = worker_command(database_url, server.port)
     app.config.update(
         MAIL_HOST="127.0.0.1", MAIL_PORT=server.port, MAIL_STARTTLS=False, MAIL_SSL=False
     )

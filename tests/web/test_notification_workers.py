@@ -6,11 +6,8 @@ is one statement under the write lock."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 from sqlalchemy import select
 
@@ -19,7 +16,7 @@ from consensus.models import MailState, NotificationKind, OutgoingMail, User
 from consensus.notifications import outbox
 from consensus.notifications.compose import Content
 from tests.factories import make_user
-from tests.notification_support import MailServer, free_port
+from tests.notification_support import MailServer, free_port, worker_command
 
 MESSAGES = 120
 
@@ -46,16 +43,7 @@ def test_two_workers_deliver_each_message_once(app, database_url, tmp_path):
 
     server = SlowServer(free_port())
     server.start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENSUS_")}
-    env.update(
-        CONSENSUS_INSTANCE_PATH=os.environ["CONSENSUS_INSTANCE_PATH"],
-        CONSENSUS_SECRET_KEY="test-secret-key",
-        CONSENSUS_DATABASE_URL=database_url,
-        CONSENSUS_MAIL_HOST="127.0.0.1",
-        CONSENSUS_MAIL_PORT=str(server.port),
-        CONSENSUS_MAIL_STARTTLS="0",
-    )
-    flask = str(Path(sys.executable).with_name("flask"))
+    flask, env = worker_command(database_url, server.port)
     try:
         workers = [
             subprocess.Popen(  # noqa: S603 - our own command line
