@@ -496,7 +496,7 @@ def rendered(text: str) -> Markup:
     this module). Shown: every value in it went through the environment's `finalize`
     (consensus.formats.markdown.visible), so a page that includes it does not scan it again.
     """
-    return Shown(text)  # noqa: S704  # nosec B704
+    return Shown(text)
 
 
 def _session_token() -> str:
