@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 SCALE_DOMAIN = "scale.example.org"  # consensus.worlds.scale.EMAIL_DOMAIN
 ADMIN = "admin@example.org"  # the demo world's administrator (built with the scale world)
@@ -189,7 +190,13 @@ def main_pages() -> tuple[list[Page], dict[str, Any]]:
         Page("public index", "/public/", note=f"not logged in; {n_published} published"),
         Page("public index p2", "/public/?page=2", note="not logged in"),
         *(
-            [Page("public index theme", f"/public/?theme={theme[0]}", note="not logged in")]
+            [
+                Page(
+                    "public index theme",
+                    f"/public/?{urlencode({'theme': theme[0]})}",
+                    note="not logged in",
+                )
+            ]
             if theme
             else []
         ),
