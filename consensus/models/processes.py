@@ -75,6 +75,15 @@ class Process(Base):
             name="share_is_percentage",
         ),
         CheckConstraint("slug <> ''", name="slug_not_empty"),
+        # The round clock asks on every changing request for the earliest publication still
+        # to come (services.processes.next_due_at): without this index a scan of every
+        # process, ten years of them at scale 10 (0.75 ms a request, growing with history).
+        Index(
+            "ix_process_publication_due",
+            "publish_at",
+            sqlite_where=text("publish_at IS NOT NULL AND published_at IS NULL"),
+            postgresql_where=text("publish_at IS NOT NULL AND published_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
