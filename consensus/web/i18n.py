@@ -12,7 +12,6 @@ mid-request, still switches it).
 
 from __future__ import annotations
 
-import contextlib
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -74,12 +73,7 @@ _PLAIN: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictiona
 
 def _plain(string: str) -> str:
     catalog = _catalog()
-    try:
-        done = _PLAIN[catalog]
-    except (KeyError, TypeError):  # TypeError: a catalog that cannot be weakly held
-        done = {}
-        with contextlib.suppress(TypeError):
-            _PLAIN[catalog] = done
+    done = _PLAIN.setdefault(catalog, {})
     found = done.get(string)
     if found is None:
         # The message comes from our own catalog; `%` as Jinja's gettext: always formatted.
