@@ -21,17 +21,6 @@ _PAGE_SCHEMA = ProcessPage()
 _PROCESS_SCHEMA = schemas.ProcessSchema()
 
 
-def _list_key(page: int, page_size: int) -> cached.ProcessListKey:
-    """What `permissions.visible_clause` decides for this reader, as a key."""
-    if permissions.can_administer(current_user):
-        return cached.ProcessListKey("all", None, None, page, page_size)
-    if not (current_user.is_authenticated and current_user.active):
-        return cached.ProcessListKey("published", None, None, page, page_size)
-    memberships = permissions.valid_memberships(current_user)
-    organisations = frozenset(m.organisation_id for m in memberships)
-    return cached.ProcessListKey("involved", current_user.id, organisations, page, page_size)
-
-
 @bp.get("/processes")
 @bp.arguments(schemas.PageArgsSchema, location="query", as_kwargs=True)
 @bp.response(200, ProcessPage)
@@ -42,7 +31,8 @@ def processes(page: int, page_size: int) -> Response:
     the page: two statements whatever the number of processes (it was every process
     loaded and checked in Python, about a second for the 500 of the scale world). The
     encoded page is kept per reader's sight (consensus.web.pages.api)."""
-    visible = permissions.visible_clause(current_user)
+    seen = permissions.sight(current_user)
+    visible = permissions.sight_clause(seen)
 
     def compute() -> cached.Body:
         total = db.session.execute(
@@ -65,7 +55,7 @@ def processes(page: int, page_size: int) -> Response:
         )
         return cached.encode(_PAGE_SCHEMA, result, present.link_header(result))
 
-    return cached.answer(cached.PROCESS_LIST, _list_key(page, page_size), compute)
+    return cached.answer(cached.PROCESS_LIST, cached.ProcessListKey(seen, page, page_size), compute)
 
 
 @bp.get("/processes/<slug>")

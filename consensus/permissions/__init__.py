@@ -10,7 +10,8 @@ organisation X in round R". It answers; it never changes anything.
 - delegations.py who may lend or take back an organisation's mandate
 - signing.py     who may sign for an organisation in a signing round
 - processes.py   who may see a process, as a check (`can_see_process`) and as SQL for lists
-                 (`visible_clause`, `visible_processes`, `viewable_*`, `involved_*`)
+                 (`visible_clause` and the `Sight` it asks of a reader, `visible_processes`,
+                 `viewable_*`, `involved_*`)
 - bodies.py      standing bodies, meetings, follow-up actions, the letter's dispatch
 
 Callers import from here: `from consensus.permissions import gate, Action`.
@@ -84,10 +85,13 @@ from consensus.permissions.positions import (
     may_write_version,
 )
 from consensus.permissions.processes import (
+    Sight,
     can_see_process,
     involved_clause,
     involved_processes,
     published_clause,
+    sight,
+    sight_clause,
     viewable_clause,
     viewable_processes,
     visible_clause,
@@ -150,6 +154,9 @@ __all__ = [
     "viewable_clause",
     "viewable_processes",
     "visible_clause",
+    "Sight",
+    "sight",
+    "sight_clause",
     "visible_processes",
     "mandate_for",
     "may_act_for",

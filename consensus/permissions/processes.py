@@ -20,6 +20,7 @@ helpers (`valid_memberships`, `can_administer`); a property test over generated 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
@@ -46,17 +47,21 @@ def involved_clause(user: AnyUser | None, at: datetime | None = None) -> ColumnE
     whose participation is not removed. Administrators are not involved by their role."""
     if not _is_user(user):
         return false()
+    organisation_ids = frozenset(m.organisation_id for m in valid_memberships(user, at))
+    return _involved(user.id, organisation_ids)  # type: ignore[union-attr]
+
+
+def _involved(user_id: int, organisation_ids: frozenset[int]) -> ColumnElement[bool]:
     facilitating = exists().where(
         ProcessFacilitator.process_id == Process.id,
-        ProcessFacilitator.user_id == user.id,  # type: ignore[union-attr]
+        ProcessFacilitator.user_id == user_id,
     )
-    organisation_ids = sorted({m.organisation_id for m in valid_memberships(user, at)})
     if not organisation_ids:
         return facilitating
     participating = exists().where(
         Participation.process_id == Process.id,
         Participation.removed_at.is_(None),
-        Participation.organisation_id.in_(organisation_ids),
+        Participation.organisation_id.in_(sorted(organisation_ids)),
     )
     return or_(participating, facilitating)
 
@@ -69,14 +74,40 @@ def viewable_clause(user: AnyUser | None) -> ColumnElement[bool]:
     return involved_clause(user)
 
 
+@dataclass(frozen=True)
+class Sight:
+    """Everything `visible_clause` asks of a reader, as a value (a cache key may hold it):
+    "all" (an administrator), "published" (anyone not logged in), or "involved" (a person:
+    the published processes and those they facilitate, `user_id`, or take part in through
+    a membership valid now, `organisation_ids`)."""
+
+    kind: str
+    user_id: int | None = None
+    organisation_ids: frozenset[int] = frozenset()
+
+
+def sight(user: AnyUser | None) -> Sight:
+    if can_administer(user):
+        return Sight("all")
+    if not _is_user(user):
+        return Sight("published")
+    organisation_ids = frozenset(m.organisation_id for m in valid_memberships(user))
+    return Sight("involved", user.id, organisation_ids)  # type: ignore[union-attr]
+
+
+def sight_clause(seen: Sight) -> ColumnElement[bool]:
+    """The processes a reader with this sight may see, as a WHERE clause over `Process`."""
+    if seen.kind == "all":
+        return true()
+    if seen.kind == "published" or seen.user_id is None:
+        return published_clause()
+    return or_(published_clause(), _involved(seen.user_id, seen.organisation_ids))
+
+
 def visible_clause(user: AnyUser | None) -> ColumnElement[bool]:
     """`can_see_process` as a WHERE clause over `Process`: the published processes for
     everyone, and the ones `user` may view."""
-    if can_administer(user):
-        return true()
-    if not _is_user(user):
-        return published_clause()
-    return or_(published_clause(), involved_clause(user))
+    return sight_clause(sight(user))
 
 
 def visible_processes(user: AnyUser | None) -> Select[tuple[int]]:

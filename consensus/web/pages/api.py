@@ -34,6 +34,7 @@ from typing import Any
 from flask import Response, current_app
 from marshmallow import Schema
 
+from consensus.permissions.processes import Sight
 from consensus.web import fragments
 from consensus.web.pages import CachedValue, declare_key
 
@@ -71,15 +72,10 @@ class DispositionKey:
 @declare_key
 @dataclass(frozen=True)
 class ProcessListKey:
-    """GET /processes: which processes the reader sees, and the page.
+    """GET /processes: which processes the reader sees (the rule book's `Sight`, all that
+    `visible_clause` asks of them), and the page."""
 
-    `sight` is "all" (an administrator), "published" (anonymous) or "involved" (a person:
-    the published ones and those of `user_id` as facilitator or of `organisation_ids`, the
-    organisations of their memberships valid now, as participants)."""
-
-    sight: str
-    user_id: int | None
-    organisation_ids: frozenset[int] | None
+    sight: Sight
     page: int
     page_size: int
 
