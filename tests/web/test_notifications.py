@@ -5,12 +5,12 @@ slept), one-click unsubscribe; an SMTP outage loses and duplicates nothing."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from icalendar import Calendar
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from consensus.extensions import db
 from consensus.models import (
@@ -223,10 +223,18 @@ def test_preferences_digest_and_off(app, login_as, runner, smtp):
         digest_person.id,
         off_person.id,
     }  # both still see it in their inbox
-    # Time moves on: before 07:00 Amsterdam nothing, at 07:00 one digest.
+    # The notices arrived at 01:00 Amsterdam time yesterday: the digest's hours are then
+    # the same whatever the test's own clock says (it once ran after midnight Amsterdam,
+    # when the next 07:00 was today, not tomorrow).
     zone = ZoneInfo("Europe/Amsterdam")
-    tomorrow = (utcnow().astimezone(zone) + timedelta(days=1)).date()
-    seven = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 7, tzinfo=zone)
+    day = (utcnow().astimezone(zone) - timedelta(days=1)).date()
+    arrived = datetime(day.year, day.month, day.day, 1, tzinfo=zone).astimezone(UTC)
+    db.session.execute(
+        update(Notice).where(Notice.digest == "waiting").values(created_at=arrived)
+    )
+    db.session.commit()
+    # Time moves on: before 07:00 Amsterdam nothing, at 07:00 one digest.
+    seven = datetime(day.year, day.month, day.day, 7, tzinfo=zone)
     assert outbox.deliver_due(seven - timedelta(minutes=1)).digests == 0
     done = outbox.deliver_due(seven + timedelta(minutes=1))
     assert (done.digests, done.sent) == (1, 1)
