@@ -10,12 +10,10 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from consensus.audit import checkpoints
-from consensus.audit import verify as audit_verify
 from consensus.config import DEMO_PASSWORD
 from consensus.extensions import db
 from consensus.services import accounts
 from consensus.services.errors import DomainError
-from consensus.worlds import demo
 
 
 def _refuse_demo_password(password: str) -> None:
@@ -62,6 +60,8 @@ def create_admin(email: str, name: str, password: str) -> None:
 def demo_command(password: str, scale: float | None) -> None:
     """Load the demo world (idempotent: running it twice changes nothing)."""
     _refuse_demo_password(password)
+    from consensus.worlds import demo  # the world builder: only for this command
+
     counts = demo.build_demo_world(password)
     db.session.commit()
     click.echo(
@@ -97,6 +97,8 @@ def serve(host: str, port: int) -> None:
     from flask_migrate import upgrade  # Alembic: for commands only, not web workers
 
     upgrade()
+    from consensus.worlds import demo
+
     counts = demo.build_demo_world(DEMO_PASSWORD)
     db.session.commit()
     click.echo(f"Demo world: {counts['organisations']} organisations, {counts['users']} users.")
@@ -264,6 +266,9 @@ def audit_checkpoint(force: bool) -> None:
 @with_appcontext
 def audit_verify_command(workers: int | None) -> None:
     """Recompute every leaf, node, root and checkpoint signature; exit 1 on any mismatch."""
+    # Worker processes and their pool: only for this command, not in every web worker.
+    from consensus.audit import verify as audit_verify
+
     report = audit_verify.verify_log(workers=workers)
     if not report.ok:
         for problem in report.problems:

@@ -12,8 +12,6 @@ from typing import Any
 
 from flask import has_request_context, request
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.util import identity_key
 
 from consensus.audit.entry import Edge, canonical_entry, node_rows
@@ -61,8 +59,12 @@ def lock_head() -> AuditLogHead:
     if head is None:
         # The very first events of an empty log may be written by several requests at
         # once: create the row only if nobody else did (no IntegrityError), then lock it.
-        dialect = db.session.get_bind().dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        # The dialect's own insert, imported here: PostgreSQL's dialect package is large
+        # and a worker on SQLite never needs it.
+        if db.session.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
         db.session.execute(
             insert(AuditLogHead)
             .values(id=1, size=0, frontier=b"")

@@ -14,21 +14,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from fido2.server import Fido2Server
-from fido2.utils import websafe_decode
-from fido2.webauthn import (
-    AttestedCredentialData,
-    AuthenticationResponse,
-    PublicKeyCredentialDescriptor,
-    PublicKeyCredentialRpEntity,
-    PublicKeyCredentialType,
-    PublicKeyCredentialUserEntity,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 from flask import current_app, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -39,6 +27,13 @@ from consensus.extensions import db
 from consensus.models import Passkey, User, utcnow
 from consensus.services import accounts
 from consensus.services.errors import DomainError, Forbidden
+
+if TYPE_CHECKING:
+    from fido2.server import Fido2Server
+    from fido2.webauthn import PublicKeyCredentialDescriptor
+
+# fido2 (and the parts of cryptography it brings) is imported where a ceremony happens, not
+# when a web worker starts: most requests never touch a passkey (worker memory, issue 23).
 
 MAX_PASSKEYS = 20
 RP_NAME = "Consensus"
@@ -52,6 +47,9 @@ def _origin() -> str:
 
 
 def _server() -> Fido2Server:
+    from fido2.server import Fido2Server
+    from fido2.webauthn import PublicKeyCredentialRpEntity
+
     rp_id = current_app.config.get("WEBAUTHN_RP_ID") or urlsplit(request.host_url).hostname
     origin = _origin()
     return Fido2Server(
@@ -83,6 +81,8 @@ def has_passkeys(user: User) -> bool:
 
 
 def _descriptors(passkeys: list[Passkey]) -> list[PublicKeyCredentialDescriptor]:
+    from fido2.webauthn import PublicKeyCredentialDescriptor, PublicKeyCredentialType
+
     return [
         PublicKeyCredentialDescriptor(type=PublicKeyCredentialType.PUBLIC_KEY, id=p.credential_id)
         for p in passkeys
@@ -92,6 +92,12 @@ def _descriptors(passkeys: list[Passkey]) -> list[PublicKeyCredentialDescriptor]
 def registration_options(user: User) -> tuple[dict[str, Any], dict[str, Any]]:
     """Options for the browser's navigator.credentials.create(), and the state to keep in
     the session (the challenge). A discoverable credential, so it can log in alone."""
+    from fido2.webauthn import (
+        PublicKeyCredentialUserEntity,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
     options, state = _server().register_begin(
         PublicKeyCredentialUserEntity(
             id=_user_handle(user), name=user.email, display_name=user.display_name
@@ -200,6 +206,8 @@ def remove_all_passkeys(user: User, *, actor: User) -> int:
 def authentication_options(user: User | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Options for navigator.credentials.get(): for this person's passkeys (second factor,
     signing), or for any discoverable one (a login without a password: `user` None)."""
+    from fido2.webauthn import UserVerificationRequirement
+
     credentials = _descriptors(passkeys_of(user)) if user is not None else None
     options, state = _server().authenticate_begin(
         credentials=credentials, user_verification=UserVerificationRequirement.REQUIRED
@@ -213,6 +221,9 @@ def verify_passkey(
     """The passkey that answered the challenge (of `user`, when given), after the library's
     checks and ours: a known credential of an active account, and a signature counter that
     moved on (a counter that did not is a cloned authenticator). Records its use."""
+    from fido2.utils import websafe_decode
+    from fido2.webauthn import AttestedCredentialData, AuthenticationResponse
+
     refused = Forbidden(str(_l("The passkey was not accepted.")))
     if state is None:
         raise refused
