@@ -229,9 +229,7 @@ def test_preferences_digest_and_off(app, login_as, runner, smtp):
     zone = ZoneInfo("Europe/Amsterdam")
     day = (utcnow().astimezone(zone) - timedelta(days=1)).date()
     arrived = datetime(day.year, day.month, day.day, 1, tzinfo=zone).astimezone(UTC)
-    db.session.execute(
-        update(Notice).where(Notice.digest == "waiting").values(created_at=arrived)
-    )
+    db.session.execute(update(Notice).where(Notice.digest == "waiting").values(created_at=arrived))
     db.session.commit()
     # Time moves on: before 07:00 Amsterdam nothing, at 07:00 one digest.
     seven = datetime(day.year, day.month, day.day, 7, tzinfo=zone)
