@@ -6,6 +6,7 @@ public sees only signed checkpoints and how to check them.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from flask import (
@@ -13,6 +14,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    g,
     redirect,
     render_template,
     request,
@@ -32,6 +34,7 @@ from consensus.domain.timeutil import end_of_day, start_of_day
 from consensus.extensions import db, login_manager
 from consensus.models import AuditEvent, Checkpoint, Organisation, User
 from consensus.resources import resource_path
+from consensus.web import shared_cache
 from consensus.web.loaders import load_organisation
 from consensus.web.pages import audit as audit_pages
 
@@ -423,7 +426,23 @@ def organisation_receipt(slug: str, seq: int) -> Response:
 # --- Public ----------------------------------------------------------------------------------
 
 
+_UNREAD = object()
+
+
+def _transparency_state() -> tuple[bytes, datetime | None]:
+    """What the transparency page shows besides the log's state, for its validators: the
+    latest checkpoint (signed without an audit event) with its time, and whether the
+    offline verifier ships with this installation."""
+    row = db.session.execute(
+        select(Checkpoint.id, Checkpoint.created_at).order_by(Checkpoint.id.desc()).limit(1)
+    ).first()
+    g.transparency_checkpoint_id = row[0] if row is not None else None
+    state = f"checkpoint:{g.transparency_checkpoint_id}:{VERIFIER.exists()}"
+    return state.encode(), (row[1] if row is not None else None)
+
+
 @bp.get("/transparency")
+@shared_cache.public_depending_on(_transparency_state)
 def transparency() -> str:
     """Signed checkpoints and keys only: never an event's contents."""
 
@@ -445,7 +464,12 @@ def transparency() -> str:
             "verifier_available": VERIFIER.exists(),
         }
 
-    key = audit_pages.TransparencyKey(_latest_checkpoint_id(), VERIFIER.exists())
+    # Read already for the validators when the reader is not logged in (popped: in tests
+    # `g` can outlive the request).
+    checkpoint_id = g.pop("transparency_checkpoint_id", _UNREAD)
+    if checkpoint_id is _UNREAD:
+        checkpoint_id = _latest_checkpoint_id()
+    key = audit_pages.TransparencyKey(checkpoint_id, VERIFIER.exists())
     return render_template(
         "audit/transparency.html", body_html=audit_pages.TRANSPARENCY.html(key, context)
     )

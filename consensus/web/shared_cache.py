@@ -48,6 +48,13 @@ def init_app(app: Flask) -> None:
         # base.html: no CSRF token (it would start a session) and a GET language switch.
         return {"shared_cache_page": bool(g.get("shared_cache_page"))}
 
+    @app.teardown_request
+    def forget_shared_page(_error: BaseException | None) -> None:
+        # When a request runs inside an outer app context (tests, CLI helpers), `g` outlives
+        # it: the next request, perhaps a logged-in one, must not count as a shared page
+        # (its cached parts would keep a token of their own instead of the placeholder).
+        g.pop("shared_cache_page", None)
+
 
 def cookie_locale() -> str | None:
     """The language an anonymous reader chose with the GET switch, if any."""
@@ -67,9 +74,28 @@ def remember_locale(response: Response, locale: str) -> None:
     )
 
 
+# What a public page shows besides the audit log's state, and when that last changed.
+Extra = Callable[[], tuple[bytes, datetime | None]]
+
+
 def public(view: Callable[..., ResponseReturnValue]) -> Callable[..., Response]:
     """Make a public view's answers to readers who are not logged in cacheable by anyone."""
+    return _shared(view, None)
 
+
+def public_depending_on(
+    extra: Extra,
+) -> Callable[[Callable[..., ResponseReturnValue]], Callable[..., Response]]:
+    """`public` for a page that also shows something recorded without an audit event (the
+    transparency page's latest checkpoint: it signs the log, an event would change what it
+    signs). `extra` names that thing and when it changed; both validators carry it, so a
+    new checkpoint is never answered 304."""
+    return lambda view: _shared(view, extra)
+
+
+def _shared(
+    view: Callable[..., ResponseReturnValue], extra: Extra | None
+) -> Callable[..., Response]:
     @functools.wraps(view)
     def wrapper(*args: object, **kwargs: object) -> Response:
         from flask_login import current_user
@@ -79,7 +105,7 @@ def public(view: Callable[..., ResponseReturnValue]) -> Callable[..., Response]:
             response.headers.setdefault("Cache-Control", "private, no-cache")
             return response
         g.shared_cache_page = True
-        etag, modified = _validators()
+        etag, modified = _validators(*(extra() if extra is not None else (b"", None)))
         if _still_valid(etag, modified):
             response = current_app.response_class(status=304)
         else:
@@ -116,7 +142,9 @@ def still_valid(etag: str, modified: datetime | None) -> bool:
     return _still_valid(etag, modified)
 
 
-def _validators(reader: bytes = b"") -> tuple[str, datetime | None]:
+def _validators(
+    reader: bytes = b"", changed: datetime | None = None
+) -> tuple[str, datetime | None]:
     size, frontier = _head()
     locale, zone = fragments.presentation()
     digest = hashlib.sha256(
@@ -135,7 +163,18 @@ def _validators(reader: bytes = b"") -> tuple[str, datetime | None]:
     modified = fragments.value(
         "audit-last-modified", compute=lambda: _last_event_time(size), size=64
     )
+    if changed is not None:
+        changed = http_moment(changed)
+        modified = changed if modified is None else max(modified, changed)
     return digest, modified
+
+
+def http_moment(when: datetime) -> datetime:
+    """A stored moment as an HTTP date takes it: UTC, to the second (SQLite gives it back
+    without a time zone)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).replace(microsecond=0)
 
 
 def _head() -> tuple[int, bytes]:
@@ -161,8 +200,4 @@ def _last_event_time(size: int) -> datetime | None:
     when = db.session.execute(
         select(AuditEvent.created_at).order_by(AuditEvent.seq.desc()).limit(1)
     ).scalar_one_or_none()
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).replace(microsecond=0)
+    return None if when is None else http_moment(when)

@@ -4,6 +4,8 @@ log's head that answer conditional GETs with 304."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Flask
 
 from consensus.extensions import db
@@ -109,3 +111,44 @@ def test_logged_in_readers_are_never_shared(app: Flask) -> None:
     assert "ETag" not in answer.headers
     # Their language switch is still the POST form with its token.
     assert 'method="post" action="/language"' in answer.text
+
+
+def test_the_transparency_page_is_shared_and_a_new_checkpoint_is_never_answered_304(
+    app: Flask,
+) -> None:
+    """The transparency page is public too; its latest checkpoint is signed without an audit
+    event, so its validators carry the checkpoint as well as the log's head."""
+    from consensus.audit import checkpoints
+
+    app.config["PUBLIC_CACHE_SECONDS"] = 90
+    _published_world()
+    checkpoints.init_key()
+    old = checkpoints.make_checkpoint()
+    db.session.commit()
+    client = app.test_client()
+    first = client.get("/transparency")
+    assert first.status_code == 200 and old.root_hash.hex() in first.text
+    assert "Set-Cookie" not in first.headers
+    assert first.headers["Cache-Control"] == "public, max-age=90"
+    assert 'name="csrf_token"' not in first.text
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    assert client.get("/transparency", headers={"If-None-Match": etag}).status_code == 304
+
+    # A checkpoint a second later, over the same log (no event recorded in between).
+    new = checkpoints.make_checkpoint(reuse_unchanged=False)
+    new.created_at = old.created_at + timedelta(seconds=1)
+    db.session.commit()
+    assert new.id != old.id
+    by_tag = client.get("/transparency", headers={"If-None-Match": etag})
+    assert by_tag.status_code == 200 and by_tag.headers["ETag"] != etag
+    by_date = client.get("/transparency", headers={"If-Modified-Since": modified})
+    assert by_date.status_code == 200 and new.root_hash.hex() in by_date.text
+    assert by_date.headers["Last-Modified"] != modified
+
+    # A logged-in reader is never shared.
+    w = make_world(1)
+    person = app.test_client()
+    give_session(app, person, w.reps[w.orgs[0].id])
+    own = person.get("/transparency")
+    assert own.status_code == 200 and own.headers["Cache-Control"] == "no-store"
+    assert new.root_hash.hex() in own.text
