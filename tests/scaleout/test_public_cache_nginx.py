@@ -1,6 +1,6 @@
 """Public pages behind nginx's proxy_cache (issue 23): with the configuration of
-docs/operations.md ("A shared cache in front"), a published process page is served by nginx
-from its cache to anonymous readers, revalidated with a 304 from Consensus when its
+docs/operations.md ("A shared cache in front"), a published process page (and the
+transparency page) is served by nginx from its cache to anonymous readers, revalidated with a 304 from Consensus when its
 freshness runs out, and never shared with a logged-in reader (a session cookie passes
 through). Real gunicorn, real nginx; skips without nginx (fails under
 CONSENSUS_REQUIRE_TOOLS=1)."""
@@ -44,7 +44,7 @@ http {{
     }}
     server {{
         listen 127.0.0.1:{port};
-        location /public/ {{
+        location ~ ^/(public/|transparency$) {{
             proxy_cache consensus_public;
             proxy_cache_key "$scheme$host$request_uri|$cookie_consensus_locale";
             proxy_cache_bypass $consensus_session;
@@ -184,6 +184,13 @@ def test_a_published_page_is_served_from_nginx_cache_and_revalidated(tmp_path: P
         while '" 304 ' not in (tmp_path / "gunicorn-access.log").read_text():
             assert time.monotonic() < deadline, "Consensus did not answer nginx with 304"
             time.sleep(0.2)
+
+        # The transparency page is a shared page too (the same location).
+        transparency = f"http://127.0.0.1:{port}/transparency"
+        first = requests.get(transparency, timeout=60)
+        assert first.status_code == 200 and "Set-Cookie" not in first.headers
+        assert first.headers["X-Cache-Status"] == "MISS"
+        assert requests.get(transparency, timeout=60).headers["X-Cache-Status"] == "HIT"
     finally:
         nginx.terminate()
         gunicorn.terminate()
