@@ -1,9 +1,9 @@
 """Public pages behind nginx's proxy_cache (issue 23): with the configuration of
 docs/operations.md ("A shared cache in front"), a published process page (and the
-transparency page) is served by nginx from its cache to anonymous readers, revalidated with a 304 from Consensus when its
-freshness runs out, and never shared with a logged-in reader (a session cookie passes
-through). Real gunicorn, real nginx; skips without nginx (fails under
-CONSENSUS_REQUIRE_TOOLS=1)."""
+transparency page) is served by nginx from its cache to anonymous readers, revalidated
+with a 304 from Consensus when its freshness runs out, and never shared with a logged-in
+reader (a session cookie passes through). Real gunicorn, real nginx; skips without nginx
+(fails under CONSENSUS_REQUIRE_TOOLS=1)."""
 
 from __future__ import annotations
 
