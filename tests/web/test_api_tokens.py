@@ -95,5 +95,7 @@ def test_administrators_see_and_revoke_every_token(app, client):
     assert client.post(f"/admin/tokens/{token.id}/revoke").status_code == 302
     assert client.get(f"{API}/me", headers=bearer(secret)).status_code == 401
     assert db.session.execute(
-        select(AuditEvent.action).where(AuditEvent.object_type == "api_token")
+        select(AuditEvent.action)
+        .where(AuditEvent.object_type == "api_token")
+        .order_by(AuditEvent.seq)  # without it, PostgreSQL may answer in another order
     ).scalars().all() == ["api_token.created", "api_token.revoked"]
