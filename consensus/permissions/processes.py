@@ -47,8 +47,12 @@ def involved_clause(user: AnyUser | None, at: datetime | None = None) -> ColumnE
     whose participation is not removed. Administrators are not involved by their role."""
     if not _is_user(user):
         return false()
-    organisation_ids = frozenset(m.organisation_id for m in valid_memberships(user, at))
-    return _involved(user.id, organisation_ids)  # type: ignore[union-attr]
+    return _involved(user.id, _organisation_ids(user, at))  # type: ignore[union-attr]
+
+
+def _organisation_ids(user: AnyUser | None, at: datetime | None = None) -> frozenset[int]:
+    """The organisations of the person's memberships valid at `at` (now)."""
+    return frozenset(m.organisation_id for m in valid_memberships(user, at))
 
 
 def _involved(user_id: int, organisation_ids: frozenset[int]) -> ColumnElement[bool]:
@@ -91,8 +95,7 @@ def sight(user: AnyUser | None) -> Sight:
         return Sight("all")
     if not _is_user(user):
         return Sight("published")
-    organisation_ids = frozenset(m.organisation_id for m in valid_memberships(user))
-    return Sight("involved", user.id, organisation_ids)  # type: ignore[union-attr]
+    return Sight("involved", user.id, _organisation_ids(user))  # type: ignore[union-attr]
 
 
 def sight_clause(seen: Sight) -> ColumnElement[bool]:

@@ -164,12 +164,12 @@ def _validators(
         "audit-last-modified", compute=lambda: _last_event_time(size), size=64
     )
     if changed is not None:
-        changed = http_moment(changed)
+        changed = _http_moment(changed)
         modified = changed if modified is None else max(modified, changed)
     return digest, modified
 
 
-def http_moment(when: datetime) -> datetime:
+def _http_moment(when: datetime) -> datetime:
     """A stored moment as an HTTP date takes it: UTC, to the second (SQLite gives it back
     without a time zone)."""
     if when.tzinfo is None:
@@ -200,4 +200,4 @@ def _last_event_time(size: int) -> datetime | None:
     when = db.session.execute(
         select(AuditEvent.created_at).order_by(AuditEvent.seq.desc()).limit(1)
     ).scalar_one_or_none()
-    return None if when is None else http_moment(when)
+    return None if when is None else _http_moment(when)
