@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
-from flask_babel import format_date, format_decimal
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 from consensus import permissions
 from consensus.domain.timeutil import from_local_input, local_day, to_local_input
 from consensus.extensions import db
+from consensus.formats import cldr
 from consensus.forms import EmptyForm, choices
 from consensus.forms.bodies import (
     CHANNEL_LABELS,
@@ -74,7 +75,7 @@ NOBODY = 0  # the "nobody chosen" value of optional selects
 @bp.app_template_filter("day")
 def format_day(value: date | None, fmt: str = "medium") -> str:
     """A calendar date in the reader's language (no time zone: a date is a date)."""
-    return format_date(value, fmt) if value else ""
+    return cldr.format_day(value, fmt)
 
 
 @bp.app_template_filter("file_size")

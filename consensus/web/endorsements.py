@@ -8,8 +8,8 @@ another organisation's id gets nowhere.
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from consensus.domain import decision_rules
 from consensus.domain.decision_rules import Reason, Rule
 from consensus.domain.timeutil import from_local_input, to_local_input
 from consensus.extensions import db, htmx
+from consensus.formats.cldr import format_day
 from consensus.forms import EmptyForm, choices
 from consensus.forms.endorsements import (
     ClearanceForm,
@@ -71,7 +72,7 @@ def endorsement_helpers() -> dict[str, object]:
         "clearance_labels": service.CLEARANCE_LABELS,
         "explain_result": explain,
         "reason_text": reason_text,
-        "format_date": format_date,
+        "format_date": format_day,  # Babel's format_date, without its locale data
     }
 
 

@@ -26,7 +26,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -39,6 +38,7 @@ from consensus import permissions
 from consensus.domain.timeutil import from_local_input
 from consensus.domain.visible import require_visible
 from consensus.extensions import db, htmx
+from consensus.formats.cldr import format_day
 from consensus.forms import EmptyForm, choices
 from consensus.forms.admin import ROLE_LABELS
 from consensus.forms.drafting import (
@@ -2059,4 +2059,4 @@ def process_page_helpers() -> dict[str, object]:
 @bp.app_template_filter("format_letter_date")
 def format_letter_date(value: date) -> str:
     """A letter's date as written in a letter: "28 november 2026"."""
-    return format_date(value, "long")
+    return format_day(value, "long")

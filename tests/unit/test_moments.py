@@ -1,16 +1,18 @@
 """The fast moment formatter (consensus.web.fast_moment) writes exactly what Babel writes,
-for every moment, both languages and across the summer-time changes of Europe/Amsterdam."""
+for every moment, every pattern it knows, both languages and across the summer-time changes
+of Europe/Amsterdam; its month names are those of the installed Babel."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytz
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime, get_date_format, get_month_names
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consensus.web import _MOMENT_PATTERNS, fast_moment
+from consensus.formats.cldr import DATE_PATTERNS, DATE_WRITERS, MONTH_NAMES, month_names, write_date
+from consensus.web import _FAST_PATTERNS, _MOMENT_PATTERNS, fast_moment
 
 AMSTERDAM = pytz.timezone("Europe/Amsterdam")
 
@@ -28,7 +30,7 @@ changes = st.sampled_from(
 @settings(max_examples=400)
 @given(
     moment=moments | changes,
-    pattern=st.sampled_from(sorted(_MOMENT_PATTERNS.values())),
+    pattern=st.sampled_from(sorted(_FAST_PATTERNS)),
     locale=st.sampled_from(["nl", "en"]),
 )
 def test_the_fast_formatter_writes_what_babel_writes(moment, pattern, locale):
@@ -40,3 +42,47 @@ def test_other_patterns_and_values_go_to_babel():
     moment = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     assert fast_moment(moment, "long", "nl", AMSTERDAM) is None
     assert fast_moment(moment.date(), "d MMMM y", "nl", AMSTERDAM) is None  # type: ignore[arg-type]
+
+
+def test_the_shorthands_are_patterns_the_fast_formatter_knows():
+    assert set(_MOMENT_PATTERNS.values()) <= set(_FAST_PATTERNS)
+
+
+def test_the_kept_month_names_are_babels_for_every_language_consensus_speaks(app):
+    languages = app.config["LANGUAGES"]
+    assert {language for language, _ in MONTH_NAMES} == set(languages)
+    for language in languages:
+        for width in ("wide", "abbreviated"):
+            names = get_month_names(width, context="format", locale=language)
+            assert MONTH_NAMES[(language, width)] == ("", *(names[i] for i in range(1, 13)))
+
+
+def test_another_language_asks_babel():
+    assert month_names("de")[3] == "März"
+    assert (
+        month_names("fr", "abbreviated")[2]
+        == get_month_names("abbreviated", context="format", locale="fr")[2]
+    )
+
+
+def test_the_kept_date_patterns_are_babels(app):
+    for language in app.config["LANGUAGES"]:
+        for name in ("medium", "long"):
+            assert DATE_PATTERNS[(language, name)] == get_date_format(name, locale=language).pattern
+    assert set(DATE_PATTERNS.values()) <= set(DATE_WRITERS)
+
+
+@settings(max_examples=300)
+@given(
+    day=st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 12, 31)),
+    fmt=st.sampled_from(["medium", "long", *sorted(DATE_WRITERS)]),
+    locale=st.sampled_from(["nl", "en"]),
+)
+def test_dates_are_written_as_babel_writes_them(day, fmt, locale):
+    assert write_date(day, fmt, locale) == format_date(day, fmt, locale=locale)
+
+
+def test_other_date_formats_and_values_go_to_babel():
+    assert write_date(date(2026, 3, 7), "full", "nl") is None
+    assert write_date(date(2026, 3, 7), "short", "en") is None
+    assert write_date(datetime(2026, 3, 7, 12, 0, tzinfo=UTC), "long", "nl") is None
