@@ -239,3 +239,33 @@ def test_password_change_rejects_bad_input(client, login_as, data, message):
     assert message in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(User, user.id).password_hash == before
+
+
+def test_an_anonymous_visitor_gets_the_session_cookie_once(client):
+    """The login form's CSRF token is kept in the session: sent once, not with every page."""
+    first = client.get("/login")
+    assert any(c.startswith("session=") for c in first.headers.getlist("Set-Cookie"))
+    for path in ("/login", "/about", "/login"):
+        again = client.get(path)
+        assert again.status_code == 200
+        assert again.headers.getlist("Set-Cookie") == [], path
+    # The token still works: the form it came with logs in.
+    user = make_user("anon-then-in@example.org")
+    assert login(client, user.email).status_code == 302
+    assert client.get("/account").status_code == 200
+
+
+def test_a_logged_in_session_from_another_browser_is_refused(client):
+    """Flask-Login's strong protection still holds where there is a login: the session
+    cookie of one browser (its User-Agent) does not log in another."""
+    make_user("moved@example.org")
+    headers = {"User-Agent": "Browser A"}
+    assert (
+        client.post(
+            "/login", data={"email": "moved@example.org", "password": PASSWORD}, headers=headers
+        ).status_code
+        == 302
+    )
+    assert client.get("/account", headers=headers).status_code == 200
+    stolen = client.get("/account", headers={"User-Agent": "Browser B"})
+    assert stolen.status_code == 302 and "/login" in stolen.headers["Location"]
