@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from consensus import events, permissions
 from consensus.extensions import db
+from consensus.formats import cldr
 from consensus.models import (
     AgendaItem,
     Amendment,
@@ -53,7 +53,7 @@ def _names(organisations: list[Organisation]) -> str:
 
 
 def _moment(moment: datetime) -> str:
-    return format_datetime(moment, "d MMMM y, HH:mm")
+    return cldr.format_moment(moment, "d MMMM y, HH:mm")
 
 
 def _round_link(round_: Round, process: Process) -> str:
@@ -757,7 +757,7 @@ def on_action_overdue(event: events.ActionOverdue) -> None:
         values = {
             "title": action.title,
             "owner": action.owner.name,
-            "date": format_date(action.due_on, "d MMMM y"),
+            "date": cldr.format_day(action.due_on, "d MMMM y"),
         }
         return Content(
             subject=_("Overdue: \u201c%(title)s\u201d", **values),

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, TypeVar
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from flask import current_app
-from flask_babel import force_locale, format_date, format_datetime
+from flask_babel import force_locale
 
+from consensus.formats import cldr
 from consensus.formats.markdown import render_markdown
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def render_letter(content: LetterContent) -> RenderedLetter:
             "letters/letter.html",
             letter=content,
             body=render_markdown(content.body),
-            date_text=format_date(content.letter_date, "d MMMM y"),
+            date_text=cldr.format_day(content.letter_date, "d MMMM y"),
         )
     document = HTML(string=html, base_url=".").render()
     boxes: dict[str, tuple[int, float, float, float, float]] = {}
@@ -149,7 +150,7 @@ def render_stamp(text: StampText, width_pt: float, height_pt: float) -> bytes:
             stamp=text,
             width=width_pt,
             height=height_pt,
-            moment_text=format_datetime(text.signed_at, "d MMMM y, HH:mm"),
+            moment_text=cldr.format_moment(text.signed_at, "d MMMM y, HH:mm"),
         )
     pdf = HTML(string=html).write_pdf()
     assert pdf is not None

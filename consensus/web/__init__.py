@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime, tzinfo
 from urllib.parse import urlsplit
 
 from flask import (
@@ -28,7 +26,7 @@ from werkzeug.exceptions import HTTPException
 
 from consensus import transactions
 from consensus.extensions import db, login_manager
-from consensus.formats.cldr import month_names
+from consensus.formats.cldr import write_moment
 from consensus.formats.markdown import excerpt, render_markdown, visible
 from consensus.models import User
 
@@ -76,46 +74,9 @@ def load_user(user_id: str) -> User | None:
 _MOMENT_PATTERNS = {"medium": "d MMMM y, HH:mm", "short": "dd-MM-y HH:mm", "date": "d MMMM y"}
 
 
-def _hm(local: datetime) -> str:
-    return f"{local.hour:02d}:{local.minute:02d}"
-
-
-def _hms(local: datetime) -> str:
-    return f"{local.hour:02d}:{local.minute:02d}:{local.second:02d}"
-
-
-def _day_month_year(local: datetime, locale: str, width: str) -> str:
-    return f"{local.day} {month_names(locale, width)[local.month]} {local.year}"
-
-
-_FAST_PATTERNS: dict[str, Callable[[datetime, str], str]] = {
-    "dd-MM-y HH:mm": lambda t, _: f"{t.day:02d}-{t.month:02d}-{t.year} {_hm(t)}",
-    "d MMMM y, HH:mm": lambda t, lang: f"{_day_month_year(t, lang, 'wide')}, {_hm(t)}",
-    "d MMMM y, HH:mm:ss": lambda t, lang: f"{_day_month_year(t, lang, 'wide')}, {_hms(t)}",
-    "d MMMM y": lambda t, lang: _day_month_year(t, lang, "wide"),
-    "d MMM y, HH:mm": lambda t, lang: f"{_day_month_year(t, lang, 'abbreviated')}, {_hm(t)}",
-    "d MMM y": lambda t, lang: _day_month_year(t, lang, "abbreviated"),
-    "HH:mm": lambda t, _: _hm(t),
-    "HH:mm:ss": lambda t, _: _hms(t),
-}
-
-
-def fast_moment(value: datetime, pattern: str, locale: str, zone: tzinfo) -> str | None:
-    """The patterns the pages use, without Babel's general formatter (a long table formats
-    hundreds of moments; Babel takes tens of microseconds each) and without Babel's locale
-    data (consensus.formats.cldr). Byte for byte what babel.dates.format_datetime
-    writes (a property test compares them); None for anything else, which then goes to
-    Babel."""
-    if type(value) is not datetime:
-        return None
-    write = _FAST_PATTERNS.get(pattern)
-    if write is None:
-        return None
-    return write((value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(zone), locale)
-
-
 def format_moment(value: object, fmt: str = "medium") -> str:
-    """A timestamp as people here read it, in Amsterdam time and the user's language."""
+    """A timestamp as people here read it, in Amsterdam time and the user's language (the
+    patterns the pages use without Babel's formatter and locale data: formats.cldr)."""
     if not value:
         return ""
     pattern = _MOMENT_PATTERNS.get(fmt, fmt)
@@ -128,7 +89,7 @@ def format_moment(value: object, fmt: str = "medium") -> str:
     key = (value, pattern, str(locale), str(zone))
     text = memo.get(key)
     if text is None:
-        text = fast_moment(value, pattern, str(locale), zone)  # type: ignore[arg-type]
+        text = write_moment(value, pattern, str(locale), zone)  # type: ignore[arg-type]
         if text is None:
             text = format_datetime(value, pattern)  # type: ignore[arg-type]
         memo[key] = text

@@ -2,12 +2,12 @@
 
 Babel's global data and a language's locale data (every language, territory, currency and
 unit name CLDR has for it) take about 5 MiB of a web worker, loaded by the first date a
-page shows. The pages' moments and dates are written by consensus.web.fast_moment and
-consensus.formats.cldr with the month names and date patterns kept there, so a worker loads
-that data only for the pages that still ask Babel for something else (listed below, with
-what they ask). Every GET page of the authorization matrix is asked for, as four kinds of
-user; a page that starts (or stops) formatting through Babel fails here until the list says
-so — or uses the `datetime` and `day` filters.
+page shows. The pages' moments and dates are written by consensus.formats.cldr with the
+month names and date patterns kept there, so a worker loads that data only for the pages
+that still ask Babel for something else (listed below, with what they ask). Every GET page
+of the authorization matrix is asked for, as four kinds of user; a page that starts (or
+stops) formatting through Babel fails here until the list says so — or uses the `datetime`
+and `day` filters.
 """
 
 from __future__ import annotations
