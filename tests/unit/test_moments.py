@@ -94,3 +94,25 @@ def test_other_date_formats_and_values_go_to_babel():
     assert write_date(date(2026, 3, 7), "full", "nl") is None
     assert write_date(date(2026, 3, 7), "short", "en") is None
     assert write_date(datetime(2026, 3, 7, 12, 0, tzinfo=UTC), "long", "nl") is None
+
+
+def test_mails_and_letters_write_what_flask_babel_writes(app):
+    """cldr.format_moment and format_day (mails, the letter's stamp) in the reader's
+    language and time zone, as Flask-Babel's format_datetime and format_date."""
+    from flask_babel import force_locale
+    from flask_babel import format_date as babel_date
+    from flask_babel import format_datetime as babel_moment
+
+    from consensus.formats import cldr
+
+    moment = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)  # 01:30 winter time, then summer time
+    with app.test_request_context():
+        for language in ("nl", "en"):
+            with force_locale(language):
+                for pattern in ("d MMMM y, HH:mm", "HH:mm", "long"):
+                    assert cldr.format_moment(moment, pattern) == babel_moment(moment, pattern)
+                for fmt in ("d MMMM y", "medium", "long", "full"):
+                    day = moment.date()
+                    assert cldr.format_day(day, fmt) == babel_date(day, fmt)
+        assert cldr.format_moment(moment, "d MMMM y, HH:mm") == "29 maart 2026, 01:30"
+        assert cldr.format_day(None) == ""
