@@ -22,9 +22,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import current_app
 from sqlalchemy import and_, or_, select
 
@@ -34,6 +33,9 @@ from consensus.crypto import merkle, sshsig
 from consensus.crypto.keystore import load_kek, open_ed25519, seal
 from consensus.extensions import db
 from consensus.models import AuditEvent, Checkpoint, MerkleNode, PlatformKey, User, utcnow
+
+if TYPE_CHECKING:  # cryptography is loaded where a checkpoint is signed (lean web workers)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 CHECKPOINT_PURPOSE = "checkpoint"
 NAMESPACE = "checkpoint@consensus"
@@ -83,6 +85,8 @@ def init_key(
     current = active_key(purpose)
     if current is not None and not rotate:
         return current, False
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     private = Ed25519PrivateKey.generate()
     public_line = sshsig.openssh_public_key_line(private.public_key())
     key = PlatformKey(

@@ -11,10 +11,11 @@ import binascii
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+if TYPE_CHECKING:  # cryptography is loaded where a key is used (lean web workers, issue 23)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEK_ENV_VAR = "CONSENSUS_KEY_ENCRYPTION_KEY"
 KEK_FILENAME = "key-encryption-key"
@@ -78,6 +79,8 @@ def load_kek(value: str | None, instance_path: str) -> bytes:
 def _aesgcm(kek: bytes) -> AESGCM:
     if not isinstance(kek, bytes) or len(kek) != KEK_SIZE:
         raise KeystoreError(f"the KEK must be {KEK_SIZE} bytes")
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     return AESGCM(kek)
 
 
@@ -91,6 +94,8 @@ def seal(kek: bytes, plaintext: bytes, associated_data: bytes) -> str:
 
 def unseal(kek: bytes, sealed: str, associated_data: bytes) -> bytes:
     """Reverse of `seal`; a wrong KEK, wrong associated data or any tampering is an error."""
+    from cryptography.exceptions import InvalidTag
+
     aesgcm = _aesgcm(kek)
     fields = sealed.split(":")
     if len(fields) != 3 or fields[0] != VERSION:
@@ -111,6 +116,8 @@ def unseal(kek: bytes, sealed: str, associated_data: bytes) -> bytes:
 
 def new_ed25519_sealed(kek: bytes, associated_data: bytes) -> tuple[str, bytes]:
     """A new signing key: (sealed private seed, raw 32-byte public key)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     sealed = seal(kek, key.private_bytes_raw(), associated_data)
     return sealed, key.public_key().public_bytes_raw()
@@ -120,4 +127,6 @@ def open_ed25519(kek: bytes, sealed: str, associated_data: bytes) -> Ed25519Priv
     seed = unseal(kek, sealed, associated_data)
     if len(seed) != 32:
         raise KeystoreError("sealed value is not an Ed25519 private key")
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     return Ed25519PrivateKey.from_private_bytes(seed)

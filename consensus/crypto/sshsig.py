@@ -13,9 +13,13 @@ import hashlib
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+if TYPE_CHECKING:  # cryptography is loaded where a signature is checked (lean web workers)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 ED25519 = "ssh-ed25519"
 SK_ED25519 = "sk-ssh-ed25519@openssh.com"
@@ -28,7 +32,7 @@ END = "-----END SSH SIGNATURE-----"
 SK_USER_PRESENT = 0x01
 """PROTOCOL.u2f flag: the authenticator was touched."""
 
-PublicKeyLike = bytes | str | Ed25519PublicKey
+PublicKeyLike: TypeAlias = "bytes | str | Ed25519PublicKey"
 """A key as an SSH wire blob, an OpenSSH public key line, or a cryptography key."""
 
 
@@ -216,11 +220,11 @@ def sign(private_key: Ed25519PrivateKey, message: bytes, namespace: str) -> str:
 
 
 def _allowed_blob(key: PublicKeyLike) -> bytes:
-    if isinstance(key, Ed25519PublicKey):
-        return public_key_blob(key)
     if isinstance(key, str):
         return parse_openssh_public_key(key)[1]
-    return key
+    if isinstance(key, bytes):
+        return key
+    return public_key_blob(key)  # a cryptography key
 
 
 def verify(
@@ -283,6 +287,9 @@ def verify(
     sig_reader.end()
     if len(raw_signature) != 64:
         raise SignatureError("an Ed25519 signature has 64 bytes")
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         Ed25519PublicKey.from_public_bytes(raw_key).verify(raw_signature, to_verify)
     except (InvalidSignature, ValueError) as exc:

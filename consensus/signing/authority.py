@@ -5,12 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -30,12 +26,19 @@ from consensus.services.errors import DomainError, Forbidden
 from consensus.signing import documents
 from consensus.signing.keys import _kek
 
+if TYPE_CHECKING:  # cryptography is loaded where a certificate is made or read (lean workers)
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
 PKCS12_MAX_BYTES = 64 * 1024
 CA_VALIDITY = timedelta(days=3650)
 CERTIFICATE_VALIDITY = timedelta(days=825)
 
 
 def _name(common_name: str, organisation: str = "Consensus") -> x509.Name:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     return x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "NL"),
@@ -46,6 +49,8 @@ def _name(common_name: str, organisation: str = "Consensus") -> x509.Name:
 
 
 def _pem_key(private: ec.EllipticCurvePrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return private.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,
@@ -64,6 +69,10 @@ def current_ca() -> CertificateAuthority | None:
 
 def ensure_ca(actor: User | None = None) -> CertificateAuthority:
     """The platform's CA, made on first use (ECDSA P-256, ten years, key sealed)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     existing = current_ca()
     if existing is not None:
         return existing
@@ -117,6 +126,8 @@ def ensure_ca(actor: User | None = None) -> CertificateAuthority:
 
 
 def _cert_sha256(certificate: x509.Certificate) -> str:
+    from cryptography.hazmat.primitives import hashes
+
     return certificate.fingerprint(hashes.SHA256()).hex()
 
 
@@ -148,6 +159,8 @@ def _store_certificate(
     ca: CertificateAuthority | None,
     chain: Sequence[x509.Certificate] = (),
 ) -> OrganisationCertificate:
+    from cryptography.hazmat.primitives import serialization
+
     previous = current_certificate(organisation)
     if previous is not None:
         previous.retired_at = utcnow()
@@ -200,6 +213,9 @@ def crl_url(ca: CertificateAuthority) -> str:
 
 
 def _ca_private_key(ca: CertificateAuthority) -> ec.EllipticCurvePrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     key = serialization.load_der_private_key(
         unseal(_kek(), ca.sealed_private_key, f"signing-ca:{ca.id}".encode()), password=None
     )
@@ -210,6 +226,9 @@ def _ca_private_key(ca: CertificateAuthority) -> ec.EllipticCurvePrivateKey:
 def crl_der(ca: CertificateAuthority) -> bytes:
     """The CA's certificate revocation list, signed now (valid a week): every certificate
     it issued that an administrator revoked, with the moment of revocation."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
     ca_cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
     now = utcnow()
     builder = (
@@ -284,6 +303,10 @@ def revoke_certificate(
 
 def issue_certificate(organisation: Organisation, *, actor: User | None) -> OrganisationCertificate:
     """A certificate for the organisation's PDF signatures from the platform's CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     if actor is not None and not permissions.can_administer(actor):
         raise Forbidden(str(_l("Only an administrator may do this.")))
     ca = ensure_ca(actor)
@@ -347,6 +370,10 @@ def upload_pkcs12(
     organisation: Organisation, *, actor: User, data: bytes, password: str
 ) -> OrganisationCertificate:
     """An organisation's own certificate and key, as PKCS#12 (checked before it is kept)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     if not permissions.can_administer(actor):
         raise Forbidden(str(_l("Only an administrator may do this.")))
     if not data or len(data) > PKCS12_MAX_BYTES:

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from flask import current_app
 from flask_babel import force_locale
 
@@ -168,6 +166,8 @@ class PdfCredentials:
 
 def _asn1_cert(pem: str) -> asn1_x509.Certificate:
     from asn1crypto import x509 as asn1_x509
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
 
     cert = x509.load_pem_x509_certificate(pem.encode())
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))

@@ -4,8 +4,8 @@ rotation, revocation, and the platform-held Ed25519 keys sealed with the KEK."""
 from __future__ import annotations
 
 import base64
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -23,6 +23,9 @@ from consensus.models import (
     utcnow,
 )
 from consensus.services.errors import DomainError, Forbidden
+
+if TYPE_CHECKING:  # cryptography is loaded where a key is made or used (lean web workers)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 DEFAULT_CUSTODY = KeyCustody.SIGNER_HELD
 CUSTODY_LABELS = {
@@ -140,6 +143,8 @@ def create_platform_key(
     organisation: Organisation, *, actor: User | None, replaces: SigningKey | None = None
 ) -> SigningKey:
     """A fresh Ed25519 key; the private half is sealed to this row before it is stored."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     private = Ed25519PrivateKey.generate()
     blob = sshsig.public_key_blob(private.public_key())
     key = SigningKey(

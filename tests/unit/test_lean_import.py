@@ -1,7 +1,7 @@
 """Lean web workers (issue 23): the web application, as gunicorn loads it, does not import
 the PDF and signing libraries (pyHanko and its certificate validator, asn1crypto,
-WeasyPrint), the QR-code library, Alembic, icalendar or the OpenID Connect client's HTTP
-stack; they are loaded by the functions that use them. Every
+WeasyPrint), the QR-code library, Alembic, icalendar, the OpenID Connect client's HTTP stack
+or cryptography; they are loaded by the functions that use them. Every
 worker used to carry them from the start (137 MB right after start)."""
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ HEAVY = (
     "icalendar",
     "requests",
     "authlib",
+    # cryptography's bindings (OpenSSL built in): about 6 MiB a worker; the pages show
+    # checkpoints, keys and certificates without them — signing, sealing and checking do.
+    "cryptography",
 )
 
 PROBE = """
