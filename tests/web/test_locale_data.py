@@ -16,6 +16,7 @@ import babel.core
 import babel.localedata
 import pytest
 
+from consensus.formats.cldr import MONTH_NAMES
 from tests.web.matrix_world import build_matrix_world
 from tests.web.test_authorization_matrix import _url
 from tests.web.test_page_cache import GET_ROUTES, ROLES
@@ -48,20 +49,7 @@ def _loaded() -> bool:
     return bool(babel.localedata._cache) or babel.core._global_data is not None
 
 
-MONTHS = (
-    "januari",
-    "februari",
-    "maart",
-    "april",
-    "mei",
-    "juni",
-    "juli",
-    "augustus",
-    "september",
-    "oktober",
-    "november",
-    "december",
-)
+MONTHS = MONTH_NAMES[("nl", "wide")][1:]
 
 
 def test_the_dashboard_shows_dutch_dates_without_babels_data(app, no_locale_data):
