@@ -6,7 +6,7 @@ Pages, mails and letters write moments and dates without Babel's general formatt
 takes tens of microseconds each), and the month names and the "medium"/"long" date patterns
 were all they still asked Babel for. Asking loads Babel's global CLDR data and the whole
 locale (every language, territory, currency and unit name of it): about 5 MiB per web
-worker for two languages, resident from the first date a page shows, for 24 words and four
+worker for two languages, resident from the first date a page shows, for 48 words and four
 patterns. They are kept here instead; `tests/unit/test_moments.py` checks them against the
 installed Babel for every language in `LANGUAGES`, so a change in CLDR fails the tests
 rather than drifting, and `tests/web/test_locale_data.py` that the pages no longer load
