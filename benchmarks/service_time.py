@@ -40,7 +40,6 @@ def main() -> None:
     with bench.app_context(env) as app:
         with app.app_context():
             pages, people = bench.discover(app)
-        pages.insert(0, bench.Page("small page (about)", "/about"))
         if args.only:
             pages = [p for p in pages if any(o in p.name for o in args.only)]
         app.config["WTF_CSRF_ENABLED"] = False
@@ -53,7 +52,7 @@ def main() -> None:
         assert answer.status_code == 302, answer.status_code
         anonymous = app.test_client()
         for page in pages:
-            http = anonymous if page.path.startswith("/public") else client
+            http = anonymous if page.anonymous else client
 
             def once(page: bench.Page = page, http: object = http) -> int:
                 if page.method == "POST":
@@ -98,6 +97,8 @@ def main() -> None:
                 stats = pstats.Stats(profile).sort_stats("tottime")
                 stats.print_stats(lines)
                 stats.sort_stats("cumulative").print_stats(lines)
+                if os.environ.get("PROF_CALLERS"):  # e.g. PROF_CALLERS=_get_user
+                    stats.print_callers(os.environ["PROF_CALLERS"])
             elif args.profile and args.profile in page.name:
                 from pyinstrument import Profiler
 

@@ -40,6 +40,11 @@ def require(allowed: bool) -> None:
 
 
 def _is_user(user: AnyUser | None) -> bool:
+    # Flask-Login's `current_user` is a proxy that looks the user up again on every
+    # attribute: resolved once here (a page asks this some fifty times).
+    real = getattr(user, "_get_current_object", None)
+    if real is not None:
+        user = real()
     return isinstance(user, User) and user.is_authenticated and user.active
 
 
