@@ -4,7 +4,8 @@ After the application is built, everything allocated so far (modules, templates,
 compiled SQL) is moved out of the garbage collector's view with `gc.freeze()`: otherwise
 every full collection walks those objects again, which costs milliseconds per request on
 long pages (issue 9). A request's own garbage is still collected as usual. The C allocator
-is tuned to keep large blocks in the worker's heap (see consensus.ops.allocator).
+is tuned to keep large blocks in the worker's heap, and gives the free heap back to the
+kernel at most once a second, after a response (see consensus.ops.allocator).
 
 Unsafe or missing settings (consensus.config.ConfigError) print one line on stderr and end
 the process with status 4, which gunicorn reads as "the application failed to load": it
@@ -29,3 +30,4 @@ except ConfigError as error:
     print(f"Error: {error}", file=sys.stderr, flush=True)
     raise SystemExit(APP_LOAD_ERROR) from None
 gc.freeze()
+allocator.install_periodic_trim(app)

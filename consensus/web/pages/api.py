@@ -104,6 +104,9 @@ def encode(schema: Schema, data: Any, headers: Mapping[str, str] | None = None) 
     """What flask-smorest's `@bp.response(200, schema)` sends for `data`: the schema's dump
     encoded by the application's JSON provider (flask.jsonify)."""
     dumped = schema.dump(data)
+    # The presented data is not needed once dumped: let it go before the JSON text and its
+    # bytes are made (the largest answers' first request, a worker's peak memory).
+    del data
     return Body(current_app.json.response(dumped).get_data(), tuple((headers or {}).items()))
 
 
