@@ -112,14 +112,16 @@ class PeriodicTrim:
 
 
 def install_periodic_trim(
-    app: Flask, trim: Callable[[], object] | None = None
+    app: Flask,
+    trim: Callable[[], object] | None = None,
+    seconds: float = TRIM_EVERY_SECONDS,
 ) -> PeriodicTrim | None:
     """After each response is sent (its close), trim the heap if a period has passed.
     Returns the trimmer, or None where there is nothing to trim with."""
     trim = trim or malloc_trim()
     if trim is None:
         return None
-    periodic = PeriodicTrim(trim)
+    periodic = PeriodicTrim(trim, seconds)
 
     @app.after_request
     def trim_after_sending(response: Response) -> Response:
