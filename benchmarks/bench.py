@@ -115,6 +115,7 @@ class Result:
     hit_ms: float | None = None  # in-process service time, long parts from the cache
     rss_mib: float | None = None  # the largest worker's VmRSS after the page's load
     note: str = ""
+    reference: bool = False  # a reference row (REFERENCE_PAGES): no target judged
 
 
 # --- The world --------------------------------------------------------------------------------
@@ -203,18 +204,19 @@ def discover(app: Any) -> tuple[list[Page], dict[str, Any]]:
 # Not Consensus's work but its floor: a static page through the whole stack (the layout,
 # the session, the hooks), as a representative and as an anonymous reader. No target is
 # judged on them; they show what any page costs before it does anything of its own.
-REFERENCE = "reference: "
 REFERENCE_PAGES = [
     Page(
         "about, logged in",
         "/about",
-        note=REFERENCE + "a static page as a representative (session check, layout)",
+        note="reference: a static page as a representative (session check, layout)",
+        reference=True,
     ),
     Page(
         "about, anonymous",
         "/about",
         who="anonymous",
-        note=REFERENCE + "the same page, not logged in",
+        note="reference: the same page, not logged in",
+        reference=True,
     ),
 ]
 
@@ -557,7 +559,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             pages = [p for p in pages if any(o in p.name for o in args.only)]
         counts = instrument(app, pages, people)
     results = {
-        p.name: Result(p.name, p.path, p.method, note=p.note, **counts[p.name]) for p in pages
+        p.name: Result(
+            p.name, p.path, p.method, note=p.note, reference=p.reference, **counts[p.name]
+        )
+        for p in pages
     }
     load = dict(duration=args.duration, connections=args.connections, threads=args.threads)
     ceiling: dict[str, Result] = {}
@@ -911,7 +916,7 @@ def mail_throughput(env: dict[str, str], messages: int = MAIL_MESSAGES) -> dict[
 
 
 def verdict(row: dict[str, Any]) -> str:
-    if row["rps"] == 0 or row["note"].startswith(REFERENCE):
+    if row["rps"] == 0 or row.get("reference"):
         return ""
     if row["method"] == "POST":
         return "ok" if row["p95_ms"] < TARGET_POST_P95_MS else "MISS"

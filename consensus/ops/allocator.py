@@ -98,7 +98,6 @@ class PeriodicTrim:
     ) -> None:
         self.trim, self.seconds, self.clock = trim, seconds, clock
         self.last: float | None = None
-        self.count = 0
 
     def __call__(self) -> bool:
         now = self.clock()
@@ -107,7 +106,6 @@ class PeriodicTrim:
         # Set before trimming: the worker's other thread finishing a response now skips.
         self.last = now
         self.trim()
-        self.count += 1
         return True
 
 

@@ -29,6 +29,8 @@ class Page:
     # administrator), "anonymous" (every /public page, and /transparency) or "api" (the
     # first representative's personal access token, no cookie).
     who: str = "voter"
+    # A reference row (bench.py): the floor of any page, shown but judged against no target.
+    reference: bool = False
 
     @property
     def anonymous(self) -> bool:
