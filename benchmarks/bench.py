@@ -470,6 +470,8 @@ def wrk(
 
 
 COSIGN = "co-sign (POST)"
+# An average answer under load below this share of the in-process page is not the page.
+WRONG_SIZE = 0.5
 
 
 def cosign(
@@ -667,8 +669,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 result.local_ceiling = (before + after) / 2
                 result.local_ratio = result.rps / result.local_ceiling if result.rps else None
                 before = after
-                if page.method == "GET" and (result.wrk_bytes or 0) < (result.bytes or 0):
-                    result.note += " WRONG RESPONSES under load (smaller than the page)"
+                # Refusals (4xx/5xx) are counted as errors by wrk; what is left to catch here
+                # is a redirect (to the login page: a few hundred bytes). The pages differ a
+                # little per viewer (their name, their own organisation's rows), so the
+                # average under load may be a few percent below the first viewer's page.
+                if page.method == "GET" and (result.wrk_bytes or 0) < WRONG_SIZE * (
+                    result.bytes or 0
+                ):
+                    result.note += " WRONG RESPONSES under load (far smaller than the page)"
                 memory_trace[page.name] = worker_memory(server.pid)
                 result.rss_mib = memory_trace[page.name]["rss_mib"]
             memory = max((vm_hwm_mib(pid) for pid in worker_pids(server.pid)), default=0.0)
