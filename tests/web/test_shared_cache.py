@@ -52,6 +52,31 @@ def test_anonymous_readers_get_no_session_and_a_cacheable_page(app: Flask) -> No
     assert 'method="get" action="/language"' in page
 
 
+def test_a_kept_public_page_is_the_rendered_page_as_its_utf8_bytes(app: Flask) -> None:
+    """The whole page for readers who are not logged in is kept as the bytes it is sent as
+    (encoded once, not on every request), and a reader from the cache gets exactly the
+    page as rendered — characters outside Latin-1 included."""
+    w = _published_world()
+    cache = app.extensions["consensus.web.fragments"]
+    for path in (f"/public/{w.process.slug}", "/public/", "/public/?page=1"):
+        cache.clear()
+        first = app.test_client().get(path)  # rendered and kept
+        kept = [
+            value
+            for key, (value, _size) in cache._items.items()
+            if isinstance(key, tuple) and str(key[0]).startswith("page:public-")
+        ]
+        assert len(kept) == 1, path
+        assert isinstance(kept[0], bytes), (path, type(kept[0]))
+        assert kept[0] == first.data, path
+        assert any(ord(ch) > 255 for ch in first.text), path  # beyond Latin-1
+        second = app.test_client().get(path)  # from the cache
+        assert second.status_code == 200, path
+        assert second.data == first.data, path
+        assert second.headers["Content-Type"] == "text/html; charset=utf-8", path
+        assert second.headers["Content-Length"] == str(len(first.data)), path
+
+
 def test_conditional_gets_answer_304_until_something_changes(app: Flask) -> None:
     w = _published_world()
     path = f"/public/{w.process.slug}"
