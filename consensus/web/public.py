@@ -37,7 +37,7 @@ bp = Blueprint("public", __name__, url_prefix="/public")
 
 @bp.get("/")
 @shared_cache.public
-def index() -> str | tuple[str, int]:
+def index() -> str | bytes | tuple[str, int]:
     """The published outcomes, newest first, a page at a time, filtered by organisation,
     theme and year of publication (issue 23)."""
     filters, errors = _index_filters()
