@@ -28,7 +28,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flask import Flask, Response
@@ -52,20 +52,28 @@ def _enabled() -> bool:
     return setting not in {"0", "false", "no"} and sys.platform.startswith("linux")
 
 
+def _glibc(name: str, *argtypes: type) -> Any | None:
+    """glibc's function `name` with its C signature (returning an int), or None where the
+    tuning is switched off or there is no glibc (musl, macOS: nothing to tune or trim)."""
+    if not _enabled():
+        return None
+    try:
+        function = getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = list(argtypes)
+    function.restype = ctypes.c_int
+    return function
+
+
 def tune() -> bool:
     """Raise glibc's mmap and trim thresholds for this process; True when it took effect.
 
     Set CONSENSUS_TUNE_MALLOC=false to leave the allocator as it is (to compare, say).
     """
-    if not _enabled():
+    mallopt = _glibc("mallopt", ctypes.c_int, ctypes.c_int)
+    if mallopt is None:
         return False
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc: nothing to tune
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
     # mallopt returns 1 on success. Setting the mmap threshold also ends glibc's dynamic
     # adjustment of both thresholds, so the values stay as set.
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
@@ -76,15 +84,8 @@ def tune() -> bool:
 def malloc_trim() -> Callable[[], object] | None:
     """glibc's `malloc_trim(0)` (every arena's free pages back to the kernel), or None where
     there is no glibc or the tuning is switched off."""
-    if not _enabled():
-        return None
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return lambda: trim(0)
+    trim = _glibc("malloc_trim", ctypes.c_size_t)
+    return None if trim is None else lambda: trim(0)
 
 
 class PeriodicTrim:
